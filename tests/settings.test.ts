@@ -1,0 +1,158 @@
+import { readFileSync } from "node:fs";
+import Ajv2020 from "ajv/dist/2020";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { cidrProblem, DEFAULTS, parseSettings, SETTING_KEYS, SettingsError } from "../components/settings";
+
+const BASE = { sshAllowedCidr: "198.51.100.7/32" };
+
+function errorOf(raw: Record<string, string>, environment?: string): SettingsError {
+  try {
+    parseSettings(raw, environment);
+  } catch (error) {
+    if (error instanceof SettingsError) return error;
+    throw error;
+  }
+  throw new Error("expected a SettingsError");
+}
+
+describe("parseSettings", () => {
+  it("applies the design's defaults", () => {
+    expect(parseSettings(BASE)).toEqual({
+      identity: "user",
+      sshAllowedCidr: "198.51.100.7/32",
+      sshPublicKey: undefined,
+      adminUsername: "azureuser",
+      vmSize: "Standard_B2s",
+      vmCount: 1,
+      grantAccess: true,
+      accessCheckTimeoutSeconds: 600,
+      armEndpoint: "https://management.azure.com",
+      imdsEndpoint: undefined,
+      sshPort: 22,
+    });
+  });
+
+  it("reads false and 0-like values without turning them into defaults", () => {
+    const settings = parseSettings({ ...BASE, grantAccess: "false", vmCount: "10", accessCheckTimeoutSeconds: "30" });
+    expect([settings.grantAccess, settings.vmCount, settings.accessCheckTimeoutSeconds]).toEqual([false, 10, 30]);
+  });
+
+  it.each([
+    ["public", "https://management.azure.com"],
+    ["usgovernment", "https://management.usgovcloudapi.net"],
+    ["china", "https://management.chinacloudapi.cn"],
+  ])("takes the ARM endpoint of azure-native:environment %s", (environment, endpoint) => {
+    expect(parseSettings(BASE, environment).armEndpoint).toBe(endpoint);
+  });
+
+  it("lets armEndpoint win over the environment and drops its trailing slash", () => {
+    expect(parseSettings({ ...BASE, armEndpoint: "https://127.0.0.1:8443/" }, "china").armEndpoint).toBe(
+      "https://127.0.0.1:8443",
+    );
+  });
+
+  it.each([
+    [{ identity: "User" }, 'vm-identity-access:identity = "User" must be one of user, system, both'],
+    [{ vmCount: "0" }, 'vm-identity-access:vmCount = "0" must be a whole number from 1 to 10'],
+    [{ vmCount: "2.5" }, 'vm-identity-access:vmCount = "2.5" must be a whole number from 1 to 10'],
+    [{ grantAccess: "yes" }, 'vm-identity-access:grantAccess = "yes" must be true or false'],
+    [
+      { accessCheckTimeoutSeconds: "3601" },
+      'vm-identity-access:accessCheckTimeoutSeconds = "3601" must be a whole number from 30 to 3600',
+    ],
+    [{ sshPort: "65536" }, 'vm-identity-access:sshPort = "65536" must be a whole number from 1 to 65535'],
+    [
+      { armEndpoint: "http://management.azure.com" },
+      'vm-identity-access:armEndpoint = "http://management.azure.com" must use https (the access token must not travel in clear)',
+    ],
+    [
+      { armEndpoint: "https://x/y" },
+      "must be a base URL: scheme, host and optional port, without path, query or credentials",
+    ],
+    [
+      { imdsEndpoint: "ftp://169.254.169.254" },
+      'vm-identity-access:imdsEndpoint = "ftp://169.254.169.254" must use http or https',
+    ],
+    [{ adminUsername: "root" }, 'vm-identity-access:adminUsername = "root" is a name Azure reserves'],
+    [{ adminUsername: "Bad User" }, "must be 1 to 32 characters of lower-case letters"],
+    [{ vmSize: "B2s" }, 'vm-identity-access:vmSize = "B2s" must be an Azure VM size name such as Standard_B2s'],
+    [{ sshPublicKey: "ssh-dss AAAAB3NzaC1kc3MAAACBAP" }, "must be one OpenSSH public key line: ssh-ed25519 or ssh-rsa"],
+  ])("rejects %j", (bad, message) => {
+    expect(errorOf({ ...BASE, ...bad }).message).toContain(message);
+  });
+
+  it("requires sshAllowedCidr and names how to set it", () => {
+    expect(errorOf({}).message).toBe(
+      "vm-identity-access:sshAllowedCidr is required: the one network allowed to reach SSH, in CIDR form " +
+        "(pulumi config set sshAllowedCidr 203.0.113.7/32); it never defaults to the Internet",
+    );
+  });
+
+  it("rejects an unknown cloud unless armEndpoint is set", () => {
+    expect(errorOf(BASE, "german").message).toContain(
+      'azure-native:environment = "german" is not a cloud this program knows',
+    );
+    expect(parseSettings({ ...BASE, armEndpoint: "https://arm.example" }, "german").armEndpoint).toBe(
+      "https://arm.example",
+    );
+  });
+
+  it("reports every bad setting at once", () => {
+    const error = errorOf({ identity: "x", vmCount: "0" });
+    expect(error.problems).toHaveLength(3);
+    expect(error.message.split("\n")[0]).toBe("3 settings are invalid:");
+  });
+
+  it("is a RunError, so Pulumi prints the message without a stack trace", async () => {
+    const pulumi = await import("@pulumi/pulumi");
+    expect(pulumi.RunError.isInstance(errorOf({}))).toBe(true);
+  });
+});
+
+describe("cidrProblem", () => {
+  it.each(["203.0.113.7/32", "10.0.0.0/8", "2001:db8::/32", "2001:db8::1/128"])("accepts %s", (cidr) => {
+    expect(cidrProblem(cidr)).toBeUndefined();
+  });
+  it.each([
+    ["203.0.113.7", "for this single address write 203.0.113.7/32"],
+    ["2001:db8::1", "for this single address write 2001:db8::1/128"],
+    ["0.0.0.0/0", "/0 would open SSH to the whole Internet"],
+    ["::/0", "/0 would open SSH to the whole Internet"],
+    ["10.1.2.3/8", "host bits are set: did you mean 10.0.0.0/8?"],
+    ["2001:db8::1/32", "host bits are set: did you mean 2001:db8::/32?"],
+    ["300.1.1.1/32", "must be one network in CIDR form"],
+    ["Internet", "must be one network in CIDR form"],
+    ["10.0.0.0/33", "must be one network in CIDR form"],
+    ["10.0.0.0/", "must be one network in CIDR form"],
+  ])("rejects %s", (cidr, message) => {
+    expect(cidrProblem(cidr)).toContain(message);
+  });
+});
+
+describe("Pulumi.yaml", () => {
+  const project = parse(readFileSync("Pulumi.yaml", "utf8"));
+
+  it("is valid against Pulumi's own project schema", () => {
+    const schema = JSON.parse(readFileSync("tests/fixtures/pulumi-project.schema.json", "utf8"));
+    const validate = new Ajv2020({ strict: false }).compile(schema);
+    expect(validate(project) ? [] : validate.errors).toEqual([]);
+  });
+
+  it("declares every setting with a type and a description, and the program's defaults", () => {
+    expect(project.name).toBe("vm-identity-access");
+    expect(project.runtime.name).toBe("nodejs");
+    expect(Object.keys(project.config).sort()).toEqual([...SETTING_KEYS].sort());
+    for (const key of SETTING_KEYS) {
+      expect(["string", "integer", "boolean"]).toContain(project.config[key].type);
+      expect(project.config[key].description.length).toBeGreaterThan(10);
+    }
+    const declaredDefaults = Object.fromEntries(
+      SETTING_KEYS.filter((key) => project.config[key].default !== undefined).map((key) => [
+        key,
+        project.config[key].default,
+      ]),
+    );
+    expect(declaredDefaults).toEqual(DEFAULTS);
+  });
+});
