@@ -1,7 +1,7 @@
 import * as compute from "@pulumi/azure-native/compute";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { hostKeyCustomData } from "./cloudConfig";
+import { renderHostKeyCloudConfig } from "../local-azure/cloudInit";
 import type { IdentityMode } from "./settings";
 
 export interface LinuxVmArgs {
@@ -53,7 +53,10 @@ export class LinuxVm extends pulumi.ComponentResource {
     const hostKey = new tls.PrivateKey(`${name}-hostkey`, { algorithm: "ED25519" }, { parent: this });
     const customData = pulumi
       .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
-      .apply(([privateKey, publicKey]) => hostKeyCustomData({ privateKey, publicKey }));
+      // customData is the base64 of the cloud-config text.
+      .apply(([privateKey, publicKey]) =>
+        Buffer.from(renderHostKeyCloudConfig({ privateKey, publicKey })).toString("base64"),
+      );
 
     const vm = new compute.VirtualMachine(
       `${name}`,
