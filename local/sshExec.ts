@@ -171,7 +171,8 @@ function dialOnce(conn: ResolvedConnection): Promise<DialOutcome> {
     const settle = (outcome: DialOutcome) => {
       if (settled) return;
       settled = true;
-      if (!outcome.ok) client.end();
+      // destroy, not end: a half-finished handshake must not leave the socket open.
+      if (!outcome.ok) client.destroy();
       resolve(outcome);
     };
     client.once("ready", () => settle({ ok: true, client }));
@@ -274,7 +275,8 @@ function execOnClient(
       channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
       channel.on("exit", (code: number | null, signal?: string) => {
         if (typeof code === "number") exitCode = code;
-        else if (signal !== undefined) exitSignal = signal;
+        // ssh2 reports "SIGTERM"; the provider (Go's ExitError) names signals as the protocol does: "TERM".
+        else if (signal !== undefined) exitSignal = signal.replace(/^SIG/, "");
       });
       channel.on("close", () =>
         resolve({
