@@ -303,10 +303,10 @@ http_get() {
     args+=(--proto '=https')
   fi
   if [[ -n $token ]]; then
-    raw=$(printf 'Authorization: Bearer %s\n' "$token" | curl "${args[@]}" --header @- "$url" | head -c "$limit"
+    raw=$(printf 'Authorization: Bearer %s\n' "$token" | curl "${args[@]}" --header @- "$url" | head -c "$limit" | tr '\000' '\032'
       printf '\n%d' "${PIPESTATUS[1]}")
   else
-    raw=$(curl "${args[@]}" "$url" </dev/null | head -c "$limit"
+    raw=$(curl "${args[@]}" "$url" </dev/null | head -c "$limit" | tr '\000' '\032'
       printf '\n%d' "${PIPESTATUS[0]}")
   fi
   rc=${raw##*$'\n'}
@@ -602,12 +602,14 @@ arm_read() {
     401)
       # The token was rejected (revoked, expired, not yet valid): a new one first, after the pause.
       wait_before_retry "arm $stage" || break
+      local arm_backoff=$BACKOFF_MS
       fetch_token || {
         printf -v "${stage}_STATUS" '%s' "$status"
         printf -v "${stage}_ATTEMPTS" '%s' "$attempts"
         printf -v "${stage}_BODY" '%s' "$body"
         return 1
       }
+      BACKOFF_MS=$arm_backoff
       continue
       ;;
     403) [[ $ERR_CODE == AuthorizationFailed ]] || break ;; # RBAC propagation

@@ -1,0 +1,86 @@
+/**
+ * Runs verify/probe.sh the way the access check does on a VM: `VAR=… bash -s` with the script on
+ * stdin and nothing inherited from this process's environment, with real curl.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { ProbeResultV1 } from "../../verify/contract";
+
+export const PROBE_SCRIPT_PATH = path.join(__dirname, "..", "..", "verify", "probe.sh");
+
+/** The variables of probe contract v1 (undefined leaves a variable unset). */
+export interface ProbeEnv {
+  AZURE_POD_IDENTITY_AUTHORITY_HOST?: string;
+  ARM_ENDPOINT?: string;
+  MI_CLIENT_ID?: string;
+  MI_OBJECT_ID?: string;
+  MI_RESOURCE_ID?: string;
+  SUBSCRIPTION_ID?: string;
+  RESOURCE_GROUP?: string;
+  PROBE_DEADLINE_SECONDS?: string;
+}
+
+export interface ProbeRunOptions {
+  /** PEM bundle curl trusts (CURL_CA_BUNDLE), as Local Azure's guest sets it. */
+  caBundlePath?: string;
+  /** Kill the probe after this long (a safety net, not an assertion). Defaults to 30 s. */
+  killAfterMs?: number;
+  /** Script text; defaults to verify/probe.sh. */
+  script?: string;
+}
+
+export interface ProbeRun {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON; undefined when it is not exactly one JSON document. */
+  result: ProbeResultV1 | undefined;
+  wallMs: number;
+}
+
+/** Only loopback is reachable from these tests; PATH keeps the VM's usual tools (bash, curl, awk). */
+const GUEST_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+export function probeScript(): string {
+  return readFileSync(PROBE_SCRIPT_PATH, "utf8");
+}
+
+export function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<ProbeRun> {
+  const childEnv: Record<string, string> = { PATH: GUEST_PATH };
+  if (options.caBundlePath !== undefined) childEnv.CURL_CA_BUNDLE = options.caBundlePath;
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined) childEnv[name] = value;
+  }
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", ["-s"], { env: childEnv, stdio: ["pipe", "pipe", "pipe"] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    const killer = setTimeout(() => child.kill("SIGKILL"), options.killAfterMs ?? 30_000);
+    child.on("error", (error) => {
+      clearTimeout(killer);
+      reject(error);
+    });
+    child.on("close", (exitCode) => {
+      clearTimeout(killer);
+      const out = Buffer.concat(stdout).toString("utf8");
+      let result: ProbeResultV1 | undefined;
+      try {
+        result = JSON.parse(out) as ProbeResultV1;
+      } catch {
+        result = undefined;
+      }
+      resolve({
+        exitCode,
+        stdout: out,
+        stderr: Buffer.concat(stderr).toString("utf8"),
+        result,
+        wallMs: Date.now() - started,
+      });
+    });
+    child.stdin.end(options.script ?? probeScript());
+  });
+}
