@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, createPrivateKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto";
 import { Client, type ClientChannel, type ParsedKey, utils } from "ssh2";
 
 /**
@@ -99,11 +99,7 @@ export function resolveConnection(connection: RemoteConnection): ResolvedConnect
   if (connection.privateKey === undefined || connection.privateKey.trim() === "") {
     throw new Error("connection.privateKey is required: only public key authentication is supported");
   }
-  const parsedPrivate = utils.parseKey(connection.privateKey);
-  if (parsedPrivate instanceof Error || !parsedPrivate.isPrivateKey()) {
-    const reason = parsedPrivate instanceof Error ? parsedPrivate.message : "it is a public key";
-    throw new Error(`connection.privateKey is not a usable private key (${reason}); expected OpenSSH or PEM text`);
-  }
+  const privateKey = privateKeyForSsh2(connection.privateKey);
   let pinnedHostKey: ParsedKey | undefined;
   if (connection.hostKey !== undefined && connection.hostKey.trim() !== "") {
     const parsedHostKey = utils.parseKey(connection.hostKey);
@@ -126,11 +122,86 @@ export function resolveConnection(connection: RemoteConnection): ResolvedConnect
     host: connection.host,
     port,
     user,
-    privateKey: connection.privateKey,
+    privateKey,
     pinnedHostKey,
     dialErrorLimit,
     perDialTimeoutMs: perDialTimeout * 1000,
   };
+}
+
+/**
+ * The key text ssh2 can use. The provider (Go's ssh.ParsePrivateKey) also takes PKCS#8 "PRIVATE KEY" PEM,
+ * such as @pulumi/tls's privateKeyPemPkcs8 and its ED25519 privateKeyPem, which ssh2 cannot read: those
+ * are re-encoded (RSA as PKCS#1, ECDSA as SEC1, ED25519 as OpenSSH).
+ */
+export function privateKeyForSsh2(text: string): string {
+  const parsed = utils.parseKey(text);
+  if (!(parsed instanceof Error)) {
+    if (!parsed.isPrivateKey()) {
+      throw new Error("connection.privateKey is a public key; it must be the private half (OpenSSH or PEM text)");
+    }
+    return text;
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(text);
+  } catch {
+    throw new Error(
+      `connection.privateKey is not a usable private key (${parsed.message}); expected OpenSSH or PEM text`,
+    );
+  }
+  switch (key.asymmetricKeyType) {
+    case "rsa":
+      return key.export({ type: "pkcs1", format: "pem" }).toString();
+    case "ec":
+      return key.export({ type: "sec1", format: "pem" }).toString();
+    case "ed25519":
+      return openSshEd25519PrivateKey(key);
+    default:
+      throw new Error(
+        `connection.privateKey is a ${key.asymmetricKeyType} key; SSH keys must be RSA, ECDSA or ED25519`,
+      );
+  }
+}
+
+/** OpenSSH's unencrypted private key format (PROTOCOL.key) for one ed25519 key. */
+function openSshEd25519PrivateKey(key: KeyObject): string {
+  const jwk = key.export({ format: "jwk" });
+  const seed = Buffer.from(jwk.d as string, "base64url");
+  const publicKey = Buffer.from(jwk.x as string, "base64url");
+  const sshString = (value: Buffer | string) => {
+    const bytes = Buffer.from(value);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  };
+  const uint32 = (value: number) => {
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32BE(value);
+    return bytes;
+  };
+  const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]);
+  const check = randomBytes(4);
+  let privateSection = Buffer.concat([
+    check,
+    check,
+    publicBlob,
+    sshString(Buffer.concat([seed, publicKey])),
+    sshString(""),
+  ]);
+  const padding = Buffer.from(Array.from({ length: (8 - (privateSection.length % 8)) % 8 }, (_, i) => i + 1));
+  privateSection = Buffer.concat([privateSection, padding]);
+  const body = Buffer.concat([
+    Buffer.from("openssh-key-v1\0", "latin1"),
+    sshString("none"),
+    sshString("none"),
+    sshString(""),
+    uint32(1),
+    sshString(publicBlob),
+    sshString(privateSection),
+  ]).toString("base64");
+  const lines = body.match(/.{1,70}/g) ?? [];
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
 
 /** ssh-keygen's fingerprint of a public key blob: "SHA256:" + unpadded base64. */

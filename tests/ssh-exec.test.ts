@@ -13,6 +13,7 @@ import {
   SshDialError,
   stderrTail,
 } from "../local/sshExec";
+import { generatePrivateKey } from "../local/tlsKeys";
 import { type Guest, type GuestOptions, startGuest } from "../local-azure/guest";
 
 // Addresses of their own (127.202.x.y) so these tests never collide with other suites' listeners.
@@ -99,6 +100,24 @@ describe("runRemoteCommand", () => {
     });
     expect(run).toEqual({ stdout: "inline", stderr: "warn", exitCode: 0, dials: 1 });
   });
+
+  it.each([
+    ["ED25519", {}],
+    ["RSA", { rsaBits: 1024 }],
+    ["ECDSA", { ecdsaCurve: "P256" }],
+  ] as const)(
+    "logs in with every private key format @pulumi/tls gives for %s, as the provider does",
+    async (algorithm, opts) => {
+      const key = generatePrivateKey(algorithm, opts);
+      const guest = await guestOn(HOST, { authorizedKeys: [key.publicKeyOpenssh] });
+      const outputs: string[] = [];
+      for (const privateKey of [key.privateKeyOpenssh, key.privateKeyPem, key.privateKeyPemPkcs8]) {
+        const run = await runRemoteCommand({ connection: connectionTo(guest, { privateKey }), command: "echo in" });
+        outputs.push(run.stdout);
+      }
+      expect(outputs).toEqual(["in", "in", "in"]);
+    },
+  );
 
   it("logs in as root when no user is given, the provider's default", async () => {
     const guest = await guestOn(HOST, { adminUsername: "root" });
@@ -244,6 +263,11 @@ describe("runRemoteCommand", () => {
       "connection.privateKey is required: only public key authentication is supported",
     ],
     ["a garbage private key", { privateKey: "nope" }, "connection.privateKey is not a usable private key ("],
+    [
+      "a public key as private key",
+      { privateKey: strangerKey.public },
+      "connection.privateKey is a public key; it must be the private half (OpenSSH or PEM text)",
+    ],
     [
       "a garbage host key",
       { hostKey: "ssh-ed25519 ???" },
