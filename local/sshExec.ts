@@ -234,14 +234,17 @@ function trimOneNewline(text: string): string {
 
 type DialOutcome = { ok: true; client: Client } | { ok: false; error: Error; hostKeyMismatch?: string };
 
-function dialOnce(conn: ResolvedConnection): Promise<DialOutcome> {
+function dialOnce(conn: ResolvedConnection, signal: AbortSignal | undefined): Promise<DialOutcome> {
   return new Promise((resolve) => {
     const client = new Client();
     let settled = false;
     let mismatch: string | undefined;
+    const onAbort = () => settle({ ok: false, error: new Error("aborted") });
+    signal?.addEventListener("abort", onAbort, { once: true });
     const settle = (outcome: DialOutcome) => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener("abort", onAbort);
       // destroy, not end: a half-finished handshake must not leave the socket open.
       if (!outcome.ok) client.destroy();
       resolve(outcome);
@@ -304,7 +307,8 @@ export async function dialWithRetries(
   for (;;) {
     if (opts.signal?.aborted) throw abortError(dials);
     dials += 1;
-    const outcome = await dialOnce(conn);
+    const outcome = await dialOnce(conn, opts.signal);
+    if (opts.signal?.aborted && !outcome.ok) throw abortError(dials);
     if (outcome.ok) {
       if (opts.signal?.aborted) {
         outcome.client.end();

@@ -254,6 +254,20 @@ describe("runRemoteCommand", () => {
     expect((error as SshDialError).dials).toBe(0);
   });
 
+  it("stops dialling when aborted while the host keeps refusing", async () => {
+    const controller = new AbortController();
+    const run = runRemoteCommand({
+      connection: { host: NOBODY_HOME, privateKey: adminKey.private, dialErrorLimit: -1 },
+      command: "true",
+      retryDelayMs: 5,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 50);
+    const error = await rejection(run);
+    expect((error as SshDialError).reason).toBe("aborted");
+    expect((error as SshDialError).dials).toBeGreaterThan(0);
+  });
+
   it.each<[string, Partial<RemoteConnection>, string]>([
     ["an empty host", { host: "" }, "connection.host must be a host name or IP address; got an empty value"],
     ["port 0", { port: 0 }, "connection.port must be an integer 1..65535; got 0"],

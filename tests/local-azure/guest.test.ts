@@ -269,6 +269,18 @@ describe("guest SSH server", () => {
     expect(outcome).toBe("connected");
   });
 
+  it("lets every VM use the same port, each guest on its own address", async () => {
+    const port = await freePort("127.201.0.3");
+    const first = await guestOn("127.201.0.3", { port });
+    const second = await guestOn("127.201.0.4", { port, adminUsername: "other" });
+    const viaFirst = await connectAsAdmin(first);
+    const viaSecond = await connectAsAdmin(second, { username: "other" });
+    const answers = [(await exec(viaFirst, "echo $USER")).stdout, (await exec(viaSecond, "echo $USER")).stdout];
+    viaFirst.end();
+    viaSecond.end();
+    expect(answers).toEqual([`${ADMIN}\n`, "other\n"]);
+  });
+
   it("ignores SSH env requests, while variables set inline on the command line reach the command", async () => {
     const guest = await guestOn(HOST);
     const client = await connectAsAdmin(guest);
