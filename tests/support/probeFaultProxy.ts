@@ -29,6 +29,8 @@ export interface FaultProxyOptions {
   tls: boolean;
   /** For an IMDS proxy: the `resource` the token request is rewritten to (the real ARM's, with "/"). */
   rewriteResourceTo?: string;
+  /** Keep the bodies of forwarded answers to requests whose path contains this (e.g. issued tokens). */
+  keepAnswersTo?: string;
 }
 
 export interface FaultProxy {
@@ -37,6 +39,8 @@ export interface FaultProxy {
   readonly certPem: string;
   /** Paths (with query) of every request seen, answered or forwarded. */
   readonly seen: string[];
+  /** Bodies of forwarded answers kept per `keepAnswersTo`. */
+  readonly keptAnswers: string[];
   /** The next `count` requests whose path contains `pathPart` get `answer` instead of the upstream's. */
   inject(pathPart: string, count: number, answer: InjectedAnswer): void;
   close(): Promise<void>;
@@ -71,6 +75,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const upstream = new URL(options.upstream);
   const injections: Array<{ pathPart: string; remaining: number; answer: InjectedAnswer }> = [];
   const seen: string[] = [];
+  const keptAnswers: string[] = [];
 
   const forward = (request: http.IncomingMessage, response: http.ServerResponse) => {
     let target = request.url ?? "/";
@@ -91,6 +96,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       },
       (answer) => {
         response.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (options.keepAnswersTo !== undefined && target.includes(options.keepAnswersTo)) {
+          const chunks: Buffer[] = [];
+          answer.on("data", (chunk: Buffer) => chunks.push(chunk));
+          answer.on("end", () => keptAnswers.push(Buffer.concat(chunks).toString("utf8")));
+        }
         answer.pipe(response);
       },
     );
@@ -131,6 +141,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     endpoint: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
     certPem,
     seen,
+    keptAnswers,
     inject(pathPart, count, answer) {
       injections.push({ pathPart, remaining: count, answer });
     },

@@ -28,6 +28,10 @@ export interface ProbeRunOptions {
   killAfterMs?: number;
   /** Script text; defaults to verify/probe.sh. */
   script?: string;
+  /** Prepended to PATH (end it with ":"), e.g. to pick an awk or to spy on commands. */
+  pathPrefix?: string;
+  /** Further variables outside the contract (TMPDIR, proxies). */
+  extraEnv?: Record<string, string>;
 }
 
 export interface ProbeRun {
@@ -47,7 +51,7 @@ export function probeScript(): string {
 }
 
 export function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<ProbeRun> {
-  const childEnv: Record<string, string> = { PATH: GUEST_PATH };
+  const childEnv: Record<string, string> = { ...options.extraEnv, PATH: `${options.pathPrefix ?? ""}${GUEST_PATH}` };
   if (options.caBundlePath !== undefined) childEnv.CURL_CA_BUNDLE = options.caBundlePath;
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined) childEnv[name] = value;
