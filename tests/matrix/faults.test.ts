@@ -1,0 +1,39 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { PROBE_FAULT_CASES, probeFaultProblems, secretLeaks } from "./cases";
+import { type ProbeCaseRun, runProbeFaultCase } from "./probeHarness";
+
+/**
+ * Faults survived with the right verdict and no false one: each row runs the real probe against a
+ * Local Azure of its own with the fault injected, then judges the probe's JSON both as "granted" and
+ * as "denied". All rows run at once in beforeAll (they mostly wait on backoff), then each is asserted.
+ */
+
+const runs = new Map<string, ProbeCaseRun>();
+
+beforeAll(async () => {
+  const results = await Promise.all(
+    PROBE_FAULT_CASES.map(async (row) => [row.id, await runProbeFaultCase(row)] as const),
+  );
+  for (const [id, run] of results) runs.set(id, run);
+}, 40_000);
+
+describe("fault matrix (probe.sh against Local Azure)", () => {
+  it.each(PROBE_FAULT_CASES.map((row) => [row.id, row] as const))("%s", (id, row) => {
+    const run = runs.get(id);
+    expect(run, `row ${id} did not run`).toBeDefined();
+    expect(probeFaultProblems(row, run?.observation as ProbeCaseRun["observation"])).toEqual([]);
+    expect(secretLeaks({ stdout: run?.run.stdout ?? "", stderr: run?.run.stderr ?? "" })).toEqual([]);
+  });
+
+  it("the deadline ends a denial within a generous bound of PROBE_DEADLINE_SECONDS=2", () => {
+    const run = runs.get("deadline-no-grant");
+    expect(run?.observation.exitCode).toBe(1);
+    expect(run?.observation.elapsedSeconds).toBeLessThan(10);
+  });
+
+  it("retries IMDS bursts with exactly one token request per failed answer", () => {
+    for (const status of [404, 410, 429, 500, 503]) {
+      expect(runs.get(`imds-${status}-burst`)?.observation.tokenAttempts, `IMDS ${status}`).toBe(3);
+    }
+  });
+});
