@@ -3,6 +3,7 @@ import { timingSafeEqual } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { isIP } from "node:net";
 import { type AuthContext, type Connection, type ParsedKey, Server, type ServerChannel, utils } from "ssh2";
+import { generatePrivateKey } from "../local/tlsKeys";
 
 /** What the guest (Local Azure's stand-in for a VM's sshd) needs to know about its VM. */
 export interface GuestOptions {
@@ -108,7 +109,8 @@ function isAuthorized(ctx: AuthContext, username: string, authorizedKeys: Parsed
 export async function startGuest(opts: GuestOptions): Promise<Guest> {
   validateOptions(opts);
   const authorizedKeys = opts.authorizedKeys.map((line, index) => parseSshKey(line, `guest authorizedKeys[${index}]`));
-  const hostKeyText = opts.hostKeyPrivate ?? utils.generateKeyPairSync("ed25519").private;
+  // Our generator, not ssh2's: ssh2's ed25519 keys are occasionally unreadable (see local/tlsKeys.ts).
+  const hostKeyText = opts.hostKeyPrivate ?? generatePrivateKey("ED25519").privateKeyOpenssh;
   const hostKey = parseSshKey(hostKeyText, "guest hostKeyPrivate");
   if (!hostKey.isPrivateKey()) throw new Error("guest hostKeyPrivate must be a private key; got a public key");
   mkdirSync(opts.workDir, { recursive: true });

@@ -1,5 +1,6 @@
-import { createHash, createPrivateKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto";
+import { createPrivateKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import { Client, type ClientChannel, type ParsedKey, utils } from "ssh2";
+import { fingerprintSha256, openSshEd25519PrivateKey } from "./tlsKeys";
 
 /**
  * What @pulumi/command 1.x `remote.Command` does with its `connection`, done for real with ssh2 so
@@ -164,51 +165,6 @@ export function privateKeyForSsh2(text: string): string {
   }
 }
 
-/** OpenSSH's unencrypted private key format (PROTOCOL.key) for one ed25519 key. */
-function openSshEd25519PrivateKey(key: KeyObject): string {
-  const jwk = key.export({ format: "jwk" });
-  const seed = Buffer.from(jwk.d as string, "base64url");
-  const publicKey = Buffer.from(jwk.x as string, "base64url");
-  const sshString = (value: Buffer | string) => {
-    const bytes = Buffer.from(value);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(bytes.length);
-    return Buffer.concat([length, bytes]);
-  };
-  const uint32 = (value: number) => {
-    const bytes = Buffer.alloc(4);
-    bytes.writeUInt32BE(value);
-    return bytes;
-  };
-  const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]);
-  const check = randomBytes(4);
-  let privateSection = Buffer.concat([
-    check,
-    check,
-    publicBlob,
-    sshString(Buffer.concat([seed, publicKey])),
-    sshString(""),
-  ]);
-  const padding = Buffer.from(Array.from({ length: (8 - (privateSection.length % 8)) % 8 }, (_, i) => i + 1));
-  privateSection = Buffer.concat([privateSection, padding]);
-  const body = Buffer.concat([
-    Buffer.from("openssh-key-v1\0", "latin1"),
-    sshString("none"),
-    sshString("none"),
-    sshString(""),
-    uint32(1),
-    sshString(publicBlob),
-    sshString(privateSection),
-  ]).toString("base64");
-  const lines = body.match(/.{1,70}/g) ?? [];
-  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
-}
-
-/** ssh-keygen's fingerprint of a public key blob: "SHA256:" + unpadded base64. */
-export function sha256Fingerprint(publicKeyBlob: Buffer): string {
-  return `SHA256:${createHash("sha256").update(publicKeyBlob).digest("base64").replace(/=+$/, "")}`;
-}
-
 /** The last part of stderr, enough to say why without flooding the error. */
 export function stderrTail(stderr: string): string {
   const trimmed = stderr.trimEnd();
@@ -264,7 +220,7 @@ function dialOnce(conn: ResolvedConnection, signal: AbortSignal | undefined): Pr
         const expected = pinned.getPublicSSH();
         if (expected.length === presented.length && timingSafeEqual(expected, presented)) return true;
         mismatch =
-          `ssh: host key mismatch for ${conn.host}:${conn.port}: expected ${pinned.type} ${sha256Fingerprint(expected)}, ` +
+          `ssh: host key mismatch for ${conn.host}:${conn.port}: expected ${pinned.type} ${fingerprintSha256(expected)}, ` +
           `presented ${describeKeyBlob(presented)}`;
         return false;
       },
@@ -275,7 +231,7 @@ function dialOnce(conn: ResolvedConnection, signal: AbortSignal | undefined): Pr
 function describeKeyBlob(blob: Buffer): string {
   const parsed = utils.parseKey(blob);
   const type = parsed instanceof Error ? "key" : parsed.type;
-  return `${type} ${sha256Fingerprint(blob)}`;
+  return `${type} ${fingerprintSha256(blob)}`;
 }
 
 function abortError(dials: number): SshDialError {

@@ -1,4 +1,11 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+} from "node:crypto";
 import { utils } from "ssh2";
 
 /**
@@ -91,6 +98,50 @@ function pemFields(key: KeyObject, algorithm: KeyAlgorithm) {
   };
 }
 
+/**
+ * OpenSSH's unencrypted private key format (PROTOCOL.key) for one ed25519 key. Written here because
+ * ssh2's own ed25519 generator emits, about once in 400 keys, a file that neither ssh2 nor ssh-keygen
+ * can read back.
+ */
+export function openSshEd25519PrivateKey(key: KeyObject): string {
+  const jwk = key.export({ format: "jwk" });
+  const seed = Buffer.from(jwk.d as string, "base64url");
+  const publicKey = Buffer.from(jwk.x as string, "base64url");
+  const sshString = (value: Buffer | string) => {
+    const bytes = Buffer.from(value);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  };
+  const uint32 = (value: number) => {
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32BE(value);
+    return bytes;
+  };
+  const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]);
+  const check = randomBytes(4);
+  let privateSection = Buffer.concat([
+    check,
+    check,
+    publicBlob,
+    sshString(Buffer.concat([seed, publicKey])),
+    sshString(""),
+  ]);
+  const padding = Buffer.from(Array.from({ length: (8 - (privateSection.length % 8)) % 8 }, (_, i) => i + 1));
+  privateSection = Buffer.concat([privateSection, padding]);
+  const body = Buffer.concat([
+    Buffer.from("openssh-key-v1\0", "latin1"),
+    sshString("none"),
+    sshString("none"),
+    sshString(""),
+    uint32(1),
+    sshString(publicBlob),
+    sshString(privateSection),
+  ]).toString("base64");
+  const lines = body.match(/.{1,70}/g) ?? [];
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+
 /** Generates a key pair and returns every output a @pulumi/tls PrivateKey would. */
 export function generatePrivateKey(algorithm: KeyAlgorithm, opts: KeyOptions = {}): GeneratedPrivateKey {
   validate(algorithm, opts);
@@ -108,19 +159,21 @@ export function generatePrivateKey(algorithm: KeyAlgorithm, opts: KeyOptions = {
     };
   }
 
-  // ssh2 writes the OpenSSH private key format that node:crypto cannot; node:crypto then gives the PEM forms.
-  const pair =
+  // ssh2 writes the OpenSSH private key format that node:crypto cannot (ed25519: our own encoder, see
+  // openSshEd25519PrivateKey); node:crypto then gives the PEM forms.
+  const openSshPrivate =
     algorithm === "RSA"
-      ? utils.generateKeyPairSync("rsa", { bits: opts.rsaBits ?? 2048 })
+      ? utils.generateKeyPairSync("rsa", { bits: opts.rsaBits ?? 2048 }).private
       : algorithm === "ECDSA"
         ? utils.generateKeyPairSync("ecdsa", { bits: ecdsaCurves[opts.ecdsaCurve ?? "P224"].openSshBits as 256 })
-        : utils.generateKeyPairSync("ed25519");
-  const parsed = utils.parseKey(pair.private);
+            .private
+        : openSshEd25519PrivateKey(generateKeyPairSync("ed25519").privateKey);
+  const parsed = utils.parseKey(openSshPrivate);
   if (parsed instanceof Error) throw new Error(`generated ${algorithm} key did not parse: ${parsed.message}`);
   const privateKey = createPrivateKey(parsed.getPrivatePEM());
   const publicBlob = parsed.getPublicSSH();
   return {
-    privateKeyOpenssh: rewrapPem(pair.private),
+    privateKeyOpenssh: rewrapPem(openSshPrivate),
     ...pemFields(privateKey, algorithm),
     publicKeyOpenssh: `${parsed.type} ${publicBlob.toString("base64")}\n`,
     publicKeyFingerprintMd5: fingerprintMd5(publicBlob),

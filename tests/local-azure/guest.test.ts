@@ -5,15 +5,22 @@ import { join } from "node:path";
 import { Client, type ConnectConfig, utils } from "ssh2";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { generatePrivateKey } from "../../local/tlsKeys";
 import { hostKeysFromCustomData, renderHostKeyCloudConfig } from "../../local-azure/cloudInit";
 import { type Guest, type GuestOptions, startGuest } from "../../local-azure/guest";
+
+/** An ed25519 pair as OpenSSH texts (ssh2's own generator occasionally writes unreadable ed25519 keys). */
+function ed25519Pair(): { private: string; public: string } {
+  const key = generatePrivateKey("ED25519");
+  return { private: key.privateKeyOpenssh, public: key.publicKeyOpenssh.trim() };
+}
 
 // Addresses of their own (127.201.x.y) so these tests never collide with other suites' guests.
 const HOST = "127.201.0.1";
 const ADMIN = "azureuser";
-const adminKey = utils.generateKeyPairSync("ed25519");
-const otherKey = utils.generateKeyPairSync("ed25519");
-const pinnedHostKey = utils.generateKeyPairSync("ed25519");
+const adminKey = ed25519Pair();
+const otherKey = ed25519Pair();
+const pinnedHostKey = ed25519Pair();
 
 let workRoot: string;
 const guests: Guest[] = [];
