@@ -1,0 +1,279 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { ProbeResultV1 } from "../../verify/contract";
+
+/**
+ * Runs index.ts in Pulumi's mock runtime with deterministic fake Azure answers, recording every
+ * registration with its exact inputs. The remote command's stdout is produced by `probe`, which
+ * sees the command's inputs: the default answers as a probe would on a VM whose access works.
+ */
+
+export const SUBSCRIPTION_ID = "11111111-1111-4111-8111-111111111111";
+export const TENANT_ID = "22222222-2222-4222-8222-222222222222";
+export const ARM = "https://management.azure.com";
+
+// Pulumi's marker for a secret value as the mock monitor hands it over.
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+export interface Registration {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+
+export interface ProgramRun {
+  registrations: Registration[];
+  /** The stack's exports, resolved (secrets unwrapped); undefined when the program failed to load. */
+  outputs?: Record<string, unknown>;
+  /** Exports whose Output rejected, by name. */
+  rejected: Record<string, Error>;
+  /** The error the program threw while loading (bad settings). */
+  loadError?: Error;
+}
+
+export type ProbeAnswer = (command: Registration, facts: FakeAzure) => string;
+
+/** What the fake Azure assigned, so a fake probe can answer consistently. */
+export interface FakeAzure {
+  userIdentity?: { id: string; clientId: string; principalId: string };
+  systemPrincipals: Map<string, string>; // VM name -> principal ID
+  resourceGroup?: { id: string; name: string };
+}
+
+export function unwrapSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (record[SECRET_SIG] !== undefined) return unwrapSecrets(record.value);
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
+  }
+  return value;
+}
+
+/** The settings the probe received on its command line, parsed back from `VAR='value' … bash -s`. */
+export function inlineProbeSettings(commandLine: string): Record<string, string> {
+  const settings: Record<string, string> = {};
+  const prefix = commandLine.slice(0, commandLine.indexOf(" bash -s"));
+  for (const match of prefix.matchAll(/([A-Z_]+)='((?:[^']|'\\'')*)'/g))
+    settings[match[1]] = match[2].replace(/'\\''/g, "'");
+  return settings;
+}
+
+/** A probe JSON v1 that proves access (or, with denied, a 403) for the identity the command selected. */
+export function fakeProbeAnswer(options: { denied?: boolean; oid?: string } = {}): ProbeAnswer {
+  return (command, facts) => {
+    const settings = inlineProbeSettings(String(command.inputs.create));
+    const user = settings.MI_CLIENT_ID !== undefined;
+    const triggers = command.inputs.triggers as string[];
+    const principalId = options.oid ?? (user ? (facts.userIdentity?.principalId as string) : triggers[1]);
+    const rg = facts.resourceGroup as { id: string; name: string };
+    const resource = `${settings.ARM_ENDPOINT}/`;
+    const probe: ProbeResultV1 = {
+      probeVersion: 1,
+      ok: !options.denied,
+      identity: user ? { selector: "client_id", value: settings.MI_CLIENT_ID } : { selector: "system", value: null },
+      target: {
+        subscriptionId: settings.SUBSCRIPTION_ID,
+        resourceGroup: settings.RESOURCE_GROUP,
+        armEndpoint: settings.ARM_ENDPOINT,
+        resource,
+      },
+      token: {
+        status: 200,
+        attempts: 1,
+        expiresOn: "1900000000",
+        claims: {
+          aud: resource,
+          iss: `https://sts.windows.net/${TENANT_ID}/`,
+          oid: principalId,
+          sub: principalId,
+          tid: TENANT_ID,
+          appid: user ? settings.MI_CLIENT_ID : "33333333-3333-4333-8333-333333333333",
+          idtyp: "app",
+          ...(user ? { xms_mirid: facts.userIdentity?.id } : {}),
+        },
+      },
+      resourceGroup: options.denied
+        ? {
+            status: 403,
+            attempts: 1,
+            body: {
+              error: {
+                code: "AuthorizationFailed",
+                message: `The client does not have authorization over scope '${rg.id}'.`,
+              },
+            },
+          }
+        : {
+            status: 200,
+            attempts: 1,
+            body: { id: rg.id, name: rg.name, location: "westeurope", properties: { provisioningState: "Succeeded" } },
+          },
+      permissions: options.denied
+        ? null
+        : {
+            status: 200,
+            attempts: 1,
+            body: { value: [{ actions: ["*/read"], notActions: [], dataActions: [], notDataActions: [] }] },
+          },
+      elapsedSeconds: 1.5,
+      error: options.denied
+        ? { stage: "arm", status: 403, code: "AuthorizationFailed", message: "The client does not have authorization" }
+        : null,
+    };
+    return JSON.stringify(probe);
+  };
+}
+
+function fakeState(args: pulumi.runtime.MockResourceArgs, facts: FakeAzure, counter: () => number, probe: ProbeAnswer) {
+  const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+  const n = counter();
+  const rgName = facts.resourceGroup?.name ?? "rg";
+  const under = (provider: string, name: string, lowerGroups = false) =>
+    `/subscriptions/${SUBSCRIPTION_ID}/${lowerGroups ? "resourcegroups" : "resourceGroups"}/${rgName}/providers/${provider}/${name}`;
+  switch (args.type) {
+    case "azure-native:resources:ResourceGroup": {
+      const name = `${args.name}0001`;
+      facts.resourceGroup = { id: `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${name}`, name };
+      return { id: facts.resourceGroup.id, state: { ...inputs, name, location: "westeurope" } };
+    }
+    case "azure-native:managedidentity:UserAssignedIdentity": {
+      const id = under("Microsoft.ManagedIdentity/userAssignedIdentities", args.name, true);
+      facts.userIdentity = {
+        id,
+        clientId: `c1000000-0000-4000-8000-00000000000${n % 10}`,
+        principalId: `p1000000-0000-4000-8000-00000000000${n % 10}`,
+      };
+      return {
+        id,
+        state: {
+          ...inputs,
+          name: args.name,
+          clientId: facts.userIdentity.clientId,
+          principalId: facts.userIdentity.principalId,
+          tenantId: TENANT_ID,
+        },
+      };
+    }
+    case "azure-native:compute:VirtualMachine": {
+      const identityType = String((inputs.identity as { type: string }).type);
+      const principalId = `s${String(n).padStart(7, "0")}-0000-4000-8000-000000000000`;
+      const system = identityType.includes("SystemAssigned");
+      if (system) facts.systemPrincipals.set(args.name, principalId);
+      return {
+        id: under("Microsoft.Compute/virtualMachines", args.name),
+        state: {
+          ...inputs,
+          name: args.name,
+          identity: { ...(inputs.identity as object), ...(system ? { principalId, tenantId: TENANT_ID } : {}) },
+        },
+      };
+    }
+    case "azure-native:network:PublicIPAddress":
+      return {
+        id: under("Microsoft.Network/publicIPAddresses", args.name),
+        state: { ...inputs, name: args.name, ipAddress: `203.0.113.${n}` },
+      };
+    case "azure-native:authorization:RoleAssignment": {
+      const id = `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${inputs.roleAssignmentName}`;
+      return { id, state: { ...inputs, name: inputs.roleAssignmentName } };
+    }
+    case "tls:index/privateKey:PrivateKey":
+      return {
+        id: `${args.name}_id`,
+        state: {
+          ...inputs,
+          privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${args.name}\n-----END OPENSSH PRIVATE KEY-----\n`,
+          publicKeyOpenssh: `ssh-ed25519 AAAA${Buffer.from(args.name).toString("base64")}\n`,
+        },
+      };
+    case "command:remote:Command":
+      return {
+        id: `${args.name}_id`,
+        state: { ...inputs, stdout: probe({ type: args.type, name: args.name, inputs }, facts), stderr: "" },
+      };
+    default: {
+      const provider = args.type.startsWith("azure-native:") ? args.type.split(":").slice(1).join("/") : args.type;
+      return {
+        id: args.type.startsWith("azure-native:") ? under(provider, args.name) : `${args.name}_id`,
+        state: { ...inputs, name: args.name },
+      };
+    }
+  }
+}
+
+/** Loads a fresh copy of index.ts under mocks with the given raw settings. */
+export async function runProgram(
+  settings: Record<string, string>,
+  options: { probe?: ProbeAnswer; azureEnvironment?: string; resetModules: () => void },
+): Promise<ProgramRun> {
+  options.resetModules();
+  const pulumiModule: typeof pulumi = await import("@pulumi/pulumi");
+  const registrations: Registration[] = [];
+  const facts: FakeAzure = { systemPrincipals: new Map() };
+  let count = 0;
+  const probe = options.probe ?? fakeProbeAnswer();
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries(settings)) config[`vm-identity-access:${key}`] = value;
+  if (options.azureEnvironment) config["azure-native:environment"] = options.azureEnvironment;
+  pulumiModule.runtime.setAllConfig(config);
+  await pulumiModule.runtime.setMocks(
+    {
+      newResource(args) {
+        registrations.push({
+          type: args.type,
+          name: args.name,
+          inputs: unwrapSecrets(args.inputs) as Record<string, unknown>,
+        });
+        if (args.type.startsWith("vm-identity-access:")) return { id: `${args.name}_id`, state: {} };
+        return fakeState(args, facts, () => ++count, probe);
+      },
+      call(args) {
+        if (args.token === "azure-native:authorization:getClientConfig") {
+          return {
+            subscriptionId: SUBSCRIPTION_ID,
+            tenantId: TENANT_ID,
+            clientId: "deployer-client",
+            objectId: "deployer-object",
+          };
+        }
+        throw new Error(`unexpected call ${args.token}`);
+      },
+    },
+    "vm-identity-access",
+    "test",
+    false,
+  );
+
+  let program: Record<string, unknown>;
+  try {
+    program = await import("../../index");
+  } catch (error) {
+    return { registrations, rejected: {}, loadError: error as Error };
+  }
+  const outputs: Record<string, unknown> = {};
+  const rejected: Record<string, Error> = {};
+  for (const [name, value] of Object.entries(program)) {
+    try {
+      outputs[name] = unwrapSecrets(await resolve(pulumiModule, value));
+    } catch (error) {
+      rejected[name] = error as Error;
+    }
+  }
+  return { registrations, outputs, rejected };
+}
+
+function resolve(pulumiModule: typeof pulumi, value: unknown): Promise<unknown> {
+  return new Promise((resolvePromise, reject) => {
+    const output = pulumiModule.output(value as pulumi.Input<unknown>);
+    // An Output's rejection surfaces through its internal promises, not through apply; the ones this
+    // harness does not read are silenced so a deliberate failure is not reported as unhandled.
+    const internal = output as unknown as {
+      promise(): Promise<unknown>;
+      isKnown: Promise<boolean>;
+      isSecret: Promise<boolean>;
+    };
+    internal.isKnown.catch(() => undefined);
+    internal.isSecret.catch(() => undefined);
+    internal.promise().then(resolvePromise, reject);
+  });
+}
