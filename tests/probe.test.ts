@@ -1,6 +1,15 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type Faults, LocalAzure, seedVm } from "../local-azure";
+import type { ProbeResultV1 } from "../verify/contract";
 import { awkVariants } from "./support/probeAwks";
+import { type FaultProxy, startFaultProxy, writeCaBundle } from "./support/probeFaultProxy";
 import { inspectBody as inspectWith } from "./support/probeFunctions";
+import { type ProbeEnv, type ProbeRun, type ProbeRunOptions, runProbe } from "./support/probeRunner";
+import { startCommandSpy } from "./support/probeSpy";
 
 const awks = awkVariants();
 afterAll(() => awks.remove());
@@ -79,5 +88,533 @@ describe.each(awks.variants)("the probe's embedded JSON reader with $name", ({ p
   it("reports no fields of a body that is not JSON, even when it looks like it has them", () => {
     const seen = inspectBody('{"error":{"code":"AuthorizationFailed"}', ["error.code"]);
     expect(seen.fields).toEqual([{ type: "missing", raw: "", decoded: "" }]);
+  });
+});
+
+const READER_ROLE_ID = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+const NOT_AUTHORIZED =
+  /^The client '.+' with object id '.+' does not have authorization to perform action 'Microsoft\.Resources\/subscriptions\/resourceGroups\/read' over scope '.+' or the scope is invalid\. If access was recently granted, please refresh your credentials\.$/;
+const TOKEN_PATH = "/metadata/identity/oauth2/token";
+const HTML_502 = "<html><head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body></html>\r\n";
+
+type Seeded = Awaited<ReturnType<typeof seedVm>>;
+
+/** A Local Azure with one VM in it. Fault tests each get their own, so they can run side by side. */
+interface Lab {
+  azure: LocalAzure;
+  vm: Seeded;
+}
+
+/** Quiet faults, so each test turns on only the one it exercises. */
+const NO_FAULTS: Partial<Faults> = {
+  rbacDelaySeconds: 0,
+  identityAttachDelaySeconds: 0,
+  sshNotReadySeconds: 0,
+  armThrottle: { count: 0, retryAfterSeconds: 0 },
+  armUnauthorized: { count: 0 },
+  imdsBurst: null,
+  lroSeconds: 0.01,
+};
+
+async function withLab(
+  faults: Partial<Faults>,
+  body: (lab: Lab) => Promise<void>,
+  seed: { grant?: boolean } = {},
+): Promise<void> {
+  const azure = await LocalAzure.start({ faults: NO_FAULTS });
+  try {
+    const vm = await seedVm(azure, { identity: "user", resourceGroup: "probe-rg", vmName: "vm-probe", ...seed });
+    Object.assign(azure.faults, faults);
+    await body({ azure, vm });
+  } finally {
+    await azure.stop();
+  }
+}
+
+function user(vm: Seeded) {
+  if (vm.userIdentity === undefined) throw new Error("seeded VM has no user-assigned identity");
+  return vm.userIdentity;
+}
+
+function envFor(lab: Lab, extra: ProbeEnv = {}): ProbeEnv {
+  return {
+    AZURE_POD_IDENTITY_AUTHORITY_HOST: lab.vm.imdsEndpoint,
+    ARM_ENDPOINT: lab.azure.armEndpoint,
+    MI_CLIENT_ID: lab.vm.userIdentity?.clientId,
+    SUBSCRIPTION_ID: lab.azure.subscriptionId,
+    RESOURCE_GROUP: lab.vm.resourceGroup,
+    PROBE_DEADLINE_SECONDS: "20",
+    ...extra,
+  };
+}
+
+/** Runs the probe and returns it with the requests Local Azure saw meanwhile ("service status path"). */
+async function probe(lab: Lab, env: ProbeEnv, options: ProbeRunOptions = {}) {
+  const mark = lab.azure.requestLog.length;
+  const run = await runProbe(env, { caBundlePath: lab.azure.caCertPath, ...options });
+  const requests = lab.azure.requestLog.slice(mark).map((entry) => `${entry.service} ${entry.status} ${entry.path}`);
+  return { ...run, requests };
+}
+
+function rgPath(lab: Lab): string {
+  return `/subscriptions/${lab.azure.subscriptionId}/resourceGroups/${lab.vm.resourceGroup}`;
+}
+
+function happyRequests(lab: Lab): string[] {
+  return [
+    `imds 200 ${TOKEN_PATH}`,
+    `arm 200 ${rgPath(lab)}`,
+    `arm 200 ${rgPath(lab)}/providers/Microsoft.Authorization/permissions`,
+  ];
+}
+
+function expectVerified(lab: Lab, run: ProbeRun, principalId: string) {
+  const { azure, vm } = lab;
+  expect(run.exitCode, run.stderr).toBe(0);
+  const result = run.result as ProbeResultV1;
+  expect(result.probeVersion).toBe(1);
+  expect(result.ok).toBe(true);
+  expect(result.error).toBeNull();
+  expect(result.target).toEqual({
+    subscriptionId: azure.subscriptionId,
+    resourceGroup: vm.resourceGroup,
+    armEndpoint: azure.armEndpoint,
+    resource: `${azure.armEndpoint}/`,
+  });
+  expect(result.token?.status).toBe(200);
+  expect(result.token?.expiresOn).toMatch(/^\d+$/);
+  const claims = result.token?.claims as Record<string, unknown>;
+  expect(claims.aud).toBe(`${azure.armEndpoint}/`);
+  expect(claims.oid).toBe(principalId);
+  expect(claims.sub).toBe(principalId);
+  expect(claims.tid).toBe(azure.tenantId);
+  expect(claims.iss).toBe(`https://sts.windows.net/${azure.tenantId}/`);
+  expect(claims.idtyp).toBe("app");
+  for (const name of ["iat", "nbf", "exp"]) expect(typeof claims[name]).toBe("number");
+  expect(Object.keys(claims).sort()).toEqual(
+    ["aud", "iss", "oid", "sub", "tid", "appid", "idtyp", "xms_mirid", "iat", "nbf", "exp"].sort(),
+  );
+  expect(result.resourceGroup?.status).toBe(200);
+  const body = result.resourceGroup?.body as { id: string; properties: { provisioningState: string } };
+  expect(body.id.toLowerCase()).toBe(vm.resourceGroupId.toLowerCase());
+  expect(body.properties.provisioningState).toBe("Succeeded");
+  expect(result.permissions?.status).toBe(200);
+  const permissions = result.permissions?.body as { value: Array<{ actions: string[] }> };
+  expect(permissions.value.flatMap((entry) => entry.actions)).toEqual(["*/read"]);
+  expect(typeof result.elapsedSeconds).toBe("number");
+  return { result, claims };
+}
+
+describe("against one shared Local Azure", () => {
+  let azure: LocalAzure;
+  let granted: Lab;
+  let denied: Lab;
+
+  beforeAll(async () => {
+    azure = await LocalAzure.start({ faults: NO_FAULTS });
+    granted = {
+      azure,
+      vm: await seedVm(azure, { identity: "both", resourceGroup: "probe-granted-rg", vmName: "vm-granted" }),
+    };
+    denied = {
+      azure,
+      vm: await seedVm(azure, {
+        identity: "user",
+        grant: false,
+        resourceGroup: "probe-denied-rg",
+        vmName: "vm-denied",
+      }),
+    };
+  });
+
+  afterAll(async () => {
+    await azure?.stop();
+  });
+
+  describe("happy path", () => {
+    it("client_id: one token, one read, one permissions list: exactly 3 requests", async () => {
+      const identity = user(granted.vm);
+      const run = await probe(granted, envFor(granted));
+      const { result, claims } = expectVerified(granted, run, identity.principalId);
+      expect(result.identity).toEqual({ selector: "client_id", value: identity.clientId });
+      expect(claims.appid).toBe(identity.clientId);
+      expect(String(claims.xms_mirid).toLowerCase()).toBe(identity.id.toLowerCase());
+      expect(result.token?.attempts).toBe(1);
+      expect(result.resourceGroup?.attempts).toBe(1);
+      expect(result.permissions?.attempts).toBe(1);
+      expect(run.requests).toEqual(happyRequests(granted));
+      expect(run.stderr).toBe(
+        "probe: imds token attempt 1: HTTP 200\nprobe: arm resourceGroup attempt 1: HTTP 200\nprobe: arm permissions attempt 1: HTTP 200\n",
+      );
+    });
+
+    it("object_id selects the user-assigned identity by principal", async () => {
+      const identity = user(granted.vm);
+      const run = await probe(
+        granted,
+        envFor(granted, { MI_CLIENT_ID: undefined, MI_OBJECT_ID: identity.principalId }),
+      );
+      const { result, claims } = expectVerified(granted, run, identity.principalId);
+      expect(result.identity).toEqual({ selector: "object_id", value: identity.principalId });
+      expect(claims.appid).toBe(identity.clientId);
+      expect(run.requests).toEqual(happyRequests(granted));
+    });
+
+    it("msi_res_id selects the user-assigned identity by resource ID", async () => {
+      const identity = user(granted.vm);
+      const run = await probe(granted, envFor(granted, { MI_CLIENT_ID: undefined, MI_RESOURCE_ID: identity.id }));
+      const { result, claims } = expectVerified(granted, run, identity.principalId);
+      expect(result.identity).toEqual({ selector: "msi_res_id", value: identity.id });
+      expect(claims.appid).toBe(identity.clientId);
+      expect(run.requests).toEqual(happyRequests(granted));
+    });
+
+    it("no selector uses the system-assigned identity", async () => {
+      const system = granted.vm.systemIdentity;
+      if (system === undefined) throw new Error("seeded VM has no system-assigned identity");
+      const run = await probe(granted, envFor(granted, { MI_CLIENT_ID: undefined }));
+      const { result, claims } = expectVerified(granted, run, system.principalId);
+      expect(result.identity).toEqual({ selector: "system", value: null });
+      expect(String(claims.xms_mirid).toLowerCase()).toBe(granted.vm.vmId.toLowerCase());
+      expect(run.requests).toEqual(happyRequests(granted));
+    });
+
+    it("reads subscription and resource group from instance metadata when neither is given", async () => {
+      const identity = user(granted.vm);
+      const run = await probe(granted, envFor(granted, { SUBSCRIPTION_ID: undefined, RESOURCE_GROUP: undefined }));
+      expectVerified(granted, run, identity.principalId);
+      expect(run.requests).toEqual(["imds 200 /metadata/instance/compute", ...happyRequests(granted)]);
+    });
+
+    it("accepts ARM_ENDPOINT with a trailing slash and asks for exactly base + '/'", async () => {
+      const identity = user(granted.vm);
+      const run = await probe(granted, envFor(granted, { ARM_ENDPOINT: `${azure.armEndpoint}/` }));
+      const { claims } = expectVerified(granted, run, identity.principalId);
+      expect(claims.aud).toBe(`${azure.armEndpoint}/`);
+    });
+
+    it.each(awks.variants)("works the same with $name as the VM's awk", async ({ pathPrefix }) => {
+      const identity = user(granted.vm);
+      const run = await probe(granted, envFor(granted), { pathPrefix });
+      expectVerified(granted, run, identity.principalId);
+    });
+  });
+
+  describe("deadline and denial", () => {
+    it("ends a denial at the deadline: exit 1 in about 2 s, AuthorizationFailed with ARM's message", async () => {
+      const identity = user(denied.vm);
+      const run = await probe(denied, envFor(denied, { PROBE_DEADLINE_SECONDS: "2" }));
+      expect(run.exitCode).toBe(1);
+      const result = run.result as ProbeResultV1;
+      expect(result.ok).toBe(false);
+      expect(result.error?.stage).toBe("arm");
+      expect(result.error?.status).toBe(403);
+      expect(result.error?.code).toBe("AuthorizationFailed");
+      expect(result.error?.message).toMatch(NOT_AUTHORIZED);
+      expect(result.error?.message).toContain(identity.principalId);
+      expect(result.resourceGroup?.status).toBe(403);
+      expect(result.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
+      expect(result.resourceGroup?.body).toEqual({
+        error: { code: "AuthorizationFailed", message: result.error?.message },
+      });
+      expect(result.permissions).toBeNull();
+      expect(result.token?.status).toBe(200);
+      expect(result.elapsedSeconds).toBeGreaterThanOrEqual(1);
+      expect(result.elapsedSeconds).toBeLessThanOrEqual(2.5);
+      expect(run.wallMs).toBeLessThan(5_000);
+      expect(run.stderr).toContain("probe: arm resourceGroup: deadline of 2s reached; giving up\n");
+    });
+  });
+
+  describe("bad input: exit 2, stage input, no request sent", () => {
+    const TWO_SELECTORS =
+      "at most one of MI_CLIENT_ID, MI_OBJECT_ID, MI_RESOURCE_ID may be set (none selects the system-assigned identity)";
+    const HALF_TARGET =
+      "SUBSCRIPTION_ID and RESOURCE_GROUP go together: set both, or neither to read them from instance metadata";
+    it.each([
+      ["client and object IDs", { MI_CLIENT_ID: "a", MI_OBJECT_ID: "b" }, TWO_SELECTORS],
+      ["object and resource IDs", { MI_CLIENT_ID: undefined, MI_OBJECT_ID: "b", MI_RESOURCE_ID: "c" }, TWO_SELECTORS],
+      ["all three selectors", { MI_CLIENT_ID: "a", MI_OBJECT_ID: "b", MI_RESOURCE_ID: "c" }, TWO_SELECTORS],
+      ["a subscription without a resource group", { RESOURCE_GROUP: undefined }, HALF_TARGET],
+      ["a resource group without a subscription", { SUBSCRIPTION_ID: undefined }, HALF_TARGET],
+      ...["0", "86401", "-5", "1.5", "ten", " 60", "999999"].map((deadline): [string, ProbeEnv, string] => [
+        `deadline '${deadline}'`,
+        { PROBE_DEADLINE_SECONDS: deadline },
+        `PROBE_DEADLINE_SECONDS must be a whole number of seconds from 1 to 86400; got '${deadline}'`,
+      ]),
+      ...["http://127.0.0.1:1", "ftp://example.com", "https://", "management.azure.com", "https://a b"].map(
+        (arm): [string, ProbeEnv, string] => [
+          `ARM endpoint '${arm}'`,
+          { ARM_ENDPOINT: arm },
+          `ARM_ENDPOINT must be an https:// URL (a token must not travel in clear text); got '${arm}'`,
+        ],
+      ),
+      ...["file:///etc/passwd", "169.254.169.254", "http://"].map((imds): [string, ProbeEnv, string] => [
+        `IMDS base '${imds}'`,
+        { AZURE_POD_IDENTITY_AUTHORITY_HOST: imds },
+        `AZURE_POD_IDENTITY_AUTHORITY_HOST must be an http:// or https:// base URL; got '${imds}'`,
+      ]),
+    ])("rejects %s", async (_name, extra, message) => {
+      const run = await probe(granted, envFor(granted, extra));
+      expect(run.exitCode).toBe(2);
+      expect(run.requests).toEqual([]);
+      const result = run.result as ProbeResultV1;
+      expect(result.ok).toBe(false);
+      expect(result.error).toEqual({ stage: "input", status: null, code: null, message });
+      expect(result.token).toBeNull();
+      expect(result.resourceGroup).toBeNull();
+      expect(result.permissions).toBeNull();
+      expect(run.stderr).toBe(`probe: bad input: ${message}\n`);
+    });
+  });
+});
+
+describe.concurrent("retries, each on its own Local Azure (side by side)", () => {
+  it.each([404, 410, 429, 500, 503] as const)("rides out an IMDS %i burst", async (status) => {
+    await withLab({ imdsBurst: { status, count: 1 } }, async (lab) => {
+      const run = await probe(lab, envFor(lab));
+      expectVerified(lab, run, user(lab.vm).principalId);
+      expect(run.result?.token?.attempts).toBe(2);
+      expect(run.requests).toEqual([`imds ${status} ${TOKEN_PATH}`, ...happyRequests(lab)]);
+      expect(run.stderr).toContain(`probe: imds token attempt 1: HTTP ${status}`);
+    });
+  });
+
+  it("backs off more each time: 1 s, then 1.5 s", async () => {
+    await withLab({ imdsBurst: { status: 503, count: 2 } }, async (lab) => {
+      const run = await probe(lab, envFor(lab));
+      expectVerified(lab, run, user(lab.vm).principalId);
+      expect(run.result?.token?.attempts).toBe(3);
+      expect(run.stderr).toContain("probe: imds token: retrying in 1.000s\n");
+      expect(run.stderr).toContain("probe: imds token: retrying in 1.500s\n");
+    });
+  });
+
+  it("gets a new token when ARM answers 401 mid-run, then reads", async () => {
+    await withLab({ armUnauthorized: { count: 1 } }, async (lab) => {
+      const run = await probe(lab, envFor(lab));
+      expectVerified(lab, run, user(lab.vm).principalId);
+      expect(run.result?.token?.attempts).toBe(2);
+      expect(run.result?.resourceGroup?.attempts).toBe(2);
+      expect(run.requests).toEqual([`imds 200 ${TOKEN_PATH}`, `arm 401 ${rgPath(lab)}`, ...happyRequests(lab)]);
+    });
+  });
+
+  it("waits the Retry-After ARM asks for on 429", async () => {
+    await withLab({ armThrottle: { count: 1, retryAfterSeconds: 2 } }, async (lab) => {
+      const run = await probe(lab, envFor(lab));
+      expectVerified(lab, run, user(lab.vm).principalId);
+      expect(run.result?.resourceGroup?.attempts).toBe(2);
+      expect(run.stderr).toMatch(
+        /probe: arm resourceGroup attempt 1: HTTP 429[^\n]*\nprobe: arm resourceGroup: retrying in 2\.000s\n/,
+      );
+    });
+  });
+
+  it("keeps reading through 403 AuthorizationFailed until a new role assignment propagates", async () => {
+    // Deterministic: the VM starts without access, and Reader is granted only once a denial was seen.
+    await withLab(
+      { rbacDelaySeconds: 0.5 },
+      async (lab) => {
+        const identity = user(lab.vm);
+        const running = probe(lab, envFor(lab));
+        await vi.waitFor(
+          () =>
+            expect(lab.azure.requestLog.some((entry) => entry.path === rgPath(lab) && entry.status === 403)).toBe(true),
+          { timeout: 10_000, interval: 20 },
+        );
+        const assignment = await lab.azure.arm.request(
+          "PUT",
+          `${lab.vm.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}?api-version=2022-04-01`,
+          {
+            properties: {
+              roleDefinitionId: `/subscriptions/${lab.azure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${READER_ROLE_ID}`,
+              principalId: identity.principalId,
+              principalType: "ServicePrincipal",
+            },
+          },
+        );
+        expect(assignment.status).toBe(201);
+        const grantedAt = Date.now();
+        const run = await running;
+        expectVerified(lab, run, identity.principalId);
+        expect(run.result?.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
+        expect(run.requests).toContain(`arm 403 ${rgPath(lab)}`);
+        // Noticed soon after the grant: 0.5 s propagation plus at most one 3 s backoff, with slack.
+        expect(Date.now() - grantedAt).toBeLessThan(6_000);
+      },
+      { grant: false },
+    );
+  });
+});
+
+/** A lab whose ARM and IMDS are reached through fault proxies; the probe's env points at the proxies. */
+async function withProxiedLab(
+  body: (
+    lab: Lab,
+    proxies: { arm: FaultProxy; imds: FaultProxy; env: ProbeEnv; caBundlePath: string },
+  ) => Promise<void>,
+): Promise<void> {
+  await withLab({}, async (lab) => {
+    const arm = await startFaultProxy({
+      upstream: lab.azure.armEndpoint,
+      upstreamCaPem: lab.azure.caCertPem,
+      tls: true,
+    });
+    const imds = await startFaultProxy({
+      upstream: lab.vm.imdsEndpoint,
+      tls: false,
+      rewriteResourceTo: `${lab.azure.armEndpoint}/`,
+      keepAnswersTo: TOKEN_PATH,
+    });
+    const bundle = writeCaBundle([lab.azure.caCertPem, arm.certPem]);
+    try {
+      const env = envFor(lab, { AZURE_POD_IDENTITY_AUTHORITY_HOST: imds.endpoint, ARM_ENDPOINT: arm.endpoint });
+      await body(lab, { arm, imds, env, caBundlePath: bundle.path });
+    } finally {
+      await arm.close();
+      await imds.close();
+      bundle.remove();
+    }
+  });
+}
+
+describe.concurrent("answers Local Azure has no knob for, injected by a loopback proxy", () => {
+  const RG_READ = "/resourceGroups/probe-rg?";
+
+  it.each([
+    [
+      "a JSON 500",
+      {
+        status: 500,
+        headers: { "content-type": "application/json" },
+        body: '{"error":{"code":"InternalServerError","message":"boom"}}',
+      },
+    ],
+    ["an HTML 502", { status: 502, headers: { "content-type": "text/html" }, body: HTML_502 }],
+    ["an empty 503", { status: 503, body: "" }],
+  ])("retries ARM 5xx: %s", async (_name, answer) => {
+    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+      arm.inject(RG_READ, 1, answer);
+      const run = await runProbe(env, { caBundlePath });
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.result?.ok).toBe(true);
+      expect(run.result?.resourceGroup?.attempts).toBe(2);
+      expect(run.stderr).toContain(`probe: arm resourceGroup attempt 1: HTTP ${answer.status}`);
+    });
+  });
+
+  it("retries the 'Identity not found' window right after an identity is attached", async () => {
+    await withProxiedLab(async (_lab, { imds, env, caBundlePath }) => {
+      imds.inject(TOKEN_PATH, 2, {
+        status: 400,
+        headers: { "content-type": "application/json" },
+        body: '{"error":"invalid_request","error_description":"Identity not found"}',
+      });
+      const run = await runProbe(env, { caBundlePath });
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.result?.token?.attempts).toBe(3);
+      expect(run.stderr).toContain("probe: imds token attempt 1: HTTP 400 invalid_request: Identity not found\n");
+    });
+  });
+
+  it("stops at once on any other IMDS 400, with attempts 1 and IMDS's own words", async () => {
+    await withProxiedLab(async (_lab, { imds, env, caBundlePath }) => {
+      const description =
+        "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request";
+      imds.inject(TOKEN_PATH, 1, {
+        status: 400,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ error: "invalid_request", error_description: description }),
+      });
+      const run = await runProbe(env, { caBundlePath });
+      expect(run.exitCode).toBe(1);
+      expect(run.result?.ok).toBe(false);
+      expect(run.result?.token).toEqual({ status: 400, attempts: 1, expiresOn: null, claims: null });
+      expect(run.result?.resourceGroup).toBeNull();
+      expect(run.result?.permissions).toBeNull();
+      expect(run.result?.error).toEqual({ stage: "imds", status: 400, code: "invalid_request", message: description });
+      expect(imds.seen).toHaveLength(1);
+    });
+  });
+
+  it("stops at once on ARM 404 and carries ARM's error", async () => {
+    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+      const error = { code: "ResourceGroupNotFound", message: "Resource group 'probe-rg' could not be found." };
+      arm.inject(RG_READ, 1, {
+        status: 404,
+        headers: { "content-type": "application/json; charset=utf-8" },
+        body: JSON.stringify({ error }),
+      });
+      const run = await runProbe(env, { caBundlePath });
+      expect(run.exitCode).toBe(1);
+      expect(run.result?.resourceGroup).toEqual({ status: 404, attempts: 1, body: { error } });
+      expect(run.result?.permissions).toBeNull();
+      expect(run.result?.error).toEqual({ stage: "arm", status: 404, ...error });
+      expect(arm.seen).toHaveLength(1);
+    });
+  });
+
+  it("carries a body that is not JSON as a string, byte for byte, on one stdout line", async () => {
+    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+      arm.inject(RG_READ, 1, { status: 404, headers: { "content-type": "text/html" }, body: HTML_502 });
+      const run = await runProbe(env, { caBundlePath });
+      expect(run.exitCode).toBe(1);
+      expect(run.stdout.endsWith("}\n")).toBe(true);
+      expect(run.stdout.trimEnd().split("\n")).toHaveLength(1);
+      expect(run.result?.resourceGroup).toEqual({ status: 404, attempts: 1, body: HTML_502 });
+      expect(run.result?.error).toEqual({
+        stage: "arm",
+        status: 404,
+        code: null,
+        message: "ARM answered HTTP 404 with a body that is not JSON",
+      });
+    });
+  });
+
+  it("bounds a huge body: reads at most 64 KiB and carries 4 KiB of it with a marker", async () => {
+    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+      arm.inject(RG_READ, 1, { status: 404, body: Buffer.alloc(3 * 1024 * 1024, "A") });
+      const run = await runProbe(env, { caBundlePath });
+      expect(run.exitCode).toBe(1);
+      expect(run.result?.resourceGroup?.body).toBe(
+        `${"A".repeat(4096)}...[truncated: first 4096 of more than 65536 bytes]`,
+      );
+    });
+  });
+
+  it("never shows an issued token or its signature: not on stdout, stderr, any command line or in TMPDIR", async () => {
+    await withProxiedLab(async (_lab, { arm, imds, env, caBundlePath }) => {
+      const spy = startCommandSpy();
+      const tmp = mkdtempSync(path.join(tmpdir(), "probe-tmp-"));
+      try {
+        // A 401 makes the probe fetch a second token, so two tokens pass through its hands.
+        arm.inject(RG_READ, 1, {
+          status: 401,
+          headers: { "content-type": "application/json" },
+          body: '{"error":{"code":"InvalidAuthenticationToken","message":"revoked"}}',
+        });
+        const run = await runProbe(env, { caBundlePath, pathPrefix: spy.pathPrefix, extraEnv: { TMPDIR: tmp } });
+        expect(run.exitCode, run.stderr).toBe(0);
+        const tokens = imds.keptAnswers.map((body) => (JSON.parse(body) as { access_token: string }).access_token);
+        expect(tokens).toHaveLength(2);
+        const commandLines = spy.commandLines();
+        expect(commandLines.filter((line) => line.startsWith("curl "))).toHaveLength(5);
+        for (const token of tokens) {
+          const signature = token.split(".")[2] as string;
+          expect(signature.length).toBeGreaterThan(20);
+          for (const secret of [token, signature]) {
+            expect(run.stdout).not.toContain(secret);
+            expect(run.stderr).not.toContain(secret);
+            for (const line of commandLines) expect(line).not.toContain(secret);
+          }
+        }
+        expect(`${run.stdout}${run.stderr}`).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+/);
+        expect(readdirSync(tmp)).toEqual([]);
+      } finally {
+        spy.remove();
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    });
   });
 });
