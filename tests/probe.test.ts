@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Faults, LocalAzure, seedVm } from "../local-azure";
 import type { ProbeResultV1 } from "../verify/contract";
 import { awkVariants } from "./support/probeAwks";
-import { type FaultProxy, startFaultProxy, writeCaBundle } from "./support/probeFaultProxy";
-import { inspectBody as inspectWith } from "./support/probeFunctions";
+import { type FaultProxy, selfSignedLoopbackCert, startFaultProxy, writeCaBundle } from "./support/probeFaultProxy";
+import { inspectBody as inspectWith, runProbeFunctions, shellWord } from "./support/probeFunctions";
 import { type ProbeEnv, type ProbeRun, type ProbeRunOptions, runProbe } from "./support/probeRunner";
 import { startCommandSpy } from "./support/probeSpy";
 
@@ -291,6 +291,29 @@ describe("against one shared Local Azure", () => {
       const run = await probe(granted, envFor(granted, { ARM_ENDPOINT: `${azure.armEndpoint}/` }));
       const { claims } = expectVerified(granted, run, identity.principalId);
       expect(claims.aud).toBe(`${azure.armEndpoint}/`);
+    });
+
+    it("sends IMDS requests past any configured proxy, and verifies ARM's TLS certificate", async () => {
+      const identity = user(granted.vm);
+      // A proxy that refuses every connection: IMDS must bypass it (--noproxy '*').
+      const run = await probe(granted, envFor(granted), {
+        extraEnv: { http_proxy: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9" },
+      });
+      expectVerified(granted, run, identity.principalId);
+    });
+
+    it("does not trust an ARM certificate outside CURL_CA_BUNDLE: final at once, no token sent in vain", async () => {
+      const stranger = writeCaBundle([(await selfSignedLoopbackCert()).certPem]);
+      const run = await probe(granted, envFor(granted), { caBundlePath: stranger.path }).finally(stranger.remove);
+      expect(run.exitCode).toBe(1);
+      expect(run.result?.resourceGroup).toEqual({ status: null, attempts: 1, body: null });
+      expect(run.result?.error).toEqual({
+        stage: "arm",
+        status: null,
+        code: null,
+        message: "ARM request failed: TLS certificate not trusted (curl exit 60)",
+      });
+      expect(run.requests).toEqual([`imds 200 ${TOKEN_PATH}`]);
     });
 
     it.each(awks.variants)("works the same with $name as the VM's awk", async ({ pathPrefix }) => {
@@ -616,5 +639,59 @@ describe.concurrent("answers Local Azure has no knob for, injected by a loopback
         rmSync(tmp, { recursive: true, force: true });
       }
     });
+  });
+});
+
+describe("transport failures", () => {
+  it("retries a refused IMDS connection until the deadline, then reports it (status null)", async () => {
+    // Port 9 (discard) on loopback: nothing listens there, so every connection is refused.
+    const run = await runProbe({
+      AZURE_POD_IDENTITY_AUTHORITY_HOST: "http://127.0.0.1:9",
+      SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000001",
+      RESOURCE_GROUP: "rg",
+      PROBE_DEADLINE_SECONDS: "2",
+    });
+    expect(run.exitCode).toBe(1);
+    expect(run.result?.token?.status).toBeNull();
+    expect(run.result?.token?.attempts).toBeGreaterThanOrEqual(2);
+    expect(run.result?.resourceGroup).toBeNull();
+    expect(run.result?.error).toEqual({
+      stage: "imds",
+      status: null,
+      code: null,
+      message: "token request failed: connection refused or host unreachable (curl exit 7)",
+    });
+    expect(run.wallMs).toBeLessThan(5_000);
+  });
+});
+
+describe("pure helpers inside the probe", () => {
+  it("json_string escapes bytes that are not UTF-8 as \\u00XX and keeps well-formed UTF-8", () => {
+    const { stdout } = runProbeFunctions(`json_string "$(cat)"; printf '%s' "$REPLY"`, {
+      input: Buffer.from([0xff, 0x41, 0x22]),
+    });
+    expect(stdout).toBe('"\\u00ffA\\""');
+    const utf8 = runProbeFunctions(`json_string "$(cat)"; printf '%s' "$REPLY"`, { input: "rg-é漢" });
+    expect(utf8.stdout).toBe('"rg-é漢"');
+  });
+
+  it.each([
+    ["https://management.azure.com/", "https%3A%2F%2Fmanagement.azure.com%2F"],
+    [
+      "/subscriptions/s/resourceGroups/My RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-1",
+      "%2Fsubscriptions%2Fs%2FresourceGroups%2FMy%20RG%2Fproviders%2FMicrosoft.ManagedIdentity%2FuserAssignedIdentities%2Fid-1",
+    ],
+    ["a&b=c?d#e", "a%26b%3Dc%3Fd%23e"],
+    ["rg_(1).x~-", "rg_%281%29.x~-"],
+    ["é", "%C3%A9"],
+  ])("url_encode %j", (input, encoded) => {
+    const { stdout } = runProbeFunctions(`url_encode ${shellWord(input)}; printf '%s' "$REPLY"`);
+    expect(stdout).toBe(encoded);
+  });
+
+  it.each(["plain", 'quote " and backslash \\', "tab\tnewline\n", "é and \u0001", ""])("json_string %j", (input) => {
+    const { stdout } = runProbeFunctions(`json_string "$(cat; printf x)"; printf '%s' "$REPLY"`, { input: `${input}` });
+    // The probe's input arrives with a trailing sentinel "x" so that a trailing newline survives.
+    expect(JSON.parse(stdout)).toBe(`${input}x`);
   });
 });

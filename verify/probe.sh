@@ -157,14 +157,37 @@ function compact(   i, c, s, instr, esc) {
   if (N >= s) printf "%s", substr(T, s)
   printf "\n"
 }
-function quote(s, limit, note,   i, n, c, o) {
+# True when s is well-formed UTF-8 (what JSON text must be).
+function utf8_ok(s,   i, n, o, need, lower, upper, k, b) {
+  n = length(s)
+  for (i = 1; i <= n; i++) {
+    o = ORD[substr(s, i, 1)]
+    if (o < 128) continue
+    lower = 128; upper = 191
+    if (o >= 194 && o <= 223) need = 1
+    else if (o >= 224 && o <= 239) { need = 2; if (o == 224) lower = 160; if (o == 237) upper = 159 }
+    else if (o >= 240 && o <= 244) { need = 3; if (o == 240) lower = 144; if (o == 244) upper = 143 }
+    else return 0
+    for (k = 1; k <= need; k++) {
+      b = ORD[substr(s, i + k, 1)]
+      if (b < lower || b > upper) return 0
+      lower = 128; upper = 191
+    }
+    i += need
+  }
+  return 1
+}
+# Prints s as a JSON string. Bytes outside 0x20-0x7E become \u00XX, except that with keeputf8 a
+# well-formed UTF-8 string keeps its non-ASCII characters as they are.
+function quote(s, limit, note, keeputf8,   i, n, c, o, raw8) {
   n = length(s); if (n > limit) n = limit
+  raw8 = keeputf8 && utf8_ok(s)
   printf "\""
   for (i = 1; i <= n; i++) {
     c = substr(s, i, 1); o = ORD[c]
     if (c == "\"") printf "\\\""
     else if (c == "\\") printf "\\\\"
-    else if (o >= 32 && o < 127) printf "%s", c
+    else if ((o >= 32 && o < 127) || (raw8 && o >= 128)) printf "%s", c
     else printf "\\u%04x", o
   }
   printf "%s\"\n", note
@@ -181,7 +204,7 @@ BEGIN {
 END {
   if (endnl == 1) T = T "\n"
   N = length(T)
-  if (mode == "quote") { quote(T, N + 1, ""); exit }
+  if (mode == "quote") { quote(T, N + 1, "", 1); exit }
   P = 1
   valid = 0
   if (N > 0 && value("", 0)) { ws(); valid = (P > N) }
@@ -195,7 +218,7 @@ END {
   if (valid) { compact(); exit }
   note = ""
   if (N > maxtext || over == 1) note = "...[truncated: first " maxtext " of " (over == 1 ? "more than " : "") total " bytes]"
-  quote(T, maxtext, note)
+  quote(T, maxtext, note, 0)
 }
 '
 
@@ -287,6 +310,8 @@ http_get() {
   local kind=$1 url=$2 token=${3-} raw rc max_time connect_time limit status_line block rest
   remaining_ms
   local budget=$REMAINING_MS
+  # A stage that starts at the deadline (permissions after a late read) still gets a short try.
+  ((budget < PROBE_MIN_ATTEMPT_MS)) && budget=$PROBE_MIN_ATTEMPT_MS
   ((budget > 60000)) && budget=60000
   ms_to_seconds "$budget"
   max_time=$REPLY

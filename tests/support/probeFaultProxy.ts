@@ -46,7 +46,8 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-async function selfSignedLoopbackCert(): Promise<{ certPem: string; keyPem: string }> {
+/** A throwaway self-signed certificate for 127.0.0.1 and localhost. */
+export async function selfSignedLoopbackCert(): Promise<{ certPem: string; keyPem: string }> {
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
