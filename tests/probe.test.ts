@@ -666,6 +666,14 @@ describe("transport failures", () => {
 });
 
 describe("pure helpers inside the probe", () => {
+  it("inspect_body with carry 0 (the token answer) keeps no copy of the body", () => {
+    const { stdout } = runProbeFunctions(
+      `inspect_body '{"access_token":"a.b.c","expires_on":"17"}' "access_token expires_on" 0
+printf '%s|%s|%s|%s' "$BODY_CARRIED" "\${FIELD_DEC[0]}" "\${FIELD_RAW[1]}" "$BODY_IS_JSON"`,
+    );
+    expect(stdout).toBe('|a.b.c|"17"|1');
+  });
+
   it("json_string escapes bytes that are not UTF-8 as \\u00XX and keeps well-formed UTF-8", () => {
     const { stdout } = runProbeFunctions(`json_string "$(cat)"; printf '%s' "$REPLY"`, {
       input: Buffer.from([0xff, 0x41, 0x22]),

@@ -273,6 +273,17 @@ url_encode() {
   REPLY=$out
 }
 
+# Moves the first line of inspect_body's `out` into its `line` (the last line has no newline after it).
+next_output_line() {
+  if [[ $out == *$'\n'* ]]; then
+    line=${out%%$'\n'*}
+    out=${out#*$'\n'}
+  else
+    line=$out
+    out=""
+  fi
+}
+
 # Runs the JSON awk over $1 asking for the paths in $2; sets BODY_IS_JSON (0/1), BODY_CARRIED (when
 # $3 is 1) and, per wanted path in order, FIELD_TYPE[i], FIELD_RAW[i], FIELD_DEC[i].
 inspect_body() {
@@ -281,15 +292,13 @@ inspect_body() {
   out=$(printf '%s' "$body" | awk -v want="$want" -v carry="$carry" -v endnl="$nl" \
     -v maxtext="$PROBE_MAX_CARRIED_TEXT_BYTES" -v total="${#body}" -v over="$over" "$PROBE_JSON_AWK")
   FIELD_TYPE=() FIELD_RAW=() FIELD_DEC=()
-  line=${out%%$'\n'*}
-  out=${out#*$'\n'}
+  next_output_line
   BODY_IS_JSON=0
   [[ $line == json ]] && BODY_IS_JSON=1
   local -a wanted
   read -r -a wanted <<<"$want" # the path list only: never a body
   for ((i = 0; i < ${#wanted[@]}; i++)); do
-    line=${out%%$'\n'*}
-    out=${out#*$'\n'}
+    next_output_line
     FIELD_TYPE[i]=${line%%$'\t'*}
     line=${line#*$'\t'}
     FIELD_RAW[i]=${line%%$'\t'*}
