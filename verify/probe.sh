@@ -34,6 +34,7 @@ readonly PROBE_MIN_ATTEMPT_MS=250
 # when absent; decoded only for strings, control characters shown as "?"); then, with carry=1, the
 # body as compact JSON (when valid) or as a JSON string (every byte outside 0x20-0x7E as \u00XX).
 # With mode=quote it prints only the input as a JSON string.
+# shellcheck disable=SC2016 # awk source: its $ fields are awk's, not the shell's
 PROBE_JSON_AWK='
 function fail(why) { if (!FAILED) { FAILED = 1; WHY = why } return 0 }
 function ws(   c) {
@@ -429,7 +430,6 @@ wait_before_retry() {
   fi
   if ((wait_ms < 0 || REMAINING_MS <= PROBE_MIN_ATTEMPT_MS)); then
     log_line "$what: deadline of ${DEADLINE_SECONDS}s reached; giving up"
-    DEADLINE_REACHED=1
     return 1
   fi
   ms_to_seconds "$wait_ms"
@@ -715,7 +715,10 @@ main() {
   now_ms
   START_MS=$NOW_MS
   TOKEN_STARTED=0 TOKEN_ATTEMPTS=0 TOKEN_STATUS=null TOKEN_EXPIRES_ON=null TOKEN_CLAIMS=null ACCESS_TOKEN=""
-  resourceGroup_ATTEMPTS="" permissions_ATTEMPTS="" ERROR_JSON=null DEADLINE_REACHED=0
+  # Per ARM stage: status, attempts (empty: stage never ran) and carried body, set by arm_read.
+  resourceGroup_STATUS=null resourceGroup_ATTEMPTS="" resourceGroup_BODY=null
+  permissions_STATUS=null permissions_ATTEMPTS="" permissions_BODY=null
+  ERROR_JSON=null
   SELECTOR=system SELECTOR_VALUE=""
   SUBSCRIPTION=${SUBSCRIPTION_ID:-} RESOURCE_GROUP_NAME=${RESOURCE_GROUP:-}
   DEADLINE_SECONDS=${PROBE_DEADLINE_SECONDS:-$PROBE_DEFAULT_DEADLINE}
