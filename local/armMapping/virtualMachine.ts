@@ -1,0 +1,33 @@
+import { resourceGroupPath, segment } from "./convert";
+import type { ResourceMapping } from "./types";
+
+/**
+ * ARM's identity form: the SDK takes userAssignedIdentities as a list of resource IDs, ARM wants a map
+ * {"<id>": {}}.
+ */
+export function armIdentity(identity: unknown): unknown {
+  if (typeof identity !== "object" || identity === null) return identity;
+  const { userAssignedIdentities, ...rest } = identity as Record<string, unknown>;
+  if (userAssignedIdentities === undefined || userAssignedIdentities === null) return rest;
+  if (!Array.isArray(userAssignedIdentities)) {
+    throw new Error(
+      `identity.userAssignedIdentities must be a list of identity resource IDs, got ${JSON.stringify(userAssignedIdentities)}`,
+    );
+  }
+  return { ...rest, userAssignedIdentities: Object.fromEntries(userAssignedIdentities.map((id) => [String(id), {}])) };
+}
+
+/** azure-native:compute:VirtualMachine (2024-11-01): identity, zones, plan top level; the profiles under properties. */
+export const virtualMachineMapping: ResourceMapping = {
+  type: "azure-native:compute:VirtualMachine",
+  armType: "Microsoft.Compute/virtualMachines",
+  apiVersion: "2024-11-01",
+  nameInput: "vmName",
+  autoname: "suffix",
+  pathInputs: ["resourceGroupName", "vmName"],
+  topLevel: ["location", "tags", "identity", "zones", "plan", "extendedLocation", "placement"],
+  flattenProperties: true,
+  path: (inputs, name, context) =>
+    `${resourceGroupPath(inputs, context)}/providers/Microsoft.Compute/virtualMachines/${segment(name, "vmName")}`,
+  adjustBody: (body) => (body.identity === undefined ? body : { ...body, identity: armIdentity(body.identity) }),
+};

@@ -1,0 +1,249 @@
+import { createHash, randomUUID } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
+import { armRequest, autoname, azureNativeOutputs, mappingFor } from "./armMapping";
+import { redactSecrets, unwrapSecrets, wrapSecret } from "./secrets";
+import type { RemoteConnection, RemoteRun, RunRemoteCommandOptions } from "./sshExec";
+import type { TimelineEvent } from "./timeline";
+import type { GeneratedPrivateKey, KeyAlgorithm, KeyOptions } from "./tlsKeys";
+
+/**
+ * Pulumi mocks backed by Local Azure: azure-native resources are PUT through ARM for real (long-running
+ * operations included) and their outputs come from ARM's answers; @pulumi/tls keys are generated for
+ * real; remote.Command runs over real SSH against the VM's guest.
+ */
+
+/** One resource as the local state keeps it (secrets redacted, except the key pairs a next run reuses). */
+export interface StateEntry {
+  type: string;
+  name: string;
+  id: string;
+  /** The generated physical name, when the program gave none; reused by the next run. */
+  autoname?: string;
+  inputs: unknown;
+  outputs: unknown;
+}
+
+/** The ARM client the mocks need: Local Azure's ArmClient, authenticated as the deployer. */
+export interface ArmPutClient {
+  putAndWait(path: string, body: unknown): Promise<{ status: number; body: unknown }>;
+}
+
+export interface LocalMocksOptions {
+  arm: ArmPutClient;
+  subscriptionId: string;
+  tenantId: string;
+  deployer: { principalId: string; clientId: string };
+  /** Location of a resource group created without one (azure-native takes it from `azure-native:location`). */
+  defaultLocation: string;
+  /** Epoch ms the run started; timeline times are relative to it. */
+  runStart: number;
+  /** The previous run's state, by key (see stateKey): autonames and key pairs are reused. */
+  previous?: Record<string, StateEntry>;
+  runRemoteCommand: (opts: RunRemoteCommandOptions) => Promise<RemoteRun>;
+  generatePrivateKey: (algorithm: KeyAlgorithm, opts?: KeyOptions) => GeneratedPrivateKey;
+  onEvent?: (event: TimelineEvent) => void;
+  now?: () => number;
+  random?: () => string;
+}
+
+/** Local state key of a resource (type and logical name are unique within this program, like a URN). */
+export function stateKey(type: string, name: string): string {
+  return `${type}::${name}`;
+}
+
+const TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
+const REMOTE_COMMAND = "command:remote:Command";
+const COMPONENT_PREFIX = "vm-identity-access:";
+const TLS_SECRET_OUTPUTS = ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"] as const;
+
+/** An ARM failure as the provider reports it: status, code and ARM's message. */
+function armFailure(type: string, name: string, error: unknown): Error {
+  const { status, code, message } = error as { status?: number; code?: string; message?: string };
+  if (status !== undefined) {
+    return new Error(
+      `creating ${type} ${name}: Status=${status} Code="${code ?? "Unknown"}" Message="${message ?? ""}"`,
+    );
+  }
+  return new Error(`creating ${type} ${name}: ${message ?? String(error)}`);
+}
+
+/** The connection remote.Command received, secret wrappers removed, checked for the fields the SSH client needs. */
+export function remoteConnection(raw: unknown, name: string): RemoteConnection {
+  const connection = unwrapSecrets(raw) as Record<string, unknown> | undefined;
+  if (!connection || typeof connection.host !== "string" || connection.host === "") {
+    throw new Error(`command:remote:Command ${name}: connection.host is required (the VM's address)`);
+  }
+  const result: RemoteConnection = { host: connection.host };
+  if (connection.port !== undefined) result.port = Number(connection.port);
+  if (connection.user !== undefined) result.user = String(connection.user);
+  if (connection.privateKey !== undefined) result.privateKey = String(connection.privateKey);
+  if (connection.hostKey !== undefined) result.hostKey = String(connection.hostKey);
+  if (connection.dialErrorLimit !== undefined) result.dialErrorLimit = Number(connection.dialErrorLimit);
+  if (connection.perDialTimeout !== undefined) result.perDialTimeout = Number(connection.perDialTimeout);
+  return result;
+}
+
+export class LocalAzureMocks implements pulumi.runtime.Mocks {
+  readonly timeline: TimelineEvent[] = [];
+  readonly resources: StateEntry[] = [];
+  readonly commandStdouts: Array<{ name: string; stdout: string }> = [];
+  /** Every resource failure, in order: the deployment's error is the first. */
+  readonly failures: string[] = [];
+  private readonly now: () => number;
+  private readonly random: () => string;
+
+  constructor(private readonly options: LocalMocksOptions) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? randomUUID;
+  }
+
+  async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+    if (args.type.startsWith(COMPONENT_PREFIX)) return { id: `${args.name}_id`, state: args.inputs };
+    const startedAt = this.now() - this.options.runStart;
+    try {
+      const result = await this.create(args);
+      this.record(args, startedAt, true);
+      return result;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.failures.push(message);
+      this.record(args, startedAt, false);
+      throw new Error(message);
+    }
+  }
+
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+    if (args.token === "azure-native:authorization:getClientConfig") {
+      return {
+        clientId: this.options.deployer.clientId,
+        objectId: this.options.deployer.principalId,
+        subscriptionId: this.options.subscriptionId,
+        tenantId: this.options.tenantId,
+      };
+    }
+    throw new Error(
+      `Local Azure does not answer the function ${args.token}: the runner supports only azure-native:authorization:getClientConfig`,
+    );
+  }
+
+  private record(args: pulumi.runtime.MockResourceArgs, startedAt: number, ok: boolean): void {
+    const event: TimelineEvent = {
+      type: args.type,
+      name: args.name,
+      startedAt,
+      finishedAt: this.now() - this.options.runStart,
+      ok,
+    };
+    this.timeline.push(event);
+    this.options.onEvent?.(event);
+  }
+
+  private previous(type: string, name: string): StateEntry | undefined {
+    return this.options.previous?.[stateKey(type, name)];
+  }
+
+  private create(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+    if (args.type === TLS_PRIVATE_KEY) return Promise.resolve(this.createPrivateKey(args));
+    if (args.type === REMOTE_COMMAND) return this.runCommand(args);
+    if (mappingFor(args.type)) return this.createArmResource(args);
+    return Promise.reject(
+      new Error(
+        `Local Azure does not model resource type ${args.type} (resource ${args.name}): the runner handles the azure-native types of this program, tls:index/privateKey:PrivateKey and command:remote:Command`,
+      ),
+    );
+  }
+
+  private async createArmResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+    const mapping = mappingFor(args.type);
+    if (!mapping) throw new Error(`no ARM mapping for ${args.type}`);
+    const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+    if (mapping.type === "azure-native:resources:ResourceGroup" && inputs.location === undefined) {
+      inputs.location = this.options.defaultLocation;
+    }
+    let name = inputs[mapping.nameInput] as string | undefined;
+    let generated: string | undefined;
+    if (name === undefined || name === "") {
+      generated = this.previous(args.type, args.name)?.autoname ?? autoname(mapping, args.name, this.random);
+      name = generated;
+    }
+    const request = armRequest(mapping, inputs, name, { subscriptionId: this.options.subscriptionId });
+    let answer: { body: unknown };
+    try {
+      answer = await this.options.arm.putAndWait(request.path, request.body);
+    } catch (error) {
+      throw armFailure(args.type, args.name, error);
+    }
+    const outputs = azureNativeOutputs(mapping, answer.body);
+    const id = String(outputs.id ?? "");
+    if (id === "") throw new Error(`creating ${args.type} ${args.name}: ARM's answer has no id`);
+    this.resources.push({
+      type: args.type,
+      name: args.name,
+      id,
+      ...(generated ? { autoname: generated } : {}),
+      inputs: redactSecrets(args.inputs),
+      outputs: redactSecrets(outputs),
+    });
+    return { id, state: outputs };
+  }
+
+  private createPrivateKey(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+    const algorithm = String(inputs.algorithm ?? "RSA") as KeyAlgorithm;
+    const options: KeyOptions = {};
+    if (inputs.rsaBits !== undefined) options.rsaBits = Number(inputs.rsaBits);
+    if (inputs.ecdsaCurve !== undefined) options.ecdsaCurve = String(inputs.ecdsaCurve);
+    // Keep the key a previous run generated (as the provider keeps it across updates), so a saved
+    // vm-key file and known host keys stay valid.
+    const previous = this.previous(args.type, args.name)?.outputs as GeneratedPrivateKey | undefined;
+    const key =
+      previous && previous.algorithm === algorithm && typeof previous.privateKeyOpenssh === "string"
+        ? previous
+        : this.options.generatePrivateKey(algorithm, options);
+    const id = createHash("sha1").update(key.publicKeyPem).digest("hex");
+    // The next run needs the key pair: the only secret the local state keeps in clear.
+    this.resources.push({
+      type: args.type,
+      name: args.name,
+      id,
+      inputs: redactSecrets(args.inputs),
+      outputs: { ...key },
+    });
+    const state: Record<string, unknown> = { ...inputs, ...key };
+    for (const field of TLS_SECRET_OUTPUTS) state[field] = wrapSecret(key[field]);
+    return { id, state };
+  }
+
+  private async runCommand(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+    const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+    const command = inputs.create;
+    if (typeof command !== "string" || command === "") {
+      throw new Error(`command:remote:Command ${args.name}: create is required (the command to run)`);
+    }
+    const connection = remoteConnection(args.inputs?.connection, args.name);
+    let run: RemoteRun;
+    try {
+      run = await this.options.runRemoteCommand({
+        connection,
+        command,
+        stdin: typeof inputs.stdin === "string" ? inputs.stdin : undefined,
+        environment: (inputs.environment as Record<string, string> | undefined) ?? undefined,
+      });
+    } catch (error) {
+      const failed = error as { message?: string; stdout?: string };
+      if (typeof failed.stdout === "string") this.commandStdouts.push({ name: args.name, stdout: failed.stdout });
+      throw new Error(`command:remote:Command ${args.name}: ${failed.message ?? String(error)}`);
+    }
+    this.commandStdouts.push({ name: args.name, stdout: run.stdout });
+    const state = { ...args.inputs, stdout: run.stdout, stderr: run.stderr };
+    const id = `${args.name}-${createHash("sha1").update(command).digest("hex").slice(0, 8)}`;
+    this.resources.push({
+      type: args.type,
+      name: args.name,
+      id,
+      inputs: redactSecrets(args.inputs),
+      outputs: { stdout: run.stdout, stderr: run.stderr },
+    });
+    return { id, state };
+  }
+}
