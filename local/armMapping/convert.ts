@@ -74,7 +74,7 @@ export function armRequest(
 /** azure-native's outputs from ARM's answer: properties lifted (per the table), plus `azureApiVersion`. */
 export function azureNativeOutputs(mapping: ResourceMapping, armBody: unknown): Record<string, unknown> {
   if (!isRecord(armBody)) {
-    throw new Error(`ARM answered a ${mapping.type} PUT with ${JSON.stringify(armBody)}, not a resource object`);
+    throw new Error(`ARM's answer to the ${mapping.type} PUT is ${JSON.stringify(armBody)}, not a resource object`);
   }
   let outputs = mapping.flattenProperties ? flattenProperties(armBody) : { ...armBody };
   if (mapping.flattenProperties && mapping.subResources) {

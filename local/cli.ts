@@ -1,0 +1,270 @@
+/**
+ * `npm run local`: deploys the stack to a fresh Local Azure and checks access; `output [NAME] [--json]`
+ * prints the last run's outputs like `pulumi stack output`; `destroy` deletes the stack.
+ * Exit codes: 0 verified, 1 not verified or failed, 2 bad flags.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import type { Faults } from "../local-azure/index";
+import { DEFAULT_STATE_DIR, deployLocal, destroyLocal, type LocalRunOptions, type LocalRunResult } from "./deploy";
+import {
+  parseArmThrottle,
+  parseCount,
+  parseDelaySeconds,
+  parseImdsBurst,
+  parseTimeoutSeconds,
+  parseVmCount,
+} from "./flags";
+import { outputsJson, outputsTable, singleOutput } from "./outputFormat";
+import { readOutputs, readState } from "./state";
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Resolves when the user asks a kept Local Azure to stop (Ctrl-C). */
+  waitForInterrupt?: () => Promise<void>;
+  /** Replaces deployLocal (tests). */
+  deploy?: (opts: LocalRunOptions) => Promise<LocalRunResult>;
+}
+
+/** Flag values as commander hands them to the root action. */
+interface DeployFlags {
+  identity?: "user" | "system" | "both";
+  vmCount?: number;
+  grant: boolean;
+  timeout?: number;
+  rbacDelay?: number;
+  identityAttachDelay?: number;
+  sshNotReady?: number;
+  imdsBurst?: NonNullable<Faults["imdsBurst"]>;
+  armThrottle?: Faults["armThrottle"];
+  armUnauthorized?: number;
+  keep?: boolean;
+  stateDir?: string;
+}
+
+function argument<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+/** deployLocal's options from the flags (pure; exported for tests). */
+export function deployOptionsFromFlags(flags: DeployFlags): LocalRunOptions {
+  const faults: Partial<Faults> = {};
+  if (flags.rbacDelay !== undefined) faults.rbacDelaySeconds = flags.rbacDelay;
+  if (flags.identityAttachDelay !== undefined) faults.identityAttachDelaySeconds = flags.identityAttachDelay;
+  if (flags.sshNotReady !== undefined) faults.sshNotReadySeconds = flags.sshNotReady;
+  if (flags.imdsBurst !== undefined) faults.imdsBurst = flags.imdsBurst;
+  if (flags.armThrottle !== undefined) faults.armThrottle = flags.armThrottle;
+  if (flags.armUnauthorized !== undefined) faults.armUnauthorized = { count: flags.armUnauthorized };
+  const options: LocalRunOptions = { grantAccess: flags.grant };
+  if (flags.identity !== undefined) options.identity = flags.identity;
+  if (flags.vmCount !== undefined) options.vmCount = flags.vmCount;
+  if (flags.timeout !== undefined) options.accessCheckTimeoutSeconds = flags.timeout;
+  if (Object.keys(faults).length > 0) options.faults = faults;
+  if (flags.keep) options.keep = true;
+  if (flags.stateDir !== undefined) options.stateDir = flags.stateDir;
+  return options;
+}
+
+/** The tutorial's two curl commands, pointed at a kept Local Azure (the token stays a placeholder). */
+export function tutorialCurlCommands(opts: {
+  imdsEndpoint: string;
+  armEndpoint: string;
+  caCertPath: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  clientId?: string;
+}): string[] {
+  const resource = encodeURIComponent(`${opts.armEndpoint}/`);
+  const selector = opts.clientId ? `&client_id=${opts.clientId}` : "";
+  return [
+    `curl -H Metadata:true '${opts.imdsEndpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}${selector}'`,
+    `curl --cacert '${opts.caCertPath}' '${opts.armEndpoint}/subscriptions/${opts.subscriptionId}/resourceGroups/${opts.resourceGroup}?api-version=2016-09-01' -H 'Authorization: Bearer <ACCESS_TOKEN>'`,
+  ];
+}
+
+async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
+  const options = deployOptionsFromFlags(flags);
+  const deploy = io.deploy ?? deployLocal;
+  io.stdout("Deploying vm-identity-access to Local Azure (offline)...\n");
+  const result = await deploy({ ...options, onProgress: (line) => io.stdout(`${line}\n`) });
+  io.stdout(`\n${outputsTable(result.outputs)}\n`);
+  if (result.error && !result.ok) io.stderr(`error: ${result.error}\n`);
+  io.stdout(`${result.verdict}\n`);
+  io.stdout(`(${result.wallSeconds.toFixed(2)} s)\n`);
+  if (options.keep && result.azure) {
+    const azure = result.azure;
+    try {
+      printKeepInstructions(result, options, io);
+      io.stdout("\nLocal Azure keeps running; press Ctrl-C to stop it.\n");
+      await (io.waitForInterrupt ?? waitForSigint)();
+    } finally {
+      await azure.stop();
+    }
+  }
+  return result.ok ? 0 : 1;
+}
+
+function printKeepInstructions(result: LocalRunResult, options: LocalRunOptions, io: CliIo): void {
+  const azure = result.azure;
+  if (!azure) return;
+  const state = readState(options.stateDir ?? DEFAULT_STATE_DIR);
+  const vm = Object.values(state?.resources ?? {}).find(
+    (entry) => entry.type === "azure-native:compute:VirtualMachine",
+  );
+  const runtime = vm ? azure.vmRuntime(vm.id) : undefined;
+  const identity = result.outputs.identity as { clientId?: string } | null | undefined;
+  const resourceGroup = result.outputs.resourceGroupName;
+  if (!runtime || typeof resourceGroup !== "string") {
+    io.stdout("\nNo VM was created, so there is no IMDS to point the tutorial's commands at.\n");
+    return;
+  }
+  const [tokenCurl, armCurl] = tutorialCurlCommands({
+    imdsEndpoint: runtime.imdsEndpoint,
+    armEndpoint: azure.armEndpoint,
+    caCertPath: azure.caCertPath,
+    subscriptionId: azure.subscriptionId,
+    resourceGroup,
+    clientId: options.identity === "system" ? undefined : identity?.clientId,
+  });
+  io.stdout(
+    `\nThe tutorial's check by hand, against ${vm?.name}'s IMDS and Local Azure's ARM:\n  ${tokenCurl}\n  ${armCurl}\n`,
+  );
+  const ssh = (result.outputs.vms as Array<{ sshCommand?: string }> | undefined)?.[0]?.sshCommand;
+  if (ssh)
+    io.stdout(
+      `On the VM itself: ${ssh} (key: npm run local -- output sshPrivateKey shows only [secret]; it is in state.json)\n`,
+    );
+}
+
+function waitForSigint(): Promise<void> {
+  return new Promise((resolve) => process.once("SIGINT", () => resolve()));
+}
+
+function outputCommand(name: string | undefined, flags: { json?: boolean; stateDir?: string }, io: CliIo): number {
+  const stateDir = flags.stateDir ?? DEFAULT_STATE_DIR;
+  let outputs: Record<string, unknown> | null;
+  try {
+    outputs = readOutputs(stateDir);
+  } catch (error) {
+    io.stderr(`error: ${(error as Error).message}\n`);
+    return 1;
+  }
+  if (outputs === null) {
+    io.stderr(`error: no local stack outputs in ${stateDir}: run npm run local first\n`);
+    return 1;
+  }
+  if (name === undefined) {
+    io.stdout(flags.json ? outputsJson(outputs) : outputsTable(outputs));
+    return 0;
+  }
+  try {
+    io.stdout(singleOutput(outputs, name, flags.json === true));
+    return 0;
+  } catch (error) {
+    io.stderr(`error: ${(error as Error).message}\n`);
+    return 2;
+  }
+}
+
+function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Command {
+  const program = new Command("npm run local --")
+    .description("Deploy the stack to Local Azure (offline) and prove the VM's identity can read its resource group")
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError(false)
+    .addOption(
+      new Option("--identity <kind>", "which managed identities the VM gets").choices(["user", "system", "both"]),
+    )
+    .option("--vm-count <n>", "VMs sharing the user-assigned identity (1-10)", argument(parseVmCount))
+    .option("--no-grant", "the negative control: grant nothing and prove denial")
+    .option("--timeout <seconds>", "the probe's deadline (30-3600)", argument(parseTimeoutSeconds))
+    .option(
+      "--rbac-delay <seconds>",
+      "fault: a new role assignment takes effect after this long",
+      argument(parseDelaySeconds),
+    )
+    .option(
+      "--identity-attach-delay <seconds>",
+      'fault: IMDS answers "Identity not found" this long after attach',
+      argument(parseDelaySeconds),
+    )
+    .option(
+      "--ssh-not-ready <seconds>",
+      "fault: the VM refuses SSH this long after creation",
+      argument(parseDelaySeconds),
+    )
+    .option(
+      "--imds-burst <status:count>",
+      "fault: the next COUNT token requests answer STATUS (404|410|429|500|503)",
+      argument(parseImdsBurst),
+    )
+    .option(
+      "--arm-throttle <count[:retryAfter]>",
+      "fault: the next COUNT identity ARM requests answer 429",
+      argument(parseArmThrottle),
+    )
+    .option(
+      "--arm-unauthorized <count>",
+      "fault: the next COUNT identity ARM requests answer 401",
+      argument(parseCount),
+    )
+    .option("--keep", "leave Local Azure running (Ctrl-C stops it) and print the tutorial's curl commands")
+    .option("--state-dir <dir>", "where the local stack state lives", DEFAULT_STATE_DIR)
+    .action((flags: DeployFlags) => setResult(deployCommand(flags, io)));
+  program
+    .command("output")
+    .description("print the last run's outputs like `pulumi stack output`")
+    .argument("[name]", "one output")
+    .option("--json", "as JSON")
+    .action((name: string | undefined, flags: { json?: boolean }) =>
+      setResult(Promise.resolve(outputCommand(name, { ...flags, stateDir: program.opts().stateDir }, io))),
+    );
+  program
+    .command("destroy")
+    .description("delete the stack (Local Azure is in-memory: without --keep running, this clears the local state)")
+    .action(() =>
+      setResult(
+        destroyLocal({ stateDir: program.opts().stateDir, onProgress: (line) => io.stdout(`${line}\n`) }).then(() => 0),
+      ),
+    );
+  return program;
+}
+
+/** Runs the CLI on `argv` (without node and script); resolves to the exit code. Never throws for bad flags. */
+export async function runLocalCli(argv: string[], io: CliIo): Promise<number> {
+  let work: Promise<number> = Promise.resolve(0);
+  const program = buildProgram(io, (started) => {
+    work = started;
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version are not errors.
+      if (error.exitCode === 0) return 0;
+      return 2;
+    }
+    throw error;
+  }
+  try {
+    return await work;
+  } catch (error) {
+    io.stderr(`error: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  runLocalCli(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,262 @@
+import { type ChildProcess, fork } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Faults, LocalAzure } from "../local-azure/index";
+import { type StateEntry, stateKey } from "./mocks";
+import { clearState, readState, writeOutputs, writeState } from "./state";
+import { progressLine, type TimelineEvent } from "./timeline";
+import { verdictLine } from "./verdict";
+import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
+
+export type { TimelineEvent } from "./timeline";
+
+/**
+ * deployLocal(): the Pulumi program (index.ts) in Pulumi's mock runtime, in a child process, with
+ * every resource created in a fresh Local Azure running here. Used by `npm run local`, the e2e
+ * suite, the matrix tests and the benchmark.
+ */
+
+export const REPO_ROOT = resolve(__dirname, "..");
+export const DEFAULT_STATE_DIR = join(REPO_ROOT, ".local-azure");
+const PROGRAM_PATH = join(REPO_ROOT, "index.ts");
+const WORKER_PATH = join(__dirname, "worker.ts");
+const CONFIG_NAMESPACE = "vm-identity-access";
+const KEPT_FILE = "kept.json";
+
+export interface LocalRunOptions {
+  identity?: "user" | "system" | "both";
+  vmCount?: number;
+  grantAccess?: boolean;
+  accessCheckTimeoutSeconds?: number;
+  faults?: Partial<Faults>;
+  /** Extra raw settings ("identity" or "vm-identity-access:identity", "azure-native:environment"); they win. */
+  config?: Record<string, string>;
+  /** Default <repo>/.local-azure */
+  stateDir?: string;
+  /** Leave Local Azure running (result.azure); the caller stops it. */
+  keep?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface LocalRunResult {
+  /** Deployed and accessCheck verified: the exit-0 condition. */
+  ok: boolean;
+  /** Exactly what `pulumi stack output --json` prints: secrets as "[secret]". */
+  outputs: Record<string, unknown>;
+  /** The deployment's error message (a RunError naming failed checks, a settings error…), no stack trace. */
+  error: string | null;
+  commandStdouts: Array<{ name: string; stdout: string }>;
+  timeline: TimelineEvent[];
+  wallSeconds: number;
+  /** Still running only when keep. */
+  azure: LocalAzure | null;
+  /** The one-line verdict `npm run local` prints (VERIFIED: … / NOT VERIFIED: …). */
+  verdict: string;
+}
+
+/** Kept instances of this process, by state dir, so destroyLocal can delete through their ARM. */
+const keptInstances = new Map<string, { azure: LocalAzure; resources: StateEntry[] }>();
+
+/** The raw Pulumi config for a run: what the runner always sets, the options, then `config` (which wins). */
+export function runnerConfig(
+  opts: LocalRunOptions,
+  azure: { armEndpoint: string; sshPort: number },
+): Record<string, string> {
+  const key = (name: string) => (name.includes(":") ? name : `${CONFIG_NAMESPACE}:${name}`);
+  const config: Record<string, string> = {
+    [key("armEndpoint")]: azure.armEndpoint,
+    [key("sshPort")]: String(azure.sshPort),
+    [key("sshAllowedCidr")]: "127.0.0.1/32",
+  };
+  if (opts.identity !== undefined) config[key("identity")] = opts.identity;
+  if (opts.vmCount !== undefined) config[key("vmCount")] = String(opts.vmCount);
+  if (opts.grantAccess !== undefined) config[key("grantAccess")] = String(opts.grantAccess);
+  if (opts.accessCheckTimeoutSeconds !== undefined) {
+    config[key("accessCheckTimeoutSeconds")] = String(opts.accessCheckTimeoutSeconds);
+  }
+  for (const [name, value] of Object.entries(opts.config ?? {})) config[key(name)] = value;
+  return config;
+}
+
+interface Worker {
+  child: ChildProcess;
+  ready: Promise<void>;
+  done: Promise<WorkerDone>;
+}
+
+function startWorker(onEvent: (event: TimelineEvent) => void): Worker {
+  const child = fork(WORKER_PATH, [], {
+    cwd: REPO_ROOT,
+    // tsx without typechecking; nothing else inherited (a test runner's flags do not belong here).
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+    env: { ...process.env, PULUMI_CONFIG: undefined, PULUMI_CONFIG_SECRET_KEYS: undefined },
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolveReady) => {
+    markReady = resolveReady;
+  });
+  const done = new Promise<WorkerDone>((resolveDone, reject) => {
+    child.on("message", (message: WorkerMessage) => {
+      if (message.kind === "ready") markReady();
+      else if (message.kind === "event") onEvent(message.event);
+      else if (message.kind === "done") resolveDone(message);
+    });
+    child.on("exit", (code, signal) => {
+      const tail = stderr.trim().split("\n").slice(-5).join("\n");
+      reject(new Error(`the runner's worker exited early (${signal ?? `exit ${code}`})${tail ? `: ${tail}` : ""}`));
+    });
+    child.on("error", reject);
+  });
+  done.catch(() => undefined);
+  return { child, ready: Promise.race([ready, done.then(() => undefined)]), done };
+}
+
+function previousResources(stateDir: string): Record<string, StateEntry> {
+  return readState(stateDir)?.resources ?? {};
+}
+
+function identityOf(config: Record<string, string>): string {
+  return config[`${CONFIG_NAMESPACE}:identity`] ?? "user";
+}
+
+export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunResult> {
+  const runStart = Date.now();
+  const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
+  const timeline: TimelineEvent[] = [];
+  const worker = startWorker((event) => {
+    timeline.push(event);
+    opts.onProgress?.(progressLine(event));
+  });
+  let azure: LocalAzure | null = null;
+  try {
+    // Local Azure starts while the worker loads Pulumi and the SDKs.
+    const { LocalAzure: LocalAzureClass } = await import("../local-azure/index");
+    azure = await LocalAzureClass.start({ faults: opts.faults });
+    const config = runnerConfig(opts, azure);
+    const start: WorkerStart = {
+      kind: "start",
+      config,
+      azure: {
+        armEndpoint: azure.armEndpoint,
+        caCertPem: azure.caCertPem,
+        subscriptionId: azure.subscriptionId,
+        tenantId: azure.tenantId,
+        deployer: azure.deployer,
+        deployerToken: await azure.deployerToken(),
+        location: "eastus",
+      },
+      previous: previousResources(stateDir),
+      runStart,
+      programPath: PROGRAM_PATH,
+    };
+    await worker.ready;
+    worker.child.send(start);
+    const done = await worker.done;
+
+    const accessCheck = done.outputs.accessCheck ?? done.failedAccessCheck;
+    const verified = (done.outputs.accessCheck as { verified?: unknown } | undefined)?.verified === true;
+    const ok = done.error === null && verified;
+    const error = done.error ?? (ok ? null : "the deployment finished without a verified accessCheck output");
+    if (done.resources.length > 0) writeState(stateDir, done.resources, opts.keep ? azure.armEndpoint : null);
+    writeOutputs(stateDir, done.outputs);
+    if (opts.keep) {
+      keptInstances.set(stateDir, { azure, resources: done.resources });
+      writeFileSync(
+        join(stateDir, KEPT_FILE),
+        `${JSON.stringify({ pid: process.pid, armEndpoint: azure.armEndpoint })}\n`,
+      );
+    }
+    return {
+      ok,
+      outputs: done.outputs,
+      error,
+      commandStdouts: done.commandStdouts,
+      timeline: done.timeline.length >= timeline.length ? done.timeline : timeline,
+      wallSeconds: (Date.now() - runStart) / 1000,
+      azure: opts.keep ? azure : null,
+      verdict: verdictLine({ ok, accessCheck, error, identity: identityOf(config) }),
+    };
+  } catch (caught) {
+    const error = caught instanceof Error ? caught.message : String(caught);
+    return {
+      ok: false,
+      outputs: {},
+      error,
+      commandStdouts: [],
+      timeline,
+      wallSeconds: (Date.now() - runStart) / 1000,
+      azure: opts.keep ? azure : null,
+      verdict: verdictLine({ ok: false, accessCheck: null, error, identity: opts.identity ?? "user" }),
+    };
+  } finally {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGKILL");
+    if (!opts.keep) await azure?.stop();
+  }
+}
+
+export interface DestroyOptions {
+  stateDir?: string;
+  onProgress?: (line: string) => void;
+}
+
+/** What destroyLocal did: deleted through a kept Local Azure's ARM, or only cleared the local state. */
+export type DestroyOutcome = "deleted" | "cleared";
+
+/** ARM DELETE order: dependents first (the reverse of creation), resources outside ARM skipped. */
+export function deletionOrder(resources: StateEntry[]): StateEntry[] {
+  return resources.filter((entry) => entry.type.startsWith("azure-native:")).reverse();
+}
+
+/**
+ * Deletes the stack: through ARM in reverse dependency order when this process keeps its Local Azure
+ * running, otherwise (Local Azure is in-memory and gone) clears the local state. Says which.
+ */
+export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOutcome> {
+  const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
+  const say = opts.onProgress ?? (() => undefined);
+  const kept = keptInstances.get(stateDir);
+  const apiVersions: Record<string, string> = {};
+  const { resourceMappings } = await import("./armMapping");
+  for (const mapping of resourceMappings) apiVersions[mapping.type] = mapping.apiVersion;
+  let outcome: DestroyOutcome = "cleared";
+  if (kept) {
+    for (const entry of deletionOrder(kept.resources)) {
+      const started = Date.now();
+      await kept.azure.arm.deleteAndWait(`${entry.id}?api-version=${apiVersions[entry.type]}`);
+      say(`  - ${entry.type}  ${entry.name}  ${((Date.now() - started) / 1000).toFixed(2)}s`);
+    }
+    keptInstances.delete(stateDir);
+    outcome = "deleted";
+    say("Deleted every resource through Local Azure's ARM; cleared the local state.");
+  } else {
+    const keptFile = join(stateDir, KEPT_FILE);
+    const keptBy = existsSync(keptFile) ? (JSON.parse(readFileSync(keptFile, "utf8")) as { pid?: number }) : null;
+    const elsewhere = keptBy?.pid !== undefined && keptBy.pid !== process.pid && processAlive(keptBy.pid);
+    say(
+      elsewhere
+        ? `Local Azure is kept running by process ${keptBy?.pid}: stop it with Ctrl-C there (it is in-memory, so its resources go with it); cleared the local state.`
+        : "No Local Azure is running (it is in-memory: its resources went when it stopped); cleared the local state.",
+    );
+  }
+  clearState(stateDir);
+  rmSync(join(stateDir, KEPT_FILE), { force: true });
+  mkdirSync(stateDir, { recursive: true });
+  return outcome;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** For the state file's readers: the key of a resource in state.json. */
+export { stateKey };

@@ -1,0 +1,154 @@
+/**
+ * Child process of deployLocal: runs index.ts in Pulumi's mock runtime (process-global, hence a
+ * process per run) with mocks backed by Local Azure, which runs in the parent and is reached over
+ * HTTPS and SSH only. Started with `node --import tsx`; reports over IPC (see workerProtocol.ts).
+ */
+import * as pulumi from "@pulumi/pulumi";
+// Warm the module cache with the SDKs index.ts imports while the parent starts Local Azure.
+import "@pulumi/azure-native/authorization";
+import "@pulumi/azure-native/compute";
+import "@pulumi/azure-native/managedidentity";
+import "@pulumi/azure-native/network";
+import "@pulumi/azure-native/resources";
+import "@pulumi/command";
+import "@pulumi/tls";
+import { ArmClient } from "../local-azure/armClient";
+import { LocalAzureMocks } from "./mocks";
+import { SECRET_PLACEHOLDER } from "./secrets";
+import { runRemoteCommand } from "./sshExec";
+import { generatePrivateKey } from "./tlsKeys";
+import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
+
+const PROJECT = "vm-identity-access";
+const STACK = "local";
+
+// Failed resources and a failed check reject Outputs nobody awaits; they are reported through
+// the exports and the mocks' failures, so they must not crash the worker.
+process.on("unhandledRejection", () => undefined);
+
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(message, undefined, undefined, () => resolve());
+  });
+}
+
+/** The first line-block of an error, without a stack trace (user errors are shown as their message). */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+interface ResolvedExport {
+  value: unknown;
+  secret: boolean;
+}
+
+function resolveExport(value: unknown): Promise<ResolvedExport> {
+  const output = pulumi.output(value as pulumi.Input<unknown>) as unknown as {
+    promise(): Promise<unknown>;
+    isKnown: Promise<boolean>;
+    isSecret: Promise<boolean>;
+  };
+  output.isKnown.catch(() => undefined);
+  const secret = output.isSecret.catch(() => false);
+  return output.promise().then(async (resolved) => ({ value: resolved, secret: await secret }));
+}
+
+async function run(start: WorkerStart): Promise<WorkerDone> {
+  const arm = new ArmClient(start.azure.armEndpoint, start.azure.caCertPem, async () => start.azure.deployerToken);
+  let pending = 0;
+  const mocks = new LocalAzureMocks({
+    arm,
+    subscriptionId: start.azure.subscriptionId,
+    tenantId: start.azure.tenantId,
+    deployer: start.azure.deployer,
+    defaultLocation: start.config["azure-native:location"] ?? start.azure.location,
+    runStart: start.runStart,
+    previous: start.previous,
+    runRemoteCommand,
+    generatePrivateKey,
+    onEvent: (event) => void send({ kind: "event", event }),
+  });
+  const counted: pulumi.runtime.Mocks = {
+    newResource: async (args) => {
+      pending++;
+      try {
+        return await mocks.newResource(args);
+      } finally {
+        pending--;
+      }
+    },
+    call: (args) => mocks.call(args),
+  };
+  pulumi.runtime.setAllConfig(start.config);
+  await pulumi.runtime.setMocks(counted, PROJECT, STACK, false);
+
+  const done = (outputs: Record<string, unknown>, error: string | null, failedAccessCheck: unknown): WorkerDone => ({
+    kind: "done",
+    outputs,
+    error,
+    failedAccessCheck,
+    commandStdouts: mocks.commandStdouts,
+    resources: mocks.resources,
+    timeline: mocks.timeline,
+  });
+
+  let program: Record<string, unknown>;
+  try {
+    program = require(start.programPath);
+  } catch (error) {
+    // A settings error (or any error while the program is evaluated): nothing was registered after it.
+    return done({}, errorMessage(error), null);
+  }
+
+  const outputs: Record<string, unknown> = {};
+  const rejections: Array<{ name: string; error: unknown }> = [];
+  await Promise.all(
+    Object.entries(program).map(async ([name, value]) => {
+      if (value === undefined) return;
+      try {
+        const resolved = await resolveExport(value);
+        if (resolved.value === undefined) return;
+        outputs[name] = resolved.secret ? SECRET_PLACEHOLDER : resolved.value;
+      } catch (error) {
+        rejections.push({ name, error });
+      }
+    }),
+  );
+  // Resources no export depends on may still be in flight.
+  while (pending > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const ordered = Object.fromEntries(
+    Object.keys(program)
+      .filter((k) => k in outputs)
+      .map((k) => [k, outputs[k]]),
+  );
+  const accessCheckRejection = rejections.find((r) => r.name === "accessCheck");
+  const failedAccessCheck = (accessCheckRejection?.error as { accessCheck?: unknown } | undefined)?.accessCheck ?? null;
+  // As `pulumi up`: a failed resource is the deployment's error; otherwise the first rejected export.
+  const error =
+    mocks.failures[0] ??
+    (accessCheckRejection ? errorMessage(accessCheckRejection.error) : null) ??
+    (rejections[0] ? errorMessage(rejections[0].error) : null);
+  return done(ordered, error, failedAccessCheck);
+}
+
+process.once("message", (message: WorkerStart) => {
+  run(message)
+    .catch(
+      (error): WorkerDone => ({
+        kind: "done",
+        outputs: {},
+        error: `the local runner failed: ${errorMessage(error)}`,
+        failedAccessCheck: null,
+        commandStdouts: [],
+        resources: [],
+        timeline: [],
+      }),
+    )
+    .then(send)
+    .then(() => process.exit(0));
+});
+// Loaded and ready: the parent may have started Local Azure in the meantime.
+void send({ kind: "ready" });

@@ -1,0 +1,52 @@
+import type { StateEntry } from "./mocks";
+import type { TimelineEvent } from "./timeline";
+
+/**
+ * The messages between deployLocal (parent: Local Azure, state, progress) and the worker (child:
+ * Pulumi's process-global mock runtime running index.ts). Only JSON crosses.
+ */
+
+export interface WorkerStart {
+  kind: "start";
+  /** Full Pulumi config keys ("vm-identity-access:identity") to raw string values. */
+  config: Record<string, string>;
+  azure: {
+    armEndpoint: string;
+    caCertPem: string;
+    subscriptionId: string;
+    tenantId: string;
+    deployer: { principalId: string; clientId: string };
+    /** An ARM token for the deployer; the worker never prints it. */
+    deployerToken: string;
+    location: string;
+  };
+  previous: Record<string, StateEntry>;
+  /** Epoch ms; timeline times are relative to it. */
+  runStart: number;
+  /** Absolute path of the Pulumi program (index.ts). */
+  programPath: string;
+}
+
+export interface WorkerEvent {
+  kind: "event";
+  event: TimelineEvent;
+}
+
+export interface WorkerDone {
+  kind: "done";
+  /** As `pulumi stack output --json` prints them: secrets "[secret]". */
+  outputs: Record<string, unknown>;
+  error: string | null;
+  /** The accessCheck a failed check carried (AccessCheckFailedError.accessCheck), for the verdict line. */
+  failedAccessCheck: unknown;
+  commandStdouts: Array<{ name: string; stdout: string }>;
+  resources: StateEntry[];
+  timeline: TimelineEvent[];
+}
+
+/** The worker has loaded Pulumi and the SDKs and waits for its start message. */
+export interface WorkerReady {
+  kind: "ready";
+}
+
+export type WorkerMessage = WorkerReady | WorkerEvent | WorkerDone;
