@@ -23,6 +23,16 @@ function summary(check: AccessCheckLike, identity: string): string {
   return `${passed} of ${results.length} check(s) proved ${what} for identity ${identity} on ${vms} VM${vms === 1 ? "" : "s"}`;
 }
 
+/** The error's first line; when it announces a list ("…:"), its first item too. */
+export function firstLines(error: string): string {
+  const lines = error
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "");
+  const first = lines[0] ?? "";
+  return first.endsWith(":") && lines[1] ? `${first} ${lines[1].replace(/^[-*]\s*/, "")}` : first;
+}
+
 /**
  * `VERIFIED: 1 of 1 check(s) proved access for identity user on 1 VM`, or `NOT VERIFIED: …` with the
  * first line of the error.
@@ -35,6 +45,6 @@ export function verdictLine(opts: {
 }): string {
   const check = asAccessCheck(opts.accessCheck);
   if (opts.ok && check) return `VERIFIED: ${summary(check, opts.identity)}`;
-  const reason = (opts.error ?? "the access check did not verify the expected access").split("\n")[0];
+  const reason = firstLines(opts.error ?? "the access check did not verify the expected access");
   return check ? `NOT VERIFIED: ${summary(check, opts.identity)}: ${reason}` : `NOT VERIFIED: ${reason}`;
 }

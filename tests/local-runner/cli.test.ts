@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { deployOptionsFromFlags, runLocalCli, tutorialCurlCommands } from "../../local/cli";
 import type { LocalRunOptions, LocalRunResult } from "../../local/deploy";
 import { outputsJson, outputsTable } from "../../local/outputFormat";
+import { verdictLine } from "../../local/verdict";
 
 const FIXTURE_STATE = join(__dirname, "fixtures", "state");
 
@@ -243,5 +244,46 @@ describe("--keep: the tutorial's curl commands", () => {
       "curl -H Metadata:true 'http://127.78.0.2:40001/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2F127.0.0.1%3A40000%2F&client_id=client-1'",
       "curl --cacert '/tmp/la/ca.pem' 'https://127.0.0.1:40000/subscriptions/sub/resourceGroups/rg?api-version=2016-09-01' -H 'Authorization: Bearer <ACCESS_TOKEN>'",
     ]);
+  });
+});
+
+describe("the verdict line", () => {
+  const check = {
+    verified: false,
+    expectation: "granted",
+    results: [
+      { vm: "vm0", verified: true },
+      { vm: "vm0", verified: false },
+      { vm: "vm1", verified: true },
+    ],
+  };
+  it("counts checks and VMs, and names denial for the negative control", () => {
+    expect(verdictLine({ ok: true, accessCheck: { ...check, verified: true }, error: null, identity: "both" })).toBe(
+      "VERIFIED: 2 of 3 check(s) proved access for identity both on 2 VMs",
+    );
+    expect(
+      verdictLine({
+        ok: true,
+        accessCheck: { verified: true, expectation: "denied", results: [{ vm: "vm0", verified: true }] },
+        error: null,
+        identity: "user",
+      }),
+    ).toBe("VERIFIED: 1 of 1 check(s) proved denial for identity user on 1 VM");
+  });
+  it("NOT VERIFIED names the first failure, also when the error is a list", () => {
+    expect(
+      verdictLine({
+        ok: false,
+        accessCheck: check,
+        error:
+          "The access check did not verify the expected access (granted):\n- vm0 (user): token audience is wrong\n- more",
+        identity: "user",
+      }),
+    ).toBe(
+      "NOT VERIFIED: 2 of 3 check(s) proved access for identity user on 2 VMs: The access check did not verify the expected access (granted): vm0 (user): token audience is wrong",
+    );
+    expect(verdictLine({ ok: false, accessCheck: null, error: "bad setting\nmore", identity: "user" })).toBe(
+      "NOT VERIFIED: bad setting",
+    );
   });
 });
