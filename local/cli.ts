@@ -5,7 +5,14 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Faults } from "../local-azure/index";
-import { DEFAULT_STATE_DIR, deployLocal, destroyLocal, type LocalRunOptions, type LocalRunResult } from "./deploy";
+import {
+  DEFAULT_STATE_DIR,
+  DESTROY_SIGNAL,
+  deployLocal,
+  destroyLocal,
+  type LocalRunOptions,
+  type LocalRunResult,
+} from "./deploy";
 import {
   parseArmThrottle,
   parseCount,
@@ -101,8 +108,20 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
     const azure = result.azure;
     try {
       printKeepInstructions(result, options, io);
-      io.stdout("\nLocal Azure keeps running; press Ctrl-C to stop it.\n");
-      await (io.waitForInterrupt ?? waitForSigint)();
+      io.stdout(
+        "\nLocal Azure keeps running; press Ctrl-C to stop it (npm run local -- destroy deletes the stack in it).\n",
+      );
+      // `npm run local -- destroy` in another terminal asks this process to delete through its ARM.
+      const onDestroy = () =>
+        void destroyLocal({ stateDir: options.stateDir, onProgress: (line) => io.stdout(`${line}\n`) }).catch((error) =>
+          io.stderr(`error: ${(error as Error).message}\n`),
+        );
+      process.on(DESTROY_SIGNAL, onDestroy);
+      try {
+        await (io.waitForInterrupt ?? waitForSigint)();
+      } finally {
+        process.off(DESTROY_SIGNAL, onDestroy);
+      }
     } finally {
       await azure.stop();
     }
@@ -143,7 +162,14 @@ function printKeepInstructions(result: LocalRunResult, options: LocalRunOptions,
 }
 
 function waitForSigint(): Promise<void> {
-  return new Promise((resolve) => process.once("SIGINT", () => resolve()));
+  // A pending promise alone does not keep Node running: hold the event loop open until Ctrl-C.
+  const keepAlive = setInterval(() => undefined, 60_000);
+  return new Promise((resolve) =>
+    process.once("SIGINT", () => {
+      clearInterval(keepAlive);
+      resolve();
+    }),
+  );
 }
 
 function outputCommand(name: string | undefined, flags: { json?: boolean; stateDir?: string }, io: CliIo): number {

@@ -227,19 +227,26 @@ export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOu
   if (kept) {
     for (const entry of deletionOrder(kept.resources)) {
       const started = Date.now();
-      await kept.azure.arm.deleteAndWait(`${entry.id}?api-version=${apiVersions[entry.type]}`);
+      try {
+        await kept.azure.arm.deleteAndWait(`${entry.id}?api-version=${apiVersions[entry.type]}`);
+      } catch (error) {
+        // Already gone (a resource group delete takes its children with it): nothing left to do.
+        if ((error as { status?: number }).status !== 404) throw error;
+      }
       say(`  - ${entry.type}  ${entry.name}  ${((Date.now() - started) / 1000).toFixed(2)}s`);
     }
     keptInstances.delete(stateDir);
     outcome = "deleted";
-    say("Deleted every resource through Local Azure's ARM; cleared the local state.");
+    say("Deleted every resource through Local Azure's ARM, dependents first; cleared the local state.");
   } else {
-    const keptFile = join(stateDir, KEPT_FILE);
-    const keptBy = existsSync(keptFile) ? (JSON.parse(readFileSync(keptFile, "utf8")) as { pid?: number }) : null;
-    const elsewhere = keptBy?.pid !== undefined && keptBy.pid !== process.pid && processAlive(keptBy.pid);
+    const keptBy = keptElsewhere(stateDir);
+    if (keptBy !== null && (await askKeeperToDestroy(stateDir, keptBy))) {
+      say(`Deleted every resource through the Local Azure kept by process ${keptBy}; cleared the local state.`);
+      return "deleted";
+    }
     say(
-      elsewhere
-        ? `Local Azure is kept running by process ${keptBy?.pid}: stop it with Ctrl-C there (it is in-memory, so its resources go with it); cleared the local state.`
+      keptBy !== null
+        ? `Local Azure kept by process ${keptBy} did not answer; cleared the local state (stop it with Ctrl-C: it is in-memory).`
         : "No Local Azure is running (it is in-memory: its resources went when it stopped); cleared the local state.",
     );
   }
@@ -256,6 +263,33 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The signal a process that keeps Local Azure (`npm run local -- --keep`) answers by destroying the stack. */
+export const DESTROY_SIGNAL = "SIGUSR2";
+
+/** The pid of another live process keeping this state dir's Local Azure, or null. */
+function keptElsewhere(stateDir: string): number | null {
+  const keptFile = join(stateDir, KEPT_FILE);
+  if (!existsSync(keptFile)) return null;
+  try {
+    const { pid } = JSON.parse(readFileSync(keptFile, "utf8")) as { pid?: unknown };
+    return typeof pid === "number" && pid !== process.pid && processAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Signals the keeper and waits (up to timeoutMs) until it has deleted the stack and removed kept.json. */
+async function askKeeperToDestroy(stateDir: string, pid: number, timeoutMs = 30_000): Promise<boolean> {
+  const keptFile = join(stateDir, KEPT_FILE);
+  process.kill(pid, DESTROY_SIGNAL);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!existsSync(keptFile)) return true;
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+  }
+  return false;
 }
 
 /** For the state file's readers: the key of a resource in state.json. */
