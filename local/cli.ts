@@ -155,10 +155,7 @@ function printKeepInstructions(result: LocalRunResult, options: LocalRunOptions,
     `\nThe tutorial's check by hand, against ${vm?.name}'s IMDS and Local Azure's ARM:\n  ${tokenCurl}\n  ${armCurl}\n`,
   );
   const ssh = (result.outputs.vms as Array<{ sshCommand?: string }> | undefined)?.[0]?.sshCommand;
-  if (ssh)
-    io.stdout(
-      `On the VM itself: ${ssh} (key: npm run local -- output sshPrivateKey shows only [secret]; it is in state.json)\n`,
-    );
+  if (ssh) io.stdout(`On the VM itself: ${ssh} (the admin key is in the local state.json, never printed)\n`);
 }
 
 function waitForSigint(): Promise<void> {
