@@ -84,13 +84,19 @@ interface Worker {
   done: Promise<WorkerDone>;
 }
 
+/** The worker's environment: ours, minus any Pulumi config a surrounding `pulumi` run may have set. */
+export function workerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { PULUMI_CONFIG: _config, PULUMI_CONFIG_SECRET_KEYS: _secretKeys, ...rest } = env;
+  return rest;
+}
+
 function startWorker(onEvent: (event: TimelineEvent) => void): Worker {
   const child = fork(WORKER_PATH, [], {
     cwd: REPO_ROOT,
     // tsx without typechecking; nothing else inherited (a test runner's flags do not belong here).
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "ignore", "pipe", "ipc"],
-    env: { ...process.env, PULUMI_CONFIG: undefined, PULUMI_CONFIG_SECRET_KEYS: undefined },
+    env: workerEnvironment(process.env),
   });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
