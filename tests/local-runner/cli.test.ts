@@ -287,3 +287,51 @@ describe("the verdict line", () => {
     );
   });
 });
+
+describe("npm run local --keep", () => {
+  it("prints the tutorial's curl commands for the kept Local Azure, waits for Ctrl-C, then stops it", async () => {
+    const stateDir = FIXTURE_STATE;
+    let stopped = 0;
+    const kept = {
+      armEndpoint: "https://127.0.0.1:40000",
+      caCertPath: "/tmp/la/ca.pem",
+      subscriptionId: "00000000-0000-4000-8000-000000000001",
+      vmRuntime: (id: string) =>
+        id.endsWith("/virtualMachines/vmia-vm0a1b2c3d4")
+          ? { imdsEndpoint: "http://127.78.0.2:40001", publicIp: "127.77.0.2", guest: null }
+          : undefined,
+      stop: async () => {
+        stopped++;
+      },
+    };
+    let stdout = "";
+    let interrupted = false;
+    const code = await runLocalCli(["--keep", "--state-dir", stateDir], {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => undefined,
+      deploy: async (opts) => {
+        expect(opts.keep).toBe(true);
+        return fakeResult({
+          outputs: { resourceGroupName: "vmia-rg1a2b3c4d", identity: { clientId: "client-1" } },
+          azure: kept as unknown as LocalRunResult["azure"],
+        });
+      },
+      waitForInterrupt: async () => {
+        expect(stopped).toBe(0);
+        interrupted = true;
+      },
+    });
+    expect(code).toBe(0);
+    expect(interrupted).toBe(true);
+    expect(stopped).toBe(1);
+    expect(stdout).toContain(
+      "  curl -H Metadata:true 'http://127.78.0.2:40001/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2F127.0.0.1%3A40000%2F&client_id=client-1'\n",
+    );
+    expect(stdout).toContain(
+      "  curl --cacert '/tmp/la/ca.pem' 'https://127.0.0.1:40000/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/vmia-rg1a2b3c4d?api-version=2016-09-01' -H 'Authorization: Bearer <ACCESS_TOKEN>'\n",
+    );
+    expect(stdout).toContain("press Ctrl-C to stop it");
+  });
+});

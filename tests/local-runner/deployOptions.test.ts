@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { deletionOrder, runnerConfig, workerEnvironment } from "../../local/deploy";
+import type { StateEntry } from "../../local/mocks";
+
+const azure = { armEndpoint: "https://127.0.0.1:40000", sshPort: 40022 };
+
+describe("runnerConfig", () => {
+  it("always points the program at Local Azure and admits SSH from loopback only", () => {
+    expect(runnerConfig({}, azure)).toEqual({
+      "vm-identity-access:armEndpoint": "https://127.0.0.1:40000",
+      "vm-identity-access:sshPort": "40022",
+      "vm-identity-access:sshAllowedCidr": "127.0.0.1/32",
+    });
+  });
+
+  it("adds the option-derived keys as raw strings; extra config wins and may be namespaced or not", () => {
+    expect(
+      runnerConfig(
+        {
+          identity: "both",
+          vmCount: 3,
+          grantAccess: false,
+          accessCheckTimeoutSeconds: 60,
+          config: {
+            sshAllowedCidr: "0.0.0.0/0",
+            "vm-identity-access:vmCount": "0",
+            "azure-native:environment": "china",
+          },
+        },
+        azure,
+      ),
+    ).toEqual({
+      "vm-identity-access:armEndpoint": "https://127.0.0.1:40000",
+      "vm-identity-access:sshPort": "40022",
+      "vm-identity-access:sshAllowedCidr": "0.0.0.0/0",
+      "vm-identity-access:identity": "both",
+      "vm-identity-access:vmCount": "0",
+      "vm-identity-access:grantAccess": "false",
+      "vm-identity-access:accessCheckTimeoutSeconds": "60",
+      "azure-native:environment": "china",
+    });
+  });
+
+  it("keeps a surrounding pulumi run's config out of the worker", () => {
+    expect(workerEnvironment({ PATH: "/bin", PULUMI_CONFIG: "{}", PULUMI_CONFIG_SECRET_KEYS: "[]" })).toEqual({
+      PATH: "/bin",
+    });
+  });
+});
+
+describe("deletionOrder", () => {
+  it("deletes ARM resources dependents first (reverse creation) and skips keys and commands", () => {
+    const entry = (type: string, name: string): StateEntry => ({ type, name, id: `/${name}`, inputs: {}, outputs: {} });
+    const order = deletionOrder([
+      entry("tls:index/privateKey:PrivateKey", "key"),
+      entry("azure-native:resources:ResourceGroup", "rg"),
+      entry("azure-native:network:NetworkInterface", "nic"),
+      entry("azure-native:compute:VirtualMachine", "vm"),
+      entry("azure-native:authorization:RoleAssignment", "ra"),
+      entry("command:remote:Command", "check"),
+    ]);
+    expect(order.map((e) => e.name)).toEqual(["ra", "vm", "nic", "rg"]);
+  });
+});
