@@ -1,0 +1,244 @@
+import type { AccessCheck, AccessCheckResult, Check, Expectation, Expected, IdentityKind } from "./contract";
+
+/**
+ * The judge: probe JSON (untrusted) + what the program expects → named checks and a verdict.
+ * Pure and total: any input, however malformed or hostile, yields checks, never an exception.
+ */
+
+export const CHECK = {
+  probeOutput: "probe-output",
+  tokenObtained: "token-obtained",
+  tokenAudience: "token-audience",
+  tokenPrincipal: "token-principal",
+  tokenTenant: "token-tenant",
+  tokenClientId: "token-client-id",
+  tokenResourceId: "token-resource-id",
+  identitySelector: "identity-selector",
+  targetResourceGroup: "target-resource-group",
+  resourceGroupRead: "resource-group-read",
+  permissionsReadOnly: "permissions-read-only",
+  accessDenied: "access-denied",
+} as const;
+
+const MAX_SHOWN = 200;
+
+/** A value as it may appear in a detail: bounded, control characters escaped. */
+export function shown(value: unknown): string {
+  const text =
+    typeof value === "string" ? value : value === undefined ? "nothing" : (JSON.stringify(value) ?? String(value));
+  const escaped = JSON.stringify(text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text);
+  return escaped;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+const field = (value: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((current, key) => (isObject(current) ? current[key] : undefined), value);
+const sameId = (a: unknown, b: unknown) =>
+  typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+
+function check(name: string, ok: boolean, detail: string): Check {
+  return { name, ok, detail };
+}
+
+function equalsCheck(name: string, what: string, seen: unknown, expected: string, caseInsensitive = false): Check {
+  const ok = caseInsensitive ? sameId(seen, expected) : seen === expected;
+  return check(
+    name,
+    ok,
+    ok ? `${what} is ${shown(expected)}` : `${what} should be ${shown(expected)}, was ${shown(seen)}`,
+  );
+}
+
+/** The parsed probe output: its one JSON object, or the (bounded) raw text when it is not one. */
+export function parseProbeOutput(stdout: string): unknown {
+  const text = stdout.trim();
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (isObject(parsed)) return parsed;
+  } catch {
+    // Not JSON: carried as text below.
+  }
+  return text.length > 4096 ? `${text.slice(0, 4096)}…[truncated]` : text;
+}
+
+function isReadOnlyAction(action: unknown): boolean {
+  return typeof action === "string" && (action === "*/read" || /\/read$/i.test(action));
+}
+
+function permissionsCheck(probe: Json): Check {
+  const status = field(probe, "permissions", "status");
+  const entries = field(probe, "permissions", "body", "value");
+  if (status !== 200 || !Array.isArray(entries)) {
+    return check(CHECK.permissionsReadOnly, false, `the effective permissions were not read (status ${shown(status)})`);
+  }
+  const offending: string[] = [];
+  for (const entry of entries) {
+    const actions = field(entry, "actions");
+    const dataActions = field(entry, "dataActions");
+    if (!Array.isArray(actions)) {
+      offending.push(`an entry without an actions list: ${shown(entry)}`);
+      continue;
+    }
+    for (const action of [...actions, ...(Array.isArray(dataActions) ? dataActions : [])]) {
+      if (!isReadOnlyAction(action)) offending.push(shown(action));
+    }
+  }
+  return offending.length === 0
+    ? check(CHECK.permissionsReadOnly, true, "every effective action is a read")
+    : check(
+        CHECK.permissionsReadOnly,
+        false,
+        `effective permissions go beyond reading: ${offending.slice(0, 5).join(", ")}`,
+      );
+}
+
+function tokenChecks(probe: Json, expected: Expected, identity: IdentityKind): Check[] {
+  const status = field(probe, "token", "status");
+  const claims = field(probe, "token", "claims");
+  const checks = [
+    check(
+      CHECK.tokenObtained,
+      status === 200 && isObject(claims),
+      status === 200 && isObject(claims)
+        ? "IMDS issued a token"
+        : `no token from IMDS: status ${shown(status)}${field(probe, "error", "message") ? `, ${shown(field(probe, "error", "message"))}` : ""}`,
+    ),
+  ];
+  if (!isObject(claims)) return checks;
+  checks.push(equalsCheck(CHECK.tokenAudience, "the token audience (aud)", claims.aud, expected.resource));
+  checks.push(equalsCheck(CHECK.tokenPrincipal, "the token principal (oid)", claims.oid, expected.principalId, true));
+  checks.push(equalsCheck(CHECK.tokenTenant, "the token tenant (tid)", claims.tid, expected.tenantId, true));
+  if (identity === "user") {
+    checks.push(
+      equalsCheck(CHECK.tokenClientId, "the token client ID (appid)", claims.appid, expected.clientId ?? "", true),
+    );
+    if (claims.xms_mirid !== undefined && expected.resourceId !== undefined) {
+      checks.push(
+        equalsCheck(
+          CHECK.tokenResourceId,
+          "the token identity resource (xms_mirid)",
+          claims.xms_mirid,
+          expected.resourceId,
+          true,
+        ),
+      );
+    }
+  }
+  return checks;
+}
+
+function selectorCheck(probe: Json, expected: Expected, identity: IdentityKind): Check {
+  const selector = field(probe, "identity", "selector");
+  const value = field(probe, "identity", "value");
+  if (identity === "system") {
+    return check(
+      CHECK.identitySelector,
+      selector === "system",
+      selector === "system"
+        ? "the probe asked for the system-assigned identity"
+        : `the probe should ask for the system-assigned identity, asked for ${shown(selector)} ${shown(value)}`,
+    );
+  }
+  const ok = selector === "client_id" && sameId(value, expected.clientId);
+  return check(
+    CHECK.identitySelector,
+    ok,
+    ok
+      ? `the probe selected client_id ${shown(value)}`
+      : `the probe should select client_id ${shown(expected.clientId)}, selected ${shown(selector)} ${shown(value)}`,
+  );
+}
+
+function targetCheck(probe: Json, expected: Expected): Check {
+  const target = `/subscriptions/${String(field(probe, "target", "subscriptionId"))}/resourceGroups/${String(field(probe, "target", "resourceGroup"))}`;
+  return equalsCheck(
+    CHECK.targetResourceGroup,
+    "the resource group the probe targeted",
+    target,
+    expected.resourceGroupId,
+    true,
+  );
+}
+
+function readCheck(probe: Json, expected: Expected): Check {
+  const status = field(probe, "resourceGroup", "status");
+  const body = field(probe, "resourceGroup", "body");
+  if (status !== 200) {
+    const code = field(body, "error", "code");
+    return check(
+      CHECK.resourceGroupRead,
+      false,
+      `reading the resource group answered ${shown(status)}${code ? ` ${shown(code)}` : ""}`,
+    );
+  }
+  if (!sameId(field(body, "id"), expected.resourceGroupId)) {
+    return check(
+      CHECK.resourceGroupRead,
+      false,
+      `read ${shown(field(body, "id"))} instead of ${shown(expected.resourceGroupId)}`,
+    );
+  }
+  const state = field(body, "properties", "provisioningState");
+  return state === "Succeeded"
+    ? check(CHECK.resourceGroupRead, true, `read ${shown(expected.resourceGroupId)} (Succeeded)`)
+    : check(CHECK.resourceGroupRead, false, `the resource group is in state ${shown(state)}, not "Succeeded"`);
+}
+
+function deniedCheck(probe: Json): Check {
+  const status = field(probe, "resourceGroup", "status");
+  const code = field(probe, "resourceGroup", "body", "error", "code");
+  const ok = status === 403 && code === "AuthorizationFailed";
+  return check(
+    CHECK.accessDenied,
+    ok,
+    ok
+      ? "ARM denied the read: 403 AuthorizationFailed"
+      : `ARM should deny the read with 403 AuthorizationFailed; answered ${shown(status)} ${shown(code)}`,
+  );
+}
+
+/** Every check for one probe run; verified when all pass. */
+export function judgeProbe(
+  probe: unknown,
+  expected: Expected,
+  identity: IdentityKind,
+  expectation: Expectation,
+): { checks: Check[]; verified: boolean } {
+  if (!isObject(probe) || probe.probeVersion !== 1) {
+    const checks = [
+      check(CHECK.probeOutput, false, `the probe did not print one JSON object of version 1: ${shown(probe)}`),
+    ];
+    return { checks, verified: false };
+  }
+  const checks: Check[] = [check(CHECK.probeOutput, true, "one JSON object, probe version 1")];
+  checks.push(
+    ...tokenChecks(probe, expected, identity),
+    selectorCheck(probe, expected, identity),
+    targetCheck(probe, expected),
+  );
+  if (expectation === "granted") checks.push(readCheck(probe, expected), permissionsCheck(probe));
+  else checks.push(deniedCheck(probe));
+  return { checks, verified: checks.every((c) => c.ok) };
+}
+
+/** The `accessCheck` output: every run judged; verified only when every run is and there is one. */
+export function judgeAccessCheck(
+  expectation: Expectation,
+  runs: Array<{ vm: string; identity: IdentityKind; expected: Expected; probe: unknown }>,
+): AccessCheck {
+  const results: AccessCheckResult[] = runs.map((run) => ({
+    ...run,
+    ...judgeProbe(run.probe, run.expected, run.identity, expectation),
+  }));
+  return { verified: results.length > 0 && results.every((r) => r.verified), expectation, results };
+}
+
+/** One line per failed check (vm, identity, check, detail): the deployment's error message. */
+export function describeFailures(accessCheck: AccessCheck): string {
+  const lines = accessCheck.results.flatMap((result) =>
+    result.checks.filter((c) => !c.ok).map((c) => `  ${result.vm} (${result.identity}): ${c.name}: ${c.detail}`),
+  );
+  return lines.length > 0 ? lines.join("\n") : "  no probe result to judge";
+}
