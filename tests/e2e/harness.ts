@@ -1,0 +1,223 @@
+import { isIP } from "node:net";
+import type { AccessCheck } from "../../verify/contract";
+import { judgeAccessCheck } from "../../verify/judge";
+
+/**
+ * Ephemeral test stacks: create a uniquely named stack, `up`, judge `accessCheck`, prove a second run
+ * changes nothing, then destroy and remove the stack whatever failed on the way. The steps talk to a
+ * narrow `StackDriver`, so the same logic drives real Azure (Automation API) and Local Azure, and
+ * tests drive it with a fake.
+ */
+
+export interface ConfigValue {
+  value: string;
+  secret?: boolean;
+}
+
+/** The few Automation API operations the harness needs. */
+export interface StackDriver {
+  readonly stackName: string;
+  setConfig(values: Record<string, ConfigValue>): Promise<void>;
+  up(onOutput: (line: string) => void): Promise<{ outputs: Record<string, unknown> }>;
+  /** What a second deployment would change: everything but `same`. */
+  preview(): Promise<{ changes: number; summary: Record<string, number> }>;
+  destroy(onOutput: (line: string) => void): Promise<void>;
+  remove(): Promise<void>;
+}
+
+export type IdentityMode = "user" | "system" | "both";
+
+/** The prefix every ephemeral stack carries, so the sweeper finds leftovers. */
+export const EPHEMERAL_PREFIX = "e2e-";
+
+/**
+ * A stack name unique per run: `e2e-<run id>-<random>`, within Pulumi's rules (letters, digits,
+ * `-`, `_`, `.`; at most 100 characters).
+ */
+export function ephemeralStackName(runId: string, random: string, label = ""): string {
+  const clean = (text: string) => text.replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "");
+  const parts = [clean(runId) || "local", clean(label), clean(random)].filter((part) => part !== "");
+  if (clean(random) === "") throw new Error("ephemeralStackName needs a random suffix of letters or digits");
+  const name = `${EPHEMERAL_PREFIX}${parts.join("-")}`;
+  // Keep the random suffix, which makes the name unique, when the run ID is long.
+  return name.length <= 100 ? name : `${name.slice(0, 99 - clean(random).length)}-${clean(random)}`;
+}
+
+/** The runner's own public address as the only network allowed to reach SSH. */
+export function sshAllowedCidrFor(publicIp: string): string {
+  const address = publicIp.trim();
+  switch (isIP(address)) {
+    case 4:
+      return `${address}/32`;
+    case 6:
+      return `${address}/128`;
+    default:
+      throw new Error(`the runner's public address must be an IPv4 or IPv6 address; got ${JSON.stringify(publicIp)}`);
+  }
+}
+
+/** The stack settings the harness sets, from the environment and the runner's public address. */
+export function harnessSettings(
+  env: Record<string, string | undefined>,
+  identity: IdentityMode,
+  publicIp: string,
+): Record<string, ConfigValue> {
+  return {
+    "azure-native:location": { value: env.E2E_LOCATION ?? "westeurope" },
+    "vm-identity-access:identity": { value: identity },
+    "vm-identity-access:sshAllowedCidr": { value: sshAllowedCidrFor(publicIp) },
+    "vm-identity-access:accessCheckTimeoutSeconds": { value: env.E2E_ACCESS_CHECK_TIMEOUT ?? "900" },
+  };
+}
+
+export type TargetDecision = { target: "local" } | { target: "azure" } | { skip: string };
+
+/**
+ * Which cloud the end-to-end suite runs against: Local Azure unless `E2E_TARGET=azure`, and real
+ * Azure only when the CLI and the credentials it needs are there (otherwise a skip that says why).
+ */
+export function decideTarget(env: Record<string, string | undefined>, hasPulumiCli: boolean): TargetDecision {
+  const target = env.E2E_TARGET ?? "local";
+  if (target === "local") return { target: "local" };
+  if (target !== "azure") return { skip: `E2E_TARGET must be local or azure; got ${JSON.stringify(target)}` };
+  if (!hasPulumiCli) return { skip: "E2E_TARGET=azure needs the Pulumi CLI on PATH (pulumi/actions sets it up)" };
+  const missing = ["ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID"].filter((name) => !env[name]);
+  if (missing.length > 0)
+    return { skip: `E2E_TARGET=azure needs ${missing.join(", ")} (the Azure login to deploy with)` };
+  if (env.ARM_USE_OIDC !== "true" && !env.ARM_CLIENT_SECRET && env.ARM_USE_MSI !== "true") {
+    return {
+      skip: "E2E_TARGET=azure needs a login: ARM_USE_OIDC=true (preferred), ARM_USE_MSI=true or ARM_CLIENT_SECRET",
+    };
+  }
+  if (!env.PULUMI_BACKEND_URL && !env.PULUMI_ACCESS_TOKEN) {
+    return { skip: "E2E_TARGET=azure needs a Pulumi backend: PULUMI_BACKEND_URL or PULUMI_ACCESS_TOKEN" };
+  }
+  if (env.PULUMI_BACKEND_URL && !env.PULUMI_ACCESS_TOKEN && env.PULUMI_CONFIG_PASSPHRASE === undefined) {
+    return { skip: "a self-managed backend needs PULUMI_CONFIG_PASSPHRASE for the stack's secrets" };
+  }
+  return { target: "azure" };
+}
+
+export interface EphemeralReport {
+  stackName: string;
+  accessCheck?: AccessCheck;
+  /** The re-judged verdict (never the stored one). */
+  verified: boolean;
+  secondRunChanges?: number;
+  /** Every step that failed, in order; the first is the cause. */
+  errors: Array<{ step: string; message: string }>;
+  cleanedUp: boolean;
+}
+
+/** Re-judges a stack's accessCheck from its evidence, as `npm run verify` does. */
+export function rejudge(outputs: Record<string, unknown>): AccessCheck {
+  const stored = outputs.accessCheck as AccessCheck | undefined;
+  if (!stored || !Array.isArray(stored.results)) throw new Error("the stack has no accessCheck output to judge");
+  return judgeAccessCheck(
+    stored.expectation,
+    stored.results.map(({ vm, identity, expected, probe }) => ({ vm, identity, expected, probe })),
+  );
+}
+
+export interface SignalHooks {
+  on(signal: NodeJS.Signals, handler: () => void): void;
+  off(signal: NodeJS.Signals, handler: () => void): void;
+}
+
+/**
+ * The whole life of one ephemeral stack. Cleanup (destroy, then remove) runs in `finally`: after a
+ * failure, after a failure of destroy itself (remove is still tried, and every error is reported,
+ * the first one first), and on SIGINT/SIGTERM.
+ */
+export async function runEphemeral(
+  driver: StackDriver,
+  plan: { settings: Record<string, ConfigValue>; log?: (line: string) => void; signals?: SignalHooks },
+): Promise<EphemeralReport> {
+  const log = plan.log ?? (() => undefined);
+  const report: EphemeralReport = { stackName: driver.stackName, verified: false, errors: [], cleanedUp: false };
+  const step = async <T>(name: string, action: () => Promise<T>): Promise<T> => {
+    log(`[${driver.stackName}] ${name}`);
+    try {
+      return await action();
+    } catch (error) {
+      report.errors.push({ step: name, message: (error as Error).message });
+      throw error;
+    }
+  };
+
+  let cleanup: Promise<void> | undefined;
+  const cleanUp = () => {
+    cleanup ??= (async () => {
+      await step("destroy", () => driver.destroy(log)).catch(() => undefined);
+      try {
+        await step("remove", () => driver.remove());
+        report.cleanedUp = !report.errors.some((e) => e.step === "destroy");
+      } catch {
+        // Already recorded; the sweeper is the last line of defence.
+      }
+    })();
+    return cleanup;
+  };
+  const onSignal = () => {
+    report.errors.push({ step: "signal", message: "interrupted: cleaning up before exit" });
+    void cleanUp();
+  };
+  plan.signals?.on("SIGINT", onSignal);
+  plan.signals?.on("SIGTERM", onSignal);
+
+  try {
+    await step("config", () => driver.setConfig(plan.settings));
+    const { outputs } = await step("up", () => driver.up(log));
+    const accessCheck = await step("judge", async () => rejudge(outputs));
+    report.accessCheck = accessCheck;
+    report.verified = accessCheck.verified;
+    if (!accessCheck.verified) {
+      report.errors.push({ step: "judge", message: "the re-judged evidence does not verify the expected access" });
+    }
+    const preview = await step("second run", () => driver.preview());
+    report.secondRunChanges = preview.changes;
+    if (preview.changes !== 0) {
+      report.errors.push({
+        step: "second run",
+        message: `a second run would change ${preview.changes} resource(s): ${JSON.stringify(preview.summary)}`,
+      });
+    }
+  } catch {
+    // Recorded by step(); cleanup follows.
+  } finally {
+    await cleanUp();
+    plan.signals?.off("SIGINT", onSignal);
+    plan.signals?.off("SIGTERM", onSignal);
+  }
+  return report;
+}
+
+/** Parses an age such as 90m, 6h or 2d into milliseconds. */
+export function parseAge(text: string): number {
+  const match = /^(\d+)([mhd])$/.exec(text.trim());
+  if (!match)
+    throw new Error(`an age must be a whole number followed by m, h or d (90m, 6h, 2d); got ${JSON.stringify(text)}`);
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "m" | "h" | "d"];
+  return Number(match[1]) * unit;
+}
+
+export interface StackListing {
+  name: string;
+  lastUpdate?: string;
+  updateInProgress?: boolean;
+}
+
+/**
+ * The leftover ephemeral stacks to sweep: named with the ephemeral prefix and last updated longer ago
+ * than `maxAgeMs`. A stack with an update in progress is left alone (a live run owns it); one that
+ * never finished an update (no lastUpdate) is swept: a killed run leaves exactly that.
+ */
+export function staleStacks(stacks: StackListing[], now: Date, maxAgeMs: number): StackListing[] {
+  return stacks.filter((stack) => {
+    const name = stack.name.split("/").pop() ?? stack.name;
+    if (!name.startsWith(EPHEMERAL_PREFIX) || stack.updateInProgress) return false;
+    if (!stack.lastUpdate) return true;
+    const updated = Date.parse(stack.lastUpdate);
+    return Number.isNaN(updated) || now.getTime() - updated > maxAgeMs;
+  });
+}

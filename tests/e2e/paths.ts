@@ -1,0 +1,4 @@
+import { resolve } from "node:path";
+
+/** The project directory: Pulumi.yaml, index.ts. */
+export const REPO_ROOT = resolve(__dirname, "..", "..");
