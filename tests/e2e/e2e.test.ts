@@ -1,0 +1,143 @@
+/**
+ * The end-to-end suite, one entry for both targets: Local Azure by default, real Azure with
+ * E2E_TARGET=azure (and the CLI, login and backend it needs; otherwise skipped, saying why).
+ * Each case is one ephemeral stack: up, re-judge accessCheck, second run changes nothing, destroy, remove.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { AccessCheck } from "../../verify/contract";
+import { automationDriver } from "./automationDriver";
+import {
+  type ConfigValue,
+  decideTarget,
+  type EphemeralReport,
+  ephemeralStackName,
+  harnessSettings,
+  type IdentityMode,
+  runEphemeral,
+} from "./harness";
+import { localDriver } from "./localDriver";
+import { REPO_ROOT } from "./paths";
+
+function hasPulumiCli(): boolean {
+  try {
+    execFileSync("pulumi", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runnerPublicIp(): Promise<string> {
+  const response = await fetch("https://api.ipify.org");
+  return (await response.text()).trim();
+}
+
+const decision = decideTarget(process.env, process.env.E2E_TARGET === "azure" && hasPulumiCli());
+const target = "target" in decision ? decision.target : null;
+const skipReason = "skip" in decision ? decision.skip : "";
+const stateRoot = mkdtempSync(join(tmpdir(), "vmia-e2e-"));
+const reports: EphemeralReport[] = [];
+
+afterAll(() => {
+  rmSync(stateRoot, { recursive: true, force: true });
+  if (target === "azure") {
+    mkdirSync(join(REPO_ROOT, ".e2e"), { recursive: true });
+    writeFileSync(join(REPO_ROOT, ".e2e", "report.md"), markdownReport(reports));
+  }
+});
+
+function markdownReport(all: EphemeralReport[]): string {
+  const rows = all.flatMap((report) =>
+    (report.accessCheck?.results ?? []).flatMap((result) =>
+      result.checks.map(
+        (c) =>
+          `| ${report.stackName} | ${result.vm} | ${result.identity} | ${c.ok ? "✅" : "❌"} ${c.name} | ${c.detail.replace(/\|/g, "\\|")} |`,
+      ),
+    ),
+  );
+  const verdicts = all.map(
+    (r) =>
+      `- \`${r.stackName}\`: ${r.verified && r.errors.length === 0 ? "verified" : `NOT verified (${r.errors.map((e) => `${e.step}: ${e.message}`).join("; ")})`}`,
+  );
+  return [
+    "## Access check on Azure",
+    "",
+    ...verdicts,
+    "",
+    "| stack | vm | identity | check | detail |",
+    "|---|---|---|---|---|",
+    ...rows,
+    "",
+  ].join("\n");
+}
+
+async function ephemeral(identity: IdentityMode, extra: Record<string, ConfigValue> = {}): Promise<EphemeralReport> {
+  const runId = process.env.E2E_RUN_ID ?? "local";
+  const name = ephemeralStackName(runId, randomBytes(3).toString("hex"), identity);
+  const publicIp = target === "azure" ? await runnerPublicIp() : "127.0.0.1";
+  const settings = { ...harnessSettings(process.env, identity, publicIp), ...extra };
+  if (target === "local") delete settings["azure-native:location"];
+  const driver = target === "azure" ? await automationDriver(name) : localDriver(name, stateRoot);
+  const report = await runEphemeral(driver, {
+    settings,
+    log: target === "azure" ? (line) => console.log(line) : undefined,
+    signals: process,
+  });
+  reports.push(report);
+  return report;
+}
+
+function expectProven(report: EphemeralReport, expectation: AccessCheck["expectation"], results: number) {
+  expect(report.errors).toEqual([]);
+  expect(report.verified).toBe(true);
+  expect(report.accessCheck?.expectation).toBe(expectation);
+  expect(report.accessCheck?.results).toHaveLength(results);
+  expect(report.secondRunChanges).toBe(0);
+  expect(report.cleanedUp).toBe(true);
+}
+
+const identities: IdentityMode[] =
+  target === "azure" && process.env.E2E_IDENTITY
+    ? [process.env.E2E_IDENTITY as IdentityMode]
+    : ["user", "system", "both"];
+
+describe.skipIf(target === null)(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}`, () => {
+  describe.concurrent("each identity mode", () => {
+    for (const identity of identities) {
+      it(`identity ${identity}: deployed, access proven from the VM, a second run changes nothing, cleaned up`, async () => {
+        const report = await ephemeral(identity);
+        expectProven(report, "granted", identity === "both" ? 2 : 1);
+      }, 900_000);
+    }
+  });
+
+  describe.skipIf(target !== "local")("local only", () => {
+    it("vmCount 3 shares one identity: three results, all verified", async () => {
+      const report = await ephemeral("user", { "vm-identity-access:vmCount": { value: "3" } });
+      expectProven(report, "granted", 3);
+      const vms = new Set(report.accessCheck?.results.map((r) => r.vm));
+      expect(vms.size).toBe(3);
+      expect(new Set(report.accessCheck?.results.map((r) => r.expected.principalId)).size).toBe(1);
+    });
+
+    it("grantAccess false proves the denial", async () => {
+      const report = await ephemeral("user", { "vm-identity-access:grantAccess": { value: "false" } });
+      expectProven(report, "denied", 1);
+      const probe = report.accessCheck?.results[0].probe as { resourceGroup: { status: number } };
+      expect(probe.resourceGroup.status).toBe(403);
+    });
+  });
+});
+
+if (target === null) {
+  describe(`end-to-end suite skipped: ${skipReason}`, () => {
+    it("states why it did not run", () => {
+      expect(skipReason).not.toBe("");
+    });
+  });
+}
