@@ -1,0 +1,109 @@
+import { randomUUID } from "node:crypto";
+import { createLocalJWKSet, errors, exportJWK, generateKeyPair, type JSONWebKeySet, jwtVerify, SignJWT } from "jose";
+
+/**
+ * Local Azure's Entra ID: RS256 access tokens with the claims of real managed-identity tokens, a
+ * JWKS to verify them, and the verdicts ARM gives a bad token.
+ */
+
+export interface TokenRequest {
+  principalId: string;
+  clientId: string;
+  /** The identity's ARM resource ID (xms_mirid). */
+  resourceId: string;
+  /** The audience, exactly as requested. */
+  resource: string;
+  issuedAt?: number;
+  lifetimeSeconds?: number;
+  signWith?: "trusted" | "foreign";
+}
+
+export interface VerifiedToken {
+  oid: string;
+  appid: string;
+}
+
+export type TokenVerdict =
+  | { ok: true; token: VerifiedToken }
+  | {
+      ok: false;
+      code: "InvalidAuthenticationToken" | "ExpiredAuthenticationToken" | "InvalidAuthenticationTokenAudience";
+      message: string;
+    };
+
+type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
+
+export class Entra {
+  private constructor(
+    readonly tenantId: string,
+    private readonly signingKey: SigningKey,
+    private readonly foreignKey: SigningKey,
+    private readonly kid: string,
+    readonly jwks: JSONWebKeySet,
+  ) {}
+
+  static async create(tenantId: string): Promise<Entra> {
+    const trusted = await generateKeyPair("RS256", { extractable: true });
+    const foreign = await generateKeyPair("RS256", { extractable: true });
+    const kid = randomUUID();
+    const publicJwk = { ...(await exportJWK(trusted.publicKey)), kid, alg: "RS256", use: "sig" };
+    return new Entra(tenantId, trusted.privateKey, foreign.privateKey, kid, { keys: [publicJwk] });
+  }
+
+  get issuer(): string {
+    return `https://sts.windows.net/${this.tenantId}/`;
+  }
+
+  /** A managed-identity access token; `foreign` signs with a key the JWKS does not hold (a forgery). */
+  async issue(request: TokenRequest): Promise<{ token: string; expiresOn: number; notBefore: number }> {
+    const issuedAt = request.issuedAt ?? Math.floor(Date.now() / 1000);
+    const expiresOn = issuedAt + (request.lifetimeSeconds ?? 86_399);
+    const token = await new SignJWT({
+      aud: request.resource,
+      oid: request.principalId,
+      sub: request.principalId,
+      tid: this.tenantId,
+      appid: request.clientId,
+      appidacr: "2",
+      idtyp: "app",
+      // Real tokens spell the resource group segment in lower case.
+      xms_mirid: request.resourceId.replace(/\/resourceGroups\//i, "/resourcegroups/"),
+      uti: randomUUID().replace(/-/g, ""),
+      ver: "1.0",
+    })
+      .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: this.kid })
+      .setIssuer(this.issuer)
+      .setIssuedAt(issuedAt)
+      .setNotBefore(issuedAt)
+      .setExpirationTime(expiresOn)
+      .sign(request.signWith === "foreign" ? this.foreignKey : this.signingKey);
+    return { token, expiresOn, notBefore: issuedAt };
+  }
+
+  /** ARM's checks of a bearer token: signature, issuer, lifetime, then audience. */
+  async verify(token: string, audiences: string[]): Promise<TokenVerdict> {
+    try {
+      const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks), {
+        issuer: this.issuer,
+        algorithms: ["RS256"],
+      });
+      if (typeof payload.aud !== "string" || !audiences.includes(payload.aud)) {
+        return {
+          ok: false,
+          code: "InvalidAuthenticationTokenAudience",
+          message: `The access token has been obtained for wrong audience or resource '${String(payload.aud)}'. It should exactly match with one of the allowed audiences '${audiences.join("','")}'.`,
+        };
+      }
+      return { ok: true, token: { oid: String(payload.oid), appid: String(payload.appid) } };
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) {
+        return {
+          ok: false,
+          code: "ExpiredAuthenticationToken",
+          message: "The access token expiry UTC time is earlier than current UTC time.",
+        };
+      }
+      return { ok: false, code: "InvalidAuthenticationToken", message: "The access token is invalid." };
+    }
+  }
+}

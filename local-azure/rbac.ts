@@ -1,0 +1,109 @@
+/**
+ * Role-based access control, as pure functions: built-in role definitions, assignments inherited
+ * down the scope tree, a principal's effective permissions at a scope, and the allow/deny decision
+ * for one action. IDs and paths compare case-insensitively, as in ARM.
+ */
+
+export interface RoleDefinition {
+  /** The GUID. */
+  name: string;
+  roleName: string;
+  actions: string[];
+  notActions: string[];
+}
+
+export const ROLE_DEFINITIONS: RoleDefinition[] = [
+  { name: "acdd72a7-3385-48ef-bd42-f606fba81ae7", roleName: "Reader", actions: ["*/read"], notActions: [] },
+  {
+    name: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    roleName: "Contributor",
+    actions: ["*"],
+    notActions: [
+      "Microsoft.Authorization/*/Delete",
+      "Microsoft.Authorization/*/Write",
+      "Microsoft.Authorization/elevateAccess/Action",
+      "Microsoft.Blueprint/blueprintAssignments/write",
+      "Microsoft.Blueprint/blueprintAssignments/delete",
+    ],
+  },
+  { name: "8e3af657-a8ff-443c-a75c-2fe8c4bf8635", roleName: "Owner", actions: ["*"], notActions: [] },
+];
+
+export interface RoleAssignment {
+  id: string;
+  name: string;
+  scope: string;
+  /** Full ID: /subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}. */
+  roleDefinitionId: string;
+  principalId: string;
+  principalType: string;
+  /** Epoch ms from which the assignment authorizes (RBAC propagation). */
+  effectiveAt: number;
+}
+
+export interface Permission {
+  actions: string[];
+  notActions: string[];
+  dataActions: string[];
+  notDataActions: string[];
+}
+
+const normalize = (path: string) => path.replace(/\/+$/, "").toLowerCase();
+
+/** True when `scope` is `ancestor` or lies below it (on a segment boundary). */
+export function isWithinScope(scope: string, ancestor: string): boolean {
+  const inner = normalize(scope);
+  const outer = normalize(ancestor);
+  return outer === "" || inner === outer || inner.startsWith(`${outer}/`);
+}
+
+export function roleDefinitionByGuid(guid: string): RoleDefinition | undefined {
+  return ROLE_DEFINITIONS.find((role) => role.name.toLowerCase() === guid.toLowerCase());
+}
+
+/** The role GUID of a full role definition ID, if it has the right shape. */
+export function roleGuidOf(roleDefinitionId: string): string | undefined {
+  return /^\/subscriptions\/[^/]+\/providers\/Microsoft\.Authorization\/roleDefinitions\/([^/]+)$/i.exec(
+    roleDefinitionId,
+  )?.[1];
+}
+
+/** The permissions `principalId` holds at `scope`, from the assignments in effect at `now`. */
+export function effectivePermissions(
+  assignments: RoleAssignment[],
+  principalId: string,
+  scope: string,
+  now: number,
+): Permission[] {
+  return assignments
+    .filter(
+      (a) =>
+        a.principalId.toLowerCase() === principalId.toLowerCase() &&
+        a.effectiveAt <= now &&
+        isWithinScope(scope, a.scope),
+    )
+    .flatMap((a) => {
+      const role = roleDefinitionByGuid(roleGuidOf(a.roleDefinitionId) ?? "");
+      return role
+        ? [{ actions: [...role.actions], notActions: [...role.notActions], dataActions: [], notDataActions: [] }]
+        : [];
+    });
+}
+
+function matches(pattern: string, action: string): boolean {
+  const regex = new RegExp(
+    `^${pattern
+      .split("*")
+      .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&"))
+      .join(".*")}$`,
+    "i",
+  );
+  return regex.test(action);
+}
+
+/** Allowed when some permission grants the action and does not exclude it. */
+export function isAllowed(permissions: Permission[], action: string): boolean {
+  return permissions.some(
+    (p) => p.actions.some((a) => matches(a, action)) && !p.notActions.some((n) => matches(n, action)),
+  );
+}
