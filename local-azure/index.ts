@@ -1,0 +1,409 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generatePrivateKey } from "../local/tlsKeys";
+import { ArmService, armRequestHandler } from "./arm";
+import { ArmClient } from "./armClient";
+import { createTlsMaterial } from "./ca";
+import { hostKeysFromCustomData } from "./cloudInit";
+import { Entra } from "./entra";
+import { type Guest, startGuest } from "./guest";
+import { startImds } from "./imds";
+import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
+
+export { ArmClient, ArmError, type ArmResponse } from "./armClient";
+export type { Faults, RequestLogEntry } from "./store";
+export { DEFAULT_FAULTS } from "./store";
+
+/**
+ * Local Azure: ARM (HTTPS, RBAC on every request), Entra tokens, one IMDS and one SSH guest per VM,
+ * in this process, on loopback only. `npm run local`, the probe tests, the e2e suite and the
+ * benchmark all run against it.
+ */
+
+export interface LocalAzureOptions {
+  faults?: Partial<Faults>;
+  /** Where ca.pem and the VMs' home folders go; default a fresh temporary folder, removed on stop(). */
+  dataDir?: string;
+  /** The port every guest's SSH server listens on (each on its VM's own address); default a free port. */
+  sshPort?: number;
+  subscriptionId?: string;
+  tenantId?: string;
+  location?: string;
+}
+
+interface VmRuntime {
+  imdsEndpoint: string;
+  imds: HttpServer;
+  publicIp: string | null;
+  guest: Guest | null;
+  imdsHost: string;
+}
+
+const READER_OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export class LocalAzure {
+  readonly faults: Faults;
+  readonly arm: ArmClient;
+  private readonly vms = new Map<string, VmRuntime>();
+  private nextImdsHost = 2;
+  private stopped = false;
+
+  private constructor(
+    readonly armEndpoint: string,
+    readonly caCertPath: string,
+    readonly caCertPem: string,
+    readonly subscriptionId: string,
+    readonly tenantId: string,
+    readonly location: string,
+    readonly sshPort: number,
+    readonly deployer: { principalId: string; clientId: string },
+    faults: Faults,
+    private readonly store: Store,
+    private readonly entra: Entra,
+    private readonly server: Server,
+    private readonly dataDir: string,
+    private readonly ownsDataDir: boolean,
+  ) {
+    this.faults = faults;
+    this.arm = new ArmClient(armEndpoint, caCertPem, () => this.deployerToken());
+  }
+
+  static async start(options: LocalAzureOptions = {}): Promise<LocalAzure> {
+    const faults: Faults = {
+      ...DEFAULT_FAULTS,
+      ...options.faults,
+      armThrottle: { ...DEFAULT_FAULTS.armThrottle, ...options.faults?.armThrottle },
+      armUnauthorized: { ...DEFAULT_FAULTS.armUnauthorized, ...options.faults?.armUnauthorized },
+      imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
+    };
+    const subscriptionId = options.subscriptionId ?? "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
+    const tenantId = options.tenantId ?? "72f988bf-0000-4000-8000-00000000ab1e";
+    const location = options.location ?? "eastus";
+    const ownsDataDir = options.dataDir === undefined;
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "local-azure-"));
+    mkdirSync(dataDir, { recursive: true });
+    const [tls, entra, sshPort] = await Promise.all([
+      createTlsMaterial(),
+      Entra.create(tenantId),
+      options.sshPort ?? freePort(),
+    ]);
+    const caCertPath = join(dataDir, "ca.pem");
+    writeFileSync(caCertPath, tls.caCertPem);
+
+    const store = new Store();
+    const deployer = {
+      principalId: "0a1b2c3d-0000-4000-8000-00000000d001",
+      clientId: "0a1b2c3d-0000-4000-8000-00000000c001",
+    };
+    store.principals.set(deployer.principalId, { ...deployer, resourceId: "", createdAt: 0 });
+    // The deployer holds Owner on the subscription, as a CI service principal would.
+    const ownerScope = `/subscriptions/${subscriptionId}`;
+    store.roleAssignments.set(`${ownerScope}/providers/microsoft.authorization/roleassignments/deployer-owner`, {
+      id: `${ownerScope}/providers/Microsoft.Authorization/roleAssignments/deployer-owner`,
+      name: "deployer-owner",
+      scope: ownerScope,
+      roleDefinitionId: `${ownerScope}/providers/Microsoft.Authorization/roleDefinitions/${READER_OWNER}`,
+      principalId: deployer.principalId,
+      principalType: "ServicePrincipal",
+      effectiveAt: 0,
+    });
+
+    let azure: LocalAzure | undefined;
+    const server = createHttpsServer({ cert: tls.serverCertPem, key: tls.serverKeyPem });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve());
+    });
+    const armEndpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const service = new ArmService({
+      endpoint: armEndpoint,
+      subscriptionId,
+      tenantId,
+      location,
+      deployerPrincipalId: deployer.principalId,
+      faults,
+      store,
+      entra,
+      onVmChanged: (vmId) => (azure as LocalAzure).vmChanged(vmId),
+      onVmDeleted: (vmId) => (azure as LocalAzure).vmDeleted(vmId),
+    });
+    server.on("request", armRequestHandler(service, store));
+    azure = new LocalAzure(
+      armEndpoint,
+      caCertPath,
+      tls.caCertPem,
+      subscriptionId,
+      tenantId,
+      location,
+      sshPort,
+      deployer,
+      faults,
+      store,
+      entra,
+      server,
+      dataDir,
+      ownsDataDir,
+    );
+    return azure;
+  }
+
+  /** Every ARM and IMDS request so far (never a token): for probe-cost counts and tests. */
+  get requestLog(): ReadonlyArray<RequestLogEntry> {
+    return this.store.requestLog;
+  }
+
+  /** A valid ARM token for the deployer. */
+  async deployerToken(): Promise<string> {
+    const { token } = await this.entra.issue({
+      principalId: this.deployer.principalId,
+      clientId: this.deployer.clientId,
+      resourceId: "",
+      resource: `${this.armEndpoint}/`,
+    });
+    return token;
+  }
+
+  /** A token for tests: forged (`foreign` key), expired (old issuedAt) or for another audience. */
+  async issueToken(opts: {
+    principalId: string;
+    resource: string;
+    issuedAt?: number;
+    lifetimeSeconds?: number;
+    signWith?: "trusted" | "foreign";
+  }): Promise<string> {
+    const principal = this.store.principals.get(opts.principalId.toLowerCase());
+    const { token } = await this.entra.issue({
+      principalId: opts.principalId,
+      clientId: principal?.clientId ?? opts.principalId,
+      resourceId: principal?.resourceId ?? "",
+      resource: opts.resource,
+      issuedAt: opts.issuedAt,
+      lifetimeSeconds: opts.lifetimeSeconds,
+      signWith: opts.signWith,
+    });
+    return token;
+  }
+
+  vmRuntime(vmResourceId: string): { imdsEndpoint: string; publicIp: string | null; guest: Guest | null } | undefined {
+    const runtime = this.vms.get(vmResourceId.toLowerCase());
+    return runtime && { imdsEndpoint: runtime.imdsEndpoint, publicIp: runtime.publicIp, guest: runtime.guest };
+  }
+
+  /** A VM was created or updated: its IMDS and, once it has a public IP, its SSH guest. */
+  private async vmChanged(vmId: string): Promise<void> {
+    if (this.stopped) return;
+    const key = vmId.toLowerCase();
+    let runtime = this.vms.get(key);
+    if (!runtime) {
+      const n = this.nextImdsHost++;
+      const imdsHost = `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+      const imds = await startImds(
+        {
+          vmId,
+          subscriptionId: this.subscriptionId,
+          location: this.location,
+          store: this.store,
+          entra: this.entra,
+          faults: this.faults,
+        },
+        imdsHost,
+      );
+      runtime = { imdsEndpoint: imds.endpoint, imds: imds.server, publicIp: null, guest: null, imdsHost };
+      this.vms.set(key, runtime);
+    }
+    const vm = this.store.resource(vmId);
+    const properties = (vm?.body.properties ?? {}) as {
+      osProfile?: {
+        adminUsername?: string;
+        customData?: string;
+        linuxConfiguration?: { ssh?: { publicKeys?: Array<{ keyData?: string }> } };
+      };
+      networkProfile?: { networkInterfaces?: Array<{ id?: string }> };
+    };
+    const publicIp = this.publicIpOf(properties.networkProfile?.networkInterfaces?.[0]?.id);
+    if (runtime.guest) await runtime.guest.close();
+    runtime.guest = null;
+    runtime.publicIp = publicIp;
+    if (!publicIp || !properties.osProfile?.adminUsername) return;
+    const workDir = join(this.dataDir, "vms", String(vm?.body.name ?? "vm"));
+    runtime.guest = await startGuest({
+      host: publicIp,
+      port: this.sshPort,
+      adminUsername: properties.osProfile.adminUsername,
+      authorizedKeys: (properties.osProfile.linuxConfiguration?.ssh?.publicKeys ?? [])
+        .map((k) => String(k.keyData ?? ""))
+        .filter(Boolean),
+      hostKeyPrivate: hostKeysFromCustomData(properties.osProfile.customData).ed25519Private,
+      env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: runtime.imdsEndpoint, CURL_CA_BUNDLE: this.caCertPath },
+      notReadyForSeconds: this.faults.sshNotReadySeconds,
+      workDir,
+    });
+  }
+
+  private publicIpOf(nicId: string | undefined): string | null {
+    const nic = nicId ? this.store.resource(nicId) : undefined;
+    const configs =
+      (nic?.body.properties as { ipConfigurations?: Array<{ properties?: { publicIPAddress?: { id?: string } } }> })
+        ?.ipConfigurations ?? [];
+    const pipId = configs[0]?.properties?.publicIPAddress?.id;
+    const pip = pipId ? this.store.resource(pipId) : undefined;
+    return ((pip?.body.properties as { ipAddress?: string } | undefined)?.ipAddress as string | undefined) ?? null;
+  }
+
+  private async vmDeleted(vmId: string): Promise<void> {
+    const runtime = this.vms.get(vmId.toLowerCase());
+    if (!runtime) return;
+    this.vms.delete(vmId.toLowerCase());
+    await runtime.guest?.close();
+    await new Promise<void>((resolve) => runtime.imds.close(() => resolve()));
+  }
+
+  /** Closes every server and guest, so the process can exit. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all([...this.vms.keys()].map((id) => this.vmDeleted(id)));
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export interface SeededVm {
+  resourceGroupId: string;
+  resourceGroup: string;
+  vmId: string;
+  imdsEndpoint: string;
+  publicIp: string;
+  userIdentity?: { id: string; clientId: string; principalId: string; tenantId: string };
+  systemIdentity?: { principalId: string; tenantId: string };
+}
+
+/**
+ * Creates through ARM, as the deployer: a resource group, a user-assigned identity (user/both), a VM
+ * with its network and identities, and Reader at the resource group for each identity (unless grant
+ * is false). What a probe run needs.
+ */
+export async function seedVm(
+  azure: LocalAzure,
+  opts: {
+    identity: "user" | "system" | "both";
+    grant?: boolean;
+    resourceGroup?: string;
+    vmName?: string;
+    adminUsername?: string;
+    sshPublicKey?: string;
+    customData?: string;
+  },
+): Promise<SeededVm> {
+  const rgName = opts.resourceGroup ?? "seed-rg";
+  const vmName = opts.vmName ?? "seed-vm";
+  const sub = `/subscriptions/${azure.subscriptionId}`;
+  const rg = `${sub}/resourceGroups/${rgName}`;
+  const api = (path: string, version: string) => `${path}?api-version=${version}`;
+  const location = azure.location;
+  await azure.arm.putAndWait(api(rg, "2024-03-01"), { location });
+  const net = `${rg}/providers/Microsoft.Network`;
+  await azure.arm.putAndWait(api(`${net}/virtualNetworks/${vmName}-vnet`, "2024-05-01"), {
+    location,
+    properties: { addressSpace: { addressPrefixes: ["10.0.0.0/16"] } },
+  });
+  const subnet = await azure.arm.putAndWait(
+    api(`${net}/virtualNetworks/${vmName}-vnet/subnets/default`, "2024-05-01"),
+    { properties: { addressPrefix: "10.0.1.0/24" } },
+  );
+  const pip = await azure.arm.putAndWait(api(`${net}/publicIPAddresses/${vmName}-ip`, "2024-05-01"), {
+    location,
+    sku: { name: "Standard" },
+    properties: { publicIPAllocationMethod: "Static" },
+  });
+  const nic = await azure.arm.putAndWait(api(`${net}/networkInterfaces/${vmName}-nic`, "2024-05-01"), {
+    location,
+    properties: {
+      ipConfigurations: [
+        {
+          name: "primary",
+          properties: {
+            subnet: { id: (subnet.body as { id: string }).id },
+            publicIPAddress: { id: (pip.body as { id: string }).id },
+          },
+        },
+      ],
+    },
+  });
+  let userIdentity: SeededVm["userIdentity"];
+  if (opts.identity !== "system") {
+    const uami = await azure.arm.putAndWait(
+      api(`${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${vmName}-id`, "2023-01-31"),
+      { location },
+    );
+    const body = uami.body as { id: string; properties: { clientId: string; principalId: string; tenantId: string } };
+    userIdentity = { id: body.id, ...body.properties };
+  }
+  const identityType = { user: "UserAssigned", system: "SystemAssigned", both: "SystemAssigned, UserAssigned" }[
+    opts.identity
+  ];
+  const sshKey = opts.sshPublicKey ?? generatePrivateKey("ED25519").publicKeyOpenssh.trim();
+  const adminUsername = opts.adminUsername ?? "azureuser";
+  const vm = await azure.arm.putAndWait(
+    api(`${rg}/providers/Microsoft.Compute/virtualMachines/${vmName}`, "2024-11-01"),
+    {
+      location,
+      identity: { type: identityType, ...(userIdentity ? { userAssignedIdentities: { [userIdentity.id]: {} } } : {}) },
+      properties: {
+        hardwareProfile: { vmSize: "Standard_B2s" },
+        osProfile: {
+          computerName: vmName,
+          adminUsername,
+          ...(opts.customData ? { customData: opts.customData } : {}),
+          linuxConfiguration: {
+            disablePasswordAuthentication: true,
+            ssh: { publicKeys: [{ path: `/home/${adminUsername}/.ssh/authorized_keys`, keyData: sshKey }] },
+          },
+        },
+        networkProfile: { networkInterfaces: [{ id: (nic.body as { id: string }).id, properties: { primary: true } }] },
+      },
+    },
+  );
+  const vmBody = vm.body as { id: string; identity?: { principalId?: string; tenantId?: string } };
+  const systemIdentity = vmBody.identity?.principalId
+    ? { principalId: vmBody.identity.principalId, tenantId: String(vmBody.identity.tenantId) }
+    : undefined;
+  if (opts.grant !== false) {
+    const reader = `${sub}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7`;
+    for (const principalId of [userIdentity?.principalId, systemIdentity?.principalId].filter(
+      (p): p is string => p !== undefined,
+    )) {
+      const { randomUUID } = await import("node:crypto");
+      await azure.arm.putAndWait(
+        api(`${rg}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}`, "2022-04-01"),
+        {
+          properties: { roleDefinitionId: reader, principalId, principalType: "ServicePrincipal" },
+        },
+      );
+    }
+  }
+  const runtime = azure.vmRuntime(vmBody.id);
+  return {
+    resourceGroupId: rg,
+    resourceGroup: rgName,
+    vmId: vmBody.id,
+    imdsEndpoint: runtime?.imdsEndpoint ?? "",
+    publicIp: runtime?.publicIp ?? "",
+    userIdentity,
+    systemIdentity,
+  };
+}

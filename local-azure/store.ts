@@ -1,0 +1,94 @@
+import type { RoleAssignment } from "./rbac";
+
+/**
+ * Local Azure's in-memory state: what ARM holds (resource groups, resources, role assignments), the
+ * directory of principals, and each VM's runtime. Keys are lower-cased IDs: ARM IDs compare
+ * case-insensitively.
+ */
+
+export interface Faults {
+  /** A new role assignment authorizes managed-identity requests only after this delay. */
+  rbacDelaySeconds: number;
+  /** IMDS answers "Identity not found" for an identity this long after it is attached to a VM. */
+  identityAttachDelaySeconds: number;
+  /** A VM's SSH server refuses connections this long after the VM is created. */
+  sshNotReadySeconds: number;
+  /** The next N ARM requests by managed identities: 429 with Retry-After. */
+  armThrottle: { count: number; retryAfterSeconds: number };
+  /** The next N ARM requests by managed identities: 401 InvalidAuthenticationToken. */
+  armUnauthorized: { count: number };
+  /** The next N identity-token requests answer this status. */
+  imdsBurst: { status: 404 | 410 | 429 | 500 | 503; count: number } | null;
+  /** A new principal is unknown to role-assignment PUTs without principalType for this long. */
+  directoryReplicationSeconds: number;
+  /** How long long-running PUT/DELETE operations stay in progress. */
+  lroSeconds: number;
+}
+
+export const DEFAULT_FAULTS: Faults = {
+  rbacDelaySeconds: 0.8,
+  identityAttachDelaySeconds: 0.3,
+  sshNotReadySeconds: 0.3,
+  armThrottle: { count: 0, retryAfterSeconds: 1 },
+  armUnauthorized: { count: 0 },
+  imdsBurst: null,
+  directoryReplicationSeconds: 2,
+  lroSeconds: 0.05,
+};
+
+export interface Principal {
+  principalId: string;
+  clientId: string;
+  /** The identity's ARM resource ID (a VM's ID for a system-assigned identity). */
+  resourceId: string;
+  createdAt: number;
+}
+
+export interface StoredResource {
+  id: string;
+  /** ARM type, e.g. Microsoft.Network/virtualNetworks/subnets. */
+  type: string;
+  /** The resource as ARM returns it (provisioningState filled in on read). */
+  body: Record<string, unknown>;
+  /** Until then, provisioningState reads Creating/Updating. */
+  readyAt: number;
+  created: boolean;
+}
+
+export interface Operation {
+  readyAt: number;
+}
+
+export interface RequestLogEntry {
+  at: number;
+  service: "arm" | "imds";
+  method: string;
+  path: string;
+  status: number;
+  principalId: string | null;
+}
+
+export class Store {
+  readonly resourceGroups = new Map<string, { id: string; name: string; location: string; tags?: unknown }>();
+  readonly resources = new Map<string, StoredResource>();
+  readonly roleAssignments = new Map<string, RoleAssignment>();
+  readonly principals = new Map<string, Principal>();
+  readonly operations = new Map<string, Operation>();
+  /** Per VM (lower-cased ID): when each identity (by principal ID) was attached. */
+  readonly attachedAt = new Map<string, Map<string, number>>();
+  readonly requestLog: RequestLogEntry[] = [];
+  private nextPublicIp = 2;
+
+  allocatePublicIp(): string {
+    const n = this.nextPublicIp++;
+    return `127.77.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+  }
+
+  resource(id: string): StoredResource | undefined {
+    return this.resources.get(id.toLowerCase());
+  }
+
+  principalByClientId(clientId: string): Principal | undefined {
+    return [...this.principals.values()].find((p) => p.clientId.toLowerCase() === clientId.toLowerCase());
+  }
+}
