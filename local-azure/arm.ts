@@ -384,7 +384,7 @@ export class ArmService {
         return armError(400, "LocationRequired", "The location property is required for this definition.");
       }
       const rg = {
-        id: existing?.id ?? route.scope,
+        id: existing?.id ?? route.scope.replace(/\/resourceGroups\//i, "/resourceGroups/"),
         name: existing?.name ?? String(route.resourceGroup),
         location: existing?.location ?? String(input.location),
         tags: input.tags ?? existing?.tags,
@@ -496,7 +496,7 @@ export class ArmService {
     // ARM spells a user-assigned identity's ID with "resourcegroups" in lower case.
     if (type === "Microsoft.ManagedIdentity/userAssignedIdentities")
       return route.scope.replace(/\/resourceGroups\//i, "/resourcegroups/");
-    return route.scope;
+    return route.scope.replace(/\/resourceGroups\//i, "/resourceGroups/");
   }
 
   private missingReference(id: unknown, by: string): ArmReply | undefined {
