@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -116,18 +117,82 @@ const NO_FAULTS: Partial<Faults> = {
   lroSeconds: 0.01,
 };
 
+/**
+ * Fault tests run side by side, each holding a Local Azure of its own (faults are instance-wide), so
+ * a few instances are started once, while the shared tests run, and leased out one test at a time.
+ */
+const LAB_POOL_SIZE = 5; // vitest runs at most 5 concurrent tests
+let labsStarting: Promise<Lab[]> | undefined;
+const idleLabs: Lab[] = [];
+const labWaiters: Array<(lab: Lab) => void> = [];
+
+/** Distinct free ports, held open together so that no two labs get the same SSH port. */
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))));
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  return ports;
+}
+
+function startLabs(): Promise<Lab[]> {
+  labsStarting ??= distinctFreePorts(LAB_POOL_SIZE).then((ports) =>
+    Promise.all(
+      ports.map(async (sshPort) => {
+        const azure = await LocalAzure.start({ faults: NO_FAULTS, sshPort });
+        const vm = await seedVm(azure, { identity: "user", resourceGroup: "probe-rg", vmName: "vm-probe" });
+        const lab = { azure, vm };
+        idleLabs.push(lab);
+        return lab;
+      }),
+    ),
+  );
+  return labsStarting;
+}
+
+async function leaseLab(): Promise<Lab> {
+  await startLabs();
+  const idle = idleLabs.pop();
+  if (idle !== undefined) return idle;
+  return new Promise((resolve) => labWaiters.push(resolve));
+}
+
+function releaseLab(lab: Lab): void {
+  const waiter = labWaiters.shift();
+  if (waiter !== undefined) waiter(lab);
+  else idleLabs.push(lab);
+}
+
+afterAll(async () => {
+  if (labsStarting !== undefined) await Promise.all((await labsStarting).map((lab) => lab.azure.stop()));
+});
+
+let lateVms = 0;
+
+/** Leases a lab, turns on `faults`, and runs `body`; with `seed`, on a fresh VM seeded that way. */
 async function withLab(
   faults: Partial<Faults>,
   body: (lab: Lab) => Promise<void>,
-  seed: { grant?: boolean } = {},
+  seed?: { grant: boolean },
 ): Promise<void> {
-  const azure = await LocalAzure.start({ faults: NO_FAULTS });
+  const lab = await leaseLab();
   try {
-    const vm = await seedVm(azure, { identity: "user", resourceGroup: "probe-rg", vmName: "vm-probe", ...seed });
-    Object.assign(azure.faults, faults);
-    await body({ azure, vm });
+    Object.assign(lab.azure.faults, NO_FAULTS);
+    let vm = lab.vm;
+    if (seed !== undefined) {
+      lateVms += 1;
+      vm = await seedVm(lab.azure, {
+        identity: "user",
+        resourceGroup: `probe-late-rg-${lateVms}`,
+        vmName: `vm-late-${lateVms}`,
+        ...seed,
+      });
+    }
+    Object.assign(lab.azure.faults, faults);
+    await body({ azure: lab.azure, vm });
   } finally {
-    await azure.stop();
+    Object.assign(lab.azure.faults, NO_FAULTS);
+    releaseLab(lab);
   }
 }
 
@@ -211,6 +276,8 @@ describe("against one shared Local Azure", () => {
   let denied: Lab;
 
   beforeAll(async () => {
+    // The fault tests' instances start meanwhile; a failure there surfaces in those tests.
+    startLabs().catch(() => undefined);
     azure = await LocalAzure.start({ faults: NO_FAULTS });
     granted = {
       azure,
@@ -392,85 +459,6 @@ describe("against one shared Local Azure", () => {
   });
 });
 
-describe.concurrent("retries, each on its own Local Azure (side by side)", () => {
-  it.each([404, 410, 429, 500, 503] as const)("rides out an IMDS %i burst", async (status) => {
-    await withLab({ imdsBurst: { status, count: 1 } }, async (lab) => {
-      const run = await probe(lab, envFor(lab));
-      expectVerified(lab, run, user(lab.vm).principalId);
-      expect(run.result?.token?.attempts).toBe(2);
-      expect(run.requests).toEqual([`imds ${status} ${TOKEN_PATH}`, ...happyRequests(lab)]);
-      expect(run.stderr).toContain(`probe: imds token attempt 1: HTTP ${status}`);
-    });
-  });
-
-  it("backs off more each time: 1 s, then 1.5 s", async () => {
-    await withLab({ imdsBurst: { status: 503, count: 2 } }, async (lab) => {
-      const run = await probe(lab, envFor(lab));
-      expectVerified(lab, run, user(lab.vm).principalId);
-      expect(run.result?.token?.attempts).toBe(3);
-      expect(run.stderr).toContain("probe: imds token: retrying in 1.000s\n");
-      expect(run.stderr).toContain("probe: imds token: retrying in 1.500s\n");
-    });
-  });
-
-  it("gets a new token when ARM answers 401 mid-run, then reads", async () => {
-    await withLab({ armUnauthorized: { count: 1 } }, async (lab) => {
-      const run = await probe(lab, envFor(lab));
-      expectVerified(lab, run, user(lab.vm).principalId);
-      expect(run.result?.token?.attempts).toBe(2);
-      expect(run.result?.resourceGroup?.attempts).toBe(2);
-      expect(run.requests).toEqual([`imds 200 ${TOKEN_PATH}`, `arm 401 ${rgPath(lab)}`, ...happyRequests(lab)]);
-    });
-  });
-
-  it("waits the Retry-After ARM asks for on 429", async () => {
-    await withLab({ armThrottle: { count: 1, retryAfterSeconds: 2 } }, async (lab) => {
-      const run = await probe(lab, envFor(lab));
-      expectVerified(lab, run, user(lab.vm).principalId);
-      expect(run.result?.resourceGroup?.attempts).toBe(2);
-      expect(run.stderr).toMatch(
-        /probe: arm resourceGroup attempt 1: HTTP 429[^\n]*\nprobe: arm resourceGroup: retrying in 2\.000s\n/,
-      );
-    });
-  });
-
-  it("keeps reading through 403 AuthorizationFailed until a new role assignment propagates", async () => {
-    // Deterministic: the VM starts without access, and Reader is granted only once a denial was seen.
-    await withLab(
-      { rbacDelaySeconds: 0.5 },
-      async (lab) => {
-        const identity = user(lab.vm);
-        const running = probe(lab, envFor(lab));
-        await vi.waitFor(
-          () =>
-            expect(lab.azure.requestLog.some((entry) => entry.path === rgPath(lab) && entry.status === 403)).toBe(true),
-          { timeout: 10_000, interval: 20 },
-        );
-        const assignment = await lab.azure.arm.request(
-          "PUT",
-          `${lab.vm.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}?api-version=2022-04-01`,
-          {
-            properties: {
-              roleDefinitionId: `/subscriptions/${lab.azure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${READER_ROLE_ID}`,
-              principalId: identity.principalId,
-              principalType: "ServicePrincipal",
-            },
-          },
-        );
-        expect([200, 201]).toContain(assignment.status);
-        const grantedAt = Date.now();
-        const run = await running;
-        expectVerified(lab, run, identity.principalId);
-        expect(run.result?.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
-        expect(run.requests).toContain(`arm 403 ${rgPath(lab)}`);
-        // Noticed soon after the grant: 0.5 s propagation plus at most one 3 s backoff, with slack.
-        expect(Date.now() - grantedAt).toBeLessThan(6_000);
-      },
-      { grant: false },
-    );
-  });
-});
-
 /** A lab whose ARM and IMDS are reached through fault proxies; the probe's env points at the proxies. */
 async function withProxiedLab(
   body: (
@@ -502,166 +490,254 @@ async function withProxiedLab(
   });
 }
 
-describe.concurrent("answers Local Azure has no knob for, injected by a loopback proxy", () => {
-  const RG_READ = "/resourceGroups/probe-rg?";
-
-  it.each([
-    [
-      "a JSON 500",
-      {
-        status: 500,
-        headers: { "content-type": "application/json" },
-        body: '{"error":{"code":"InternalServerError","message":"boom"}}',
-      },
-    ],
-    ["an HTML 502", { status: 502, headers: { "content-type": "text/html" }, body: HTML_502 }],
-    ["an empty 503", { status: 503, body: "" }],
-  ])("retries ARM 5xx: %s", async (_name, answer) => {
-    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
-      arm.inject(RG_READ, 1, answer);
-      const run = await runProbe(env, { caBundlePath });
-      expect(run.exitCode, run.stderr).toBe(0);
-      expect(run.result?.ok).toBe(true);
-      expect(run.result?.resourceGroup?.attempts).toBe(2);
-      expect(run.stderr).toContain(`probe: arm resourceGroup attempt 1: HTTP ${answer.status}`);
-    });
-  });
-
-  it("retries the 'Identity not found' window right after an identity is attached", async () => {
-    await withProxiedLab(async (_lab, { imds, env, caBundlePath }) => {
-      imds.inject(TOKEN_PATH, 2, {
-        status: 400,
-        headers: { "content-type": "application/json" },
-        body: '{"error":"invalid_request","error_description":"Identity not found"}',
-      });
-      const run = await runProbe(env, { caBundlePath });
-      expect(run.exitCode, run.stderr).toBe(0);
-      expect(run.result?.token?.attempts).toBe(3);
-      expect(run.stderr).toContain("probe: imds token attempt 1: HTTP 400 invalid_request: Identity not found\n");
-    });
-  });
-
-  it("stops at once on any other IMDS 400, with attempts 1 and IMDS's own words", async () => {
-    await withProxiedLab(async (_lab, { imds, env, caBundlePath }) => {
-      const description =
-        "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request";
-      imds.inject(TOKEN_PATH, 1, {
-        status: 400,
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ error: "invalid_request", error_description: description }),
-      });
-      const run = await runProbe(env, { caBundlePath });
-      expect(run.exitCode).toBe(1);
-      expect(run.result?.ok).toBe(false);
-      expect(run.result?.token).toEqual({ status: 400, attempts: 1, expiresOn: null, claims: null });
-      expect(run.result?.resourceGroup).toBeNull();
-      expect(run.result?.permissions).toBeNull();
-      expect(run.result?.error).toEqual({ stage: "imds", status: 400, code: "invalid_request", message: description });
-      expect(imds.seen).toHaveLength(1);
-    });
-  });
-
-  it("stops at once on ARM 404 and carries ARM's error", async () => {
-    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
-      const error = { code: "ResourceGroupNotFound", message: "Resource group 'probe-rg' could not be found." };
-      arm.inject(RG_READ, 1, {
-        status: 404,
-        headers: { "content-type": "application/json; charset=utf-8" },
-        body: JSON.stringify({ error }),
-      });
-      const run = await runProbe(env, { caBundlePath });
-      expect(run.exitCode).toBe(1);
-      expect(run.result?.resourceGroup).toEqual({ status: 404, attempts: 1, body: { error } });
-      expect(run.result?.permissions).toBeNull();
-      expect(run.result?.error).toEqual({ stage: "arm", status: 404, ...error });
-      expect(arm.seen).toHaveLength(1);
-    });
-  });
-
-  it("carries a body that is not JSON as a string, byte for byte, on one stdout line", async () => {
-    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
-      arm.inject(RG_READ, 1, { status: 404, headers: { "content-type": "text/html" }, body: HTML_502 });
-      const run = await runProbe(env, { caBundlePath });
-      expect(run.exitCode).toBe(1);
-      expect(run.stdout.endsWith("}\n")).toBe(true);
-      expect(run.stdout.trimEnd().split("\n")).toHaveLength(1);
-      expect(run.result?.resourceGroup).toEqual({ status: 404, attempts: 1, body: HTML_502 });
-      expect(run.result?.error).toEqual({
-        stage: "arm",
-        status: 404,
-        code: null,
-        message: "ARM answered HTTP 404 with a body that is not JSON",
+describe.concurrent("side by side, each test holding a Local Azure of its own", () => {
+  describe("retries", () => {
+    it.each([404, 410, 429, 500, 503] as const)("rides out an IMDS %i burst", async (status) => {
+      await withLab({ imdsBurst: { status, count: 1 } }, async (lab) => {
+        const run = await probe(lab, envFor(lab));
+        expectVerified(lab, run, user(lab.vm).principalId);
+        expect(run.result?.token?.attempts).toBe(2);
+        expect(run.requests).toEqual([`imds ${status} ${TOKEN_PATH}`, ...happyRequests(lab)]);
+        expect(run.stderr).toContain(`probe: imds token attempt 1: HTTP ${status}`);
       });
     });
-  });
 
-  it("bounds a huge body: reads at most 64 KiB and carries 4 KiB of it with a marker", async () => {
-    await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
-      arm.inject(RG_READ, 1, { status: 404, body: Buffer.alloc(3 * 1024 * 1024, "A") });
-      const run = await runProbe(env, { caBundlePath });
-      expect(run.exitCode).toBe(1);
-      expect(run.result?.resourceGroup?.body).toBe(
-        `${"A".repeat(4096)}...[truncated: first 4096 of more than 65536 bytes]`,
+    it("backs off more each time: 1 s, then 1.5 s", async () => {
+      await withLab({ imdsBurst: { status: 503, count: 2 } }, async (lab) => {
+        const run = await probe(lab, envFor(lab));
+        expectVerified(lab, run, user(lab.vm).principalId);
+        expect(run.result?.token?.attempts).toBe(3);
+        expect(run.stderr).toContain("probe: imds token: retrying in 1.000s\n");
+        expect(run.stderr).toContain("probe: imds token: retrying in 1.500s\n");
+      });
+    });
+
+    it("gets a new token when ARM answers 401 mid-run, then reads", async () => {
+      await withLab({ armUnauthorized: { count: 1 } }, async (lab) => {
+        const run = await probe(lab, envFor(lab));
+        expectVerified(lab, run, user(lab.vm).principalId);
+        expect(run.result?.token?.attempts).toBe(2);
+        expect(run.result?.resourceGroup?.attempts).toBe(2);
+        expect(run.requests).toEqual([`imds 200 ${TOKEN_PATH}`, `arm 401 ${rgPath(lab)}`, ...happyRequests(lab)]);
+      });
+    });
+
+    it("waits the Retry-After ARM asks for on 429", async () => {
+      await withLab({ armThrottle: { count: 1, retryAfterSeconds: 2 } }, async (lab) => {
+        const run = await probe(lab, envFor(lab));
+        expectVerified(lab, run, user(lab.vm).principalId);
+        expect(run.result?.resourceGroup?.attempts).toBe(2);
+        expect(run.stderr).toMatch(
+          /probe: arm resourceGroup attempt 1: HTTP 429[^\n]*\nprobe: arm resourceGroup: retrying in 2\.000s\n/,
+        );
+      });
+    });
+
+    it("keeps reading through 403 AuthorizationFailed until a new role assignment propagates", async () => {
+      // Deterministic: the VM starts without access, and Reader is granted only once a denial was seen.
+      await withLab(
+        { rbacDelaySeconds: 0.5 },
+        async (lab) => {
+          const identity = user(lab.vm);
+          const running = probe(lab, envFor(lab));
+          await vi.waitFor(
+            () =>
+              expect(lab.azure.requestLog.some((entry) => entry.path === rgPath(lab) && entry.status === 403)).toBe(
+                true,
+              ),
+            { timeout: 10_000, interval: 20 },
+          );
+          const assignment = await lab.azure.arm.request(
+            "PUT",
+            `${lab.vm.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}?api-version=2022-04-01`,
+            {
+              properties: {
+                roleDefinitionId: `/subscriptions/${lab.azure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${READER_ROLE_ID}`,
+                principalId: identity.principalId,
+                principalType: "ServicePrincipal",
+              },
+            },
+          );
+          expect([200, 201]).toContain(assignment.status);
+          const grantedAt = Date.now();
+          const run = await running;
+          expectVerified(lab, run, identity.principalId);
+          expect(run.result?.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
+          expect(run.requests).toContain(`arm 403 ${rgPath(lab)}`);
+          // Noticed soon after the grant: 0.5 s propagation plus at most one 3 s backoff, with slack.
+          expect(Date.now() - grantedAt).toBeLessThan(6_000);
+        },
+        { grant: false },
       );
     });
   });
 
-  it("never shows an issued token or its signature: not on stdout, stderr, any command line or in TMPDIR", async () => {
-    await withProxiedLab(async (_lab, { arm, imds, env, caBundlePath }) => {
-      const spy = startCommandSpy();
-      const tmp = mkdtempSync(path.join(tmpdir(), "probe-tmp-"));
-      try {
-        // A 401 makes the probe fetch a second token, so two tokens pass through its hands.
-        arm.inject(RG_READ, 1, {
-          status: 401,
+  describe("answers Local Azure has no knob for, injected by a loopback proxy", () => {
+    const RG_READ = "/resourceGroups/probe-rg?";
+
+    it.each([
+      [
+        "a JSON 500",
+        {
+          status: 500,
           headers: { "content-type": "application/json" },
-          body: '{"error":{"code":"InvalidAuthenticationToken","message":"revoked"}}',
-        });
-        const run = await runProbe(env, { caBundlePath, pathPrefix: spy.pathPrefix, extraEnv: { TMPDIR: tmp } });
+          body: '{"error":{"code":"InternalServerError","message":"boom"}}',
+        },
+      ],
+      ["an HTML 502", { status: 502, headers: { "content-type": "text/html" }, body: HTML_502 }],
+      ["an empty 503", { status: 503, body: "" }],
+    ])("retries ARM 5xx: %s", async (_name, answer) => {
+      await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+        arm.inject(RG_READ, 1, answer);
+        const run = await runProbe(env, { caBundlePath });
         expect(run.exitCode, run.stderr).toBe(0);
-        const tokens = imds.keptAnswers.map((body) => (JSON.parse(body) as { access_token: string }).access_token);
-        expect(tokens).toHaveLength(2);
-        const commandLines = spy.commandLines();
-        expect(commandLines.filter((line) => line.startsWith("curl "))).toHaveLength(5);
-        for (const token of tokens) {
-          const signature = token.split(".")[2] as string;
-          expect(signature.length).toBeGreaterThan(20);
-          for (const secret of [token, signature]) {
-            expect(run.stdout).not.toContain(secret);
-            expect(run.stderr).not.toContain(secret);
-            for (const line of commandLines) expect(line).not.toContain(secret);
+        expect(run.result?.ok).toBe(true);
+        expect(run.result?.resourceGroup?.attempts).toBe(2);
+        expect(run.stderr).toContain(`probe: arm resourceGroup attempt 1: HTTP ${answer.status}`);
+      });
+    });
+
+    it("retries the 'Identity not found' window right after an identity is attached", async () => {
+      await withProxiedLab(async (_lab, { imds, env, caBundlePath }) => {
+        imds.inject(TOKEN_PATH, 2, {
+          status: 400,
+          headers: { "content-type": "application/json" },
+          body: '{"error":"invalid_request","error_description":"Identity not found"}',
+        });
+        const run = await runProbe(env, { caBundlePath });
+        expect(run.exitCode, run.stderr).toBe(0);
+        expect(run.result?.token?.attempts).toBe(3);
+        expect(run.stderr).toContain("probe: imds token attempt 1: HTTP 400 invalid_request: Identity not found\n");
+      });
+    });
+
+    it("stops at once on any other IMDS 400, with attempts 1 and IMDS's own words", async () => {
+      await withProxiedLab(async (_lab, { imds, env, caBundlePath }) => {
+        const description =
+          "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request";
+        imds.inject(TOKEN_PATH, 1, {
+          status: 400,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ error: "invalid_request", error_description: description }),
+        });
+        const run = await runProbe(env, { caBundlePath });
+        expect(run.exitCode).toBe(1);
+        expect(run.result?.ok).toBe(false);
+        expect(run.result?.token).toEqual({ status: 400, attempts: 1, expiresOn: null, claims: null });
+        expect(run.result?.resourceGroup).toBeNull();
+        expect(run.result?.permissions).toBeNull();
+        expect(run.result?.error).toEqual({
+          stage: "imds",
+          status: 400,
+          code: "invalid_request",
+          message: description,
+        });
+        expect(imds.seen).toHaveLength(1);
+      });
+    });
+
+    it("stops at once on ARM 404 and carries ARM's error", async () => {
+      await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+        const error = { code: "ResourceGroupNotFound", message: "Resource group 'probe-rg' could not be found." };
+        arm.inject(RG_READ, 1, {
+          status: 404,
+          headers: { "content-type": "application/json; charset=utf-8" },
+          body: JSON.stringify({ error }),
+        });
+        const run = await runProbe(env, { caBundlePath });
+        expect(run.exitCode).toBe(1);
+        expect(run.result?.resourceGroup).toEqual({ status: 404, attempts: 1, body: { error } });
+        expect(run.result?.permissions).toBeNull();
+        expect(run.result?.error).toEqual({ stage: "arm", status: 404, ...error });
+        expect(arm.seen).toHaveLength(1);
+      });
+    });
+
+    it("carries a body that is not JSON as a string, byte for byte, on one stdout line", async () => {
+      await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+        arm.inject(RG_READ, 1, { status: 404, headers: { "content-type": "text/html" }, body: HTML_502 });
+        const run = await runProbe(env, { caBundlePath });
+        expect(run.exitCode).toBe(1);
+        expect(run.stdout.endsWith("}\n")).toBe(true);
+        expect(run.stdout.trimEnd().split("\n")).toHaveLength(1);
+        expect(run.result?.resourceGroup).toEqual({ status: 404, attempts: 1, body: HTML_502 });
+        expect(run.result?.error).toEqual({
+          stage: "arm",
+          status: 404,
+          code: null,
+          message: "ARM answered HTTP 404 with a body that is not JSON",
+        });
+      });
+    });
+
+    it("bounds a huge body: reads at most 64 KiB and carries 4 KiB of it with a marker", async () => {
+      await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+        arm.inject(RG_READ, 1, { status: 404, body: Buffer.alloc(3 * 1024 * 1024, "A") });
+        const run = await runProbe(env, { caBundlePath });
+        expect(run.exitCode).toBe(1);
+        expect(run.result?.resourceGroup?.body).toBe(
+          `${"A".repeat(4096)}...[truncated: first 4096 of more than 65536 bytes]`,
+        );
+      });
+    });
+
+    it("never shows an issued token or its signature: not on stdout, stderr, any command line or in TMPDIR", async () => {
+      await withProxiedLab(async (_lab, { arm, imds, env, caBundlePath }) => {
+        const spy = startCommandSpy();
+        const tmp = mkdtempSync(path.join(tmpdir(), "probe-tmp-"));
+        try {
+          // A 401 makes the probe fetch a second token, so two tokens pass through its hands.
+          arm.inject(RG_READ, 1, {
+            status: 401,
+            headers: { "content-type": "application/json" },
+            body: '{"error":{"code":"InvalidAuthenticationToken","message":"revoked"}}',
+          });
+          const run = await runProbe(env, { caBundlePath, pathPrefix: spy.pathPrefix, extraEnv: { TMPDIR: tmp } });
+          expect(run.exitCode, run.stderr).toBe(0);
+          const tokens = imds.keptAnswers.map((body) => (JSON.parse(body) as { access_token: string }).access_token);
+          expect(tokens).toHaveLength(2);
+          const commandLines = spy.commandLines();
+          expect(commandLines.filter((line) => line.startsWith("curl "))).toHaveLength(5);
+          for (const token of tokens) {
+            const signature = token.split(".")[2] as string;
+            expect(signature.length).toBeGreaterThan(20);
+            for (const secret of [token, signature]) {
+              expect(run.stdout).not.toContain(secret);
+              expect(run.stderr).not.toContain(secret);
+              for (const line of commandLines) expect(line).not.toContain(secret);
+            }
           }
+          expect(`${run.stdout}${run.stderr}`).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+/);
+          expect(readdirSync(tmp)).toEqual([]);
+        } finally {
+          spy.remove();
+          rmSync(tmp, { recursive: true, force: true });
         }
-        expect(`${run.stdout}${run.stderr}`).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+/);
-        expect(readdirSync(tmp)).toEqual([]);
-      } finally {
-        spy.remove();
-        rmSync(tmp, { recursive: true, force: true });
-      }
+      });
     });
   });
-});
 
-describe("transport failures", () => {
-  it("retries a refused IMDS connection until the deadline, then reports it (status null)", async () => {
-    // Port 9 (discard) on loopback: nothing listens there, so every connection is refused.
-    const run = await runProbe({
-      AZURE_POD_IDENTITY_AUTHORITY_HOST: "http://127.0.0.1:9",
-      SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000001",
-      RESOURCE_GROUP: "rg",
-      PROBE_DEADLINE_SECONDS: "2",
+  describe("transport failures", () => {
+    it("retries a refused IMDS connection until the deadline, then reports it (status null)", async () => {
+      // Port 9 (discard) on loopback: nothing listens there, so every connection is refused.
+      const run = await runProbe({
+        AZURE_POD_IDENTITY_AUTHORITY_HOST: "http://127.0.0.1:9",
+        SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000001",
+        RESOURCE_GROUP: "rg",
+        PROBE_DEADLINE_SECONDS: "2",
+      });
+      expect(run.exitCode).toBe(1);
+      expect(run.result?.token?.status).toBeNull();
+      expect(run.result?.token?.attempts).toBeGreaterThanOrEqual(2);
+      expect(run.result?.resourceGroup).toBeNull();
+      expect(run.result?.error).toEqual({
+        stage: "imds",
+        status: null,
+        code: null,
+        message: "token request failed: connection refused or host unreachable (curl exit 7)",
+      });
+      expect(run.wallMs).toBeLessThan(5_000);
     });
-    expect(run.exitCode).toBe(1);
-    expect(run.result?.token?.status).toBeNull();
-    expect(run.result?.token?.attempts).toBeGreaterThanOrEqual(2);
-    expect(run.result?.resourceGroup).toBeNull();
-    expect(run.result?.error).toEqual({
-      stage: "imds",
-      status: null,
-      code: null,
-      message: "token request failed: connection refused or host unreachable (curl exit 7)",
-    });
-    expect(run.wallMs).toBeLessThan(5_000);
   });
 });
 
