@@ -68,6 +68,11 @@ export interface RequestLogEntry {
   principalId: string | null;
 }
 
+// Public IPs are unique per process and start in a random block, so instances in one process never
+// share a guest's address, and parallel test processes very rarely do.
+let nextPublicIp = 0;
+const processBlock = Math.floor(Math.random() * 256);
+
 export class Store {
   readonly resourceGroups = new Map<string, { id: string; name: string; location: string; tags?: unknown }>();
   readonly resources = new Map<string, StoredResource>();
@@ -77,11 +82,10 @@ export class Store {
   /** Per VM (lower-cased ID): when each identity (by principal ID) was attached. */
   readonly attachedAt = new Map<string, Map<string, number>>();
   readonly requestLog: RequestLogEntry[] = [];
-  private nextPublicIp = 2;
-
+  /** A loopback address no other Local Azure of this process (or, very likely, of another) uses. */
   allocatePublicIp(): string {
-    const n = this.nextPublicIp++;
-    return `127.77.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+    const n = nextPublicIp++;
+    return `127.77.${(processBlock + Math.floor(n / 250)) % 256}.${(n % 250) + 2}`;
   }
 
   resource(id: string): StoredResource | undefined {
