@@ -24,10 +24,15 @@ const MAX_SHOWN = 200;
 
 /** A value as it may appear in a detail: bounded, control characters escaped. */
 export function shown(value: unknown): string {
-  const text =
-    typeof value === "string" ? value : value === undefined ? "nothing" : (JSON.stringify(value) ?? String(value));
-  const escaped = JSON.stringify(text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text);
-  return escaped;
+  let text: string;
+  try {
+    text =
+      typeof value === "string" ? value : value === undefined ? "nothing" : (JSON.stringify(value) ?? String(value));
+  } catch {
+    // Too deep or cyclic to print: say so rather than fail the judgement.
+    text = `[an unprintable ${Array.isArray(value) ? "array" : typeof value}]`;
+  }
+  return JSON.stringify(text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text);
 }
 
 type Json = Record<string, unknown>;

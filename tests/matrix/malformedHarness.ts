@@ -85,7 +85,14 @@ export function tamperedOutputs(row: MalformedProbeCase): string {
       },
     ],
   };
-  return JSON.stringify({ accessCheck, resourceGroupName: FACTS.resourceGroup });
+  // The probe's own text goes in verbatim where it is one JSON object: a body too deep for
+  // JSON.stringify (deep-nesting) must still reach npm run verify as the stack would hold it.
+  const stdout = malformedStdout(row).trim();
+  const probeText = typeof probe === "object" && probe !== null ? stdout : JSON.stringify(probe);
+  return JSON.stringify({
+    accessCheck: { ...accessCheck, results: [{ ...accessCheck.results[0], probe: "@PROBE@" }] },
+    resourceGroupName: FACTS.resourceGroup,
+  }).replace('"@PROBE@"', () => probeText);
 }
 
 /**
