@@ -106,8 +106,9 @@ const identities: IdentityMode[] =
     ? [process.env.E2E_IDENTITY as IdentityMode]
     : ["user", "system", "both"];
 
-describe.skipIf(target === null)(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}`, () => {
-  describe.concurrent("each identity mode", () => {
+// Concurrent: each case waits mostly on its own stack (LROs, RBAC propagation, probe backoff).
+describe.skipIf(target === null).concurrent(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}`, () => {
+  describe("each identity mode", () => {
     for (const identity of identities) {
       it(`identity ${identity}: deployed, access proven from the VM, a second run changes nothing, cleaned up`, async () => {
         const report = await ephemeral(identity);
