@@ -101,6 +101,9 @@ function expectProven(report: EphemeralReport, expectation: AccessCheck["expecta
   expect(report.cleanedUp).toBe(true);
 }
 
+// Azure deploys take minutes; Local Azure's take seconds, but five run at once on two cores.
+const CASE_TIMEOUT_MS = target === "azure" ? 1_800_000 : 120_000;
+
 const identities: IdentityMode[] =
   target === "azure" && process.env.E2E_IDENTITY
     ? [process.env.E2E_IDENTITY as IdentityMode]
@@ -110,28 +113,40 @@ const identities: IdentityMode[] =
 describe.skipIf(target === null).concurrent(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}`, () => {
   describe("each identity mode", () => {
     for (const identity of identities) {
-      it(`identity ${identity}: deployed, access proven from the VM, a second run changes nothing, cleaned up`, async () => {
-        const report = await ephemeral(identity);
-        expectProven(report, "granted", identity === "both" ? 2 : 1);
-      }, 900_000);
+      it(
+        `identity ${identity}: deployed, access proven from the VM, a second run changes nothing, cleaned up`,
+        async () => {
+          const report = await ephemeral(identity);
+          expectProven(report, "granted", identity === "both" ? 2 : 1);
+        },
+        CASE_TIMEOUT_MS,
+      );
     }
   });
 
   describe.skipIf(target !== "local")("local only", () => {
-    it("vmCount 3 shares one identity: three results, all verified", async () => {
-      const report = await ephemeral("user", { "vm-identity-access:vmCount": { value: "3" } });
-      expectProven(report, "granted", 3);
-      const vms = new Set(report.accessCheck?.results.map((r) => r.vm));
-      expect(vms.size).toBe(3);
-      expect(new Set(report.accessCheck?.results.map((r) => r.expected.principalId)).size).toBe(1);
-    });
+    it(
+      "vmCount 3 shares one identity: three results, all verified",
+      async () => {
+        const report = await ephemeral("user", { "vm-identity-access:vmCount": { value: "3" } });
+        expectProven(report, "granted", 3);
+        const vms = new Set(report.accessCheck?.results.map((r) => r.vm));
+        expect(vms.size).toBe(3);
+        expect(new Set(report.accessCheck?.results.map((r) => r.expected.principalId)).size).toBe(1);
+      },
+      CASE_TIMEOUT_MS,
+    );
 
-    it("grantAccess false proves the denial", async () => {
-      const report = await ephemeral("user", { "vm-identity-access:grantAccess": { value: "false" } });
-      expectProven(report, "denied", 1);
-      const probe = report.accessCheck?.results[0].probe as { resourceGroup: { status: number } };
-      expect(probe.resourceGroup.status).toBe(403);
-    });
+    it(
+      "grantAccess false proves the denial",
+      async () => {
+        const report = await ephemeral("user", { "vm-identity-access:grantAccess": { value: "false" } });
+        expectProven(report, "denied", 1);
+        const probe = report.accessCheck?.results[0].probe as { resourceGroup: { status: number } };
+        expect(probe.resourceGroup.status).toBe(403);
+      },
+      CASE_TIMEOUT_MS,
+    );
   });
 });
 
