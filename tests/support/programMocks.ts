@@ -1,4 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
+import { unwrapSecrets } from "../../local/secrets";
 import type { ProbeResultV1 } from "../../verify/contract";
 
 /**
@@ -10,9 +11,6 @@ import type { ProbeResultV1 } from "../../verify/contract";
 export const SUBSCRIPTION_ID = "11111111-1111-4111-8111-111111111111";
 export const TENANT_ID = "22222222-2222-4222-8222-222222222222";
 export const ARM = "https://management.azure.com";
-
-// Pulumi's marker for a secret value as the mock monitor hands it over.
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 export interface Registration {
   type: string;
@@ -37,16 +35,6 @@ export interface FakeAzure {
   userIdentity?: { id: string; clientId: string; principalId: string };
   systemPrincipals: Map<string, string>; // VM name -> principal ID
   resourceGroup?: { id: string; name: string };
-}
-
-export function unwrapSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(unwrapSecrets);
-  if (value && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (record[SECRET_SIG] !== undefined) return unwrapSecrets(record.value);
-    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
-  }
-  return value;
 }
 
 /** The settings the probe received on its command line, parsed back from `VAR='value' … bash -s`. */
