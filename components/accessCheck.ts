@@ -78,8 +78,9 @@ export class AccessCheckRun extends pulumi.ComponentResource {
             dialErrorLimit: 60,
             perDialTimeout: 20,
           },
-          create: pulumi.output(target.expected).apply((expected) =>
-            pulumi.all([args.subscriptionId, args.resourceGroupName]).apply(([subscriptionId, resourceGroup]) =>
+          create: pulumi
+            .all([target.expected, args.subscriptionId, args.resourceGroupName])
+            .apply(([expected, subscriptionId, resourceGroup]) =>
               probeCommandLine({
                 armEndpoint: args.armEndpoint,
                 clientId: target.identity === "user" ? expected.clientId : undefined,
@@ -89,7 +90,6 @@ export class AccessCheckRun extends pulumi.ComponentResource {
                 imdsEndpoint: args.imdsEndpoint,
               }),
             ),
-          ),
           stdin: probeScript,
           triggers: target.triggers,
           // The previous run's output must not leak into the next run's environment.

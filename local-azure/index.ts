@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server } from "node:https";
@@ -44,7 +45,7 @@ interface VmRuntime {
   imdsHost: string;
 }
 
-const READER_OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
+const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
 
 async function freePort(): Promise<number> {
   const server = createNetServer();
@@ -115,7 +116,7 @@ export class LocalAzure {
       id: `${ownerScope}/providers/Microsoft.Authorization/roleAssignments/deployer-owner`,
       name: "deployer-owner",
       scope: ownerScope,
-      roleDefinitionId: `${ownerScope}/providers/Microsoft.Authorization/roleDefinitions/${READER_OWNER}`,
+      roleDefinitionId: `${ownerScope}/providers/Microsoft.Authorization/roleDefinitions/${OWNER_ROLE_ID}`,
       principalId: deployer.principalId,
       principalType: "ServicePrincipal",
       effectiveAt: 0,
@@ -387,7 +388,6 @@ export async function seedVm(
     for (const principalId of [userIdentity?.principalId, systemIdentity?.principalId].filter(
       (p): p is string => p !== undefined,
     )) {
-      const { randomUUID } = await import("node:crypto");
       await azure.arm.putAndWait(
         api(`${rg}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}`, "2022-04-01"),
         {
