@@ -105,3 +105,33 @@ describe("IMDS identity endpoint", () => {
     expect((await token(both, "")).status).toBe(200);
   });
 });
+
+describe("IMDS with several user-assigned identities", () => {
+  it("refuses a token request without a selector, and serves each identity by its selector", async () => {
+    const user = twoUsers.userIdentity as NonNullable<SeededVm["userIdentity"]>;
+    const rg = twoUsers.resourceGroupId;
+    const second = await azure.arm.putAndWait(
+      `${rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/second?api-version=2023-01-31`,
+      { location: azure.location },
+    );
+    const secondId = second.body as { id: string; properties: { clientId: string } };
+    const vm = (await azure.arm.request("GET", `${twoUsers.vmId}?api-version=2024-11-01`)).body as Record<
+      string,
+      unknown
+    >;
+    await azure.arm.putAndWait(`${twoUsers.vmId}?api-version=2024-11-01`, {
+      ...vm,
+      identity: { type: "UserAssigned", userAssignedIdentities: { [user.id]: {}, [secondId.id]: {} } },
+    });
+    expect(await token(twoUsers, "")).toEqual({
+      status: 400,
+      body: {
+        error: "invalid_request",
+        error_description:
+          "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request",
+      },
+    });
+    const answer = await token(twoUsers, `&client_id=${secondId.properties.clientId}`);
+    expect([answer.status, claims(answer.body).appid]).toEqual([200, secondId.properties.clientId]);
+  });
+});
