@@ -23,6 +23,8 @@ export interface GuestOptions {
   notReadyForSeconds?: number;
   /** HOME and cwd of every command; created when missing. */
   workDir: string;
+  /** Whether a connection from this source address gets through (the VM's NSG); default: every source. */
+  admits?: (sourceIp: string) => boolean;
   /** Where a failure to listen after the not-ready window is reported. Defaults to a line on stderr. */
   onError?: (error: Error) => void;
 }
@@ -120,7 +122,12 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
   const children = new Set<ChildProcess>();
   let closed = false;
 
-  const server = new Server({ hostKeys: [hostKeyText] }, (client) => {
+  const server = new Server({ hostKeys: [hostKeyText] }, (client, info) => {
+    // Dropped by the network security group: the connection never reaches sshd.
+    if (opts.admits && !opts.admits(info.ip.replace(/^::ffff:/, ""))) {
+      client.end();
+      return;
+    }
     connections.add(client);
     client.on("close", () => connections.delete(client));
     // A client vanishing mid-handshake is the client's problem, not the guest's.

@@ -14,6 +14,7 @@ import { hostKeysFromCustomData } from "./cloudInit";
 import { Entra } from "./entra";
 import { type Guest, startGuest } from "./guest";
 import { startImds } from "./imds";
+import { nsgAdmits } from "./nsg";
 import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
 
 export { ArmClient, ArmError, type ArmResponse } from "./armClient";
@@ -234,7 +235,8 @@ export class LocalAzure {
       };
       networkProfile?: { networkInterfaces?: Array<{ id?: string }> };
     };
-    const publicIp = this.publicIpOf(properties.networkProfile?.networkInterfaces?.[0]?.id);
+    const nicId = properties.networkProfile?.networkInterfaces?.[0]?.id;
+    const publicIp = this.publicIpOf(nicId);
     if (runtime.guest) await runtime.guest.close();
     runtime.guest = null;
     runtime.publicIp = publicIp;
@@ -251,7 +253,13 @@ export class LocalAzure {
       env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: runtime.imdsEndpoint, CURL_CA_BUNDLE: this.caCertPath },
       notReadyForSeconds: this.faults.sshNotReadySeconds,
       workDir,
+      admits: (sourceIp) => nsgAdmits(this.store, this.nsgOf(nicId), sourceIp, this.sshPort),
     });
+  }
+
+  private nsgOf(nicId: string | undefined): string | undefined {
+    const nic = nicId ? this.store.resource(nicId) : undefined;
+    return (nic?.body.properties as { networkSecurityGroup?: { id?: string } } | undefined)?.networkSecurityGroup?.id;
   }
 
   private publicIpOf(nicId: string | undefined): string | null {
