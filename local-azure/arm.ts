@@ -182,6 +182,7 @@ export class ArmService {
         caller.oid,
         route.scope,
         Date.now(),
+        this.propagationMs(),
       );
       if (!isAllowed(permissions, route.action)) {
         return {
@@ -195,6 +196,10 @@ export class ArmService {
       }
     }
     return { reply: await this.route(method, route, body, caller.oid, url), principalId: caller.oid };
+  }
+
+  private propagationMs(): number {
+    return this.ctx.faults.rbacDelaySeconds * 1000;
   }
 
   private metadataEndpoints() {
@@ -220,7 +225,13 @@ export class ArmService {
         return {
           status: 200,
           body: {
-            value: effectivePermissions([...this.ctx.store.roleAssignments.values()], caller, route.scope, Date.now()),
+            value: effectivePermissions(
+              [...this.ctx.store.roleAssignments.values()],
+              caller,
+              route.scope,
+              Date.now(),
+              this.propagationMs(),
+            ),
           },
         };
       case "roleDefinitions":
@@ -356,7 +367,7 @@ export class ArmService {
       roleDefinitionId,
       principalId,
       principalType: principalType || "ServicePrincipal",
-      effectiveAt: Date.now() + this.ctx.faults.rbacDelaySeconds * 1000,
+      createdAt: Date.now(),
     };
     store.roleAssignments.set(id.toLowerCase(), assignment);
     return { status: 201, body: this.roleAssignmentBody(assignment) };

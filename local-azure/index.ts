@@ -120,7 +120,8 @@ export class LocalAzure {
       roleDefinitionId: `${ownerScope}/providers/Microsoft.Authorization/roleDefinitions/${OWNER_ROLE_ID}`,
       principalId: deployer.principalId,
       principalType: "ServicePrincipal",
-      effectiveAt: 0,
+      // Long established: no propagation delay applies.
+      createdAt: 0,
     });
 
     let azure: LocalAzure | undefined;

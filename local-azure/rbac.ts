@@ -37,8 +37,8 @@ export interface RoleAssignment {
   roleDefinitionId: string;
   principalId: string;
   principalType: string;
-  /** Epoch ms from which the assignment authorizes (RBAC propagation). */
-  effectiveAt: number;
+  /** Epoch ms when it was created; it authorizes once the propagation delay has passed since then. */
+  createdAt: number;
 }
 
 export interface Permission {
@@ -68,18 +68,22 @@ export function roleGuidOf(roleDefinitionId: string): string | undefined {
   )?.[1];
 }
 
-/** The permissions `principalId` holds at `scope`, from the assignments in effect at `now`. */
+/**
+ * The permissions `principalId` holds at `scope` at `now`, from the assignments older than
+ * `propagationMs` (RBAC propagation, read at each request, so a test can stretch a window it is in).
+ */
 export function effectivePermissions(
   assignments: RoleAssignment[],
   principalId: string,
   scope: string,
   now: number,
+  propagationMs = 0,
 ): Permission[] {
   return assignments
     .filter(
       (a) =>
         a.principalId.toLowerCase() === principalId.toLowerCase() &&
-        a.effectiveAt <= now &&
+        a.createdAt + propagationMs <= now &&
         isWithinScope(scope, a.scope),
     )
     .flatMap((a) => {

@@ -109,14 +109,28 @@ export interface ProbeCaseRun {
   readSucceededAt: number | null;
 }
 
+/**
+ * The attach and propagation windows run from when seeding attached the identity or created the
+ * assignment; on a loaded machine seeding can outlast them, and the probe would never meet the fault
+ * the row is about. Both windows are read live, so lengthen them by the seeding time: each then
+ * stays open at least its configured length after the probe starts, however slow seeding was.
+ */
+function stretchWindowsToProbeStart(azure: LocalAzure, row: ProbeFaultCase, seedingSeconds: number): void {
+  if ((row.faultsAtSeed?.identityAttachDelaySeconds ?? 0) > 0)
+    azure.faults.identityAttachDelaySeconds += seedingSeconds;
+  if ((row.faultsAtSeed?.rbacDelaySeconds ?? 0) > 0) azure.faults.rbacDelaySeconds += seedingSeconds;
+}
+
 /** Runs one row of the fault matrix in a Local Azure of its own (rows run concurrently). */
 export async function runProbeFaultCase(row: ProbeFaultCase): Promise<ProbeCaseRun> {
   const azure = await LocalAzure.start({ faults: row.faultsAtSeed });
   try {
     const vmName = `vm-${row.id}`.slice(0, 40);
+    const seedStartedAt = Date.now();
     const seed = await seedVm(azure, { identity: row.identity, grant: row.grant, vmName });
     await applyMutation(azure, seed, row, vmName);
     Object.assign(azure.faults, row.faultsAtProbe ?? {});
+    stretchWindowsToProbeStart(azure, row, (Date.now() - seedStartedAt) / 1000);
     const seenBefore = azure.requestLog.length;
     const run = await runProbeTimed(probeVars(azure, seed, row.identity, row.deadlineSeconds), azure.caCertPath);
     const probeRequests = azure.requestLog.slice(seenBefore);
