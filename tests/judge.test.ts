@@ -151,8 +151,90 @@ describe("judgeProbe, expectation granted", () => {
     expect(failed(granted(), "granted", "system")).toContain(CHECK.identitySelector);
   });
 
-  it("fails resource-group-read when ARM denied the read", () => {
-    expect(failed(denied())).toEqual([CHECK.resourceGroupRead, CHECK.permissionsReadOnly]);
+  it("fails resource-group-read (and the probe's own ok) when ARM denied the read", () => {
+    const verdict = judgeProbe(denied(), EXPECTED, "user", "granted");
+    expect(verdict.checks.filter((c) => !c.ok)).toEqual([
+      {
+        name: CHECK.probeOutput,
+        ok: false,
+        detail:
+          'the probe should report ok true, reported ok false with error {"stage":"arm","status":403,"code":"AuthorizationFailed","message":"denied"}',
+      },
+      {
+        name: CHECK.resourceGroupRead,
+        ok: false,
+        detail: 'reading the resource group answered 403 "AuthorizationFailed"',
+      },
+      {
+        name: CHECK.permissionsReadOnly,
+        ok: false,
+        detail: "the effective permissions were not read (status nothing)",
+      },
+    ]);
+  });
+
+  it("fails probe-output when the probe itself reports ok false, even over good-looking fields", () => {
+    expect(failed({ ...granted(), ok: false })).toEqual([CHECK.probeOutput]);
+  });
+
+  it("verifies a system-assigned identity without client ID or resource ID checks", () => {
+    const probe = granted();
+    probe.identity = { selector: "system", value: null };
+    const claims = probe.token?.claims as Record<string, unknown>;
+    delete claims.appid;
+    delete claims.xms_mirid;
+    const verdict = judgeProbe(probe, EXPECTED, "system", "granted");
+    expect(verdict.checks.map((c) => c.name)).not.toContain(CHECK.tokenClientId);
+    expect(verdict.checks.map((c) => c.name)).not.toContain(CHECK.tokenResourceId);
+    expect(verdict.verified).toBe(true);
+  });
+
+  it("skips token-resource-id when the token carries no xms_mirid", () => {
+    const probe = granted();
+    const claims = probe.token?.claims as Record<string, unknown>;
+    delete claims.xms_mirid;
+    const verdict = judgeProbe(probe, EXPECTED, "user", "granted");
+    expect(verdict.checks.map((c) => c.name)).not.toContain(CHECK.tokenResourceId);
+    expect(verdict.verified).toBe(true);
+  });
+
+  it("fails token-client-id when a user identity has no expected client ID to compare with", () => {
+    const { clientId: _dropped, ...withoutClientId } = EXPECTED;
+    const verdict = judgeProbe(granted(), withoutClientId, "user", "granted");
+    expect(verdict.checks.find((c) => c.name === CHECK.tokenClientId)).toEqual({
+      name: CHECK.tokenClientId,
+      ok: false,
+      detail: "no expected client ID to compare appid with (a user-assigned identity has one)",
+    });
+  });
+
+  it("fails target-resource-group when the probe had no target, saying what it had", () => {
+    const probe = granted();
+    probe.target.subscriptionId = null;
+    probe.target.resourceGroup = null;
+    const verdict = judgeProbe(probe, EXPECTED, "user", "granted");
+    expect(verdict.checks.find((c) => c.name === CHECK.targetResourceGroup)?.detail).toBe(
+      `the resource group the probe targeted should be "${RG_ID}", was {"subscriptionId":null,"resourceGroup":null}`,
+    );
+  });
+
+  it("fails permissions-read-only for a write data action and for an empty permissions list", () => {
+    const probe = granted();
+    const body = probe.permissions?.body as { value: Array<{ dataActions: string[] }> };
+    body.value[0].dataActions.push("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write");
+    expect(failed(probe)).toEqual([CHECK.permissionsReadOnly]);
+    body.value = [];
+    const verdict = judgeProbe(probe, EXPECTED, "user", "granted");
+    expect(verdict.checks.find((c) => c.name === CHECK.permissionsReadOnly)?.detail).toBe(
+      "the effective permissions list is empty; expected Reader's */read",
+    );
+  });
+
+  it("accepts read actions in any case and data reads", () => {
+    const probe = granted();
+    const body = probe.permissions?.body as { value: Array<{ actions: string[]; dataActions: string[] }> };
+    body.value.push({ actions: ["Microsoft.Compute/virtualMachines/READ"], dataActions: ["Microsoft.Storage/x/read"] });
+    expect(judgeProbe(probe, EXPECTED, "user", "granted").verified).toBe(true);
   });
 });
 
@@ -211,10 +293,33 @@ describe("malformed and hostile probe output", () => {
     const verdict = judgeProbe(probe, EXPECTED, "user", "granted");
     expect(verdict.verified).toBe(false);
     expect(verdict.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual([
+      CHECK.probeOutput,
       CHECK.tokenObtained,
       CHECK.resourceGroupRead,
       CHECK.permissionsReadOnly,
     ]);
+    expect(verdict.checks[0].detail).toBe(
+      "the probe's JSON departs from contract v1: token.status: Expected number, received string; token.attempts: Required; token.expiresOn: Required; and 2 more",
+    );
+  });
+
+  it("escapes what JSON leaves raw (C1 controls, line separators, bidi overrides) and bounds it", () => {
+    const probe = granted();
+    (probe.token?.claims as Record<string, unknown>).oid = `\u009b31m\u2028\u202eevil${"z".repeat(1000)}`;
+    const detail = judgeProbe(probe, EXPECTED, "user", "granted").checks.find(
+      (c) => c.name === CHECK.tokenPrincipal,
+    )?.detail;
+    expect(detail).toBe(
+      `the token principal (oid) should be "p-1111", was "\\u009b31m\\u2028\\u202eevil${"z".repeat(190)}…"`,
+    );
+  });
+
+  it("names the field when an enum is broken with a hostile value, escaped", () => {
+    const probe = { ...granted(), error: { stage: "\u001b[2Jx", status: null, code: null, message: "m" } };
+    const detail = judgeProbe(probe, EXPECTED, "user", "granted").checks[0].detail;
+    expect(detail).toMatch(/^the probe's JSON departs from contract v1: error\.stage: Invalid enum value/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: no raw control character may reach a report.
+    expect(detail).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
   });
 
   it("bounds a huge body in what it reports", () => {
@@ -242,8 +347,10 @@ describe("judgeAccessCheck and describeFailures", () => {
     );
   });
 
-  it("does not verify an empty set of results", () => {
-    expect(judgeAccessCheck("granted", []).verified).toBe(false);
+  it("does not verify an empty set of results, and says so", () => {
+    const accessCheck = judgeAccessCheck("granted", []);
+    expect(accessCheck.verified).toBe(false);
+    expect(describeFailures(accessCheck)).toBe("  no probe result to judge");
   });
 });
 
@@ -255,7 +362,7 @@ describe("evidence too deep to print", () => {
       {
         name: CHECK.probeOutput,
         ok: false,
-        detail: 'the probe did not print one JSON object of version 1: "[an unprintable array]"',
+        detail: "the probe did not print one JSON object of version 1: [an unprintable array]",
       },
     ]);
   });

@@ -1,4 +1,5 @@
 import type { AccessCheck, AccessCheckResult, Check, Expectation, Expected, IdentityKind } from "./contract";
+import { describeZodError, probeResultV1Schema } from "./schema";
 
 /**
  * The judge: probe JSON (untrusted) + what the program expects → named checks and a verdict.
@@ -22,17 +23,33 @@ export const CHECK = {
 
 const MAX_SHOWN = 200;
 
-/** A value as it may appear in a detail: bounded, control characters escaped. */
+/**
+ * Characters that act on a terminal or hide text: C0 controls, and those JSON.stringify leaves raw:
+ * DEL, C1 controls (U+009B is a one-byte CSI), line and paragraph separators, bidirectional marks.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point here.
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const escapeUnsafe = (text: string) =>
+  text.replace(UNSAFE_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+/** Text cut to MAX_SHOWN characters. */
+const bounded = (text: string) => (text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text);
+
+/**
+ * A value as it may appear in a detail: a string quoted, anything else as compact JSON (so 200 and
+ * "200" read differently), undefined as nothing; bounded, control characters escaped.
+ */
 export function shown(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") return escapeUnsafe(JSON.stringify(bounded(value)));
   let text: string;
   try {
-    text =
-      typeof value === "string" ? value : value === undefined ? "nothing" : (JSON.stringify(value) ?? String(value));
+    text = JSON.stringify(value) ?? String(value);
   } catch {
     // Too deep or cyclic to print: say so rather than fail the judgement.
     text = `[an unprintable ${Array.isArray(value) ? "array" : typeof value}]`;
   }
-  return JSON.stringify(text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text);
+  return escapeUnsafe(bounded(text));
 }
 
 type Json = Record<string, unknown>;
@@ -78,6 +95,10 @@ function permissionsCheck(probe: Json): Check {
   if (status !== 200 || !Array.isArray(entries)) {
     return check(CHECK.permissionsReadOnly, false, `the effective permissions were not read (status ${shown(status)})`);
   }
+  if (entries.length === 0) {
+    // A successful read with no permission at all is contradictory evidence, not proof of Reader.
+    return check(CHECK.permissionsReadOnly, false, "the effective permissions list is empty; expected Reader's */read");
+  }
   const offending: string[] = [];
   for (const entry of entries) {
     const actions = field(entry, "actions");
@@ -117,7 +138,13 @@ function tokenChecks(probe: Json, expected: Expected, identity: IdentityKind): C
   checks.push(equalsCheck(CHECK.tokenTenant, "the token tenant (tid)", claims.tid, expected.tenantId, true));
   if (identity === "user") {
     checks.push(
-      equalsCheck(CHECK.tokenClientId, "the token client ID (appid)", claims.appid, expected.clientId ?? "", true),
+      expected.clientId === undefined
+        ? check(
+            CHECK.tokenClientId,
+            false,
+            "no expected client ID to compare appid with (a user-assigned identity has one)",
+          )
+        : equalsCheck(CHECK.tokenClientId, "the token client ID (appid)", claims.appid, expected.clientId, true),
     );
     if (claims.xms_mirid !== undefined && expected.resourceId !== undefined) {
       checks.push(
@@ -157,7 +184,12 @@ function selectorCheck(probe: Json, expected: Expected, identity: IdentityKind):
 }
 
 function targetCheck(probe: Json, expected: Expected): Check {
-  const target = `/subscriptions/${String(field(probe, "target", "subscriptionId"))}/resourceGroups/${String(field(probe, "target", "resourceGroup"))}`;
+  const subscriptionId = field(probe, "target", "subscriptionId");
+  const resourceGroup = field(probe, "target", "resourceGroup");
+  const target =
+    typeof subscriptionId === "string" && typeof resourceGroup === "string"
+      ? `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`
+      : { subscriptionId, resourceGroup };
   return equalsCheck(
     CHECK.targetResourceGroup,
     "the resource group the probe targeted",
@@ -204,7 +236,32 @@ function deniedCheck(probe: Json): Check {
   );
 }
 
-/** Every check for one probe run; verified when all pass. */
+/**
+ * Whether the probe kept contract v1 and, when access is expected, reported success itself. A
+ * departure from the schema fails this check naming the fields, but the other checks still run
+ * on whatever fields are usable, so the report says as much as the evidence allows.
+ */
+function probeOutputCheck(probe: Json, expectation: Expectation): Check {
+  const parsed = probeResultV1Schema.safeParse(probe);
+  if (!parsed.success) {
+    return check(
+      CHECK.probeOutput,
+      false,
+      `the probe's JSON departs from contract v1: ${escapeUnsafe(bounded(describeZodError(parsed.error, 3)))}`,
+    );
+  }
+  if (expectation === "granted" && probe.ok !== true) {
+    const error = field(probe, "error");
+    return check(
+      CHECK.probeOutput,
+      false,
+      `the probe should report ok true, reported ok false with error ${shown(error ?? null)}`,
+    );
+  }
+  return check(CHECK.probeOutput, true, "one JSON object, probe version 1");
+}
+
+/** Every check for one probe run; verified when all pass. Never throws, whatever `probe` is. */
 export function judgeProbe(
   probe: unknown,
   expected: Expected,
@@ -217,7 +274,7 @@ export function judgeProbe(
     ];
     return { checks, verified: false };
   }
-  const checks: Check[] = [check(CHECK.probeOutput, true, "one JSON object, probe version 1")];
+  const checks: Check[] = [probeOutputCheck(probe, expectation)];
   checks.push(
     ...tokenChecks(probe, expected, identity),
     selectorCheck(probe, expected, identity),
