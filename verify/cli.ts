@@ -24,7 +24,10 @@ function sourceOf(options: { stack?: string; local?: boolean; outputs?: string }
   ).length;
   if (given !== 1)
     throw new InputError("give exactly one source: --stack NAME, --local, or --outputs FILE (--outputs - for stdin)");
-  if (options.stack !== undefined) return { kind: "stack", name: options.stack };
+  if (options.stack !== undefined) {
+    if (options.stack.trim() === "") throw new InputError("--stack needs a stack name, such as --stack dev");
+    return { kind: "stack", name: options.stack };
+  }
   if (options.local) return { kind: "local", stateDir: io.localStateDir ?? resolve(".local-azure") };
   return options.outputs === "-" ? { kind: "stdin" } : { kind: "file", path: String(options.outputs) };
 }
@@ -63,10 +66,18 @@ export async function runVerifyCli(argv: string[], io: VerifyIo): Promise<number
       stored.expectation,
       stored.results.map((r) => ({ vm: r.vm, identity: r.identity, expected: r.expected, probe: r.probe })),
     );
+    // A stored verdict is only a claim: compare it with the evidence, overall and per result.
+    const overallMismatch = stored.verified !== undefined && stored.verified !== accessCheck.verified;
+    const mismatchedResults = accessCheck.results
+      .filter(
+        (r, index) => stored.results[index].verified !== undefined && stored.results[index].verified !== r.verified,
+      )
+      .map((r) => `${r.vm} (${r.identity})`);
     const result: Rejudged = {
       accessCheck,
       storedVerified: stored.verified,
-      storedVerdictMismatch: stored.verified !== undefined && stored.verified !== accessCheck.verified,
+      storedVerdictMismatch: overallMismatch || mismatchedResults.length > 0,
+      mismatchedResults,
     };
     io.stdout(options.json ? jsonReport(result) : options.markdown ? markdownReport(result) : textReport(result));
     return accessCheck.verified ? 0 : 1;

@@ -91,6 +91,8 @@ export async function readAccessCheck(
   const { text, where } = await readText(source, io);
   if (text.length > MAX_INPUT)
     throw new InputError(`${where} is larger than ${MAX_INPUT} bytes: not a stack's outputs`);
+  if (text.trim() === "")
+    throw new InputError(`${where} is empty: expected the JSON that pulumi stack output --json prints`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -98,17 +100,20 @@ export async function readAccessCheck(
     throw new InputError(`${where} is not JSON: ${(error as Error).message}`);
   }
   if (typeof parsed === "object" && parsed !== null && "accessCheck" in parsed) {
-    if ((parsed as { accessCheck: unknown }).accessCheck === "[secret]") {
-      throw new InputError(
-        `${where}: accessCheck is a secret here; read it with --show-secrets into a file and pass --outputs FILE`,
-      );
-    }
+    if ((parsed as { accessCheck: unknown }).accessCheck === "[secret]")
+      throw new InputError(secretHint(source, where));
     const outputs = stackOutputsSchema.safeParse(parsed);
     if (!outputs.success)
       throw new InputError(
         `${where} does not hold an accessCheck output of the expected shape: ${describeZodError(outputs.error)}`,
       );
     return outputs.data.accessCheck;
+  }
+  if (typeof parsed === "object" && parsed !== null && OTHER_OUTPUTS.some((name) => name in parsed)) {
+    // Outputs without accessCheck: the deployment stopped before (or failed at) the access check.
+    throw new InputError(
+      `${where} holds stack outputs but no accessCheck: the deployment did not record an access check (deploy again, then verify)`,
+    );
   }
   const bare = accessCheckSchema.safeParse(parsed);
   if (!bare.success) {
@@ -117,4 +122,13 @@ export async function readAccessCheck(
     );
   }
   return bare.data;
+}
+
+/** The program's outputs other than accessCheck: their presence says "this is a stack's outputs". */
+const OTHER_OUTPUTS = ["resourceGroupName", "resourceGroupId", "vms", "identity", "sshPrivateKey"];
+
+/** What to do when accessCheck was printed as "[secret]": fetch it with --show-secrets into a file. */
+function secretHint(source: Source, where: string): string {
+  const stack = source.kind === "stack" ? ` --stack ${source.name}` : "";
+  return `${where}: accessCheck is a secret here; save it with \`pulumi stack output accessCheck --json --show-secrets${stack} > access-check.json\` and run npm run verify -- --outputs access-check.json`;
 }

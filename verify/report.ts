@@ -10,6 +10,8 @@ export interface Rejudged {
   /** The stored `verified` disagreed with what the evidence says. */
   storedVerdictMismatch: boolean;
   storedVerified: boolean | undefined;
+  /** "vm (identity)" of each result whose stored `verified` disagrees with its re-judged one. */
+  mismatchedResults: string[];
 }
 
 /** Control characters (ANSI escapes, newlines…) escaped, so evidence cannot drive the terminal. */
@@ -30,7 +32,18 @@ function verdictLine(result: Rejudged): string {
 
 function mismatchLine(result: Rejudged): string | undefined {
   if (!result.storedVerdictMismatch) return undefined;
-  return `The stored verdict said ${result.storedVerified ? "verified" : "not verified"}; the evidence says ${result.accessCheck.verified ? "verified" : "not verified"}.`;
+  const parts: string[] = [];
+  if (result.storedVerified !== undefined && result.storedVerified !== result.accessCheck.verified) {
+    parts.push(
+      `The stored verdict said ${result.storedVerified ? "verified" : "not verified"}; the evidence says ${result.accessCheck.verified ? "verified" : "not verified"}.`,
+    );
+  }
+  if (result.mismatchedResults.length > 0) {
+    parts.push(
+      `Stored per-result verdicts disagree with the evidence for: ${printable(result.mismatchedResults.join(", "))}.`,
+    );
+  }
+  return parts.join(" ");
 }
 
 export function textReport(result: Rejudged): string {
