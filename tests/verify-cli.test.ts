@@ -145,6 +145,107 @@ describe("npm run verify", () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("reads a real local run's outputs.json from a file (tests/fixtures/verify/local-outputs.json): exit 0", async () => {
+    const result = await run(["--outputs", "tests/fixtures/verify/local-outputs.json"]);
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(result.stdout).toContain("✓ token-resource-id");
+    expect(result.stdout).not.toContain("stored verdict");
+  });
+
+  it("calls out a tampered per-result verdict even when the overall verdict agrees with the evidence", async () => {
+    const bad = { ...PROBE, token: { ...PROBE.token, claims: { ...PROBE.token?.claims, tid: "t-evil" } } };
+    const stored = JSON.parse(outputs(PROBE, false));
+    stored.accessCheck.results.push({ ...stored.accessCheck.results[0], vm: "vm1", probe: bad, verified: true });
+    const result = await run(["--outputs", "-", "--json"], { stdin: JSON.stringify(stored) });
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      verified: false,
+      storedVerdictMismatch: true,
+      results: [
+        { vm: "vm0", verified: true },
+        { vm: "vm1", verified: false },
+      ],
+    });
+    const text = await run(["--outputs", "-"], { stdin: JSON.stringify(stored) });
+    expect(text.stdout).toContain("Stored per-result verdicts disagree with the evidence for: vm0 (user), vm1 (user).");
+    expect(text.stdout).not.toContain("The stored verdict said");
+  });
+
+  it("verifies the negative control (expectation denied) from a 403 AuthorizationFailed", async () => {
+    const deniedProbe = {
+      ...PROBE,
+      ok: false,
+      resourceGroup: { status: 403, attempts: 4, body: { error: { code: "AuthorizationFailed", message: "no" } } },
+      permissions: null,
+      error: { stage: "arm", status: 403, code: "AuthorizationFailed", message: "no" },
+    };
+    const stored = JSON.parse(outputs(deniedProbe));
+    stored.accessCheck.expectation = "denied";
+    const result = await run(["--outputs", "-", "--markdown"], { stdin: JSON.stringify(stored) });
+    expect(result.code).toBe(0);
+    expect(result.stdout.split("\n")[0]).toBe(
+      "### Access check: VERIFIED: 1 of 1 result(s) proved the expected denial",
+    );
+    expect(result.stdout).toContain(
+      "| vm0 | user | access-denied | ✅ | ARM denied the read: 403 AuthorizationFailed |",
+    );
+  });
+
+  it("says when a stack's accessCheck is a secret, with the command that fetches it", async () => {
+    const result = await run(["--stack", "dev"], {
+      runCommand: async () => JSON.stringify({ accessCheck: "[secret]", resourceGroupName: "rg-1" }),
+    });
+    expect(result).toMatchObject({
+      code: 2,
+      stderr:
+        "verify: stack dev: accessCheck is a secret here; save it with `pulumi stack output accessCheck --json --show-secrets --stack dev > access-check.json` and run npm run verify -- --outputs access-check.json\n",
+    });
+  });
+
+  it("reports the first line of pulumi's own error when the stack cannot be read", async () => {
+    const result = await run(["--stack", "nope"], {
+      runCommand: async () => {
+        throw Object.assign(new Error("Command failed"), {
+          code: 255,
+          stderr: "error: no stack named 'nope' found\nmore detail\n",
+        });
+      },
+    });
+    expect(result).toMatchObject({
+      code: 2,
+      stderr: "verify: pulumi stack output --json --stack nope failed: error: no stack named 'nope' found\n",
+    });
+  });
+
+  it.each([
+    [["--outputs", "-"], "  \n", "verify: stdin is empty: expected the JSON that pulumi stack output --json prints\n"],
+    [
+      ["--outputs", "-"],
+      '{"resourceGroupName": "rg-1", "vms": []}',
+      "verify: stdin holds stack outputs but no accessCheck: the deployment did not record an access check (deploy again, then verify)\n",
+    ],
+    [
+      ["--outputs", "-"],
+      '{"accessCheck": {"expectation": "granted", "results": [{"vm": 7, "identity": "user", "expected": {}}]}}',
+      "verify: stdin does not hold an accessCheck output of the expected shape: accessCheck.results.0.vm: Expected string, received number; accessCheck.results.0.expected.principalId: Required; accessCheck.results.0.expected.tenantId: Required; accessCheck.results.0.expected.resourceGroupId: Required; accessCheck.results.0.expected.resource: Required\n",
+    ],
+    [
+      ["--outputs", "-"],
+      '{"accessCheck": {"expectation": "granted", "results": []}, "vms": "vm0"}',
+      "verify: stdin does not hold an accessCheck output of the expected shape: vms: Expected array, received string\n",
+    ],
+    [["--stack", ""], "", "verify: --stack needs a stack name, such as --stack dev\n"],
+    [["--outputs", "-", "--json", "--markdown"], "{}", "verify: choose one format: --json or --markdown\n"],
+  ])("exits 2 with exactly this message for %j", async (argv, stdin, message) => {
+    expect(await run(argv, { stdin })).toMatchObject({ code: 2, stdout: "", stderr: message });
+  });
+
+  it("exits 2 on an unknown flag, naming it", async () => {
+    const result = await run(["--outputs", "-", "--yaml"], { stdin: "{}" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown option '--yaml'");
+  });
+
   it("runs as a command: npx tsx verify/cli.ts exits 1 and prints the verdict", async () => {
     const dir = mkdtempSync(join(tmpdir(), "verify-cmd-"));
     const file = join(dir, "outputs.json");
