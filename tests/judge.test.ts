@@ -314,6 +314,16 @@ describe("malformed and hostile probe output", () => {
     );
   });
 
+  it("never repeats a token that hostile evidence carries", () => {
+    const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJ4In0.c2lnbmF0dXJl";
+    const probe = { ...granted(), ok: false, error: { stage: "imds", status: 500, code: null, message: `t=${jwt}` } };
+    const verdict = judgeProbe(probe, EXPECTED, "user", "granted");
+    expect(verdict.checks[0].detail).toBe(
+      'the probe should report ok true, reported ok false with error {"stage":"imds","status":500,"code":null,"message":"t=[a token, not shown]"}',
+    );
+    expect(JSON.stringify(verdict)).not.toContain("eyJ");
+  });
+
   it("names the field when an enum is broken with a hostile value, escaped", () => {
     const probe = { ...granted(), error: { stage: "\u001b[2Jx", status: null, code: null, message: "m" } };
     const detail = judgeProbe(probe, EXPECTED, "user", "granted").checks[0].detail;

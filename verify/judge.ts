@@ -29,8 +29,12 @@ const MAX_SHOWN = 200;
  */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point here.
 const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** A JWT (header.payload[.signature]): the probe never prints one, but hostile evidence might. */
+const JWT_SHAPED = /eyJ[\w-]{4,}\.eyJ[\w-]{4,}(\.[\w-]*)?/g;
 const escapeUnsafe = (text: string) =>
-  text.replace(UNSAFE_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  text
+    .replace(JWT_SHAPED, "[a token, not shown]")
+    .replace(UNSAFE_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /** Text cut to MAX_SHOWN characters. */
 const bounded = (text: string) => (text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text);
