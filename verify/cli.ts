@@ -40,6 +40,7 @@ export async function runVerifyCli(argv: string[], io: VerifyIo): Promise<number
     .option("--outputs <file>", "a file holding `pulumi stack output --json` (or - for stdin)")
     .option("--json", "print the re-judged accessCheck as JSON")
     .option("--markdown", "print a Markdown report (for a CI job summary)")
+    .addHelpText("after", "\nExit status: 0 verified, 1 not verified, 2 bad input (the message names the problem).")
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout(text), writeErr: (text) => io.stderr(text) });
   try {
