@@ -108,15 +108,13 @@ export class AccessCheckRun extends pulumi.ComponentResource {
     });
 
     // The evidence holds claims, never the token (the probe's contract; the judge redacts anything
-    // token-shaped). It is unsecreted so that `pulumi stack output accessCheck` shows it even if a
+    // token-shaped). The runs are unsecreted so that `pulumi stack output accessCheck` shows it even if a
     // provider marks the command's stdout secret because its connection is.
-    this.result = pulumi.unsecret(
-      pulumi.all(runs).apply((judgedRuns) => {
-        const accessCheck = judgeAccessCheck(args.expectation, judgedRuns);
-        if (!accessCheck.verified) throw new AccessCheckFailedError(accessCheck);
-        return accessCheck;
-      }),
-    );
+    this.result = pulumi.unsecret(pulumi.all(runs)).apply((judgedRuns) => {
+      const accessCheck = judgeAccessCheck(args.expectation, judgedRuns);
+      if (!accessCheck.verified) throw new AccessCheckFailedError(accessCheck);
+      return accessCheck;
+    });
     this.registerOutputs({});
   }
 }
