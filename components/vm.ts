@@ -1,7 +1,7 @@
 import * as compute from "@pulumi/azure-native/compute";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { renderHostKeyCloudConfig } from "../local-azure/cloudInit";
+import { renderHostKeyCloudConfig } from "./cloudInit";
 import type { IdentityMode } from "./settings";
 
 export interface LinuxVmArgs {

@@ -1,15 +1,10 @@
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 
 /**
- * Cloud-init's `ssh_keys` lets the VM boot with a host key chosen before it exists, so the SSH
- * client can pin it (`connection.hostKey`) instead of trusting whatever answers first.
- * This module is imported by the Pulumi program too: keep it free of Node-only APIs beyond Buffer.
+ * What a VM's cloud-init would do with its customData, as far as Local Azure needs it: the ed25519
+ * host key that `ssh_keys` installs, which the guest's SSH server then presents. The emulator parses
+ * whatever customData it is given; the program's own renderer is components/cloudInit.ts.
  */
-
-export interface HostKeyPair {
-  privateKey: string;
-  publicKey: string;
-}
 
 export interface HostKeysFromCloudConfig {
   ed25519Private?: string;
@@ -17,35 +12,6 @@ export interface HostKeysFromCloudConfig {
 }
 
 const cloudConfigHeader = "#cloud-config";
-
-/**
- * The cloud-config that installs exactly one host key: ed25519. `ssh_deletekeys` and
- * `ssh_genkeytypes: [ed25519]` stop cloud-init from generating RSA/ECDSA keys as well, because the
- * Go SSH client of @pulumi/command with a fixed host key fails when another key type is negotiated.
- */
-export function renderHostKeyCloudConfig(hostKey: HostKeyPair): string {
-  requireKeyText(
-    hostKey.privateKey,
-    "hostKey.privateKey",
-    "an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)",
-  );
-  requireKeyText(hostKey.publicKey, "hostKey.publicKey", 'an OpenSSH public key line ("ssh-ed25519 AAAA...")');
-  if (!hostKey.publicKey.trim().startsWith("ssh-ed25519 ")) {
-    throw new Error(
-      `hostKey.publicKey must be an ed25519 OpenSSH public key line ("ssh-ed25519 AAAA..."); got "${hostKey.publicKey.trim().split(" ")[0]}..."`,
-    );
-  }
-  const config = {
-    ssh_deletekeys: true,
-    ssh_genkeytypes: ["ed25519"],
-    ssh_keys: {
-      ed25519_private: ensureTrailingNewline(hostKey.privateKey),
-      ed25519_public: hostKey.publicKey.trim(),
-    },
-  };
-  // lineWidth 0: never fold the public key line, so it stays greppable in the rendered text.
-  return `${cloudConfigHeader}\n${stringify(config, { lineWidth: 0 })}`;
-}
 
 /**
  * Reads the pinned ed25519 host key back out of a VM's customData (base64 of a cloud-config).
@@ -93,13 +59,4 @@ function optionalString(value: unknown, name: string): string | undefined {
   if (typeof value !== "string")
     throw new Error(`customData cloud-config ${name} must be a string; got ${typeof value}`);
   return value;
-}
-
-function requireKeyText(value: unknown, name: string, allowed: string): void {
-  if (typeof value !== "string" || value.trim() === "")
-    throw new Error(`${name} must be ${allowed}; got an empty value`);
-}
-
-function ensureTrailingNewline(text: string): string {
-  return text.endsWith("\n") ? text : `${text}\n`;
 }

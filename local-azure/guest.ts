@@ -3,7 +3,7 @@ import { timingSafeEqual } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { isIP } from "node:net";
 import { type AuthContext, type Connection, type ParsedKey, Server, type ServerChannel, utils } from "ssh2";
-import { generatePrivateKey } from "../local/tlsKeys";
+import { generatePrivateKey } from "./tlsKeys";
 
 /** What the guest (Local Azure's stand-in for a VM's sshd) needs to know about its VM. */
 export interface GuestOptions {

@@ -6,7 +6,6 @@ import type { AddressInfo } from "node:net";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generatePrivateKey } from "../local/tlsKeys";
 import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
 import { createTlsMaterial } from "./ca";
@@ -16,6 +15,7 @@ import { type Guest, startGuest } from "./guest";
 import { startImds } from "./imds";
 import { nsgAdmits } from "./nsg";
 import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
+import { generatePrivateKey } from "./tlsKeys";
 
 export { ArmClient, ArmError, type ArmResponse } from "./armClient";
 export type { Faults, RequestLogEntry } from "./store";

@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
+import type { GeneratedPrivateKey, KeyAlgorithm, KeyOptions } from "../local-azure/tlsKeys";
 import { armRequest, autoname, azureNativeOutputs, mappingFor } from "./armMapping";
 import { redactSecrets, unwrapSecrets, wrapSecret } from "./secrets";
 import type { RemoteConnection, RemoteRun, RunRemoteCommandOptions } from "./sshExec";
 import type { TimelineEvent } from "./timeline";
-import type { GeneratedPrivateKey, KeyAlgorithm, KeyOptions } from "./tlsKeys";
 
 /**
  * Pulumi mocks backed by Local Azure: azure-native resources are PUT through ARM for real (long-running

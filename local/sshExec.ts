@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import { Client, type ClientChannel, type ParsedKey, utils } from "ssh2";
-import { fingerprintSha256, openSshEd25519PrivateKey } from "./tlsKeys";
+import { fingerprintSha256, openSshEd25519PrivateKey } from "../local-azure/tlsKeys";
 
 /**
  * What @pulumi/command 1.x `remote.Command` does with its `connection`, done for real with ssh2 so

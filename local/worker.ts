@@ -13,10 +13,10 @@ import "@pulumi/azure-native/resources";
 import "@pulumi/command";
 import "@pulumi/tls";
 import { ArmClient } from "../local-azure/armClient";
+import { generatePrivateKey } from "../local-azure/tlsKeys";
 import { LocalAzureMocks } from "./mocks";
 import { SECRET_PLACEHOLDER } from "./secrets";
 import { runRemoteCommand } from "./sshExec";
-import { generatePrivateKey } from "./tlsKeys";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 
 const PROJECT = "vm-identity-access";

@@ -12,8 +12,8 @@ import {
   SshDialError,
   stderrTail,
 } from "../local/sshExec";
-import { generatePrivateKey } from "../local/tlsKeys";
 import { type Guest, type GuestOptions, startGuest } from "../local-azure/guest";
+import { generatePrivateKey } from "../local-azure/tlsKeys";
 
 /** An ed25519 pair as OpenSSH texts (ssh2's own generator occasionally writes unreadable ed25519 keys). */
 function ed25519Pair(): { private: string; public: string } {

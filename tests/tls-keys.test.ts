@@ -1,7 +1,12 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify } from "node:crypto";
 import { utils } from "ssh2";
 import { describe, expect, it } from "vitest";
-import { type GeneratedPrivateKey, generatePrivateKey, type KeyAlgorithm, type KeyOptions } from "../local/tlsKeys";
+import {
+  type GeneratedPrivateKey,
+  generatePrivateKey,
+  type KeyAlgorithm,
+  type KeyOptions,
+} from "../local-azure/tlsKeys";
 
 /** The SSH wire blob of a key, via ssh2's parser (a different path from how the module built the key). */
 function sshBlob(text: string): Buffer {

@@ -5,9 +5,10 @@ import { join } from "node:path";
 import { Client, type ConnectConfig, utils } from "ssh2";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { generatePrivateKey } from "../../local/tlsKeys";
-import { hostKeysFromCustomData, renderHostKeyCloudConfig } from "../../local-azure/cloudInit";
+import { renderHostKeyCloudConfig } from "../../components/cloudInit";
+import { hostKeysFromCustomData } from "../../local-azure/cloudInit";
 import { type Guest, type GuestOptions, startGuest } from "../../local-azure/guest";
+import { generatePrivateKey } from "../../local-azure/tlsKeys";
 
 /** An ed25519 pair as OpenSSH texts (ssh2's own generator occasionally writes unreadable ed25519 keys). */
 function ed25519Pair(): { private: string; public: string } {

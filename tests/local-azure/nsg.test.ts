@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runRemoteCommand } from "../../local/sshExec";
-import { generatePrivateKey } from "../../local/tlsKeys";
 import { startGuest } from "../../local-azure/guest";
 import { nsgAdmits, prefixContains } from "../../local-azure/nsg";
 import { Store } from "../../local-azure/store";
+import { generatePrivateKey } from "../../local-azure/tlsKeys";
 
 const NSG_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { LocalAzureMocks, type LocalMocksOptions, remoteConnection, stateKey } from "../../local/mocks";
 import { redactSecrets, SECRET_SIG_KEY, SECRET_SIG_VALUE, unwrapSecrets, wrapSecret } from "../../local/secrets";
 import { RemoteCommandError, type RunRemoteCommandOptions } from "../../local/sshExec";
-import type { GeneratedPrivateKey } from "../../local/tlsKeys";
+import type { GeneratedPrivateKey } from "../../local-azure/tlsKeys";
 
 const SUB = "00000000-0000-4000-8000-000000000001";
 const TENANT = "00000000-0000-4000-8000-0000000000aa";
