@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import type { GeneratedPrivateKey, KeyAlgorithm, KeyOptions } from "../local-azure/tlsKeys";
-import { armRequest, autoname, azureNativeOutputs, mappingFor } from "./armMapping";
+import { mappingFor } from "./armMapping";
+import { armFailure, armPlan, armResult } from "./armResource";
 import { redactSecrets, unwrapSecrets, wrapSecret } from "./secrets";
 import type { RemoteConnection, RemoteRun, RunRemoteCommandOptions } from "./sshExec";
 import type { TimelineEvent } from "./timeline";
+import { privateKeyId, privateKeyRequest, privateKeyState, TLS_PRIVATE_KEY } from "./tlsResource";
 
 /**
  * Pulumi mocks backed by Local Azure: azure-native resources are PUT through ARM for real (long-running
@@ -51,21 +53,8 @@ export function stateKey(type: string, name: string): string {
   return `${type}::${name}`;
 }
 
-const TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
 const REMOTE_COMMAND = "command:remote:Command";
 const COMPONENT_PREFIX = "vm-identity-access:";
-const TLS_SECRET_OUTPUTS = ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"] as const;
-
-/** An ARM failure as the provider reports it: status, code and ARM's message. */
-function armFailure(type: string, name: string, error: unknown): Error {
-  const { status, code, message } = error as { status?: number; code?: string; message?: string };
-  if (status !== undefined) {
-    return new Error(
-      `creating ${type} ${name}: Status=${status} Code="${code ?? "Unknown"}" Message="${message ?? ""}"`,
-    );
-  }
-  return new Error(`creating ${type} ${name}: ${message ?? String(error)}`);
-}
 
 /** The connection remote.Command received, secret wrappers removed, checked for the fields the SSH client needs. */
 export function remoteConnection(raw: unknown, name: string): RemoteConnection {
@@ -156,31 +145,24 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
   private async createArmResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
     const mapping = mappingFor(args.type);
     if (!mapping) throw new Error(`no ARM mapping for ${args.type}`);
-    const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
-    if (mapping.type === "azure-native:resources:ResourceGroup" && inputs.location === undefined) {
-      inputs.location = this.options.defaultLocation;
-    }
-    let name = inputs[mapping.nameInput] as string | undefined;
-    let generated: string | undefined;
-    if (name === undefined || name === "") {
-      generated = this.previous(args.type, args.name)?.autoname ?? autoname(mapping, args.name, this.random);
-      name = generated;
-    }
-    const request = armRequest(mapping, inputs, name, { subscriptionId: this.options.subscriptionId });
+    const plan = armPlan(mapping, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>, {
+      subscriptionId: this.options.subscriptionId,
+      defaultLocation: this.options.defaultLocation,
+      previousAutoname: this.previous(args.type, args.name)?.autoname,
+      random: this.random,
+    });
     let answer: { body: unknown };
     try {
-      answer = await this.options.arm.putAndWait(request.path, request.body);
+      answer = await this.options.arm.putAndWait(plan.request.path, plan.request.body);
     } catch (error) {
-      throw armFailure(args.type, args.name, error);
+      throw armFailure("creating", args.type, args.name, error);
     }
-    const outputs = azureNativeOutputs(mapping, answer.body);
-    const id = String(outputs.id ?? "");
-    if (id === "") throw new Error(`creating ${args.type} ${args.name}: ARM's answer has no id`);
+    const { id, outputs } = armResult(mapping, args.name, answer.body);
     this.resources.push({
       type: args.type,
       name: args.name,
       id,
-      ...(generated ? { autoname: generated } : {}),
+      ...(plan.generated ? { autoname: plan.generated } : {}),
       inputs: redactSecrets(args.inputs),
       outputs: redactSecrets(outputs),
     });
@@ -189,10 +171,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
 
   private createPrivateKey(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
     const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
-    const algorithm = String(inputs.algorithm ?? "RSA") as KeyAlgorithm;
-    const options: KeyOptions = {};
-    if (inputs.rsaBits !== undefined) options.rsaBits = Number(inputs.rsaBits);
-    if (inputs.ecdsaCurve !== undefined) options.ecdsaCurve = String(inputs.ecdsaCurve);
+    const { algorithm, options } = privateKeyRequest(inputs);
     // Keep the key a previous run generated (as the provider keeps it across updates), so a saved
     // vm-key file and known host keys stay valid.
     const previous = this.previous(args.type, args.name)?.outputs as GeneratedPrivateKey | undefined;
@@ -200,7 +179,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
       previous && previous.algorithm === algorithm && typeof previous.privateKeyOpenssh === "string"
         ? previous
         : this.options.generatePrivateKey(algorithm, options);
-    const id = createHash("sha1").update(key.publicKeyPem).digest("hex");
+    const id = privateKeyId(key);
     // The next run needs the key pair: the only secret the local state keeps in clear.
     this.resources.push({
       type: args.type,
@@ -209,9 +188,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
       inputs: redactSecrets(args.inputs),
       outputs: { ...key },
     });
-    const state: Record<string, unknown> = { ...inputs, ...key };
-    for (const field of TLS_SECRET_OUTPUTS) state[field] = wrapSecret(key[field]);
-    return { id, state };
+    return { id, state: privateKeyState(inputs, key, wrapSecret) };
   }
 
   private async runCommand(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
