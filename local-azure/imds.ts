@@ -117,34 +117,189 @@ async function tokenAnswer(ctx: ImdsContext, query: URLSearchParams): Promise<An
   };
 }
 
-function computeAnswer(ctx: ImdsContext, query: URLSearchParams): Answer {
-  if (!query.get("api-version"))
-    return imdsError(400, "bad_request", "Required query variable 'api-version' is missing");
-  const vm = ctx.store.resource(ctx.vmId);
-  if (!vm) return imdsError(404, "not_found", "The VM is gone");
-  const resourceGroupName = /\/resourceGroups\/([^/]+)/i.exec(vm.id)?.[1] ?? "";
-  return {
-    status: 200,
-    body: {
-      subscriptionId: ctx.subscriptionId,
-      resourceGroupName,
-      name: String(vm.body.name),
-      location: String(vm.body.location ?? ctx.location),
-      vmId: String((vm.body.properties as { vmId?: string }).vmId ?? ""),
-      resourceId: vm.id,
-    },
+/** IMDS's answer when an instance request has no api-version (Learn, "Azure Instance Metadata Service", Versioning). */
+const MISSING_API_VERSION: Answer = {
+  status: 400,
+  body: {
+    error: "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds",
+    "newest-versions": ["2023-07-01", "2021-12-13", "2021-11-15"],
+  },
+};
+
+/** Every JSON primitive in an IMDS answer is a string ("true", "30"), as the service sends them. */
+function allStrings(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(allStrings);
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, allStrings(inner)]));
+  return value === null || value === undefined ? "" : String(value);
+}
+
+interface VmProperties {
+  vmId?: string;
+  hardwareProfile?: { vmSize?: string };
+  osProfile?: {
+    adminUsername?: string;
+    computerName?: string;
+    linuxConfiguration?: {
+      disablePasswordAuthentication?: boolean;
+      ssh?: { publicKeys?: Array<{ keyData?: string; path?: string }> };
+    };
   };
+  storageProfile?: {
+    imageReference?: { id?: string; publisher?: string; offer?: string; sku?: string; version?: string };
+    osDisk?: { name?: string; caching?: string; createOption?: string; diskSizeGB?: number };
+  };
+  securityProfile?: { uefiSettings?: { secureBootEnabled?: boolean; vTpmEnabled?: boolean } };
+  networkProfile?: { networkInterfaces?: Array<{ id?: string }> };
+  userData?: string;
+}
+
+/**
+ * The compute part of the instance document, with the fields of the REST spec's example
+ * (azure-rest-api-specs specification/imds/data-plane/InstanceMetadataService/stable/2021-02-01/examples/GetInstanceMetadata.json).
+ */
+function computeDocument(ctx: ImdsContext): Record<string, unknown> | undefined {
+  const vm = ctx.store.resource(ctx.vmId);
+  if (!vm) return undefined;
+  const properties = (vm.body.properties ?? {}) as VmProperties;
+  const image = properties.storageProfile?.imageReference ?? {};
+  const tags = Object.entries((vm.body.tags ?? {}) as Record<string, unknown>).map(([name, value]) => ({
+    name,
+    value: String(value),
+  }));
+  const linux = properties.osProfile?.linuxConfiguration;
+  return allStrings({
+    azEnvironment: "AzurePublicCloud",
+    customData: "",
+    evictionPolicy: "",
+    isHostCompatibilityLayerVm: "false",
+    licenseType: "",
+    location: vm.body.location ?? ctx.location,
+    name: vm.body.name,
+    offer: image.offer ?? "",
+    osProfile: {
+      adminUsername: properties.osProfile?.adminUsername ?? "",
+      computerName: properties.osProfile?.computerName ?? vm.body.name,
+      disablePasswordAuthentication: linux?.disablePasswordAuthentication ?? false,
+    },
+    osType: "Linux",
+    placementGroupId: "",
+    plan: { name: "", product: "", publisher: "" },
+    platformFaultDomain: 0,
+    platformUpdateDomain: 0,
+    priority: "",
+    provider: "Microsoft.Compute",
+    publicKeys: (linux?.ssh?.publicKeys ?? []).map((key) => ({ keyData: key.keyData, path: key.path })),
+    publisher: image.publisher ?? "",
+    resourceGroupName: /\/resourceGroups\/([^/]+)/i.exec(vm.id)?.[1] ?? "",
+    resourceId: vm.id,
+    securityProfile: {
+      secureBootEnabled: properties.securityProfile?.uefiSettings?.secureBootEnabled ?? false,
+      virtualTpmEnabled: properties.securityProfile?.uefiSettings?.vTpmEnabled ?? false,
+    },
+    sku: image.sku ?? "",
+    storageProfile: {
+      dataDisks: [],
+      imageReference: {
+        id: image.id ?? "",
+        offer: image.offer,
+        publisher: image.publisher,
+        sku: image.sku,
+        version: image.version,
+      },
+      osDisk: {
+        caching: properties.storageProfile?.osDisk?.caching ?? "ReadWrite",
+        createOption: properties.storageProfile?.osDisk?.createOption ?? "FromImage",
+        diskSizeGB: properties.storageProfile?.osDisk?.diskSizeGB ?? 30,
+        name: properties.storageProfile?.osDisk?.name ?? `${String(vm.body.name)}_OsDisk`,
+        osType: "Linux",
+      },
+    },
+    subscriptionId: ctx.subscriptionId,
+    tags: tags.map((tag) => `${tag.name}:${tag.value}`).join(";"),
+    tagsList: tags,
+    userData: properties.userData ?? "",
+    version: image.version ?? "",
+    vmId: properties.vmId ?? "",
+    vmScaleSetName: "",
+    vmSize: properties.hardwareProfile?.vmSize ?? "",
+    zone: "",
+  }) as Record<string, unknown>;
+}
+
+/** The network part: the VM's NICs with their private and public IPv4 addresses and subnets. */
+function networkDocument(ctx: ImdsContext): Record<string, unknown> | undefined {
+  const vm = ctx.store.resource(ctx.vmId);
+  if (!vm) return undefined;
+  const nicIds = ((vm.body.properties ?? {}) as VmProperties).networkProfile?.networkInterfaces ?? [];
+  const interfaces = nicIds.map(({ id }, index) => {
+    const nic = id ? ctx.store.resource(id) : undefined;
+    const configs =
+      (
+        nic?.body.properties as
+          | {
+              ipConfigurations?: Array<{
+                properties?: {
+                  privateIPAddress?: string;
+                  subnet?: { id?: string };
+                  publicIPAddress?: { id?: string };
+                };
+              }>;
+              macAddress?: string;
+            }
+          | undefined
+      )?.ipConfigurations ?? [];
+    const addresses = configs.map((config) => {
+      const subnet = config.properties?.subnet?.id ? ctx.store.resource(config.properties.subnet.id) : undefined;
+      const prefix = String((subnet?.body.properties as { addressPrefix?: string } | undefined)?.addressPrefix ?? "");
+      const [network, bits] = prefix.includes("/") ? prefix.split("/") : ["", ""];
+      const pip = config.properties?.publicIPAddress?.id
+        ? ctx.store.resource(config.properties.publicIPAddress.id)
+        : undefined;
+      // Azure gives the first VM of a subnet its fifth address (.4): the first four are reserved.
+      const firstHost = network ? network.replace(/\.\d+$/, ".4") : "";
+      return {
+        ip: {
+          privateIpAddress: config.properties?.privateIPAddress ?? firstHost,
+          publicIpAddress: (pip?.body.properties as { ipAddress?: string } | undefined)?.ipAddress ?? "",
+        },
+        subnet: { address: network, prefix: bits },
+      };
+    });
+    const mac = ((nic?.body.properties as { macAddress?: string } | undefined)?.macAddress ?? "")
+      .replace(/-/g, "")
+      .toUpperCase();
+    return {
+      ipv4: { ipAddress: addresses.map((a) => a.ip), subnet: addresses.map((a) => a.subnet) },
+      ipv6: { ipAddress: [] },
+      macAddress: mac || `00224800${String(index).padStart(4, "0")}`,
+    };
+  });
+  return allStrings({ interface: interfaces }) as Record<string, unknown>;
+}
+
+function instanceAnswer(ctx: ImdsContext, part: "all" | "compute" | "network", query: URLSearchParams): Answer {
+  if (!query.get("api-version")) return MISSING_API_VERSION;
+  const compute = computeDocument(ctx);
+  const network = networkDocument(ctx);
+  if (!compute || !network) return imdsError(404, "not_found", "The VM is gone");
+  const body = part === "compute" ? compute : part === "network" ? network : { compute, network };
+  return { status: 200, body };
 }
 
 async function answer(ctx: ImdsContext, req: IncomingMessage): Promise<Answer> {
-  // SSRF guards of the real service.
+  // SSRF guards of the real service (Learn, "Azure Instance Metadata Service", Security and authentication).
   if (req.headers.metadata !== "true") return imdsError(400, "bad_request", "Required metadata header not specified");
   if (req.headers["x-forwarded-for"] !== undefined)
     return imdsError(400, "bad_request", "Requests with X-Forwarded-For are rejected");
   const url = new URL(String(req.url), "http://imds");
   if (req.method !== "GET") return imdsError(405, "bad_request", "Only GET is supported");
-  if (url.pathname === "/metadata/identity/oauth2/token") return tokenAnswer(ctx, url.searchParams);
-  if (url.pathname === "/metadata/instance/compute") return computeAnswer(ctx, url.searchParams);
+  // MSAL asks for /metadata/identity/oauth2/token/ (its URL normalisation adds the slash); IMDS serves both.
+  const path = url.pathname.replace(/\/+$/, "");
+  if (path === "/metadata/identity/oauth2/token") return tokenAnswer(ctx, url.searchParams);
+  if (path === "/metadata/instance") return instanceAnswer(ctx, "all", url.searchParams);
+  if (path === "/metadata/instance/compute") return instanceAnswer(ctx, "compute", url.searchParams);
+  if (path === "/metadata/instance/network") return instanceAnswer(ctx, "network", url.searchParams);
   return imdsError(404, "not_found", "Unknown path");
 }
 
