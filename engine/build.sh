@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# npm run engine:build — builds the engine tier into .engine/bin/ (git-ignored):
+#   pulumi                          the Pulumi CLI, github.com/pulumi/pulumi/pkg/v3/cmd/pulumi at the
+#                                   version engine/go.mod pins (>= the locked @pulumi/pulumi)
+#   pulumi-language-nodejs          this project's Node.js language host (engine/langhost: Pulumi's
+#                                   own is not served by the Go module proxy here, see engine/README.md)
+#   pulumi-resource-pulumi-nodejs   the scripts Pulumi's distribution ships beside the CLI, copied from
+#                                   sdk/nodejs/dist of the pinned github.com/pulumi/pulumi/sdk/v3 module
+#
+# Idempotent: a stamp of the inputs (go.mod, go.sum, the language host's source, this script, the Go
+# version) in .engine/stamp makes a second run with nothing changed a no-op; otherwise Go's build
+# cache makes a rebuild fast. Set ENGINE_REBUILD=1 to build even when the stamp matches.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+engine_dir="$root/.engine"
+bin="$engine_dir/bin"
+version_var="github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "engine:build needs Go (1.25.11 or newer) on the PATH; npm test does not." >&2
+  exit 1
+fi
+
+mkdir -p "$bin"
+# One build at a time per work tree.
+exec 9>"$engine_dir/build.lock"
+flock 9
+
+cd "$root/engine"
+# The pins must agree with package-lock.json before anything is built (clear message otherwise).
+"$root/node_modules/.bin/tsx" "$root/engine/checkVersions.ts"
+
+stamp_of_inputs() {
+  {
+    go version
+    sha256sum go.mod go.sum langhost/*.go build.sh installPlugin.sh
+  } | sha256sum | cut -d' ' -f1
+}
+stamp="$(stamp_of_inputs)"
+outputs=(pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs)
+all_built=1
+for f in "${outputs[@]}"; do
+  [[ -x $bin/$f ]] || all_built=0
+done
+if [[ ${ENGINE_REBUILD:-0} != 1 && $all_built == 1 && -f $engine_dir/stamp && "$(cat "$engine_dir/stamp")" == "$stamp" ]]; then
+  echo "engine:build: up to date ($("$bin/pulumi" version 2>/dev/null), stamp $engine_dir/stamp)"
+  exit 0
+fi
+rm -f "$engine_dir/stamp"
+
+cli_version="$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/pkg/v3)"
+sdk_version="$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/sdk/v3)"
+
+# -buildvcs=false: the binaries must not depend on this work tree's git state (CI builds a fresh clone).
+build() { # OUTPUT PACKAGE VERSION
+  echo "engine:build: go build $2 -> $bin/$1"
+  go build -buildvcs=false -ldflags "-X $version_var=$3" -o "$bin/$1.tmp" "$2"
+  mv -f "$bin/$1.tmp" "$bin/$1"
+}
+build pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$cli_version"
+build pulumi-language-nodejs ./langhost "$sdk_version"
+
+# The Node.js scripts Pulumi's distribution ships beside the CLI (the module cache is read-only: install
+# them with mode 755). Windows .cmd twins are left out.
+go mod download github.com/pulumi/pulumi/sdk/v3
+sdk_dir="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
+for script in "$sdk_dir"/nodejs/dist/*; do
+  case "$script" in *.cmd) continue ;; esac
+  install -m 755 "$script" "$bin/$(basename "$script")"
+  echo "engine:build: $(basename "$script") from $sdk_dir/nodejs/dist"
+done
+
+"$root/node_modules/.bin/tsx" "$root/engine/checkVersions.ts" --built
+echo "engine:build: pulumi-resource-command is not built: its module is not served by the Go module proxy here (engine/README.md)"
+echo "$stamp" >"$engine_dir/stamp"
+echo "engine:build: done ($("$bin/pulumi" version)) in $bin"
