@@ -51,8 +51,11 @@ export class AccessCheckFailedError extends pulumi.RunError {
 
 /**
  * Runs verify/probe.sh on each VM over SSH, one remote command per VM and identity, and judges the
- * JSON it prints. `result` fails the deployment, naming each failed check, when the verdict does not
- * match the expectation; the raw evidence stays in each command's stdout.
+ * JSON it prints. When access is expected and the probe could not prove it, the command itself fails
+ * (see probeCommandLine), so the next `pulumi up` runs it again. When the probe's evidence reaches the
+ * judge but does not match the expectation (a wrong principal, write permissions, access where denial
+ * was expected), `result` fails the deployment naming each failed check; the evidence stays in each
+ * command's stdout.
  */
 export class AccessCheckRun extends pulumi.ComponentResource {
   public readonly result: pulumi.Output<AccessCheck>;
@@ -81,14 +84,17 @@ export class AccessCheckRun extends pulumi.ComponentResource {
           create: pulumi
             .all([target.expected, args.subscriptionId, args.resourceGroupName])
             .apply(([expected, subscriptionId, resourceGroup]) =>
-              probeCommandLine({
-                armEndpoint: args.armEndpoint,
-                clientId: target.identity === "user" ? expected.clientId : undefined,
-                subscriptionId,
-                resourceGroup,
-                deadlineSeconds: args.deadlineSeconds,
-                imdsEndpoint: args.imdsEndpoint,
-              }),
+              probeCommandLine(
+                {
+                  armEndpoint: args.armEndpoint,
+                  clientId: target.identity === "user" ? expected.clientId : undefined,
+                  subscriptionId,
+                  resourceGroup,
+                  deadlineSeconds: args.deadlineSeconds,
+                  imdsEndpoint: args.imdsEndpoint,
+                },
+                args.expectation,
+              ),
             ),
           stdin: probeScript,
           triggers: target.triggers,

@@ -1,3 +1,5 @@
+import type { Expectation } from "../verify/contract";
+
 /**
  * The command line that runs verify/probe.sh on the VM. Settings go inline (`VAR='value' … bash -s`)
  * because sshd drops SSH environment requests its AcceptEnv does not list; the script itself arrives
@@ -36,11 +38,16 @@ export function probeEnvironment(settings: ProbeSettings): Array<[string, string
 }
 
 /**
- * `VAR='…' … bash -s`, then exit 0 for the probe's own 0 and 1: exit 1 means "not verified", and its
- * JSON must reach the program to be judged; a failing resource would lose it. Exit 2 (bad input) and
- * anything else still fail the command.
+ * `VAR='…' … bash -s`. The probe's exit 1 means "not verified by the deadline", and what that does to
+ * the command depends on what the check must prove:
+ * - granted: exit 1 fails the command. The provider then reports the probe's evidence (its stdout and
+ *   stderr) in the error, and the engine keeps the command with initialization errors, so the next
+ *   `pulumi up` probes again instead of re-judging stale evidence: a check heals once RBAC propagates.
+ * - denied: exit 1 (a 403 from ARM) is the proof, so it becomes exit 0 and the JSON reaches the judge.
+ * Exit 2 (bad input) and anything else fail the command either way.
  */
-export function probeCommandLine(settings: ProbeSettings): string {
+export function probeCommandLine(settings: ProbeSettings, expectation: Expectation): string {
   const assignments = probeEnvironment(settings).map(([name, value]) => `${name}=${shellQuote(value)}`);
-  return `${assignments.join(" ")} bash -s; rc=$?; [ "$rc" -le 1 ] || exit "$rc"`;
+  const run = `${assignments.join(" ")} bash -s`;
+  return expectation === "denied" ? `${run}; rc=$?; [ "$rc" -le 1 ] || exit "$rc"` : run;
 }

@@ -25,7 +25,10 @@ export interface Settings {
   accessCheckTimeoutSeconds: number;
   /** ARM base URL without a trailing slash. */
   armEndpoint: string;
-  /** IMDS base URL without a trailing slash; passed to the probe only when set. */
+  /**
+   * IMDS base URL without a trailing slash; passed to the probe only when it differs from Azure's own
+   * (the probe's default), so the VM's own IMDS answers unless a test points elsewhere.
+   */
   imdsEndpoint?: string;
   sshPort: number;
 }
@@ -268,7 +271,10 @@ export function parseSettings(raw: Partial<Record<string, string | undefined>>, 
     accessCheckTimeoutSeconds:
       (values.accessCheckTimeoutSeconds as number | undefined) ?? DEFAULTS.accessCheckTimeoutSeconds,
     armEndpoint: (values.armEndpoint as string | undefined) ?? ARM_ENDPOINTS[environment],
-    imdsEndpoint: values.imdsEndpoint as string | undefined,
+    // The real CLI hands the program Pulumi.yaml's default; passing it inline would override the IMDS a
+    // test VM's environment names (Local Azure's guests), so only a non-default endpoint is passed.
+    imdsEndpoint:
+      values.imdsEndpoint === DEFAULTS.imdsEndpoint ? undefined : (values.imdsEndpoint as string | undefined),
     sshPort: (values.sshPort as number | undefined) ?? DEFAULTS.sshPort,
   };
 }

@@ -84,7 +84,6 @@ export interface ResolvedConnection {
 }
 
 export const defaultRetryDelayMs = 200;
-const stderrTailChars = 2000;
 
 /** Applies the provider's defaults and rejects bad connection settings with a message naming the field. */
 export function resolveConnection(connection: RemoteConnection): ResolvedConnection {
@@ -165,22 +164,24 @@ export function privateKeyForSsh2(text: string): string {
   }
 }
 
-/** The last part of stderr, enough to say why without flooding the error. */
-export function stderrTail(stderr: string): string {
-  const trimmed = stderr.trimEnd();
-  return trimmed.length <= stderrTailChars ? trimmed : `...${trimmed.slice(-stderrTailChars)}`;
-}
-
-/** The provider's failure message for a finished command, e.g. "Process exited with status 1: <stderr tail>". */
-export function exitFailureMessage(exit: { exitCode: number | null; signal?: string }, stderr: string): string {
+/**
+ * The provider's failure message for a finished command, as @pulumi/command 1.x words it
+ * (`fmt.Errorf("%w: running %q:\n%s", err, cmd, stdoutAndStderr)` in its remote commandOutputs.go):
+ * the exit, the command line, then everything the command printed, so the evidence is in the error.
+ * stdout comes before stderr here; the provider interleaves them as they were written.
+ */
+export function exitFailureMessage(
+  exit: { exitCode: number | null; signal?: string },
+  command: string,
+  output: { stdout: string; stderr: string },
+): string {
   const head =
     exit.exitCode !== null
       ? `Process exited with status ${exit.exitCode}`
       : exit.signal !== undefined
         ? `Process exited with signal ${exit.signal}`
         : "Process exited without exit status or exit signal";
-  const tail = stderrTail(stderr);
-  return tail === "" ? head : `${head}: ${tail}`;
+  return `${head}: running ${JSON.stringify(command)}:\n${output.stdout}${output.stderr}`;
 }
 
 /** The provider trims one trailing newline from stdout and stderr before storing them. */
@@ -340,7 +341,11 @@ export async function runRemoteCommand(opts: RunRemoteCommandOptions): Promise<R
     const stdout = trimOneNewline(result.stdout);
     const stderr = trimOneNewline(result.stderr);
     if (result.exitCode !== 0) {
-      throw new RemoteCommandError(exitFailureMessage(result, stderr), { stdout, stderr, exitCode: result.exitCode });
+      throw new RemoteCommandError(exitFailureMessage(result, opts.command, result), {
+        stdout,
+        stderr,
+        exitCode: result.exitCode,
+      });
     }
     return { stdout, stderr, exitCode: 0, dials };
   } finally {

@@ -34,6 +34,29 @@ export function firstLines(error: string): string {
 }
 
 /**
+ * A remote command failed as the provider reports it (exit, command line, then its output): when the
+ * output holds the probe's JSON, the probe's own error says why far better than the command line, e.g.
+ * `vmia-check-0-user: the probe exited 1: arm 403 AuthorizationFailed: The client … does not have …`.
+ */
+export function failedProbeReason(error: string): string | undefined {
+  const failed =
+    /^command:remote:Command (\S+): Process exited with status (\d+): running "[\s\S]*?":\n([\s\S]*)$/.exec(error);
+  if (!failed) return undefined;
+  const [, name, status, output] = failed;
+  for (const line of output.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const probe = JSON.parse(line) as { probeVersion?: unknown; error?: Record<string, unknown> | null };
+      if (probe.probeVersion === undefined || !probe.error) continue;
+      const { stage, status: httpStatus, code, message } = probe.error;
+      const where = [stage, httpStatus, code].filter((part) => part !== null && part !== undefined).join(" ");
+      return `${name}: the probe exited ${status}: ${where}: ${String(message ?? "")}`;
+    } catch {}
+  }
+  return `${name}: the probe exited ${status} without its JSON evidence`;
+}
+
+/**
  * `VERIFIED: 1 of 1 check(s) proved access for identity user on 1 VM`, or `NOT VERIFIED: …` with the
  * first line of the error.
  */
@@ -45,6 +68,8 @@ export function verdictLine(opts: {
 }): string {
   const check = asAccessCheck(opts.accessCheck);
   if (opts.ok && check) return `VERIFIED: ${summary(check, opts.identity)}`;
-  const reason = firstLines(opts.error ?? "the access check did not verify the expected access");
+  const reason =
+    (opts.error !== null ? failedProbeReason(opts.error) : undefined) ??
+    firstLines(opts.error ?? "the access check did not verify the expected access");
   return check ? `NOT VERIFIED: ${summary(check, opts.identity)}: ${reason}` : `NOT VERIFIED: ${reason}`;
 }

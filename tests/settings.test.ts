@@ -33,6 +33,14 @@ describe("parseSettings", () => {
     });
   });
 
+  it("passes no IMDS endpoint for Azure's own (the real CLI hands the program Pulumi.yaml's default)", () => {
+    expect(parseSettings({ ...BASE, imdsEndpoint: "http://169.254.169.254" }).imdsEndpoint).toBeUndefined();
+    expect(parseSettings({ ...BASE, imdsEndpoint: "http://169.254.169.254:80/" }).imdsEndpoint).toBeUndefined();
+    expect(parseSettings({ ...BASE, imdsEndpoint: "http://127.0.0.9:8080/" }).imdsEndpoint).toBe(
+      "http://127.0.0.9:8080",
+    );
+  });
+
   it("reads false and 0-like values without turning them into defaults", () => {
     const settings = parseSettings({ ...BASE, grantAccess: "false", vmCount: "10", accessCheckTimeoutSeconds: "30" });
     expect([settings.grantAccess, settings.vmCount, settings.accessCheckTimeoutSeconds]).toEqual([false, 10, 30]);

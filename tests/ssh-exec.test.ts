@@ -10,7 +10,6 @@ import {
   type RemoteConnection,
   runRemoteCommand,
   SshDialError,
-  stderrTail,
 } from "../local/sshExec";
 import { type Guest, type GuestOptions, startGuest } from "../local-azure/guest";
 import { generatePrivateKey } from "../local-azure/tlsKeys";
@@ -234,7 +233,9 @@ describe("runRemoteCommand", () => {
       runRemoteCommand({ connection: connectionTo(guest), command: "echo '{\"ok\":false}'; echo boom >&2; exit 3" }),
     );
     expect(error).toBeInstanceOf(RemoteCommandError);
-    expect(error.message).toBe("Process exited with status 3: boom");
+    expect(error.message).toBe(
+      `Process exited with status 3: running "echo '{\\"ok\\":false}'; echo boom >&2; exit 3":\n{"ok":false}\nboom\n`,
+    );
     expect({ ...(error as RemoteCommandError) }).toMatchObject({ stdout: '{"ok":false}', stderr: "boom", exitCode: 3 });
   });
 
@@ -243,7 +244,7 @@ describe("runRemoteCommand", () => {
     const error = await rejection(runRemoteCommand({ connection: connectionTo(guest), command: "kill -TERM $$" }));
     expect(error).toBeInstanceOf(RemoteCommandError);
     expect((error as RemoteCommandError).exitCode).toBeNull();
-    expect(error.message).toBe("Process exited with signal TERM");
+    expect(error.message).toBe('Process exited with signal TERM: running "kill -TERM $$":\n');
   });
 
   it("stops before dialling when the signal is already aborted", async () => {
@@ -305,15 +306,19 @@ describe("runRemoteCommand", () => {
 });
 
 describe("failure messages", () => {
-  it("follows the provider's wording for each way a command can end", () => {
-    expect(exitFailureMessage({ exitCode: 2 }, "")).toBe("Process exited with status 2");
-    expect(exitFailureMessage({ exitCode: 1 }, "bad input\n")).toBe("Process exited with status 1: bad input");
-    expect(exitFailureMessage({ exitCode: null, signal: "KILL" }, "")).toBe("Process exited with signal KILL");
-    expect(exitFailureMessage({ exitCode: null }, "")).toBe("Process exited without exit status or exit signal");
-  });
-
-  it("keeps only the last 2000 characters of a long stderr", () => {
-    const tail = stderrTail(`${"a".repeat(5000)}${"z".repeat(2000)}\n`);
-    expect(tail).toBe(`...${"z".repeat(2000)}`);
+  it("follows the provider's wording: the exit, the command line, then all the command printed", () => {
+    const silent = { stdout: "", stderr: "" };
+    expect(exitFailureMessage({ exitCode: 2 }, "bash -s", { stdout: "", stderr: "bad input\n" })).toBe(
+      'Process exited with status 2: running "bash -s":\nbad input\n',
+    );
+    expect(
+      exitFailureMessage({ exitCode: 1 }, "X='a b' bash -s", { stdout: '{"ok":false}\n', stderr: "retry\n" }),
+    ).toBe('Process exited with status 1: running "X=\'a b\' bash -s":\n{"ok":false}\nretry\n');
+    expect(exitFailureMessage({ exitCode: null, signal: "KILL" }, "true", silent)).toBe(
+      'Process exited with signal KILL: running "true":\n',
+    );
+    expect(exitFailureMessage({ exitCode: null }, "true", silent)).toBe(
+      'Process exited without exit status or exit signal: running "true":\n',
+    );
   });
 });

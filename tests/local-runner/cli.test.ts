@@ -286,6 +286,28 @@ describe("the verdict line", () => {
       "NOT VERIFIED: bad setting",
     );
   });
+
+  it("NOT VERIFIED gives a failed probe command's own error, not its command line", () => {
+    const probe = {
+      probeVersion: 1,
+      ok: false,
+      error: {
+        stage: "arm",
+        status: 403,
+        code: "AuthorizationFailed",
+        message: "The client 'c1' … over scope '/subscriptions/s/resourceGroups/rg'",
+      },
+    };
+    const error = `command:remote:Command vmia-check-0-user: Process exited with status 1: running "ARM_ENDPOINT='https://127.0.0.1:1' bash -s":\n${JSON.stringify(probe)}\nprobe: arm 403, retrying\n`;
+    expect(verdictLine({ ok: false, accessCheck: null, error, identity: "user" })).toBe(
+      "NOT VERIFIED: vmia-check-0-user: the probe exited 1: arm 403 AuthorizationFailed: The client 'c1' … over scope '/subscriptions/s/resourceGroups/rg'",
+    );
+    const noJson =
+      'command:remote:Command vmia-check-0-user: Process exited with status 2: running "bash -s":\nusage\n';
+    expect(verdictLine({ ok: false, accessCheck: null, error: noJson, identity: "user" })).toBe(
+      "NOT VERIFIED: vmia-check-0-user: the probe exited 2 without its JSON evidence",
+    );
+  });
 });
 
 describe("npm run local --keep", () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import type * as pulumi from "@pulumi/pulumi";
 import { unwrapSecrets } from "../../local/secrets";
 import type { ProbeResultV1 } from "../../verify/contract";
@@ -112,6 +113,24 @@ export function fakeProbeAnswer(options: { denied?: boolean; oid?: string } = {}
   };
 }
 
+/** The probe's exit status for its JSON: 0 when it proved access, 1 otherwise (its contract). */
+function probeExitStatus(stdout: string): number {
+  try {
+    return (JSON.parse(stdout) as { ok?: unknown }).ok === true ? 0 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/** The command line's own exit status when the probe exits with `probeExit`: a real shell decides. */
+function commandExitStatus(commandLine: string, probeExit: number): number {
+  const run = spawnSync("bash", ["-c", commandLine], {
+    input: `exit ${probeExit}\n`,
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  return run.status ?? -1;
+}
+
 function fakeState(args: pulumi.runtime.MockResourceArgs, facts: FakeAzure, counter: () => number, probe: ProbeAnswer) {
   const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
   const n = counter();
@@ -174,11 +193,14 @@ function fakeState(args: pulumi.runtime.MockResourceArgs, facts: FakeAzure, coun
           publicKeyOpenssh: `ssh-ed25519 AAAA${Buffer.from(args.name).toString("base64")}\n`,
         },
       };
-    case "command:remote:Command":
-      return {
-        id: `${args.name}_id`,
-        state: { ...inputs, stdout: probe({ type: args.type, name: args.name, inputs }, facts), stderr: "" },
-      };
+    case "command:remote:Command": {
+      const stdout = probe({ type: args.type, name: args.name, inputs }, facts);
+      const status = commandExitStatus(String(inputs.create), probeExitStatus(stdout));
+      // As @pulumi/command 1.x reports a failed run: the exit, the command line, then stdout and stderr.
+      if (status !== 0)
+        throw new Error(`Process exited with status ${status}: running ${JSON.stringify(inputs.create)}:\n${stdout}`);
+      return { id: `${args.name}_id`, state: { ...inputs, stdout, stderr: "" } };
+    }
     default: {
       const provider = args.type.startsWith("azure-native:") ? args.type.split(":").slice(1).join("/") : args.type;
       return {
@@ -189,8 +211,40 @@ function fakeState(args: pulumi.runtime.MockResourceArgs, facts: FakeAzure, coun
   }
 }
 
+/**
+ * A resource the fake provider fails rejects every Output it has, and most are read by nobody: the
+ * failure is asserted through the exports that depend on it (`rejected`). While `run` goes on (and
+ * until the rejections it left have surfaced), those registration failures are not reported as
+ * unhandled; every other unhandled rejection still reaches the test runner's own listeners.
+ */
+async function withRegistrationFailuresExpected<T>(run: () => Promise<T>): Promise<T> {
+  const runnerListeners = process.listeners("unhandledRejection");
+  process.removeAllListeners("unhandledRejection");
+  const filter = (reason: unknown, promise: Promise<unknown>) => {
+    if (reason instanceof Error && reason.message.startsWith("failed to register new resource")) return;
+    for (const listener of runnerListeners) listener(reason, promise);
+  };
+  process.on("unhandledRejection", filter);
+  try {
+    return await run();
+  } finally {
+    // Unhandled rejections are reported once the microtask queue drains: let them surface first.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off("unhandledRejection", filter);
+    for (const listener of runnerListeners) process.on("unhandledRejection", listener);
+  }
+}
+
 /** Loads a fresh copy of index.ts under mocks with the given raw settings. */
-export async function runProgram(
+export function runProgram(
+  settings: Record<string, string>,
+  options: { probe?: ProbeAnswer; azureEnvironment?: string; resetModules: () => void },
+): Promise<ProgramRun> {
+  return withRegistrationFailuresExpected(() => loadProgram(settings, options));
+}
+
+async function loadProgram(
   settings: Record<string, string>,
   options: { probe?: ProbeAnswer; azureEnvironment?: string; resetModules: () => void },
 ): Promise<ProgramRun> {
