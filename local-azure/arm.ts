@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { listGenericResources, listResourceGroups, listResources, listRoleAssignments } from "./armList";
+import { type Route, routeOf } from "./armRoutes";
 import type { Entra } from "./entra";
 import {
   effectivePermissions,
@@ -11,6 +13,8 @@ import {
   roleGuidOf,
 } from "./rbac";
 import type { Faults, Store, StoredResource } from "./store";
+
+export { type Route, routeOf } from "./armRoutes";
 
 /**
  * Local Azure's Resource Manager: every request authenticated (bearer token against the JWKS) and
@@ -33,6 +37,8 @@ export interface ArmContext {
   faults: Faults;
   store: Store;
   entra: Entra;
+  /** Where ARM's 401 challenge sends clients to sign in; defaults to the login endpoint of /metadata/endpoints. */
+  authorityHost?: string;
   onVmChanged(vmId: string): Promise<void>;
   onVmDeleted(vmId: string): Promise<void>;
 }
@@ -43,68 +49,14 @@ const armError = (status: number, code: string, message: string, headers?: Recor
   body: { error: { code, message } },
 });
 
-// Resource types whose PUT is long-running in ARM (201 + Azure-AsyncOperation).
+// Resource types whose PUT and DELETE are long-running in ARM (201/202 + Azure-AsyncOperation).
 const LONG_RUNNING = /^Microsoft\.(Network|Compute)\//i;
+const VIRTUAL_NETWORK = "Microsoft.Network/virtualNetworks";
+const SUBNET = "Microsoft.Network/virtualNetworks/subnets";
 
-interface Route {
-  kind: "resourceGroup" | "resource" | "roleAssignment" | "roleDefinitions" | "permissions" | "operation";
-  scope: string;
-  action: string;
-  resourceGroup?: string;
-  type?: string;
-  name?: string;
-  parentId?: string;
-}
-
-/** Which ARM operation a path names, and the RBAC action it needs. */
-export function routeOf(method: string, path: string): Route | undefined {
-  const verb = method === "GET" ? "read" : method === "DELETE" ? "delete" : "write";
-  let match = /^(.*)\/providers\/Microsoft\.Authorization\/roleAssignments\/([^/]+)$/i.exec(path);
-  if (match)
-    return {
-      kind: "roleAssignment",
-      scope: match[1],
-      name: match[2],
-      action: `Microsoft.Authorization/roleAssignments/${verb}`,
-    };
-  match = /^(.*)\/providers\/Microsoft\.Authorization\/permissions$/i.exec(path);
-  if (match) return { kind: "permissions", scope: match[1], action: "Microsoft.Authorization/permissions/read" };
-  match = /^(\/subscriptions\/[^/]+)\/providers\/Microsoft\.Authorization\/roleDefinitions(?:\/([^/]+))?$/i.exec(path);
-  if (match)
-    return {
-      kind: "roleDefinitions",
-      scope: match[1],
-      name: match[2],
-      action: "Microsoft.Authorization/roleDefinitions/read",
-    };
-  match = /^\/subscriptions\/[^/]+\/providers\/Microsoft\.Resources\/operationStatuses\/([^/]+)$/i.exec(path);
-  if (match) return { kind: "operation", scope: path, name: match[1], action: "" };
-  match = /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)$/i.exec(path);
-  if (match)
-    return {
-      kind: "resourceGroup",
-      scope: path,
-      resourceGroup: match[1],
-      action: `Microsoft.Resources/subscriptions/resourceGroups/${verb}`,
-    };
-  match =
-    /^(\/subscriptions\/[^/]+\/resourceGroups\/([^/]+))\/providers\/([^/]+)\/([^/]+)\/([^/]+)(?:\/([^/]+)\/([^/]+))?$/i.exec(
-      path,
-    );
-  if (match) {
-    const [, , resourceGroup, namespace, type, name, childType, childName] = match;
-    const fullType = childType ? `${namespace}/${type}/${childType}` : `${namespace}/${type}`;
-    return {
-      kind: "resource",
-      scope: path,
-      resourceGroup,
-      type: fullType,
-      name: childName ?? name,
-      parentId: childType ? path.slice(0, path.length - childType.length - childName.length - 2) : undefined,
-      action: `${fullType}/${verb}`,
-    };
-  }
-  return undefined;
+interface LinuxConfiguration {
+  disablePasswordAuthentication?: boolean;
+  ssh?: { publicKeys?: Array<{ keyData?: string }> };
 }
 
 function canonicalTypeName(type: string): string {
@@ -130,26 +82,32 @@ export class ArmService {
     headers: Record<string, string | undefined>,
     body: unknown,
   ): Promise<{ reply: ArmReply; principalId: string | null }> {
-    const url = new URL(rawUrl, this.ctx.endpoint);
-    const path = url.pathname.replace(/\/+$/, "");
+    // Not new URL(rawUrl, base): a request line "//subscriptions/…" would parse as a host name.
+    const url = new URL(`${this.ctx.endpoint}${rawUrl.startsWith("/") ? "" : "/"}${rawUrl}`);
+    // SDK clients join a scope that starts with "/" to "/{scope}/providers/…": ARM reads "//" as "/".
+    const path = url.pathname.replace(/\/{2,}/g, "/").replace(/\/+$/, "");
     if (path.toLowerCase() === "/metadata/endpoints")
       return { reply: { status: 200, body: this.metadataEndpoints() }, principalId: null };
     const authorization = headers.authorization;
     if (!authorization?.startsWith("Bearer ")) {
       return {
-        reply: armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."),
+        reply: this.unauthenticated(
+          "AuthenticationFailed",
+          "Authentication failed. The 'Authorization' header is missing.",
+          "The authentication failed because of missing 'Authorization' header.",
+        ),
         principalId: null,
       };
     }
     const verdict = await this.ctx.entra.verify(authorization.slice(7), [this.ctx.endpoint, `${this.ctx.endpoint}/`]);
-    if (!verdict.ok) return { reply: armError(401, verdict.code, verdict.message), principalId: null };
+    if (!verdict.ok) return { reply: this.unauthenticated(verdict.code, verdict.message), principalId: null };
     const caller = verdict.token;
     const isManagedIdentity = caller.oid !== this.ctx.deployerPrincipalId;
     const faults = this.ctx.faults;
     if (isManagedIdentity && faults.armUnauthorized.count > 0) {
       faults.armUnauthorized.count--;
       return {
-        reply: armError(401, "InvalidAuthenticationToken", "The access token is invalid."),
+        reply: this.unauthenticated("InvalidAuthenticationToken", "The access token is invalid."),
         principalId: caller.oid,
       };
     }
@@ -176,26 +134,45 @@ export class ArmService {
     if (!route?.scope.toLowerCase().startsWith(`/subscriptions/${this.ctx.subscriptionId.toLowerCase()}`)) {
       return { reply: armError(404, "NotFound", `No route for ${method} ${path}.`), principalId: caller.oid };
     }
-    if (route.kind !== "operation") {
-      const permissions = effectivePermissions(
-        [...this.ctx.store.roleAssignments.values()],
-        caller.oid,
-        route.scope,
-        Date.now(),
-        this.propagationMs(),
-      );
-      if (!isAllowed(permissions, route.action)) {
-        return {
-          reply: armError(
-            403,
-            "AuthorizationFailed",
-            `The client '${caller.appid}' with object id '${caller.oid}' does not have authorization to perform action '${route.action}' over scope '${route.scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
-          ),
-          principalId: caller.oid,
-        };
-      }
+    // Operation polls carry their own unguessable ID; a subscription-scope list is filtered item by item.
+    if (route.action !== "" && !route.filtered && !this.allowed(caller.oid, route.scope, route.action)) {
+      return {
+        reply: armError(
+          403,
+          "AuthorizationFailed",
+          `The client '${caller.appid}' with object id '${caller.oid}' does not have authorization to perform action '${route.action}' over scope '${route.scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+        ),
+        principalId: caller.oid,
+      };
     }
     return { reply: await this.route(method, route, body, caller.oid, url), principalId: caller.oid };
+  }
+
+  private allowed(principalId: string, scope: string, action: string): boolean {
+    const permissions = effectivePermissions(
+      [...this.ctx.store.roleAssignments.values()],
+      principalId,
+      scope,
+      Date.now(),
+      this.propagationMs(),
+    );
+    return isAllowed(permissions, action);
+  }
+
+  /**
+   * 401 with the challenge ARM sends: `WWW-Authenticate: Bearer authorization_uri="{authority}/{tenant}",
+   * error="invalid_token", error_description="…"` (RFC 6750 section 3; ARM's form as Azure/aks-engine's
+   * ARM mock copies it in pkg/armhelpers: HTTPMockClient.RegisterLogin).
+   */
+  private unauthenticated(code: string, message: string, description = message): ArmReply {
+    const authority = `${this.authorityHost()}/${this.ctx.tenantId}`;
+    return armError(401, code, message, {
+      "www-authenticate": `Bearer authorization_uri="${authority}", error="invalid_token", error_description="${description.replace(/["\\]/g, "")}"`,
+    });
+  }
+
+  private authorityHost(): string {
+    return (this.ctx.authorityHost ?? `${this.ctx.endpoint}/login`).replace(/\/+$/, "");
   }
 
   private propagationMs(): number {
@@ -207,7 +184,7 @@ export class ArmService {
       name: "LocalAzure",
       resourceManager: `${this.ctx.endpoint}/`,
       authentication: {
-        loginEndpoint: `${this.ctx.endpoint}/login`,
+        loginEndpoint: `${this.authorityHost()}/`,
         audiences: [`${this.ctx.endpoint}/`],
         tenant: this.ctx.tenantId,
       },
@@ -215,34 +192,87 @@ export class ArmService {
   }
 
   private async route(method: string, route: Route, body: unknown, caller: string, url: URL): Promise<ArmReply> {
+    const store = this.ctx.store;
+    const readable = (id: string, action: string) => this.allowed(caller, id, action);
+    const list = (value: unknown[]): ArmReply =>
+      method === "GET"
+        ? { status: 200, body: { value } }
+        : armError(405, "MethodNotAllowed", `${method} is not supported on a collection.`);
     switch (route.kind) {
-      case "operation": {
-        const operation = this.ctx.store.operations.get(route.name ?? "");
+      case "operationStatus": {
+        // Learn, "Track asynchronous Azure operations": the Azure-AsyncOperation URL answers 200 with a status.
+        const operation = store.operations.get(route.name ?? "");
         if (!operation) return armError(404, "NotFound", "The operation was not found.");
-        return { status: 200, body: { status: Date.now() >= operation.readyAt ? "Succeeded" : "InProgress" } };
+        const done = Date.now() >= operation.readyAt;
+        return { status: 200, body: { name: route.name, status: done ? "Succeeded" : "InProgress" } };
+      }
+      case "operationResult": {
+        // The same page: a Location URL answers 202 while the operation runs, then 200 or 204.
+        const operation = store.operations.get(route.name ?? "");
+        if (!operation) return armError(404, "NotFound", "The operation was not found.");
+        if (Date.now() < operation.readyAt)
+          return { status: 202, headers: { location: this.operationResultUrl(String(route.name)) } };
+        return { status: 200 };
       }
       case "permissions":
-        return {
-          status: 200,
-          body: {
-            value: effectivePermissions(
-              [...this.ctx.store.roleAssignments.values()],
-              caller,
-              route.scope,
-              Date.now(),
-              this.propagationMs(),
-            ),
-          },
-        };
+        return list(
+          effectivePermissions(
+            [...store.roleAssignments.values()],
+            caller,
+            route.scope,
+            Date.now(),
+            this.propagationMs(),
+          ),
+        );
       case "roleDefinitions":
-        return this.roleDefinitions(route, url);
+        return method === "GET"
+          ? this.roleDefinitions(route, url)
+          : armError(
+              405,
+              "MethodNotAllowed",
+              `${method} is not supported on role definitions here: Local Azure holds built-in roles only.`,
+            );
       case "roleAssignment":
         return this.roleAssignment(method, route, body);
+      case "roleAssignmentList":
+        return list(
+          listRoleAssignments(store.roleAssignments.values(), route.scope, url.searchParams.get("$filter")).map((a) =>
+            this.roleAssignmentBody(a),
+          ),
+        );
       case "resourceGroup":
         return this.resourceGroup(method, route, body);
+      case "resourceGroupList":
+        return list(listResourceGroups(store, route, readable, (rg) => this.resourceGroupView(rg)));
+      case "genericResourceList":
+        if (route.resourceGroup && !store.resourceGroups.has(route.resourceGroup.toLowerCase()))
+          return this.noGroup(route);
+        return list(listGenericResources(store, route, readable));
+      case "resourceList": {
+        if (route.resourceGroup && !store.resourceGroups.has(route.resourceGroup.toLowerCase()))
+          return this.noGroup(route);
+        const parent = route.parentId ? store.resource(route.parentId) : undefined;
+        if (route.parentId && !parent) {
+          const [namespace, type, name] = route.parentId.split(/\/providers\//i)[1].split("/");
+          return this.notFound(`${namespace}/${type}`, name, String(route.resourceGroup));
+        }
+        return list(listResources(store, route, readable, (r) => this.view(r)));
+      }
       case "resource":
         return this.resource(method, route, body);
     }
+  }
+
+  private noGroup(route: Route): ArmReply {
+    return armError(404, "ResourceGroupNotFound", `Resource group '${route.resourceGroup}' could not be found.`);
+  }
+
+  private notFound(type: string, name: string, resourceGroup: string): ArmReply {
+    return armError(
+      404,
+      "ResourceNotFound",
+      `The Resource '${type}/${name}' under resource group '${resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+    );
   }
 
   private roleDefinitionBody(guid: string) {
@@ -373,26 +403,43 @@ export class ArmService {
     return { status: 201, body: this.roleAssignmentBody(assignment) };
   }
 
-  private resourceGroup(method: string, route: Route, body: unknown): ArmReply {
-    const store = this.ctx.store;
-    const key = String(route.resourceGroup).toLowerCase();
-    const existing = store.resourceGroups.get(key);
-    const notFound = () =>
-      armError(404, "ResourceGroupNotFound", `Resource group '${route.resourceGroup}' could not be found.`);
-    const view = (rg: { id: string; name: string; location: string; tags?: unknown }) => ({
+  private resourceGroupView(rg: { id: string; name: string; location: string; tags?: unknown }) {
+    return {
       id: rg.id,
       name: rg.name,
       type: "Microsoft.Resources/resourceGroups",
       location: rg.location,
       ...(rg.tags ? { tags: rg.tags } : {}),
       properties: { provisioningState: "Succeeded" },
-    });
-    if (method === "GET") return existing ? { status: 200, body: view(existing) } : notFound();
+    };
+  }
+
+  private resourceGroup(method: string, route: Route, body: unknown): ArmReply {
+    const store = this.ctx.store;
+    const key = String(route.resourceGroup).toLowerCase();
+    const existing = store.resourceGroups.get(key);
+    const notFound = () => this.noGroup(route);
+    // resourceGroups.checkExistence: 204 or 404, no body (azure-rest-api-specs
+    // specification/resources/resource-manager/Microsoft.Resources/stable/2021-04-01/resources.json, ResourceGroups_CheckExistence).
+    if (method === "HEAD") return { status: existing ? 204 : 404 };
+    if (method === "GET") return existing ? { status: 200, body: this.resourceGroupView(existing) } : notFound();
     if (method === "PUT" || method === "PATCH") {
       const input = (body ?? {}) as { location?: string; tags?: unknown };
       if (!existing && method === "PATCH") return notFound();
       if (!existing && !input.location) {
         return armError(400, "LocationRequired", "The location property is required for this definition.");
+      }
+      if (
+        existing &&
+        method === "PUT" &&
+        input.location &&
+        input.location.toLowerCase() !== existing.location.toLowerCase()
+      ) {
+        return armError(
+          409,
+          "InvalidResourceGroupLocation",
+          `Invalid resource group location '${input.location}'. The Resource group already exists in location '${existing.location}'.`,
+        );
       }
       const rg = {
         id: existing?.id ?? route.scope.replace(/\/resourceGroups\//i, "/resourceGroups/"),
@@ -401,34 +448,44 @@ export class ArmService {
         tags: input.tags ?? existing?.tags,
       };
       store.resourceGroups.set(key, rg);
-      return { status: existing ? 200 : 201, body: view(rg) };
+      return { status: existing ? 200 : 201, body: this.resourceGroupView(rg) };
     }
     if (method === "DELETE") {
       if (!existing) return notFound();
       store.resourceGroups.delete(key);
-      const prefix = `${existing.id.toLowerCase()}/`;
-      for (const [id, resource] of store.resources) {
-        if (id.startsWith(prefix)) {
-          store.resources.delete(id);
-          if (resource.type === "Microsoft.Compute/virtualMachines") void this.ctx.onVmDeleted(resource.id);
-          if (resource.type === "Microsoft.ManagedIdentity/userAssignedIdentities") {
-            store.principals.delete(
-              String((resource.body.properties as { principalId: string }).principalId).toLowerCase(),
-            );
-          }
-        }
-      }
+      for (const resource of [...store.resources.values()])
+        if (isWithinScope(resource.id, existing.id)) void this.forget(resource);
       for (const [id, assignment] of store.roleAssignments)
         if (isWithinScope(assignment.scope, existing.id)) store.roleAssignments.delete(id);
-      return { status: 202, headers: { location: this.newOperationUrl() } };
+      // Learn, "Resource Groups - Delete": 202 with a Location to poll (ResourceGroups_Delete in the REST spec).
+      const operation = this.newOperation(Date.now() + this.ctx.faults.lroSeconds * 1000);
+      return { status: 202, headers: { location: this.operationResultUrl(operation) } };
     }
     return armError(405, "MethodNotAllowed", `${method} is not supported on resource groups.`);
   }
 
-  private newOperationUrl(): string {
+  /** Removes a resource and what hangs on it: a VM's runtime, an identity's directory principal. */
+  private async forget(resource: StoredResource): Promise<void> {
+    const store = this.ctx.store;
+    store.resources.delete(resource.id.toLowerCase());
+    if (resource.type === "Microsoft.Compute/virtualMachines") await this.ctx.onVmDeleted(resource.id);
+    if (resource.type === "Microsoft.ManagedIdentity/userAssignedIdentities") {
+      store.principals.delete(String((resource.body.properties as { principalId: string }).principalId).toLowerCase());
+    }
+  }
+
+  private newOperation(readyAt: number): string {
     const id = randomUUID();
-    this.ctx.store.operations.set(id, { readyAt: Date.now() + this.ctx.faults.lroSeconds * 1000 });
+    this.ctx.store.operations.set(id, { readyAt });
+    return id;
+  }
+
+  private operationStatusUrl(id: string): string {
     return `${this.ctx.endpoint}/subscriptions/${this.ctx.subscriptionId}/providers/Microsoft.Resources/operationStatuses/${id}?api-version=2020-01-01`;
+  }
+
+  private operationResultUrl(id: string): string {
+    return `${this.ctx.endpoint}/subscriptions/${this.ctx.subscriptionId}/operationResults/${id}?api-version=2020-01-01`;
   }
 
   private view(resource: StoredResource): Record<string, unknown> {
@@ -441,40 +498,113 @@ export class ArmService {
       delete osProfile.customData;
       properties.osProfile = osProfile;
     }
+    if (resource.type === VIRTUAL_NETWORK) {
+      // A VNet shows its subnets, inline or created on their own, each with its ID
+      // (azure-rest-api-specs specification/network/resource-manager/Microsoft.Network/stable/2024-05-01/virtualNetwork.json:
+      // VirtualNetworkPropertiesFormat.subnets is Subnet[], and a Subnet carries its id).
+      properties.subnets = this.subnetsOf(resource.id).map((subnet) => this.view(subnet));
+    }
     return { ...resource.body, properties };
+  }
+
+  private subnetsOf(vnetId: string): StoredResource[] {
+    return [...this.ctx.store.resources.values()].filter(
+      (r) => r.type === SUBNET && r.id.toLowerCase().startsWith(`${vnetId.toLowerCase()}/subnets/`),
+    );
+  }
+
+  /**
+   * Azure refuses to delete a network resource something else still uses; the codes and messages are
+   * those the Network provider answers (Learn, "Troubleshoot … InUseSubnetCannotBeDeleted", "NicInUse").
+   */
+  private inUse(resource: StoredResource): ArmReply | undefined {
+    const id = resource.id.toLowerCase();
+    const user = [...this.ctx.store.resources.values()].find(
+      (other) =>
+        other.id.toLowerCase() !== id &&
+        !other.id.toLowerCase().startsWith(`${id}/`) &&
+        JSON.stringify(other.body.properties ?? {})
+          .toLowerCase()
+          .includes(`"id":"${id}"`),
+    );
+    if (!user) return undefined;
+    const name = String(resource.body.name);
+    switch (resource.type) {
+      case SUBNET:
+        return armError(
+          400,
+          "InUseSubnetCannotBeDeleted",
+          `Subnet ${name} is in use by ${user.id} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`,
+        );
+      case "Microsoft.Network/networkInterfaces":
+        return armError(
+          400,
+          "NicInUse",
+          `Network Interface ${resource.id} is used by existing resource ${user.id}. In order to delete the network interface, it must be dissociated from the resource. To learn more, see aka.ms/deletenic.`,
+        );
+      case "Microsoft.Network/publicIPAddresses":
+        return armError(
+          400,
+          "PublicIPAddressCannotBeDeleted",
+          `Public IP address ${resource.id} can not be deleted since it is still allocated to resource ${user.id}. In order to delete the public IP, disassociate/detach the Public IP address from the resource.`,
+        );
+      case "Microsoft.Network/networkSecurityGroups":
+        return armError(
+          400,
+          "InUseNetworkSecurityGroupCannotBeDeleted",
+          `Network security group ${resource.id} cannot be deleted because it is in use by the following resources: ${user.id}. In order to delete the Network security group, remove the association with the resource(s).`,
+        );
+      case VIRTUAL_NETWORK:
+        return undefined;
+      default:
+        return undefined;
+    }
   }
 
   private async resource(method: string, route: Route, body: unknown): Promise<ArmReply> {
     const store = this.ctx.store;
     const type = canonicalTypeName(String(route.type));
     const existing = store.resource(route.scope);
-    const notFound = () =>
-      armError(
-        404,
-        "ResourceNotFound",
-        `The Resource '${type}/${route.name}' under resource group '${route.resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
-      );
+    const notFound = () => this.notFound(type, String(route.name), String(route.resourceGroup));
     if (!store.resourceGroups.has(String(route.resourceGroup).toLowerCase())) {
-      return armError(404, "ResourceGroupNotFound", `Resource group '${route.resourceGroup}' could not be found.`);
+      return method === "HEAD" ? { status: 404 } : this.noGroup(route);
     }
+    // resources.checkExistenceById: 204 or 404 (Resources_CheckExistenceById in the REST spec).
+    if (method === "HEAD") return { status: existing ? 204 : 404 };
     if (method === "GET") return existing ? { status: 200, body: this.view(existing) } : notFound();
+    const longRunning = LONG_RUNNING.test(type);
     if (method === "DELETE") {
       if (!existing) return { status: 204 };
-      store.resources.delete(route.scope.toLowerCase());
-      if (type === "Microsoft.Compute/virtualMachines") await this.ctx.onVmDeleted(existing.id);
-      if (type === "Microsoft.ManagedIdentity/userAssignedIdentities") {
-        store.principals.delete(
-          String((existing.body.properties as { principalId: string }).principalId).toLowerCase(),
-        );
+      for (const part of [existing, ...(type === VIRTUAL_NETWORK ? this.subnetsOf(existing.id) : [])]) {
+        const refused = this.inUse(part);
+        if (refused) return refused;
       }
-      return { status: 200 };
+      for (const subnet of type === VIRTUAL_NETWORK ? this.subnetsOf(existing.id) : []) await this.forget(subnet);
+      await this.forget(existing);
+      if (!longRunning) return { status: 200 };
+      // Network and Compute deletes: 202 with Azure-AsyncOperation and Location (their REST specs' x-ms-long-running-operation).
+      const operation = this.newOperation(Date.now() + this.ctx.faults.lroSeconds * 1000);
+      return {
+        status: 202,
+        headers: {
+          "azure-asyncoperation": this.operationStatusUrl(operation),
+          location: this.operationResultUrl(operation),
+        },
+      };
     }
     if (method !== "PUT" && method !== "PATCH") return armError(405, "MethodNotAllowed", `${method} is not supported.`);
     if (method === "PATCH" && !existing) return notFound();
-    const input = (method === "PATCH" ? { ...existing?.body, ...(body as object) } : (body ?? {})) as Record<
-      string,
-      unknown
-    >;
+    const patch = (body ?? {}) as Record<string, unknown>;
+    // PATCH merges: top-level members replace, properties merge one level deep.
+    const input = (
+      method === "PATCH"
+        ? {
+            ...existing?.body,
+            ...patch,
+            properties: { ...(existing?.body.properties as object), ...(patch.properties as object) },
+          }
+        : patch
+    ) as Record<string, unknown>;
     if (route.parentId && !store.resource(route.parentId)) {
       return armError(
         404,
@@ -484,7 +614,6 @@ export class ArmService {
     }
     const built = this.build(type, route, input, existing);
     if ("error" in built) return built.error;
-    const longRunning = LONG_RUNNING.test(type);
     const resource: StoredResource = {
       id: existing?.id ?? this.idFor(type, route),
       type,
@@ -494,13 +623,40 @@ export class ArmService {
     };
     resource.body.id = resource.id;
     store.resources.set(route.scope.toLowerCase(), resource);
+    if (built.subnets) this.replaceSubnets(resource, built.subnets);
     if (type === "Microsoft.Compute/virtualMachines") await this.ctx.onVmChanged(resource.id);
     const status = existing ? 200 : 201;
     if (!longRunning) return { status, body: this.view(resource) };
-    const operation = this.newOperationUrl();
-    const operationId = operation.split("/operationStatuses/")[1].split("?")[0];
-    store.operations.set(operationId, { readyAt: resource.readyAt });
-    return { status, headers: { "azure-asyncoperation": operation }, body: this.view(resource) };
+    const operation = this.newOperation(resource.readyAt);
+    return {
+      status,
+      headers: { "azure-asyncoperation": this.operationStatusUrl(operation) },
+      body: this.view(resource),
+    };
+  }
+
+  /** A VNet PUT that lists subnets makes them exactly its subnets, each a child resource with its own ID. */
+  private replaceSubnets(vnet: StoredResource, subnets: Array<{ name: string; properties: Record<string, unknown> }>) {
+    const store = this.ctx.store;
+    const wanted = new Set(subnets.map((s) => s.name.toLowerCase()));
+    for (const subnet of this.subnetsOf(vnet.id))
+      if (!wanted.has(String(subnet.body.name).toLowerCase())) void this.forget(subnet);
+    for (const { name, properties } of subnets) {
+      const id = `${vnet.id}/subnets/${name}`;
+      const existing = store.resource(id);
+      store.resources.set(id.toLowerCase(), {
+        id: existing?.id ?? id,
+        type: SUBNET,
+        body: {
+          name: existing?.body.name ?? name,
+          id: existing?.id ?? id,
+          type: SUBNET,
+          properties: { ...properties },
+        },
+        readyAt: vnet.readyAt,
+        created: !existing,
+      });
+    }
   }
 
   private idFor(type: string, route: Route): string {
@@ -526,8 +682,11 @@ export class ArmService {
     route: Route,
     input: Record<string, unknown>,
     existing: StoredResource | undefined,
-  ): { body: Record<string, unknown> } | { error: ArmReply } {
+  ):
+    | { body: Record<string, unknown>; subnets?: Array<{ name: string; properties: Record<string, unknown> }> }
+    | { error: ArmReply } {
     const properties = { ...((input.properties as Record<string, unknown>) ?? {}) };
+    let subnets: Array<{ name: string; properties: Record<string, unknown> }> | undefined;
     const base: Record<string, unknown> = {
       name: route.name,
       type,
@@ -538,6 +697,29 @@ export class ArmService {
     };
     const previous = (existing?.body.properties ?? {}) as Record<string, unknown>;
     switch (type) {
+      case VIRTUAL_NETWORK: {
+        const inline = properties.subnets;
+        delete properties.subnets;
+        if (inline === undefined) break;
+        if (!Array.isArray(inline))
+          return { error: armError(400, "InvalidRequestFormat", "subnets must be an array.") };
+        subnets = [];
+        for (const item of inline as Array<{ name?: unknown; properties?: Record<string, unknown> }>) {
+          if (typeof item?.name !== "string" || item.name === "") {
+            return {
+              error: armError(400, "InvalidRequestFormat", "Cannot parse the request: every subnet needs a name."),
+            };
+          }
+          subnets.push({ name: item.name, properties: { ...(item.properties ?? {}) } });
+        }
+        const wanted = new Set(subnets.map((s) => s.name.toLowerCase()));
+        for (const subnet of existing ? this.subnetsOf(existing.id) : []) {
+          if (wanted.has(String(subnet.body.name).toLowerCase())) continue;
+          const refused = this.inUse(subnet);
+          if (refused) return { error: refused };
+        }
+        break;
+      }
       case "Microsoft.Network/publicIPAddresses":
         properties.ipAddress = previous.ipAddress ?? this.ctx.store.allocatePublicIp();
         break;
@@ -579,6 +761,18 @@ export class ArmService {
           const error = this.missingReference(nic.id, route.scope);
           if (error) return { error };
         }
+        const linux = (properties.osProfile as { linuxConfiguration?: LinuxConfiguration } | undefined)
+          ?.linuxConfiguration;
+        if (linux?.disablePasswordAuthentication && !linux.ssh?.publicKeys?.length) {
+          // Compute's answer to a Linux VM with neither a password nor a key.
+          return {
+            error: armError(
+              400,
+              "InvalidParameter",
+              "Authentication using either SSH or by user name and password must be enabled in Linux profile.",
+            ),
+          };
+        }
         const built = this.vmIdentity(route.scope, input.identity as Record<string, unknown> | undefined, existing);
         if ("error" in built) return built;
         if (built.identity) base.identity = built.identity;
@@ -586,7 +780,7 @@ export class ArmService {
         break;
       }
     }
-    return { body: { ...base, properties } };
+    return { body: { ...base, properties }, subnets };
   }
 
   private vmIdentity(
@@ -692,7 +886,8 @@ export function armRequestHandler(service: ArmService, store: Store) {
         principalId,
       });
       res.writeHead(reply.status, { "content-type": "application/json; charset=utf-8", ...(reply.headers ?? {}) });
-      res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
+      // A HEAD answer has headers only (RFC 9110 section 9.3.2).
+      res.end(reply.body === undefined || req.method === "HEAD" ? "" : JSON.stringify(reply.body));
     });
   };
 }

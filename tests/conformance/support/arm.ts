@@ -1,0 +1,78 @@
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { isRestError } from "@azure/core-rest-pipeline";
+import type { LocalAzure, LocalAzureOptions } from "../../../local-azure/index";
+
+/**
+ * What every ARM conformance file shares: Local Azure started for speed, the credentials Microsoft's
+ * management clients sign in with, and the options that point a client at Local Azure.
+ */
+
+/** Fast, deterministic timings: no RBAC or directory delay, LROs that finish after one or two polls. */
+export const FAST_FAULTS: LocalAzureOptions["faults"] = {
+  rbacDelaySeconds: 0,
+  identityAttachDelaySeconds: 0,
+  sshNotReadySeconds: 0,
+  directoryReplicationSeconds: 0,
+  lroSeconds: 0.02,
+};
+
+/**
+ * Poller options for `begin…AndWait`. Local Azure sends no Retry-After on its operation URLs, so the
+ * SDK poller waits `updateIntervalInMs` between polls (core-lro's default is 2000 ms; a Retry-After
+ * would override it).
+ */
+export const POLL = { updateIntervalInMs: 10 } as const;
+
+/**
+ * The one place the suite gets a token for the deployer (Owner on the subscription). It stands in
+ * for `ClientSecretCredential` against Local Azure's Entra; swap it here when that endpoint exists.
+ */
+export function deployerCredential(azure: LocalAzure): TokenCredential {
+  return {
+    async getToken(): Promise<AccessToken> {
+      return { token: await azure.deployerToken(), expiresOnTimestamp: Date.now() + 3_600_000 };
+    },
+  };
+}
+
+/** A managed identity's ARM token, as the VM would get it from IMDS. */
+export function identityCredential(azure: LocalAzure, principalId: string): TokenCredential {
+  return {
+    async getToken(): Promise<AccessToken> {
+      const token = await azure.issueToken({ principalId, resource: `${azure.armEndpoint}/` });
+      return { token, expiresOnTimestamp: Date.now() + 3_600_000 };
+    },
+  };
+}
+
+/** A credential that hands out a fixed token (expired, forged, for another audience). */
+export function fixedCredential(token: string): TokenCredential {
+  return { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+}
+
+/**
+ * Client options that point a management client at Local Azure: `endpoint` (the clients' own
+ * option; `credentialScopes` then defaults to `{endpoint}/.default`) and the CA through the
+ * pipeline's `tlsOptions.ca`. Retries stay on, so the SDK's own retry policy meets every answer.
+ */
+export function clientOptions(azure: LocalAzure) {
+  return { endpoint: azure.armEndpoint, tlsOptions: { ca: azure.caCertPem } };
+}
+
+/** Drains a paged list (the SDK's PagedAsyncIterableIterator). */
+export async function all<T>(pages: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of pages) items.push(item);
+  return items;
+}
+
+/** What a failed SDK call threw, as [statusCode, code]: the SDK's own parse of ARM's error body. */
+export async function failure(call: Promise<unknown>): Promise<[number | undefined, string | undefined]> {
+  try {
+    await call;
+  } catch (error) {
+    if (isRestError(error)) return [error.statusCode, error.code];
+    throw error;
+  }
+  throw new Error("expected the call to fail, and it succeeded");
+}
