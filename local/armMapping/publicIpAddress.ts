@@ -10,6 +10,7 @@ export const publicIpAddressMapping: ResourceMapping = {
   autoname: "suffix",
   pathInputs: ["resourceGroupName", "publicIpAddressName"],
   topLevel: ["id", "location", "tags", "sku", "zones", "extendedLocation"],
+  forceNew: ["zones", "publicIPAddressVersion"],
   flattenProperties: true,
   path: (inputs, name, context) =>
     `${resourceGroupPath(inputs, context)}/providers/Microsoft.Network/publicIPAddresses/${segment(name, "publicIpAddressName")}`,

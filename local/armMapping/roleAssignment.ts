@@ -19,6 +19,8 @@ export const roleAssignmentMapping: ResourceMapping = {
   nameInput: "roleAssignmentName",
   autoname: "guid",
   pathInputs: ["scope", "roleAssignmentName"],
+  // ARM refuses any change of these on an existing assignment (RoleAssignmentUpdateNotPermitted).
+  forceNew: ["principalId", "roleDefinitionId"],
   topLevel: [],
   flattenProperties: true,
   path: (inputs, name) =>

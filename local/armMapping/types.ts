@@ -31,6 +31,11 @@ export interface ResourceMapping {
   readonly pathInputs: readonly string[];
   /** Inputs that ARM keeps at the top level of the body; every other input goes under `properties`. */
   readonly topLevel: readonly string[];
+  /**
+   * Inputs (dotted paths) Azure cannot change in place, beyond the path inputs and `location`, which
+   * always force a new resource: a change replaces the resource (azure-native's forceNew).
+   */
+  readonly forceNew?: readonly string[];
   /** Sub-resource arrays whose items are split into top level and `properties` too. */
   readonly subResources?: readonly SubResourceArray[];
   /**

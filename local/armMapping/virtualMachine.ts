@@ -26,6 +26,17 @@ export const virtualMachineMapping: ResourceMapping = {
   autoname: "suffix",
   pathInputs: ["resourceGroupName", "vmName"],
   topLevel: ["location", "tags", "identity", "zones", "plan", "extendedLocation", "placement"],
+  // Create-only in the compute spec (x-ms-mutability create/read, or "cannot be updated after the VM is
+  // created" in its descriptions); the image and security type are chosen at creation.
+  forceNew: [
+    "zones",
+    "osProfile.adminUsername",
+    "osProfile.computerName",
+    "osProfile.customData",
+    "storageProfile.imageReference",
+    "storageProfile.osDisk.createOption",
+    "securityProfile.securityType",
+  ],
   flattenProperties: true,
   path: (inputs, name, context) =>
     `${resourceGroupPath(inputs, context)}/providers/Microsoft.Compute/virtualMachines/${segment(name, "vmName")}`,

@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from "node:fs";
+import { isIP } from "node:net";
+
+/**
+ * Where a stand-in plugin finds Local Azure, and its refusal to run anywhere else. The stand-ins
+ * stand in for azure-native and tls only because those providers cannot be built here; they must
+ * never be mistaken for the real ones, so each starts only when LOCAL_AZURE_KEPT names the kept.json
+ * of a Local Azure whose endpoints are on loopback.
+ */
+
+/** The variable naming the kept Local Azure's kept.json (npm run local -- --engine sets it for the CLI). */
+export const KEPT_ENV = "LOCAL_AZURE_KEPT";
+
+/** The location Local Azure puts a resource group in when none is given. */
+export const LOCAL_AZURE_DEFAULT_LOCATION = "eastus";
+
+export interface LocalAzureTarget {
+  armEndpoint: string;
+  authorityHost: string;
+  tenantId: string;
+  subscriptionId: string;
+  /** Path of Local Azure's CA certificate (PEM). */
+  caBundle: string;
+  caPem: string;
+  deployer: { clientId: string; clientSecret: string };
+  location: string;
+}
+
+export class NotLocalAzureError extends Error {
+  constructor(plugin: string, reason: string) {
+    super(
+      `${plugin} here is a stand-in that talks to Local Azure (this repository's offline emulator) only, never to Azure, ` +
+        `and it refuses to start: ${reason}. Run it through \`npm run local -- --engine\`, which starts Local Azure and ` +
+        `sets ${KEPT_ENV}; for real Azure, install the real plugin (pulumi plugin install resource ${plugin.replace(/^pulumi-resource-/, "")}).`,
+    );
+    this.name = "NotLocalAzureError";
+  }
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: the only hosts a stand-in talks to. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "");
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
+}
+
+function loopbackHttpsUrl(value: unknown, field: string, fail: (reason: string) => never): string {
+  if (typeof value !== "string") fail(`kept.json has no ${field}`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(`kept.json's ${field} ${JSON.stringify(value)} is not a URL`);
+  }
+  if (url.protocol !== "https:" || !isLoopbackHost(url.hostname)) {
+    fail(`kept.json's ${field} is ${url.origin}, not an https endpoint on loopback (127.x.y.z)`);
+  }
+  return url.origin;
+}
+
+/** Reads and checks the kept Local Azure named by LOCAL_AZURE_KEPT; throws NotLocalAzureError otherwise. */
+export function localAzureTarget(plugin: string, env: NodeJS.ProcessEnv = process.env): LocalAzureTarget {
+  const fail = (reason: string): never => {
+    throw new NotLocalAzureError(plugin, reason);
+  };
+  const keptPath = env[KEPT_ENV];
+  if (keptPath === undefined || keptPath === "") fail(`${KEPT_ENV} is not set`);
+  if (!existsSync(keptPath as string)) fail(`${KEPT_ENV}=${keptPath} does not exist (no Local Azure is kept)`);
+  let kept: Record<string, unknown>;
+  try {
+    kept = JSON.parse(readFileSync(keptPath as string, "utf8")) as Record<string, unknown>;
+  } catch (error) {
+    return fail(`${keptPath} is not JSON (${(error as Error).message})`);
+  }
+  const armEndpoint = loopbackHttpsUrl(kept.armEndpoint, "armEndpoint", fail);
+  const authorityHost = loopbackHttpsUrl(kept.authorityHost ?? kept.armEndpoint, "authorityHost", fail);
+  const text = (field: string, value: unknown): string =>
+    typeof value === "string" && value !== "" ? value : fail(`kept.json has no ${field}`);
+  const deployer = (kept.deployer ?? {}) as Record<string, unknown>;
+  const caBundle = text("caBundle", kept.caBundle);
+  if (!existsSync(caBundle)) fail(`kept.json's caBundle ${caBundle} does not exist`);
+  return {
+    armEndpoint,
+    authorityHost,
+    tenantId: text("tenantId", kept.tenantId),
+    subscriptionId: text("subscriptionId", kept.subscriptionId),
+    caBundle,
+    caPem: readFileSync(caBundle, "utf8"),
+    deployer: {
+      clientId: text("deployer.clientId", deployer.clientId),
+      clientSecret: text("deployer.clientSecret", deployer.clientSecret),
+    },
+    location: typeof kept.location === "string" && kept.location !== "" ? kept.location : LOCAL_AZURE_DEFAULT_LOCATION,
+  };
+}
