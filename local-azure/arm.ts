@@ -140,7 +140,7 @@ export class ArmService {
         reply: armError(
           403,
           "AuthorizationFailed",
-          `The client '${caller.appid}' with object id '${caller.oid}' does not have authorization to perform action '${route.action}' over scope '${route.scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+          `The client '${caller.appid}' with object id '${caller.oid}' does not have authorization to perform action '${route.action}' over scope '${route.target ?? route.scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
         ),
         principalId: caller.oid,
       };

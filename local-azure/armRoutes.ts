@@ -26,6 +26,8 @@ export interface Route {
   scope: string;
   /** The RBAC action; "" for operation polls, which ARM scopes to the operation itself. */
   action: string;
+  /** The scope ARM names in a 403 when it differs from `scope`: a role assignment's own path. */
+  target?: string;
   /** Lists at subscription scope answer only what the caller may read, instead of refusing the whole list. */
   filtered?: boolean;
   resourceGroup?: string;
@@ -52,6 +54,7 @@ export function routeOf(method: string, path: string): Route | undefined {
       ? {
           kind: "roleAssignment",
           scope: match[1],
+          target: path,
           name: match[2],
           action: `Microsoft.Authorization/roleAssignments/${verb}`,
         }
