@@ -1,9 +1,10 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createLocalJWKSet, errors, exportJWK, generateKeyPair, type JSONWebKeySet, jwtVerify, SignJWT } from "jose";
 
 /**
- * Local Azure's Entra ID: RS256 access tokens with the claims of real managed-identity tokens, a
- * JWKS to verify them, and the verdicts ARM gives a bad token.
+ * Local Azure's Entra ID: RS256 access tokens with the claims of real managed-identity and
+ * service-principal (client secret) tokens, a JWKS to verify them, the verdicts ARM gives a bad
+ * token, and the applications that may sign in with a client secret (entraHttp.ts serves them).
  */
 
 export interface TokenRequest {
@@ -16,6 +17,16 @@ export interface TokenRequest {
   issuedAt?: number;
   lifetimeSeconds?: number;
   signWith?: "trusted" | "foreign";
+  /** managedIdentity (default): xms_mirid, appidacr 2. servicePrincipal: signed in with a client secret, appidacr 1. */
+  kind?: "managedIdentity" | "servicePrincipal";
+}
+
+/** An application registration with a client secret (a service principal in this tenant). */
+export interface Application {
+  clientId: string;
+  principalId: string;
+  /** SHA-256 of the secret: the directory never keeps the secret itself. */
+  secretHash: Buffer;
 }
 
 export interface VerifiedToken {
@@ -33,7 +44,11 @@ export type TokenVerdict =
 
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest();
+
 export class Entra {
+  private readonly applications = new Map<string, Application>();
+
   private constructor(
     readonly tenantId: string,
     private readonly signingKey: SigningKey,
@@ -54,20 +69,46 @@ export class Entra {
     return `https://sts.windows.net/${this.tenantId}/`;
   }
 
-  /** A managed-identity access token; `foreign` signs with a key the JWKS does not hold (a forgery). */
+  /**
+   * Registers an application that signs in with a client secret; returns the generated secret (shaped
+   * like Entra's: 40 characters with a "~"), which only the caller keeps.
+   */
+  registerApplication(clientId: string, principalId: string): string {
+    const secret = `${randomBytes(3).toString("base64url")}8Q~${randomBytes(27).toString("base64url")}`.slice(0, 40);
+    this.applications.set(clientId.toLowerCase(), { clientId, principalId, secretHash: sha256(secret) });
+    return secret;
+  }
+
+  application(clientId: string): Application | undefined {
+    return this.applications.get(clientId.toLowerCase());
+  }
+
+  /** Whether `secret` is the application's client secret (compared in constant time). */
+  secretMatches(application: Application, secret: string): boolean {
+    return timingSafeEqual(application.secretHash, sha256(secret));
+  }
+
+  /** An access token; `foreign` signs with a key the JWKS does not hold (a forgery). */
   async issue(request: TokenRequest): Promise<{ token: string; expiresOn: number; notBefore: number }> {
     const issuedAt = request.issuedAt ?? Math.floor(Date.now() / 1000);
     const expiresOn = issuedAt + (request.lifetimeSeconds ?? 86_399);
+    const kind =
+      request.kind === "servicePrincipal"
+        ? // A client-secret sign-in (v1 token for a v1 resource such as ARM): appidacr 1, the issuer as idp.
+          { appidacr: "1", idp: this.issuer }
+        : {
+            appidacr: "2",
+            // Real tokens spell the resource group segment in lower case.
+            xms_mirid: request.resourceId.replace(/\/resourceGroups\//i, "/resourcegroups/"),
+          };
     const token = await new SignJWT({
       aud: request.resource,
       oid: request.principalId,
       sub: request.principalId,
       tid: this.tenantId,
       appid: request.clientId,
-      appidacr: "2",
+      ...kind,
       idtyp: "app",
-      // Real tokens spell the resource group segment in lower case.
-      xms_mirid: request.resourceId.replace(/\/resourceGroups\//i, "/resourcegroups/"),
       uti: randomUUID().replace(/-/g, ""),
       ver: "1.0",
     })

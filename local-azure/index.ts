@@ -11,6 +11,8 @@ import { ArmClient } from "./armClient";
 import { createTlsMaterial } from "./ca";
 import { hostKeysFromCustomData } from "./cloudInit";
 import { Entra } from "./entra";
+import { ClientSecretTokenSource } from "./entraClient";
+import { startEntraServer } from "./entraHttp";
 import { type Guest, startGuest } from "./guest";
 import { startImds } from "./imds";
 import { nsgAdmits } from "./nsg";
@@ -71,17 +73,31 @@ export class LocalAzure {
     readonly tenantId: string,
     readonly location: string,
     readonly sshPort: number,
-    readonly deployer: { principalId: string; clientId: string },
+    /** The deployer service principal (Owner on the subscription) and the client secret it signs in with. */
+    readonly deployer: { principalId: string; clientId: string; clientSecret: string },
+    /** Entra's sign-in endpoints (HTTPS, Local Azure's CA): `{authorityHost}/{tenantId}/oauth2/v2.0/token`. */
+    readonly authorityHost: string,
     faults: Faults,
     private readonly store: Store,
     private readonly entra: Entra,
     private readonly server: Server,
+    private readonly entraServer: Server,
     private readonly dataDir: string,
     private readonly ownsDataDir: boolean,
   ) {
     this.faults = faults;
+    this.deployerSignIn = new ClientSecretTokenSource({
+      authorityHost,
+      tenantId,
+      clientId: deployer.clientId,
+      clientSecret: deployer.clientSecret,
+      scope: `${armEndpoint}/.default`,
+      caPem: caCertPem,
+    });
     this.arm = new ArmClient(armEndpoint, caCertPem, () => this.deployerToken());
   }
+
+  private readonly deployerSignIn: ClientSecretTokenSource;
 
   static async start(options: LocalAzureOptions = {}): Promise<LocalAzure> {
     const faults: Faults = {
@@ -106,11 +122,16 @@ export class LocalAzure {
     writeFileSync(caCertPath, tls.caCertPem);
 
     const store = new Store();
-    const deployer = {
+    const deployerIds = {
       principalId: "0a1b2c3d-0000-4000-8000-00000000d001",
       clientId: "0a1b2c3d-0000-4000-8000-00000000c001",
     };
-    store.principals.set(deployer.principalId, { ...deployer, resourceId: "", createdAt: 0 });
+    store.principals.set(deployerIds.principalId, { ...deployerIds, resourceId: "", createdAt: 0 });
+    // A service principal signs in with a client secret, as a CI deployer does.
+    const deployer = {
+      ...deployerIds,
+      clientSecret: entra.registerApplication(deployerIds.clientId, deployerIds.principalId),
+    };
     // The deployer holds Owner on the subscription, as a CI service principal would.
     const ownerScope = `/subscriptions/${subscriptionId}`;
     store.roleAssignments.set(`${ownerScope}/providers/microsoft.authorization/roleassignments/deployer-owner`, {
@@ -131,6 +152,11 @@ export class LocalAzure {
       server.listen(0, "127.0.0.1", () => resolve());
     });
     const armEndpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Entra on its own port: ARM's resource identifier is its endpoint (with or without the slash).
+    const { authorityHost, server: entraServer } = await startEntraServer(
+      { entra, resources: () => [armEndpoint, `${armEndpoint}/`] },
+      { cert: tls.serverCertPem, key: tls.serverKeyPem },
+    );
     const service = new ArmService({
       endpoint: armEndpoint,
       subscriptionId,
@@ -153,10 +179,12 @@ export class LocalAzure {
       location,
       sshPort,
       deployer,
+      authorityHost,
       faults,
       store,
       entra,
       server,
+      entraServer,
       dataDir,
       ownsDataDir,
     );
@@ -168,15 +196,12 @@ export class LocalAzure {
     return this.store.requestLog;
   }
 
-  /** A valid ARM token for the deployer. */
-  async deployerToken(): Promise<string> {
-    const { token } = await this.entra.issue({
-      principalId: this.deployer.principalId,
-      clientId: this.deployer.clientId,
-      resourceId: "",
-      resource: `${this.armEndpoint}/`,
-    });
-    return token;
+  /**
+   * A valid ARM token for the deployer, signed in with its client secret at Entra's token endpoint
+   * over HTTPS (as any client would), cached until shortly before it expires.
+   */
+  deployerToken(): Promise<string> {
+    return this.deployerSignIn.token();
   }
 
   /** A token for tests: forged (`foreign` key), expired (old issuedAt) or for another audience. */
@@ -287,7 +312,10 @@ export class LocalAzure {
     this.stopped = true;
     await Promise.all([...this.vms.keys()].map((id) => this.vmDeleted(id)));
     this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.entraServer.closeAllConnections();
+    await Promise.all(
+      [this.server, this.entraServer].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
