@@ -1,0 +1,133 @@
+import { ResourceManagementClient } from "@azure/arm-resources";
+import {
+  createDefaultHttpClient,
+  createHttpHeaders,
+  createPipelineFromOptions,
+  createPipelineRequest,
+  isRestError,
+} from "@azure/core-rest-pipeline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import { clientOptions, FAST_FAULTS, fixedCredential } from "./support/arm";
+
+/**
+ * How Local Azure's ARM refuses a request it cannot authenticate, as Microsoft's clients meet it:
+ * 401 with ARM's error codes in the body (which the SDK turns into RestError.code) and a
+ * `WWW-Authenticate: Bearer authorization_uri="…", error="invalid_token", error_description="…"`
+ * challenge (RFC 6750 section 3). ARM's header form is the one Microsoft's own ARM mock copies
+ * (Azure/aks-engine pkg/armhelpers, HTTPMockClient.RegisterLogin); the codes are those of Learn,
+ * "Troubleshoot common Azure deployment errors" (InvalidAuthenticationToken,
+ * ExpiredAuthenticationToken, InvalidAuthenticationTokenAudience).
+ */
+
+let azure: LocalAzure;
+let seeded: SeededVm;
+let principalId: string;
+let loginEndpoint: string;
+
+beforeAll(async () => {
+  azure = await LocalAzure.start({ faults: FAST_FAULTS });
+  seeded = await seedVm(azure, { identity: "user", resourceGroup: "auth-rg", vmName: "auth-vm" });
+  principalId = String(seeded.userIdentity?.principalId);
+  const metadata = await send(`${azure.armEndpoint}/metadata/endpoints?api-version=2022-09-01`);
+  loginEndpoint = (JSON.parse(String(metadata.bodyAsText)) as { authentication: { loginEndpoint: string } })
+    .authentication.loginEndpoint;
+});
+afterAll(() => azure.stop());
+
+/** One request through Microsoft's HTTP pipeline (retries, TLS with Local Azure's CA) and no credential. */
+async function send(url: string, headers: Record<string, string> = {}) {
+  const pipeline = createPipelineFromOptions({ tlsOptions: { ca: azure.caCertPem } });
+  const request = createPipelineRequest({ url, method: "GET", headers: createHttpHeaders(headers) });
+  return pipeline.sendRequest(createDefaultHttpClient(), request);
+}
+
+/** The challenge ARM sends with every 401. */
+const challenge = (description: string) =>
+  `Bearer authorization_uri="${loginEndpoint}${azure.tenantId}", error="invalid_token", error_description="${description}"`;
+
+/** resourceGroups.get with a client whose credential hands out `token`: what the SDK throws, and how many requests it sent. */
+async function getWith(token: string) {
+  const client = new ResourceManagementClient(fixedCredential(token), azure.subscriptionId, clientOptions(azure));
+  const before = azure.requestLog.length;
+  try {
+    await client.resourceGroups.get(seeded.resourceGroup);
+  } catch (error) {
+    if (!isRestError(error)) throw error;
+    return {
+      status: error.statusCode,
+      code: error.code,
+      message: error.message,
+      challenge: error.response?.headers.get("www-authenticate"),
+      requests: azure.requestLog.length - before,
+    };
+  }
+  throw new Error("expected the request to be refused");
+}
+
+const token = (options: Partial<Parameters<LocalAzure["issueToken"]>[0]> = {}) =>
+  azure.issueToken({ principalId, resource: `${azure.armEndpoint}/`, ...options });
+
+describe("ARM authentication failures", () => {
+  it("no token: 401 AuthenticationFailed with ARM's Bearer challenge naming the tenant's authority", async () => {
+    const response = await send(`${azure.armEndpoint}${seeded.resourceGroupId}?api-version=2021-04-01`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe(
+      challenge("The authentication failed because of missing 'Authorization' header."),
+    );
+    expect(JSON.parse(String(response.bodyAsText))).toEqual({
+      error: { code: "AuthenticationFailed", message: "Authentication failed. The 'Authorization' header is missing." },
+    });
+  });
+
+  it("a scheme other than Bearer counts as no token", async () => {
+    const response = await send(`${azure.armEndpoint}${seeded.resourceGroupId}?api-version=2021-04-01`, {
+      authorization: "Basic dXNlcjpwYXNz",
+    });
+    expect([response.status, response.headers.get("www-authenticate")]).toEqual([
+      401,
+      challenge("The authentication failed because of missing 'Authorization' header."),
+    ]);
+  });
+
+  it("expired token: 401 ExpiredAuthenticationToken, one request (the SDK does not retry a 401 without a claims challenge)", async () => {
+    const expired = await token({ issuedAt: Math.floor(Date.now() / 1000) - 7200, lifetimeSeconds: 3600 });
+    const refused = await getWith(expired);
+    expect(refused).toEqual({
+      status: 401,
+      code: "ExpiredAuthenticationToken",
+      message: "The access token expiry UTC time is earlier than current UTC time.",
+      challenge: challenge("The access token expiry UTC time is earlier than current UTC time."),
+      requests: 1,
+    });
+  });
+
+  it("token for another audience: 401 InvalidAuthenticationTokenAudience", async () => {
+    const refused = await getWith(await token({ resource: "https://graph.microsoft.com/" }));
+    expect([refused.status, refused.code, refused.requests]).toEqual([401, "InvalidAuthenticationTokenAudience", 1]);
+    expect(refused.message).toBe(
+      `The access token has been obtained for wrong audience or resource 'https://graph.microsoft.com/'. It should exactly match with one of the allowed audiences '${azure.armEndpoint}','${azure.armEndpoint}/'.`,
+    );
+    expect(refused.challenge).toBe(challenge(refused.message));
+  });
+
+  it("token signed by a key outside the JWKS: 401 InvalidAuthenticationToken", async () => {
+    const refused = await getWith(await token({ signWith: "foreign" }));
+    expect(refused).toMatchObject({ status: 401, code: "InvalidAuthenticationToken", requests: 1 });
+    expect(refused.challenge).toBe(challenge("The access token is invalid."));
+  });
+
+  it("a token that is not a JWT: 401 InvalidAuthenticationToken", async () => {
+    const refused = await getWith("not.a.jwt");
+    expect([refused.status, refused.code]).toEqual([401, "InvalidAuthenticationToken"]);
+  });
+
+  it("the same identity with a good token reads its group: the failures above were the token's alone", async () => {
+    const client = new ResourceManagementClient(
+      fixedCredential(await token()),
+      azure.subscriptionId,
+      clientOptions(azure),
+    );
+    expect((await client.resourceGroups.get(seeded.resourceGroup)).id).toBe(seeded.resourceGroupId);
+  });
+});
