@@ -51,7 +51,7 @@ function notApplicable(reason?: string): never {
  * The inputs as the analyzer hands them to a policy: secrets in clear, unknowns (Pulumi's `unknown`
  * in a preview) as the wire's sentinel, behind the same proxy that throws UnknownValueError on reading one.
  */
-export function analyzerProps(inputs: unknown): Record<string, unknown> {
+export function analyzerProps<T = Record<string, unknown>>(inputs: unknown): T {
   const plain = (value: unknown): unknown => {
     if (isUnknown(value)) return UNKNOWN_SENTINEL;
     if (isWrappedSecret(value)) return plain(value.value);
@@ -65,7 +65,7 @@ export function analyzerProps(inputs: unknown): Record<string, unknown> {
     }
     return value;
   };
-  return unknownCheckingProxy((plain(inputs) ?? {}) as Record<string, unknown>);
+  return unknownCheckingProxy((plain(inputs) ?? {}) as Record<string, unknown>) as T;
 }
 
 /** The type a validateResourceOfType/asType check compares: the class's Pulumi type token. */
@@ -133,7 +133,7 @@ export async function evaluateResource(
       ? policy.validateResource
       : [policy.validateResource];
     for (const validation of validations) {
-      const props = analyzerProps(resource.inputs);
+      const props = analyzerProps<Record<string, unknown>>(resource.inputs);
       const args: ResourceValidationArgs = {
         type: resource.type,
         props,
@@ -160,7 +160,7 @@ export async function evaluateStack(
 ): Promise<PolicyViolation[]> {
   const violations: PolicyViolation[] = [];
   const policyResources: PolicyResource[] = resources.map((resource) => {
-    const props = analyzerProps(resource.inputs);
+    const props = analyzerProps<Record<string, unknown>>(resource.inputs);
     return {
       type: resource.type,
       props,

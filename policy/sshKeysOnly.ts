@@ -19,14 +19,17 @@ function isWindows(vm: VirtualMachineProps): boolean {
  */
 export function sshKeysOnlyViolations(name: string, vm: VirtualMachineProps): string[] {
   if (isWindows(vm)) return [];
+  const osProfile = peek(() => vm.osProfile);
+  // The whole profile is not known yet: nothing in it can be judged now.
+  if (osProfile === UNKNOWN) return [];
   const violations: string[] = [];
-  const disabled = peek(() => vm.osProfile?.linuxConfiguration?.disablePasswordAuthentication);
+  const disabled = peek(() => osProfile?.linuxConfiguration?.disablePasswordAuthentication);
   if (disabled !== UNKNOWN && disabled !== true) {
     violations.push(
       `virtual machine "${name}": osProfile.linuxConfiguration.disablePasswordAuthentication is ${shown(disabled)}; allowed: true (SSH keys only)`,
     );
   }
-  const password = peek(() => vm.osProfile?.adminPassword);
+  const password = peek(() => osProfile?.adminPassword);
   // A password that is not known yet is still a password.
   if (password !== undefined && password !== null && password !== "") {
     violations.push(
