@@ -153,7 +153,7 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
         subscriptionId: azure.subscriptionId,
         tenantId: azure.tenantId,
         deployer: azure.deployer,
-        deployerToken: await azure.deployerToken(),
+        authorityHost: azure.authorityHost,
         location: "eastus",
       },
       previous: previousResources(stateDir),

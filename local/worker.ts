@@ -13,6 +13,7 @@ import "@pulumi/azure-native/resources";
 import "@pulumi/command";
 import "@pulumi/tls";
 import { ArmClient } from "../local-azure/armClient";
+import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import { generatePrivateKey } from "../local-azure/tlsKeys";
 import { LocalAzureMocks } from "./mocks";
 import { SECRET_PLACEHOLDER } from "./secrets";
@@ -56,13 +57,22 @@ function resolveExport(value: unknown): Promise<ResolvedExport> {
 }
 
 async function run(start: WorkerStart): Promise<WorkerDone> {
-  const arm = new ArmClient(start.azure.armEndpoint, start.azure.caCertPem, async () => start.azure.deployerToken);
+  // The deployer signs in at Entra's token endpoint with its client secret, like any other client.
+  const signIn = new ClientSecretTokenSource({
+    authorityHost: start.azure.authorityHost,
+    tenantId: start.azure.tenantId,
+    clientId: start.azure.deployer.clientId,
+    clientSecret: start.azure.deployer.clientSecret,
+    scope: `${start.azure.armEndpoint}/.default`,
+    caPem: start.azure.caCertPem,
+  });
+  const arm = new ArmClient(start.azure.armEndpoint, start.azure.caCertPem, () => signIn.token());
   let pending = 0;
   const mocks = new LocalAzureMocks({
     arm,
     subscriptionId: start.azure.subscriptionId,
     tenantId: start.azure.tenantId,
-    deployer: start.azure.deployer,
+    deployer: { principalId: start.azure.deployer.principalId, clientId: start.azure.deployer.clientId },
     defaultLocation: start.config["azure-native:location"] ?? start.azure.location,
     runStart: start.runStart,
     previous: start.previous,

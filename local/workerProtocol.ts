@@ -15,9 +15,10 @@ export interface WorkerStart {
     caCertPem: string;
     subscriptionId: string;
     tenantId: string;
-    deployer: { principalId: string; clientId: string };
-    /** An ARM token for the deployer; the worker never prints it. */
-    deployerToken: string;
+    /** The deployer service principal; the worker signs in with its secret at authorityHost and never prints either. */
+    deployer: { principalId: string; clientId: string; clientSecret: string };
+    /** Entra's sign-in endpoints (same CA as ARM). */
+    authorityHost: string;
     location: string;
   };
   previous: Record<string, StateEntry>;
