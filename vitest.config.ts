@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
@@ -9,6 +9,8 @@ export default defineConfig({
       "local-azure/**/*.test.ts",
       "local/**/*.test.ts",
     ],
+    // The engine tier needs the CLI built with Go: npm run test:engine (vitest.engine.config.ts) runs it.
+    exclude: [...configDefaults.exclude, "tests/engine-tier/**"],
     // Whole-program tests share Pulumi's process-wide mock runtime, so each file runs in its own fork.
     pool: "forks",
     // Most end-to-end time is spent waiting (LROs, RBAC delay, probe backoff), not computing, so a
