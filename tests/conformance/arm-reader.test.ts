@@ -140,6 +140,16 @@ describe("reads allowed for Reader on the resource group", () => {
   });
 });
 
+describe("throttling", () => {
+  it("429 with Retry-After, as ARM throttles: the SDK's own retry policy waits it out and the read succeeds", async () => {
+    // Learn, "Understand how Azure Resource Manager throttles requests": 429 and a Retry-After in seconds.
+    azure.faults.armThrottle = { count: 2, retryAfterSeconds: 0 };
+    const before = azure.requestLog.length;
+    expect((await resources.resourceGroups.get(RG)).name).toBe(RG);
+    expect(azure.requestLog.slice(before).map((entry) => entry.status)).toEqual([429, 429, 200]);
+  });
+});
+
 describe("writes refused for Reader", () => {
   const rgId = () => seeded.resourceGroupId;
   const location = () => azure.location;
