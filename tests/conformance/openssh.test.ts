@@ -6,7 +6,7 @@ import { renderHostKeyCloudConfig } from "../../components/cloudInit";
 import { probeCommandLine } from "../../components/probeCommand";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { knownHostsLine, requireTool, runTool, type ToolResult } from "./support/ssh";
+import { knownHostsLine, requireTool, runTool, type ToolResult, whichTool } from "./support/ssh";
 
 /**
  * Local Azure's SSH guest as OpenSSH's own client (Debian openssh-client, `ssh`) meets it. Until
@@ -195,6 +195,20 @@ describe("knownHostsLine", () => {
     ],
   ])("rejects %s", (_name, badHost, badPort, key, message) => {
     expect(() => knownHostsLine(badHost, badPort, key)).toThrow(message);
+  });
+});
+
+describe("requireTool", () => {
+  it("names the Debian package to install when a tool is missing", () => {
+    expect(() => requireTool("ssh", "/nonexistent")).toThrow(
+      "ssh is not installed: these conformance tests run the real tool. Install Debian's openssh-client " +
+        "(apt-get install -y --no-install-recommends openssh-client); .ci/run does this on a clean machine.",
+    );
+    expect(() => requireTool("cloud-init", "/nonexistent")).toThrow("Install Debian's cloud-init");
+  });
+
+  it("finds a tool on the search path", () => {
+    expect(whichTool("ssh")).toBe(sshPath);
   });
 });
 

@@ -43,16 +43,19 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   "cloud-init": "cloud-init",
 };
 
-/** The path of a command on PATH, or undefined. */
-export function whichTool(command: string): string | undefined {
-  const found = spawnSync("sh", ["-c", 'command -v "$1"', "sh", command], { encoding: "utf8" });
+/** The path of a command on `searchPath` (default: this process's PATH), or undefined. */
+export function whichTool(command: string, searchPath = process.env.PATH ?? ""): string | undefined {
+  const found = spawnSync("/bin/sh", ["-c", 'command -v "$1"', "sh", command], {
+    encoding: "utf8",
+    env: { PATH: searchPath },
+  });
   const path = found.stdout.trim();
   return found.status === 0 && path.startsWith("/") ? path : undefined;
 }
 
 /** Fails with the package to install when a tool is missing (.ci/run installs them all). */
-export function requireTool(command: string): string {
-  const path = whichTool(command);
+export function requireTool(command: string, searchPath?: string): string {
+  const path = whichTool(command, searchPath);
   if (path === undefined) {
     const pkg = TOOL_PACKAGES[command] ?? command;
     throw new Error(
