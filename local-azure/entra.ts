@@ -17,6 +17,8 @@ export interface TokenRequest {
   issuedAt?: number;
   lifetimeSeconds?: number;
   signWith?: "trusted" | "foreign";
+  /** The `iss` claim; default this tenant's issuer. Tests set another to see ARM refuse it. */
+  issuer?: string;
   /** managedIdentity (default): xms_mirid, appidacr 2. servicePrincipal: signed in with a client secret, appidacr 1. */
   kind?: "managedIdentity" | "servicePrincipal";
 }
@@ -113,7 +115,7 @@ export class Entra {
       ver: "1.0",
     })
       .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: this.kid })
-      .setIssuer(this.issuer)
+      .setIssuer(request.issuer ?? this.issuer)
       .setIssuedAt(issuedAt)
       .setNotBefore(issuedAt)
       .setExpirationTime(expiresOn)

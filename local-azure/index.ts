@@ -211,6 +211,7 @@ export class LocalAzure {
     issuedAt?: number;
     lifetimeSeconds?: number;
     signWith?: "trusted" | "foreign";
+    issuer?: string;
   }): Promise<string> {
     const principal = this.store.principals.get(opts.principalId.toLowerCase());
     const { token } = await this.entra.issue({
@@ -221,6 +222,7 @@ export class LocalAzure {
       issuedAt: opts.issuedAt,
       lifetimeSeconds: opts.lifetimeSeconds,
       signWith: opts.signWith,
+      issuer: opts.issuer,
     });
     return token;
   }

@@ -117,6 +117,15 @@ describe("ARM authentication failures", () => {
     expect(refused.challenge).toBe(challenge("The access token is invalid."));
   });
 
+  it.each([
+    ["another tenant's issuer", "https://sts.windows.net/00000000-0000-4000-8000-0000000000aa/"],
+    ["an issuer that is not Entra", "https://issuer.example/"],
+  ])("token signed by the trusted key but from %s: 401 InvalidAuthenticationToken", async (_label, issuer) => {
+    const refused = await getWith(await token({ issuer }));
+    expect(refused).toMatchObject({ status: 401, code: "InvalidAuthenticationToken", requests: 1 });
+    expect(refused.challenge).toBe(challenge("The access token is invalid."));
+  });
+
   it("a token that is not a JWT: 401 InvalidAuthenticationToken", async () => {
     const refused = await getWith("not.a.jwt");
     expect([refused.status, refused.code]).toEqual([401, "InvalidAuthenticationToken"]);
