@@ -419,7 +419,7 @@ export class ArmService {
     const key = String(route.resourceGroup).toLowerCase();
     const existing = store.resourceGroups.get(key);
     const notFound = () => this.noGroup(route);
-    // resourceGroups.checkExistence: 204 or 404, no body (azure-rest-api-specs
+    // resourceGroups.checkExistence: 204 or 404, no body (Learn, "Resource Groups - Check Existence"; azure-rest-api-specs
     // specification/resources/resource-manager/Microsoft.Resources/stable/2021-04-01/resources.json, ResourceGroups_CheckExistence).
     if (method === "HEAD") return { status: existing ? 204 : 404 };
     if (method === "GET") return existing ? { status: 200, body: this.resourceGroupView(existing) } : notFound();

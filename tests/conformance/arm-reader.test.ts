@@ -11,9 +11,14 @@ import { all, clientOptions, deployerCredential, FAST_FAULTS, failure, identityC
 /**
  * Local Azure's ARM driven by Microsoft's management clients as a user-assigned identity that holds
  * Reader on its resource group: every read there is allowed (GET, HEAD, lists), every write is
- * refused with 403 AuthorizationFailed, which the SDK surfaces as RestError.code. HEAD is a read:
- * Reader's `*\/read` covers it (Learn, "Azure built-in roles": Reader, "View all resources, but does
- * not allow you to make any changes"; ARM maps GET and HEAD to the `…/read` action).
+ * refused with 403 AuthorizationFailed, which the SDK surfaces as RestError.code. HEAD is a read: it
+ * changes nothing, so Reader's `*\/read` covers it (Learn, "Azure built-in roles": Reader, "View all
+ * resources, but does not allow you to make any changes"; Learn, "Resource Groups - Check Existence":
+ * HEAD answers 204 or 404). Local Azure used to refuse a Reader's HEAD as a write.
+ *
+ * A list at subscription scope answers only what the caller may read, where Local Azure used to
+ * answer 404 "No route". That filtering is how ARM behaves for a caller with a role on one group (it
+ * sees that group in `az group list`), not a documented rule this suite could cite.
  */
 
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
