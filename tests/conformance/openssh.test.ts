@@ -27,6 +27,8 @@ let host: string;
 let port: number;
 /** What components/vm.ts hands connection.hostKey: the tls key's publicKeyOpenssh, trimmed. */
 let pinnedHostKey: string;
+/** Its SHA256 fingerprint, as ssh-keygen (and ssh's warnings) print it. */
+let pinnedFingerprint: string;
 let adminKeyFile: string;
 let otherKeyFile: string;
 let pinnedKnownHosts: string;
@@ -52,6 +54,7 @@ beforeAll(async () => {
   // components/vm.ts builds them.
   const hostKey = generatePrivateKey("ED25519");
   pinnedHostKey = hostKey.publicKeyOpenssh.trim();
+  pinnedFingerprint = hostKey.publicKeyFingerprintSha256;
   const customData = Buffer.from(
     renderHostKeyCloudConfig({ privateKey: hostKey.privateKeyOpenssh, publicKey: hostKey.publicKeyOpenssh }),
   ).toString("base64");
@@ -223,6 +226,10 @@ describe("OpenSSH against the guest", () => {
     expect(result.code).toBe(255);
     expect(result.stdout).toBe("");
     expect(result.stderr).toContain("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!");
+    // What the guest sent is the pinned key: only the known_hosts line was wrong.
+    expect(result.stderr.replace(/\r/g, "")).toContain(
+      `The fingerprint for the ED25519 key sent by the remote host is\n${pinnedFingerprint}.\n`,
+    );
     expect(result.stderr).toContain(
       `Host key for [${host}]:${port} has changed and you have requested strict checking.`,
     );
