@@ -1,5 +1,15 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { createLocalJWKSet, errors, exportJWK, generateKeyPair, type JSONWebKeySet, jwtVerify, SignJWT } from "jose";
+import {
+  createLocalJWKSet,
+  errors,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  jwtVerify,
+  SignJWT,
+} from "jose";
 
 /**
  * Local Azure's Entra ID: RS256 access tokens with the claims of real managed-identity and
@@ -46,6 +56,14 @@ export type TokenVerdict =
 
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 
+/** Entra's signing keys as JWKs: the trusted key, the foreign one tests forge with, and the published half. */
+export interface EntraKeys {
+  kid: string;
+  trusted: JWK;
+  foreign: JWK;
+  publicJwk: JWK;
+}
+
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest();
 
 export class Entra {
@@ -59,12 +77,31 @@ export class Entra {
     readonly jwks: JSONWebKeySet,
   ) {}
 
-  static async create(tenantId: string): Promise<Entra> {
+  /** A fresh Entra, or (a kept Local Azure restarting) one with the signing keys `exportKeys` gave. */
+  static async create(tenantId: string, saved?: EntraKeys): Promise<Entra> {
+    if (saved) {
+      const [trusted, foreign] = await Promise.all(
+        [saved.trusted, saved.foreign].map(
+          (jwk) => importJWK(jwk, "RS256", { extractable: true }) as Promise<SigningKey>,
+        ),
+      );
+      return new Entra(tenantId, trusted, foreign, saved.kid, { keys: [saved.publicJwk] });
+    }
     const trusted = await generateKeyPair("RS256", { extractable: true });
     const foreign = await generateKeyPair("RS256", { extractable: true });
     const kid = randomUUID();
     const publicJwk = { ...(await exportJWK(trusted.publicKey)), kid, alg: "RS256", use: "sig" };
     return new Entra(tenantId, trusted.privateKey, foreign.privateKey, kid, { keys: [publicJwk] });
+  }
+
+  /** The signing keys, for a Local Azure that keeps its cloud between runs (local-azure/persist.ts). */
+  async exportKeys(): Promise<EntraKeys> {
+    return {
+      kid: this.kid,
+      trusted: await exportJWK(this.signingKey),
+      foreign: await exportJWK(this.foreignKey),
+      publicJwk: this.jwks.keys[0],
+    };
   }
 
   get issuer(): string {
@@ -75,8 +112,9 @@ export class Entra {
    * Registers an application that signs in with a client secret; returns the generated secret (shaped
    * like Entra's: 40 characters with a "~"), which only the caller keeps.
    */
-  registerApplication(clientId: string, principalId: string): string {
-    const secret = `${randomBytes(3).toString("base64url")}8Q~${randomBytes(27).toString("base64url")}`.slice(0, 40);
+  registerApplication(clientId: string, principalId: string, keptSecret?: string): string {
+    const secret =
+      keptSecret ?? `${randomBytes(3).toString("base64url")}8Q~${randomBytes(27).toString("base64url")}`.slice(0, 40);
     this.applications.set(clientId.toLowerCase(), { clientId, principalId, secretHash: sha256(secret) });
     return secret;
   }

@@ -211,6 +211,8 @@ async function reply(ctx: EntraHttpContext, host: string, req: IncomingMessage, 
 export async function startEntraServer(
   ctx: EntraHttpContext,
   tls: { cert: string; key: string },
+  /** 0 picks a free port; a kept Local Azure passes its old one. */
+  port = 0,
 ): Promise<{ authorityHost: string; server: Server }> {
   let host = "";
   const server = createServer(tls, (req: IncomingMessage, res: ServerResponse) => {
@@ -239,7 +241,7 @@ export async function startEntraServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(port, "127.0.0.1", () => resolve());
   });
   host = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { authorityHost: host, server };

@@ -303,8 +303,15 @@ async function answer(ctx: ImdsContext, req: IncomingMessage): Promise<Answer> {
   return imdsError(404, "not_found", "Unknown path");
 }
 
-/** Starts the VM's IMDS on its own loopback address; resolves to its base URL. */
-export async function startImds(ctx: ImdsContext, host: string): Promise<{ endpoint: string; server: Server }> {
+/**
+ * Starts the VM's IMDS on its own loopback address; resolves to its base URL. `port` 0 picks a free
+ * one (a kept Local Azure passes the VM's old port).
+ */
+export async function startImds(
+  ctx: ImdsContext,
+  host: string,
+  port = 0,
+): Promise<{ endpoint: string; server: Server }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     answer(ctx, req)
       .catch((error: Error): Answer => imdsError(500, "unknown_error", error.message))
@@ -324,7 +331,7 @@ export async function startImds(ctx: ImdsContext, host: string): Promise<{ endpo
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   return { endpoint: `http://${host}:${(server.address() as AddressInfo).port}`, server };
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomUUID, X509Certificate } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server } from "node:https";
@@ -10,12 +10,13 @@ import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
 import { createTlsMaterial } from "./ca";
 import { hostKeysFromCustomData } from "./cloudInit";
-import { Entra } from "./entra";
+import { Entra, type EntraKeys } from "./entra";
 import { ClientSecretTokenSource } from "./entraClient";
 import { startEntraServer } from "./entraHttp";
 import { type Guest, startGuest } from "./guest";
 import { startImds } from "./imds";
 import { nsgAdmits } from "./nsg";
+import { type CloudIdentity, readCloud, restoreStore, snapshotStore, writeCloud } from "./persist";
 import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
 import { generatePrivateKey } from "./tlsKeys";
 
@@ -38,6 +39,12 @@ export interface LocalAzureOptions {
   subscriptionId?: string;
   tenantId?: string;
   location?: string;
+  /**
+   * Keep the cloud between runs in this folder (also the dataDir): what an earlier Local Azure saved
+   * there is loaded, on the same ports, CA, keys and VM addresses, every VM's IMDS and guest restarted;
+   * the store is saved after every change and on stop. Unset: a fresh cloud, gone on stop().
+   */
+  persistDir?: string;
 }
 
 interface VmRuntime {
@@ -46,9 +53,19 @@ interface VmRuntime {
   publicIp: string | null;
   guest: Guest | null;
   imdsHost: string;
+  imdsPort: number;
 }
 
 const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
+
+/** Whether a saved certificate is still valid for an hour at least (the CA lasts a day; then a new one is made). */
+function stillValid(certPem: string): boolean {
+  try {
+    return new Date(new X509Certificate(certPem).validTo).getTime() > Date.now() + 3600_000;
+  } catch {
+    return false;
+  }
+}
 
 async function freePort(): Promise<number> {
   const server = createNetServer();
@@ -64,6 +81,8 @@ export class LocalAzure {
   private readonly vms = new Map<string, VmRuntime>();
   private nextImdsHost = 2;
   private stopped = false;
+  /** Set when the cloud is kept (options.persistDir): what it is saved with besides the store. */
+  private kept: { dir: string; identity: Omit<CloudIdentity, "vms" | "nextImdsHost"> } | null = null;
 
   private constructor(
     readonly armEndpoint: string,
@@ -107,16 +126,17 @@ export class LocalAzure {
       armUnauthorized: { ...DEFAULT_FAULTS.armUnauthorized, ...options.faults?.armUnauthorized },
       imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
     };
-    const subscriptionId = options.subscriptionId ?? "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
-    const tenantId = options.tenantId ?? "72f988bf-0000-4000-8000-00000000ab1e";
-    const location = options.location ?? "eastus";
-    const ownsDataDir = options.dataDir === undefined;
-    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "local-azure-"));
+    const saved = options.persistDir ? readCloud(options.persistDir)?.identity : undefined;
+    const subscriptionId = saved?.subscriptionId ?? options.subscriptionId ?? "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
+    const tenantId = saved?.tenantId ?? options.tenantId ?? "72f988bf-0000-4000-8000-00000000ab1e";
+    const location = saved?.location ?? options.location ?? "eastus";
+    const ownsDataDir = options.dataDir === undefined && options.persistDir === undefined;
+    const dataDir = options.persistDir ?? options.dataDir ?? mkdtempSync(join(tmpdir(), "local-azure-"));
     mkdirSync(dataDir, { recursive: true });
     const [tls, entra, sshPort] = await Promise.all([
-      createTlsMaterial(),
-      Entra.create(tenantId),
-      options.sshPort ?? freePort(),
+      saved && stillValid(saved.tls.caCertPem) ? saved.tls : createTlsMaterial(),
+      Entra.create(tenantId, saved?.entraKeys as EntraKeys | undefined),
+      saved?.sshPort ?? options.sshPort ?? freePort(),
     ]);
     const caCertPath = join(dataDir, "ca.pem");
     writeFileSync(caCertPath, tls.caCertPem);
@@ -130,7 +150,11 @@ export class LocalAzure {
     // A service principal signs in with a client secret, as a CI deployer does.
     const deployer = {
       ...deployerIds,
-      clientSecret: entra.registerApplication(deployerIds.clientId, deployerIds.principalId),
+      clientSecret: entra.registerApplication(
+        deployerIds.clientId,
+        deployerIds.principalId,
+        saved?.deployer.clientSecret,
+      ),
     };
     // The deployer holds Owner on the subscription, as a CI service principal would.
     const ownerScope = `/subscriptions/${subscriptionId}`;
@@ -149,13 +173,14 @@ export class LocalAzure {
     const server = createHttpsServer({ cert: tls.serverCertPem, key: tls.serverKeyPem });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
+      server.listen(saved?.armPort ?? 0, "127.0.0.1", () => resolve());
     });
     const armEndpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // Entra on its own port: ARM's resource identifier is its endpoint (with or without the slash).
     const { authorityHost, server: entraServer } = await startEntraServer(
       { entra, resources: () => [armEndpoint, `${armEndpoint}/`] },
       { cert: tls.serverCertPem, key: tls.serverKeyPem },
+      saved?.entraPort ?? 0,
     );
     const service = new ArmService({
       endpoint: armEndpoint,
@@ -169,7 +194,14 @@ export class LocalAzure {
       onVmChanged: (vmId) => (azure as LocalAzure).vmChanged(vmId),
       onVmDeleted: (vmId) => (azure as LocalAzure).vmDeleted(vmId),
     });
-    server.on("request", armRequestHandler(service, store));
+    const handle = armRequestHandler(service, store);
+    server.on("request", (req, res) => {
+      // A kept cloud is saved once each change is answered.
+      if (options.persistDir && req.method !== "GET" && req.method !== "HEAD") {
+        res.on("finish", () => (azure as LocalAzure).save());
+      }
+      handle(req, res);
+    });
     azure = new LocalAzure(
       armEndpoint,
       caCertPath,
@@ -188,7 +220,50 @@ export class LocalAzure {
       dataDir,
       ownsDataDir,
     );
+    if (options.persistDir) {
+      const persisted = readCloud(options.persistDir);
+      if (persisted) restoreStore(store, persisted.store);
+      azure.kept = {
+        dir: options.persistDir,
+        identity: {
+          armPort: Number(new URL(armEndpoint).port),
+          entraPort: Number(new URL(authorityHost).port),
+          sshPort,
+          subscriptionId,
+          tenantId,
+          location,
+          tls,
+          entraKeys: await entra.exportKeys(),
+          deployer,
+        },
+      };
+      // The VMs "reboot": each gets its IMDS back on its old address, and its guest.
+      azure.nextImdsHost = persisted?.identity.nextImdsHost ?? azure.nextImdsHost;
+      for (const vm of persisted?.identity.vms ?? []) {
+        if (store.resource(vm.id)) await azure.vmChanged(vm.id, vm);
+      }
+      azure.save();
+    }
     return azure;
+  }
+
+  /** Writes the kept cloud (no-op unless persistDir was given). */
+  save(): void {
+    if (!this.kept || this.stopped) return;
+    writeCloud(this.kept.dir, {
+      version: 1,
+      savedAt: new Date().toISOString(),
+      identity: {
+        ...this.kept.identity,
+        vms: [...this.vms.entries()].map(([id, runtime]) => ({
+          id: this.store.resource(id)?.id ?? id,
+          imdsHost: runtime.imdsHost,
+          imdsPort: runtime.imdsPort,
+        })),
+        nextImdsHost: this.nextImdsHost,
+      },
+      store: snapshotStore(this.store),
+    });
   }
 
   /** Every ARM and IMDS request so far (never a token): for probe-cost counts and tests. */
@@ -233,13 +308,13 @@ export class LocalAzure {
   }
 
   /** A VM was created or updated: its IMDS and, once it has a public IP, its SSH guest. */
-  private async vmChanged(vmId: string): Promise<void> {
+  private async vmChanged(vmId: string, restored?: { imdsHost: string; imdsPort: number }): Promise<void> {
     if (this.stopped) return;
     const key = vmId.toLowerCase();
     let runtime = this.vms.get(key);
     if (!runtime) {
-      const n = this.nextImdsHost++;
-      const imdsHost = `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+      const n = restored ? 0 : this.nextImdsHost++;
+      const imdsHost = restored?.imdsHost ?? `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
       const imds = await startImds(
         {
           vmId,
@@ -250,8 +325,10 @@ export class LocalAzure {
           faults: this.faults,
         },
         imdsHost,
+        restored?.imdsPort ?? 0,
       );
-      runtime = { imdsEndpoint: imds.endpoint, imds: imds.server, publicIp: null, guest: null, imdsHost };
+      const imdsPort = Number(new URL(imds.endpoint).port);
+      runtime = { imdsEndpoint: imds.endpoint, imds: imds.server, publicIp: null, guest: null, imdsHost, imdsPort };
       this.vms.set(key, runtime);
     }
     const vm = this.store.resource(vmId);
@@ -311,6 +388,7 @@ export class LocalAzure {
   /** Closes every server and guest, so the process can exit. */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    this.save();
     this.stopped = true;
     await Promise.all([...this.vms.keys()].map((id) => this.vmDeleted(id)));
     this.server.closeAllConnections();

@@ -84,8 +84,15 @@ export class Store {
   readonly requestLog: RequestLogEntry[] = [];
   /** A loopback address no other Local Azure of this process (or, very likely, of another) uses. */
   allocatePublicIp(): string {
-    const n = nextPublicIp++;
-    return `127.77.${(processBlock + Math.floor(n / 250)) % 256}.${(n % 250) + 2}`;
+    // A kept cloud (local-azure/persist.ts) already holds addresses an earlier process handed out.
+    const used = new Set(
+      [...this.resources.values()].map((r) => (r.body.properties as { ipAddress?: unknown } | undefined)?.ipAddress),
+    );
+    for (;;) {
+      const n = nextPublicIp++;
+      const address = `127.77.${(processBlock + Math.floor(n / 250)) % 256}.${(n % 250) + 2}`;
+      if (!used.has(address)) return address;
+    }
   }
 
   resource(id: string): StoredResource | undefined {
