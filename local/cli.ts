@@ -22,6 +22,7 @@ import {
   parseVmCount,
 } from "./flags";
 import { outputsJson, outputsTable, singleOutput } from "./outputFormat";
+import { violationLine } from "./policyCheck";
 import { readOutputs, readState } from "./state";
 
 export interface CliIo {
@@ -101,6 +102,10 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   io.stdout("Deploying vm-identity-access to Local Azure (offline)...\n");
   const result = await deploy({ ...options, onProgress: (line) => io.stdout(`${line}\n`) });
   io.stdout(`\n${outputsTable(result.outputs)}\n`);
+  const violations = result.policyViolations ?? [];
+  if (violations.length > 0) {
+    io.stdout(`\nPolicy violations (policy/):\n${violations.map((v) => `  ${violationLine(v)}\n`).join("")}`);
+  }
   if (result.error && !result.ok) io.stderr(`error: ${result.error}\n`);
   io.stdout(`${result.verdict}\n`);
   io.stdout(`(${result.wallSeconds.toFixed(2)} s)\n`);

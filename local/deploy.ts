@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join, resolve } from "node:path";
 import type { Faults, LocalAzure } from "../local-azure/index";
 import { type StateEntry, stateKey } from "./mocks";
+import { hasMandatory, type PolicyViolation, policyVerdict } from "./policyCheck";
 import { clearState, readState, writeOutputs, writeState } from "./state";
 import { progressLine, type TimelineEvent } from "./timeline";
 import { verdictLine } from "./verdict";
@@ -35,6 +36,8 @@ export interface LocalRunOptions {
   stateDir?: string;
   /** Leave Local Azure running (result.azure); the caller stops it. */
   keep?: boolean;
+  /** The Pulumi program to run. Default <repo>/index.ts; tests pass a deliberately bad one. */
+  programPath?: string;
   onProgress?: (line: string) => void;
 }
 
@@ -50,8 +53,10 @@ export interface LocalRunResult {
   wallSeconds: number;
   /** Still running only when keep. */
   azure: LocalAzure | null;
-  /** The one-line verdict `npm run local` prints (VERIFIED: … / NOT VERIFIED: …). */
+  /** The one-line verdict `npm run local` prints (VERIFIED: … / NOT VERIFIED: … / REJECTED BY POLICY: …). */
   verdict: string;
+  /** The policy pack's violations (policy/), advisory ones included; a mandatory one fails the run. */
+  policyViolations?: PolicyViolation[];
 }
 
 /** Kept instances of this process, by state dir, so destroyLocal can delete through their ARM. */
@@ -158,13 +163,14 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
       },
       previous: previousResources(stateDir),
       runStart,
-      programPath: PROGRAM_PATH,
+      programPath: opts.programPath ?? PROGRAM_PATH,
     };
     await worker.ready;
     worker.child.send(start);
     const done = await worker.done;
 
     const accessCheck = done.outputs.accessCheck ?? done.failedAccessCheck;
+    const policyViolations = done.policyViolations ?? [];
     const verified = (done.outputs.accessCheck as { verified?: unknown } | undefined)?.verified === true;
     const ok = done.error === null && verified;
     const error = done.error ?? (ok ? null : "the deployment finished without a verified accessCheck output");
@@ -185,7 +191,10 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
       timeline: done.timeline.length >= timeline.length ? done.timeline : timeline,
       wallSeconds: (Date.now() - runStart) / 1000,
       azure: opts.keep ? azure : null,
-      verdict: verdictLine({ ok, accessCheck, error, identity: identityOf(config) }),
+      verdict: hasMandatory(policyViolations)
+        ? policyVerdict(policyViolations)
+        : verdictLine({ ok, accessCheck, error, identity: identityOf(config) }),
+      policyViolations,
     };
   } catch (caught) {
     const error = caught instanceof Error ? caught.message : String(caught);

@@ -215,10 +215,12 @@ export function policyVerdict(violations: PolicyViolation[]): string {
   return `REJECTED BY POLICY: ${mandatory.length} mandatory violation${mandatory.length === 1 ? "" : "s"} (${policies})`;
 }
 
-/** The deployment error for mandatory violations, one line each. */
+/** The deployment's error for mandatory violations: one line, naming the first and counting the rest. */
 export function policyError(violations: PolicyViolation[]): string {
   const mandatory = violations.filter((violation) => violation.enforcementLevel === "mandatory");
-  return `policy pack vm-identity-access-security rejected the stack:\n${mandatory.map((v) => `  - ${violationLine(v)}`).join("\n")}`;
+  const others = mandatory.length - 1;
+  const more = others > 0 ? ` (and ${others} more mandatory violation${others === 1 ? "" : "s"})` : "";
+  return `policy violation: ${mandatory[0] ? violationLine(mandatory[0]) : "none"}${more}`;
 }
 
 function resourceUrn(resource: RegisteredResource): string {

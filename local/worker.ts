@@ -16,6 +16,16 @@ import { ArmClient } from "../local-azure/armClient";
 import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import { generatePrivateKey } from "../local-azure/tlsKeys";
 import { LocalAzureMocks } from "./mocks";
+import {
+  evaluatePolicies,
+  evaluateResource,
+  evaluateStack,
+  hasMandatory,
+  type PolicyViolation,
+  policyError,
+  type RegisteredResource,
+} from "./policyCheck";
+import { previewRegistrations } from "./policyPreview";
 import { SECRET_PLACEHOLDER } from "./secrets";
 import { runRemoteCommand } from "./sshExec";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
@@ -80,10 +90,19 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     generatePrivateKey,
     onEvent: (event) => void send({ kind: "event", event }),
   });
+  // The policy pack judges each resource again as it registers, its inputs now all known (as
+  // `pulumi up` analyzes each step): a mandatory violation fails that resource instead of creating it.
+  const registered: RegisteredResource[] = [];
+  const policyViolations: PolicyViolation[] = [];
   const counted: pulumi.runtime.Mocks = {
     newResource: async (args) => {
       pending++;
       try {
+        const resource = { type: args.type, name: args.name, inputs: args.inputs };
+        registered.push(resource);
+        const violations = await evaluateResource(resource);
+        policyViolations.push(...violations);
+        if (hasMandatory(violations)) throw new Error(policyError(violations));
         return await mocks.newResource(args);
       } finally {
         pending--;
@@ -92,17 +111,29 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     call: (args) => mocks.call(args),
   };
   pulumi.runtime.setAllConfig(start.config);
+  // Policy first, before anything exists: a preview pass registers every resource with unknown
+  // outputs and the pack judges them all; a mandatory violation stops the run with nothing created.
+  const preview = await previewRegistrations({
+    programPath: start.programPath,
+    project: PROJECT,
+    stack: STACK,
+    call: (args) => mocks.call(args),
+  });
+  const previewViolations = preview.loadError === null ? await evaluatePolicies(preview.resources) : [];
+  if (hasMandatory(previewViolations)) policyViolations.push(...previewViolations);
   await pulumi.runtime.setMocks(counted, PROJECT, STACK, false);
 
   const done = (outputs: Record<string, unknown>, error: string | null, failedAccessCheck: unknown): WorkerDone => ({
     kind: "done",
     outputs,
-    error,
+    error: hasMandatory(policyViolations) ? policyError(policyViolations) : error,
     failedAccessCheck,
     commandStdouts: mocks.commandStdouts,
     resources: mocks.resources,
     timeline: mocks.timeline,
+    policyViolations,
   });
+  if (hasMandatory(policyViolations)) return done({}, null, null);
 
   let program: Record<string, unknown>;
   try {
@@ -128,6 +159,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   );
   // Resources no export depends on may still be in flight.
   while (pending > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  policyViolations.push(...(await evaluateStack(registered)));
 
   const ordered = Object.fromEntries(
     Object.keys(program)

@@ -1,4 +1,5 @@
 import type { StateEntry } from "./mocks";
+import type { PolicyViolation } from "./policyCheck";
 import type { TimelineEvent } from "./timeline";
 
 /**
@@ -43,6 +44,8 @@ export interface WorkerDone {
   commandStdouts: Array<{ name: string; stdout: string }>;
   resources: StateEntry[];
   timeline: TimelineEvent[];
+  /** The policy pack's violations (local/policyCheck.ts): the preview's when it rejected the run, else the deployment's. */
+  policyViolations?: PolicyViolation[];
 }
 
 /** The worker has loaded Pulumi and the SDKs and waits for its start message. */

@@ -1,0 +1,50 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runLocalCli } from "../../local/cli";
+import { deployLocal } from "../../local/deploy";
+
+const OPEN_SSH = join(__dirname, "fixtures", "openSsh", "index.ts");
+const MESSAGE =
+  'network security group "open-nsg": securityRules[0] ("ssh-from-anywhere") allows inbound SSH (port 22, destinationPortRange "22") from the Internet: sourceAddressPrefix "0.0.0.0/0"; allowed: a specific network such as "203.0.113.7/32", never *, Internet, Any or a /0 prefix';
+
+/** npm run local's policy pass on a program that opens SSH to 0.0.0.0/0: rejected before anything exists. */
+describe("npm run local rejects a program that opens SSH to the Internet", () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "policy-runner-"));
+  afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+
+  it("deployLocal: the preview's mandatory violation names the policy, and nothing is created", async () => {
+    const result = await deployLocal({ programPath: OPEN_SSH, stateDir });
+    expect(result.ok).toBe(false);
+    expect(result.policyViolations).toEqual([
+      { policy: "nsg-no-ssh-from-internet", enforcementLevel: "mandatory", resource: "open-nsg", message: MESSAGE },
+    ]);
+    expect(result.error).toBe(`policy violation: nsg-no-ssh-from-internet (mandatory) open-nsg: ${MESSAGE}`);
+    expect(result.verdict).toBe("REJECTED BY POLICY: 1 mandatory violation (nsg-no-ssh-from-internet)");
+    // Not even the resource group: the policy ran before the first resource was created.
+    expect(result.timeline).toEqual([]);
+    expect(result.outputs).toEqual({});
+  });
+
+  it("the CLI prints one line per violation and exits 1 without a VERIFIED line", async () => {
+    let stdout = "";
+    let stderr = "";
+    const code = await runLocalCli(["--state-dir", stateDir], {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
+      deploy: (opts) => deployLocal({ ...opts, programPath: OPEN_SSH }),
+    });
+    expect(code).toBe(1);
+    expect(stdout).toContain(
+      `\nPolicy violations (policy/):\n  nsg-no-ssh-from-internet (mandatory) open-nsg: ${MESSAGE}\n`,
+    );
+    expect(stdout).toContain("\nREJECTED BY POLICY: 1 mandatory violation (nsg-no-ssh-from-internet)\n");
+    expect(stdout).not.toMatch(/^VERIFIED/m);
+    expect(stderr).toBe(`error: policy violation: nsg-no-ssh-from-internet (mandatory) open-nsg: ${MESSAGE}\n`);
+  });
+});
