@@ -59,6 +59,19 @@ interface LinuxConfiguration {
   ssh?: { publicKeys?: Array<{ keyData?: string }> };
 }
 
+/**
+ * Named sub-resources (a NIC's ipConfigurations, an NSG's securityRules) carry their own IDs in ARM's
+ * answers, `{parent}/{collection}/{name}`, as the Network REST spec's examples show.
+ */
+function withChildIds(items: unknown, parentId: string, collection: string): unknown {
+  if (!Array.isArray(items)) return items;
+  return items.map((item) =>
+    typeof item === "object" && item !== null && typeof (item as { name?: unknown }).name === "string"
+      ? { ...item, id: `${parentId}/${collection}/${(item as { name: string }).name}` }
+      : item,
+  );
+}
+
 function canonicalTypeName(type: string): string {
   const known = [
     "Microsoft.Network/virtualNetworks",
@@ -514,8 +527,11 @@ export class ArmService {
   }
 
   /**
-   * Azure refuses to delete a network resource something else still uses; the codes and messages are
-   * those the Network provider answers (Learn, "Troubleshoot … InUseSubnetCannotBeDeleted", "NicInUse").
+   * Azure refuses to delete a network resource something else still uses (Learn, "Add, change, or
+   * delete an Azure virtual network subnet": a subnet with resources in it cannot be deleted). Codes
+   * and messages are the Network provider's, as reported in hashicorp/terraform-provider-azurerm#334
+   * (a VNet PUT that drops a used subnet: InUseSubnetCannotBeDeleted, naming the NIC's ipConfiguration)
+   * and #688 (PublicIPAddressCannotBeDeleted).
    */
   private inUse(resource: StoredResource): ArmReply | undefined {
     const id = resource.id.toLowerCase();
@@ -528,13 +544,18 @@ export class ArmService {
           .includes(`"id":"${id}"`),
     );
     if (!user) return undefined;
+    // A NIC uses a subnet or a public IP through one of its ipConfigurations, and Azure names that.
+    const configs = (user.body.properties as { ipConfigurations?: Array<{ id?: string }> } | undefined)
+      ?.ipConfigurations;
+    const userId =
+      configs?.find((config) => JSON.stringify(config).toLowerCase().includes(`"id":"${id}"`))?.id ?? user.id;
     const name = String(resource.body.name);
     switch (resource.type) {
       case SUBNET:
         return armError(
           400,
           "InUseSubnetCannotBeDeleted",
-          `Subnet ${name} is in use by ${user.id} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`,
+          `Subnet ${name} is in use by ${userId} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`,
         );
       case "Microsoft.Network/networkInterfaces":
         return armError(
@@ -546,7 +567,7 @@ export class ArmService {
         return armError(
           400,
           "PublicIPAddressCannotBeDeleted",
-          `Public IP address ${resource.id} can not be deleted since it is still allocated to resource ${user.id}. In order to delete the public IP, disassociate/detach the Public IP address from the resource.`,
+          `Public IP address ${resource.id} can not be deleted since it is still allocated to resource ${userId}. In order to delete the public IP, disassociate/detach the Public IP address from the resource.`,
         );
       case "Microsoft.Network/networkSecurityGroups":
         return armError(
@@ -554,8 +575,6 @@ export class ArmService {
           "InUseNetworkSecurityGroupCannotBeDeleted",
           `Network security group ${resource.id} cannot be deleted because it is in use by the following resources: ${user.id}. In order to delete the Network security group, remove the association with the resource(s).`,
         );
-      case VIRTUAL_NETWORK:
-        return undefined;
       default:
         return undefined;
     }
@@ -739,8 +758,16 @@ export class ArmService {
             }
           }
         }
+        properties.ipConfigurations = withChildIds(
+          properties.ipConfigurations,
+          this.idFor(type, route),
+          "ipConfigurations",
+        );
         break;
       }
+      case "Microsoft.Network/networkSecurityGroups":
+        properties.securityRules = withChildIds(properties.securityRules, this.idFor(type, route), "securityRules");
+        break;
       case "Microsoft.ManagedIdentity/userAssignedIdentities": {
         const identity = (previous.principalId as string | undefined)
           ? { principalId: previous.principalId as string, clientId: previous.clientId as string }

@@ -6,7 +6,7 @@ import { ResourceManagementClient } from "@azure/arm-resources";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalAzure, seedVm } from "../../local-azure/index";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { all, clientOptions, deployerCredential, FAST_FAULTS, failure, POLL } from "./support/arm";
+import { all, clientOptions, deployerCredential, FAST_FAULTS, failure, POLL, refusal } from "./support/arm";
 
 /**
  * Local Azure's ARM driven by Microsoft's management clients as the deployer (Owner on the
@@ -103,9 +103,13 @@ describe("network (@azure/arm-network)", () => {
 
   it("refuses to drop an inline subnet a NIC still uses, then drops it once the NIC is gone", async () => {
     const without = { location: azure.location, addressSpace: { addressPrefixes: ["10.1.0.0/16"] }, subnets: [] };
-    expect(await failure(network.virtualNetworks.beginCreateOrUpdateAndWait(RG, "inline-vnet", without, POLL))).toEqual(
-      [400, "InUseSubnetCannotBeDeleted"],
-    );
+    // hashicorp/terraform-provider-azurerm#334: the error names the NIC's ipConfiguration that holds the subnet.
+    const refused = await refusal(network.virtualNetworks.beginCreateOrUpdateAndWait(RG, "inline-vnet", without, POLL));
+    expect([refused.statusCode, refused.code, refused.message]).toEqual([
+      400,
+      "InUseSubnetCannotBeDeleted",
+      `Subnet inline is in use by ${net("networkInterfaces", "inline-nic")}/ipConfigurations/primary and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.`,
+    ]);
     await network.networkInterfaces.beginDeleteAndWait(RG, "inline-nic", POLL);
     const vnet = await network.virtualNetworks.beginCreateOrUpdateAndWait(RG, "inline-vnet", without, POLL);
     expect(vnet.subnets).toEqual([]);
@@ -172,6 +176,9 @@ describe("network (@azure/arm-network)", () => {
       POLL,
     );
     expect(nic).toMatchObject({ id: net("networkInterfaces", "nic"), provisioningState: "Succeeded" });
+    // Named sub-resources carry their own IDs, as in Azure's answers.
+    expect(nic.ipConfigurations?.map((c) => c.id)).toEqual([`${nic.id}/ipConfigurations/primary`]);
+    expect(nsg.securityRules?.map((r) => r.id)).toEqual([`${nsg.id}/securityRules/allow-ssh`]);
   });
 
   it("gets, updates tags and lists each network type by resource group and by subscription", async () => {

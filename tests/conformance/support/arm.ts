@@ -1,5 +1,5 @@
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
-import { isRestError } from "@azure/core-rest-pipeline";
+import { isRestError, type RestError } from "@azure/core-rest-pipeline";
 import type { LocalAzure, LocalAzureOptions } from "../../../local-azure/index";
 
 /**
@@ -68,10 +68,16 @@ export async function all<T>(pages: AsyncIterable<T>): Promise<T[]> {
 
 /** What a failed SDK call threw, as [statusCode, code]: the SDK's own parse of ARM's error body. */
 export async function failure(call: Promise<unknown>): Promise<[number | undefined, string | undefined]> {
+  const { statusCode, code } = await refusal(call);
+  return [statusCode, code];
+}
+
+/** The RestError a failed SDK call threw. */
+export async function refusal(call: Promise<unknown>): Promise<RestError> {
   try {
     await call;
   } catch (error) {
-    if (isRestError(error)) return [error.statusCode, error.code];
+    if (isRestError(error)) return error;
     throw error;
   }
   throw new Error("expected the call to fail, and it succeeded");
