@@ -67,6 +67,13 @@ beforeAll(async () => {
 });
 afterAll(() => azure.stop());
 
+/** An API version each provider serves, for getById/checkExistenceById. */
+const API_VERSIONS: Record<string, string> = {
+  "Microsoft.Compute": "2024-11-01",
+  "Microsoft.ManagedIdentity": "2023-01-31",
+  "Microsoft.Network": "2024-05-01",
+};
+
 const names = (items: Array<{ name?: string }>) => items.map((i) => i.name).sort();
 
 describe("reads allowed for Reader on the resource group", () => {
@@ -82,7 +89,7 @@ describe("reads allowed for Reader on the resource group", () => {
     // The subscription-wide list answers only what the caller may read.
     expect(names(await all(resources.resources.list()))).toEqual(names(listed));
     for (const resource of listed) {
-      const apiVersion = resource.type?.startsWith("Microsoft.Compute") ? "2024-11-01" : "2024-05-01";
+      const apiVersion = API_VERSIONS[String(resource.type?.split("/")[0])];
       expect((await resources.resources.getById(String(resource.id), apiVersion)).id).toBe(resource.id);
       expect((await resources.resources.checkExistenceById(String(resource.id), apiVersion)).body).toBe(true);
     }
