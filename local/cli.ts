@@ -1,6 +1,7 @@
 /**
  * `npm run local`: deploys the stack to a fresh Local Azure and checks access; `output [NAME] [--json]`
- * prints the last run's outputs like `pulumi stack output`; `destroy` deletes the stack.
+ * prints the last run's outputs like `pulumi stack output`; `destroy` deletes the stack; `env` prints
+ * `export` lines for a shell to eval while a Local Azure is kept (`--keep`).
  * Exit codes: 0 verified, 1 not verified or failed, 2 bad flags.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -21,6 +22,7 @@ import {
   parseTimeoutSeconds,
   parseVmCount,
 } from "./flags";
+import { removeKept, renderEnv } from "./kept";
 import { outputsJson, outputsTable, singleOutput } from "./outputFormat";
 import { violationLine } from "./policyCheck";
 import { readOutputs, readState } from "./state";
@@ -114,7 +116,8 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
     try {
       printKeepInstructions(result, options, io);
       io.stdout(
-        "\nLocal Azure keeps running; press Ctrl-C to stop it (npm run local -- destroy deletes the stack in it).\n",
+        '\nAny Azure SDK client or tool, in another shell: eval "$(npm run -s local -- env)"\n' +
+          "Local Azure keeps running; press Ctrl-C to stop it (npm run local -- destroy deletes the stack in it).\n",
       );
       // `npm run local -- destroy` in another terminal asks this process to delete through its ARM.
       const onDestroy = () =>
@@ -128,6 +131,8 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
         process.off(DESTROY_SIGNAL, onDestroy);
       }
     } finally {
+      // Nothing is kept once it stops: kept.json goes first, so no client is sent to a dead endpoint.
+      removeKept(options.stateDir ?? DEFAULT_STATE_DIR);
       await azure.stop();
     }
   }
@@ -253,6 +258,15 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
     .action((name: string | undefined, flags: { json?: boolean }) =>
       setResult(Promise.resolve(outputCommand(name, { ...flags, stateDir: program.opts().stateDir }, io))),
     );
+  program
+    .command("env")
+    .description("print export lines for a shell to eval: the kept Local Azure's endpoints, deployer and CA")
+    .action(() => {
+      const answer = renderEnv(program.opts().stateDir);
+      io.stdout(answer.stdout);
+      io.stderr(answer.stderr);
+      setResult(Promise.resolve(answer.code));
+    });
   program
     .command("destroy")
     .description("delete the stack (Local Azure is in-memory: without --keep running, this clears the local state)")

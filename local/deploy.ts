@@ -1,7 +1,8 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Faults, LocalAzure } from "../local-azure/index";
+import { KEPT_FILE, writeKept } from "./kept";
 import { type StateEntry, stateKey } from "./mocks";
 import { hasMandatory, type PolicyViolation, policyVerdict } from "./policyCheck";
 import { clearState, readState, writeOutputs, writeState } from "./state";
@@ -22,7 +23,6 @@ export const DEFAULT_STATE_DIR = join(REPO_ROOT, ".local-azure");
 const PROGRAM_PATH = join(REPO_ROOT, "index.ts");
 const WORKER_PATH = join(__dirname, "worker.ts");
 const CONFIG_NAMESPACE = "vm-identity-access";
-const KEPT_FILE = "kept.json";
 
 export interface LocalRunOptions {
   identity?: "user" | "system" | "both";
@@ -178,10 +178,11 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     writeOutputs(stateDir, done.outputs);
     if (opts.keep) {
       keptInstances.set(stateDir, { azure, resources: done.resources });
-      writeFileSync(
-        join(stateDir, KEPT_FILE),
-        `${JSON.stringify({ pid: process.pid, armEndpoint: azure.armEndpoint })}\n`,
-      );
+      // Where any client finds this Local Azure while it runs (npm run local -- env renders it).
+      const vmIds = done.resources
+        .filter((entry) => entry.type === "azure-native:compute:VirtualMachine")
+        .map((entry) => entry.id);
+      writeKept(stateDir, azure, vmIds);
     }
     return {
       ok,

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -79,6 +79,38 @@ describe("deployLocal (end to end, identity user)", () => {
     );
     // No JWT (an access token) anywhere.
     expect(state).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\./);
+  });
+
+  it("keeps kept.json (mode 600) with exactly the fields any client needs, each VM's IMDS and SSH", () => {
+    const azure = result.azure;
+    if (!azure) throw new Error("no kept Local Azure");
+    const file = join(stateDir, "kept.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const outputs = result.outputs as unknown as StackOutputs;
+    const vmId = Object.values(
+      JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")).resources as Record<
+        string,
+        { type: string; id: string }
+      >,
+    ).find((entry) => entry.type === "azure-native:compute:VirtualMachine")?.id as string;
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({
+      pid: process.pid,
+      armEndpoint: azure.armEndpoint,
+      authorityHost: azure.authorityHost,
+      tenantId: azure.tenantId,
+      subscriptionId: azure.subscriptionId,
+      caBundle: join(stateDir, "ca.pem"),
+      deployer: { clientId: azure.deployer.clientId, clientSecret: azure.deployer.clientSecret },
+      vms: [
+        {
+          name: vmId.split("/").pop(),
+          imdsEndpoint: azure.vmRuntime(vmId)?.imdsEndpoint,
+          host: outputs.vms[0].publicIp,
+          sshPort: azure.sshPort,
+        },
+      ],
+    });
+    expect(readFileSync(join(stateDir, "ca.pem"), "utf8")).toBe(azure.caCertPem);
   });
 
   it("destroy deletes every ARM resource through the kept Local Azure, dependents first, then clears the state", async () => {

@@ -1,0 +1,198 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+
+/**
+ * A kept Local Azure (`npm run local -- --keep`) for any client: `.local-azure/kept.json` (owner-only:
+ * it holds the deployer's secret) says where ARM, Entra and each VM's IMDS and SSH are, and
+ * `npm run local -- env` renders it as `export` lines for a shell to eval. The rendering is a list of
+ * sources, so other tools (the engine's PATH and backend) add their lines beside the Azure SDK's.
+ */
+
+export const KEPT_FILE = "kept.json";
+/** Local Azure's CA, copied beside kept.json so it outlives the temporary folder of the run. */
+export const KEPT_CA_FILE = "ca.pem";
+
+const keptSchema = z
+  .object({
+    pid: z.number().int().positive(),
+    armEndpoint: z.string().url(),
+    authorityHost: z.string().url(),
+    tenantId: z.string().min(1),
+    subscriptionId: z.string().min(1),
+    caBundle: z.string().min(1),
+    deployer: z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) }).strict(),
+    vms: z.array(
+      z
+        .object({
+          name: z.string(),
+          imdsEndpoint: z.string().url(),
+          host: z.string(),
+          sshPort: z.number().int(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+export type KeptLocalAzure = z.infer<typeof keptSchema>;
+export type KeptVm = KeptLocalAzure["vms"][number];
+
+/** What a running Local Azure tells about itself (LocalAzure satisfies it). */
+export interface KeepableAzure {
+  armEndpoint: string;
+  authorityHost: string;
+  tenantId: string;
+  subscriptionId: string;
+  sshPort: number;
+  caCertPem: string;
+  deployer: { clientId: string; clientSecret: string };
+  vmRuntime(vmResourceId: string): { imdsEndpoint: string; publicIp: string | null } | undefined;
+}
+
+/** kept.json's content: exactly these fields, the VMs in the order given (their ARM IDs). */
+export function keptRecord(azure: KeepableAzure, vmIds: string[], pid: number, caBundle: string): KeptLocalAzure {
+  const vms = vmIds.flatMap((id): KeptVm[] => {
+    const runtime = azure.vmRuntime(id);
+    if (!runtime) return [];
+    return [
+      {
+        name: id.split("/").pop() ?? id,
+        imdsEndpoint: runtime.imdsEndpoint,
+        host: runtime.publicIp ?? "",
+        sshPort: azure.sshPort,
+      },
+    ];
+  });
+  return {
+    pid,
+    armEndpoint: azure.armEndpoint,
+    authorityHost: azure.authorityHost,
+    tenantId: azure.tenantId,
+    subscriptionId: azure.subscriptionId,
+    caBundle,
+    deployer: { clientId: azure.deployer.clientId, clientSecret: azure.deployer.clientSecret },
+    vms,
+  };
+}
+
+/**
+ * Writes the CA to `<stateDir>/ca.pem` and kept.json (mode 600, replaced atomically so a reader never
+ * sees half a file); returns kept.json's path.
+ */
+export function writeKept(stateDir: string, azure: KeepableAzure, vmIds: string[], pid = process.pid): string {
+  mkdirSync(stateDir, { recursive: true });
+  const caBundle = join(stateDir, KEPT_CA_FILE);
+  writeFileSync(caBundle, azure.caCertPem);
+  const file = join(stateDir, KEPT_FILE);
+  const partial = `${file}.${pid}.tmp`;
+  writeFileSync(partial, `${JSON.stringify(keptRecord(azure, vmIds, pid, caBundle), null, 2)}\n`, { mode: 0o600 });
+  renameSync(partial, file);
+  return file;
+}
+
+/** Removes kept.json (the kept run stopped); the CA stays, harmless, for shells that still name it. */
+export function removeKept(stateDir: string): void {
+  rmSync(join(stateDir, KEPT_FILE), { force: true });
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export type KeptLookup = { kept: KeptLocalAzure } | { none: string };
+
+const START_HINT = "start one with `npm run local -- --keep` and leave it running";
+
+/** The live kept Local Azure of this state dir, or why there is none (one sentence). */
+export function readLiveKept(stateDir: string, alive: (pid: number) => boolean = processAlive): KeptLookup {
+  const file = join(stateDir, KEPT_FILE);
+  if (!existsSync(file)) return { none: `no Local Azure is kept (no ${file}); ${START_HINT}` };
+  let parsed: z.SafeParseReturnType<unknown, KeptLocalAzure>;
+  try {
+    parsed = keptSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  } catch (error) {
+    return { none: `no Local Azure is kept (${file} is not JSON: ${(error as Error).message}); ${START_HINT}` };
+  }
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      none: `no Local Azure is kept (${file} is not a kept record: ${issue?.path.join(".") || "(root)"} ${issue?.message}); ${START_HINT}`,
+    };
+  }
+  if (!alive(parsed.data.pid)) {
+    return {
+      none: `no Local Azure is kept (${file} names process ${parsed.data.pid}, which is no longer running); ${START_HINT}`,
+    };
+  }
+  return { kept: parsed.data };
+}
+
+/** A value as one single-quoted shell word: safe for eval whatever it holds. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One source of `export` lines: its variables, or why it has none right now. */
+export interface EnvSource {
+  name: string;
+  variables(stateDir: string): { variables: Array<[string, string]> } | { none: string };
+}
+
+/**
+ * The Azure SDK's environment for a kept Local Azure: @azure/identity's EnvironmentCredential
+ * variables (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST), the
+ * subscription, the ARM endpoint as AZURE_RESOURCE_MANAGER_ENDPOINT (the name Azure Service Operator
+ * and the Go SDK's cloud configuration read), and the CA for Node (NODE_EXTRA_CA_CERTS) and
+ * OpenSSL-based tools (SSL_CERT_FILE).
+ */
+export const azureSdkEnv: EnvSource = {
+  name: "Local Azure",
+  variables(stateDir) {
+    const lookup = readLiveKept(stateDir);
+    if ("none" in lookup) return lookup;
+    const kept = lookup.kept;
+    return {
+      variables: [
+        ["AZURE_TENANT_ID", kept.tenantId],
+        ["AZURE_CLIENT_ID", kept.deployer.clientId],
+        ["AZURE_CLIENT_SECRET", kept.deployer.clientSecret],
+        ["AZURE_AUTHORITY_HOST", kept.authorityHost],
+        ["AZURE_SUBSCRIPTION_ID", kept.subscriptionId],
+        ["AZURE_RESOURCE_MANAGER_ENDPOINT", kept.armEndpoint],
+        ["NODE_EXTRA_CA_CERTS", kept.caBundle],
+        ["SSL_CERT_FILE", kept.caBundle],
+      ],
+    };
+  },
+};
+
+/** Every source `npm run local -- env` renders, in order; add a source here to add its lines. */
+export const ENV_SOURCES: EnvSource[] = [azureSdkEnv];
+
+/**
+ * `env`'s whole answer: `export NAME='value'` lines from every source that has some (exit 0), or one
+ * line on stderr saying why there is nothing to print (exit 1).
+ */
+export function renderEnv(
+  stateDir: string,
+  sources: EnvSource[] = ENV_SOURCES,
+): { stdout: string; stderr: string; code: 0 | 1 } {
+  const lines: string[] = [];
+  const reasons: string[] = [];
+  for (const source of sources) {
+    const answer = source.variables(stateDir);
+    if ("none" in answer) reasons.push(answer.none);
+    else for (const [name, value] of answer.variables) lines.push(`export ${name}=${shellQuote(value)}`);
+  }
+  if (lines.length === 0) {
+    return { stdout: "", stderr: `nothing to print: ${reasons.join("; ") || "no sources"}\n`, code: 1 };
+  }
+  return { stdout: `${lines.join("\n")}\n`, stderr: "", code: 0 };
+}

@@ -1,0 +1,211 @@
+import { execFile, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runLocalCli } from "../../local/cli";
+import { type EnvSource, KEPT_FILE, readLiveKept, renderEnv, shellQuote, writeKept } from "../../local/kept";
+import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+
+/**
+ * `npm run local -- --keep` for any client: kept.json (exactly the documented fields, mode 600, gone
+ * when the kept run stops) and `npm run -s local -- env`, whose lines a shell evals and Microsoft's
+ * SDK then uses as is.
+ */
+
+const REPO = resolve(__dirname, "../..");
+let azure: LocalAzure;
+let vm: SeededVm;
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "kept-test-"));
+  dirs.push(dir);
+  return dir;
+};
+
+beforeAll(async () => {
+  azure = await LocalAzure.start({
+    faults: { rbacDelaySeconds: 0, identityAttachDelaySeconds: 0, sshNotReadySeconds: 0, lroSeconds: 0 },
+  });
+  vm = await seedVm(azure, { identity: "user", resourceGroup: "rg-kept", vmName: "vm-kept" });
+});
+afterAll(async () => {
+  await azure.stop();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A pid no process has any more: a child that already exited. */
+const deadPid = () => spawnSync(process.execPath, ["-e", ""]).pid as number;
+
+const expectedExports = (dir: string) =>
+  [
+    `export AZURE_TENANT_ID='${azure.tenantId}'`,
+    `export AZURE_CLIENT_ID='${azure.deployer.clientId}'`,
+    `export AZURE_CLIENT_SECRET='${azure.deployer.clientSecret}'`,
+    `export AZURE_AUTHORITY_HOST='${azure.authorityHost}'`,
+    `export AZURE_SUBSCRIPTION_ID='${azure.subscriptionId}'`,
+    `export AZURE_RESOURCE_MANAGER_ENDPOINT='${azure.armEndpoint}'`,
+    `export NODE_EXTRA_CA_CERTS='${join(dir, "ca.pem")}'`,
+    `export SSL_CERT_FILE='${join(dir, "ca.pem")}'`,
+  ].join("\n");
+
+describe("kept.json", () => {
+  it("holds exactly the documented fields, owner-only, with the CA beside it", () => {
+    const dir = tempDir();
+    const file = writeKept(dir, azure, [vm.vmId]);
+    expect(file).toBe(join(dir, KEPT_FILE));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({
+      pid: process.pid,
+      armEndpoint: azure.armEndpoint,
+      authorityHost: azure.authorityHost,
+      tenantId: azure.tenantId,
+      subscriptionId: azure.subscriptionId,
+      caBundle: join(dir, "ca.pem"),
+      deployer: { clientId: azure.deployer.clientId, clientSecret: azure.deployer.clientSecret },
+      vms: [{ name: "vm-kept", imdsEndpoint: vm.imdsEndpoint, host: vm.publicIp, sshPort: azure.sshPort }],
+    });
+    expect(readFileSync(join(dir, "ca.pem"), "utf8")).toBe(azure.caCertPem);
+  });
+
+  it("is removed when the kept run stops (Ctrl-C); the CA stays for shells that name it", async () => {
+    // deployLocal writes kept.json (tests/local-runner/deployLocal.test.ts checks it after a real run);
+    // here the CLI's part: the hint, and removal on Ctrl-C, without a second deployment.
+    const dir = tempDir();
+    const out: string[] = [];
+    let keptWhileRunning = false;
+    const runningAzure = { ...azure, vmRuntime: () => undefined, stop: async () => undefined };
+    const code = await runLocalCli(["--keep", "--state-dir", dir], {
+      stdout: (text) => out.push(text),
+      stderr: (text) => out.push(text),
+      deploy: async () => {
+        writeKept(dir, azure, [vm.vmId]);
+        return {
+          ok: true,
+          outputs: {},
+          error: null,
+          commandStdouts: [],
+          timeline: [],
+          wallSeconds: 0,
+          azure: runningAzure as unknown as LocalAzure,
+          verdict: "VERIFIED",
+        };
+      },
+      waitForInterrupt: async () => {
+        keptWhileRunning = Object.hasOwn(readLiveKept(dir), "kept");
+      },
+    });
+    expect([code, keptWhileRunning]).toEqual([0, true]);
+    expect(out.join("")).toContain(
+      'Any Azure SDK client or tool, in another shell: eval "$(npm run -s local -- env)"\n',
+    );
+    expect(existsSync(join(dir, KEPT_FILE))).toBe(false);
+    expect(existsSync(join(dir, "ca.pem"))).toBe(true);
+  });
+});
+
+describe("npm run -s local -- env", () => {
+  it("prints export lines for the Azure SDK, each value single-quoted", async () => {
+    const dir = tempDir();
+    writeKept(dir, azure, [vm.vmId]);
+    expect(renderEnv(dir)).toEqual({ stdout: `${expectedExports(dir)}\n`, stderr: "", code: 0 });
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runLocalCli(["--state-dir", dir, "env"], {
+      stdout: (text) => out.push(text),
+      stderr: (text) => err.push(text),
+    });
+    expect([code, out.join(""), err.join("")]).toEqual([0, `${expectedExports(dir)}\n`, ""]);
+  });
+
+  it("quotes any value safely for eval", () => {
+    expect(shellQuote(`it's $HOME "x" \`id\``)).toBe(`'it'\\''s $HOME "x" \`id\`'`);
+    // As eval "$(npm run -s local -- env)" meets it: the substitution's text is not expanded again.
+    const line = `export V=${shellQuote("a'b $HOME\n`id`")}`;
+    const echoed = spawnSync("bash", ["-c", 'eval "$LINE"; printf %s "$V"'], { env: { ...process.env, LINE: line } });
+    expect(echoed.stdout.toString()).toBe("a'b $HOME\n`id`");
+  });
+
+  it("says in one line that nothing is kept, and how to start it, when there is no kept.json (exit 1)", async () => {
+    const dir = tempDir();
+    const err: string[] = [];
+    const code = await runLocalCli(["--state-dir", dir, "env"], {
+      stdout: () => undefined,
+      stderr: (t) => err.push(t),
+    });
+    expect([code, err.join("")]).toEqual([
+      1,
+      `nothing to print: no Local Azure is kept (no ${join(dir, KEPT_FILE)}); start one with \`npm run local -- --keep\` and leave it running\n`,
+    ]);
+  });
+
+  it("treats a kept.json whose process is gone as nothing kept (exit 1)", () => {
+    const dir = tempDir();
+    const pid = deadPid();
+    writeKept(dir, azure, [vm.vmId], pid);
+    expect(renderEnv(dir)).toEqual({
+      stdout: "",
+      stderr: `nothing to print: no Local Azure is kept (${join(dir, KEPT_FILE)} names process ${pid}, which is no longer running); start one with \`npm run local -- --keep\` and leave it running\n`,
+      code: 1,
+    });
+  });
+
+  it("treats a kept.json that is not a kept record as nothing kept", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, KEPT_FILE), JSON.stringify({ pid: process.pid }));
+    const lookup = readLiveKept(dir);
+    expect(lookup).toEqual({
+      none: `no Local Azure is kept (${join(dir, KEPT_FILE)} is not a kept record: armEndpoint Required); start one with \`npm run local -- --keep\` and leave it running`,
+    });
+  });
+
+  it("renders from a list of sources: another source adds its lines, and with nothing anywhere says why", () => {
+    const dir = tempDir();
+    writeKept(dir, azure, [vm.vmId]);
+    const engine: EnvSource = { name: "engine", variables: () => ({ variables: [["PATH", "/x/.engine/bin:$PATH"]] }) };
+    const idle: EnvSource = { name: "idle", variables: () => ({ none: "the engine is not built" }) };
+    expect(renderEnv(dir, [engine]).stdout).toBe("export PATH='/x/.engine/bin:$PATH'\n");
+    expect(renderEnv(tempDir(), [idle, idle])).toEqual({
+      stdout: "",
+      stderr: "nothing to print: the engine is not built; the engine is not built\n",
+      code: 1,
+    });
+  });
+
+  it("is eval'd by bash, and Microsoft's SDK (Node) and Python's ssl then use the kept Local Azure as is", async () => {
+    const dir = tempDir();
+    writeKept(dir, azure, [vm.vmId]);
+    // Node reads NODE_EXTRA_CA_CERTS at start, so the client runs in a fresh process.
+    const node = [
+      'const { ClientSecretCredential } = require("@azure/identity");',
+      'const { ResourceManagementClient } = require("@azure/arm-resources");',
+      "const e = process.env;",
+      "const credential = new ClientSecretCredential(e.AZURE_TENANT_ID, e.AZURE_CLIENT_ID, e.AZURE_CLIENT_SECRET,",
+      "  { authorityHost: e.AZURE_AUTHORITY_HOST, disableInstanceDiscovery: true });",
+      "const arm = new ResourceManagementClient(credential, e.AZURE_SUBSCRIPTION_ID,",
+      '  { endpoint: e.AZURE_RESOURCE_MANAGER_ENDPOINT, credentialScopes: [e.AZURE_RESOURCE_MANAGER_ENDPOINT + "/.default"] });',
+      'arm.resourceGroups.get("rg-kept").then((g) => console.log(g.name, g.properties.provisioningState),',
+      "  (error) => { console.error(error.message); process.exit(1); });",
+    ].join("\n");
+    const python = [
+      "import os, urllib.request",
+      "url = os.environ['AZURE_AUTHORITY_HOST'] + '/' + os.environ['AZURE_TENANT_ID'] + '/v2.0/.well-known/openid-configuration'",
+      "print('discovery', urllib.request.urlopen(url).status)",
+    ].join("\n");
+    const script = `set -e
+eval "$(npm run -s local -- --state-dir "$KEPT_DIR" env)"
+node -e "$NODE_SCRIPT"
+python3 -c "$PY_SCRIPT"`;
+    const { AZURE_CLIENT_SECRET: _s, NODE_EXTRA_CA_CERTS: _n, SSL_CERT_FILE: _c, ...env } = process.env;
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+      execFile(
+        "bash",
+        ["-c", script],
+        { cwd: REPO, env: { ...env, KEPT_DIR: dir, NODE_SCRIPT: node, PY_SCRIPT: python }, timeout: 25_000 },
+        (error, stdout, stderr) =>
+          done({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+      );
+    });
+    expect(result).toEqual({ code: 0, stdout: "rg-kept Succeeded\ndiscovery 200\n", stderr: "" });
+  });
+});
