@@ -12,6 +12,8 @@ import type { Store, StoredResource } from "./store";
 /** Whether the caller may perform `action` at the resource `id` (subscription-scope lists are filtered by it). */
 export type Readable = (id: string, action: string) => boolean;
 
+type StoredGroup = Store["resourceGroups"] extends Map<string, infer G> ? G : never;
+
 const lower = (s: string) => s.toLowerCase();
 
 /** Resources of `route.type` in scope: under the parent, in the resource group, or (filtered) in the subscription. */
@@ -54,7 +56,7 @@ export function listResourceGroups<T>(
   store: Store,
   route: Route,
   readable: Readable,
-  view: (rg: Store["resourceGroups"] extends Map<string, infer G> ? G : never) => T,
+  view: (rg: StoredGroup) => T,
 ): T[] {
   return [...store.resourceGroups.values()].filter((rg) => readable(rg.id, route.action)).map(view);
 }
