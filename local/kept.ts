@@ -149,7 +149,7 @@ export interface EnvSource {
  * The Azure SDK's environment for a kept Local Azure: @azure/identity's EnvironmentCredential
  * variables (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST), the
  * subscription, the ARM endpoint as AZURE_RESOURCE_MANAGER_ENDPOINT (the name Azure Service Operator
- * and the Go SDK's cloud configuration read), and the CA for Node (NODE_EXTRA_CA_CERTS) and
+ * reads beside AZURE_AUTHORITY_HOST for a custom cloud), and the CA for Node (NODE_EXTRA_CA_CERTS) and
  * OpenSSL-based tools (SSL_CERT_FILE).
  */
 export const azureSdkEnv: EnvSource = {
