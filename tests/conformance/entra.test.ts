@@ -180,6 +180,26 @@ describe("the deployer signs in with ClientSecretCredential (Learn: Microsoft id
     ]);
   });
 
+  it("gives aud with the trailing slash for the scope ARM//.default, which ARM accepts too", async () => {
+    // Learn "Scopes and permissions" (Trailing slash and /.default): the v1 resource is the scope minus
+    // "/.default"; ARM allows its audience with and without the slash (its InvalidAuthenticationTokenAudience
+    // message lists 'https://management.azure.com/' and 'https://management.azure.com').
+    const credential = new ClientSecretCredential(
+      azure.tenantId,
+      azure.deployer.clientId,
+      azure.deployer.clientSecret,
+      options,
+    );
+    const token = await credential.getToken(`${azure.armEndpoint}//.default`);
+    expect(claimsOf(token.token).aud).toBe(`${azure.armEndpoint}/`);
+    const client = new ResourceManagementClient(credential, azure.subscriptionId, {
+      endpoint: azure.armEndpoint,
+      credentialScopes: [`${azure.armEndpoint}//.default`],
+      ...trusting(azure.caCertPem),
+    });
+    expect((await client.resourceGroups.checkExistence("rg-nothing-here")).body).toBe(false);
+  });
+
   it("LocalAzure's own deployer token comes from the same token endpoint, cached", async () => {
     const first = await azure.deployerToken();
     // Only the client-secret sign-in at the token endpoint issues appidacr 1.
