@@ -4,6 +4,7 @@
  * `export` lines for a shell to eval while a Local Azure is kept (`--keep`).
  * Exit codes: 0 verified, 1 not verified or failed, 2 bad flags.
  */
+import { existsSync, rmSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Faults } from "../local-azure/index";
 import {
@@ -14,6 +15,8 @@ import {
   type LocalRunOptions,
   type LocalRunResult,
 } from "./deploy";
+import { deployWithEngine, destroyWithEngine, engineMissing } from "./engineBridge";
+import { backendDir, cloudDir } from "./engineStack";
 import {
   parseArmThrottle,
   parseCount,
@@ -50,6 +53,7 @@ interface DeployFlags {
   armUnauthorized?: number;
   keep?: boolean;
   stateDir?: string;
+  engine?: boolean;
 }
 
 function argument<T>(parse: (text: string) => T): (text: string) => T {
@@ -100,7 +104,15 @@ export function tutorialCurlCommands(opts: {
 
 async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   const options = deployOptionsFromFlags(flags);
-  const deploy = io.deploy ?? deployLocal;
+  if (flags.engine) {
+    const missing = engineMissing();
+    const refusal = missing ?? (flags.keep ? "--keep does not combine with --engine" : null);
+    if (refusal) {
+      io.stderr(`error: ${refusal}\n`);
+      return 2;
+    }
+  }
+  const deploy = io.deploy ?? (flags.engine ? deployWithEngine : deployLocal);
   io.stdout("Deploying vm-identity-access to Local Azure (offline)...\n");
   const result = await deploy({ ...options, onProgress: (line) => io.stdout(`${line}\n`) });
   io.stdout(`\n${outputsTable(result.outputs)}\n`);
@@ -179,6 +191,26 @@ function waitForSigint(): Promise<void> {
   );
 }
 
+/** Deletes the stack: the mock runner's, then the engine's kept cloud (real pulumi destroy when built), emptied. */
+async function destroyCommand(stateDir: string, io: CliIo): Promise<number> {
+  const say = (line: string) => io.stdout(`${line}\n`);
+  await destroyLocal({ stateDir, onProgress: say });
+  if (!existsSync(cloudDir(stateDir)) && !existsSync(backendDir(stateDir))) return 0;
+  if (engineMissing() === null) {
+    const code = await destroyWithEngine(stateDir, say);
+    say(
+      code === 0
+        ? "pulumi destroy deleted stack local; the kept cloud is empty."
+        : "pulumi destroy failed; the kept cloud was emptied anyway.",
+    );
+    return code === 0 ? 0 : 1;
+  }
+  rmSync(cloudDir(stateDir), { recursive: true, force: true });
+  rmSync(backendDir(stateDir), { recursive: true, force: true });
+  say("Emptied the kept cloud and the engine's local state (the engine is not built, so pulumi destroy did not run).");
+  return 0;
+}
+
 function outputCommand(name: string | undefined, flags: { json?: boolean; stateDir?: string }, io: CliIo): number {
   const stateDir = flags.stateDir ?? DEFAULT_STATE_DIR;
   let outputs: Record<string, unknown> | null;
@@ -248,6 +280,10 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
       argument(parseCount),
     )
     .option("--keep", "leave Local Azure running (Ctrl-C stops it) and print the tutorial's curl commands")
+    .option(
+      "--engine",
+      "the real pulumi up (built by npm run engine:build) against a Local Azure kept in .local-azure/ between runs",
+    )
     .option("--state-dir <dir>", "where the local stack state lives", DEFAULT_STATE_DIR)
     .action((flags: DeployFlags) => setResult(deployCommand(flags, io)));
   program
@@ -270,11 +306,7 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
   program
     .command("destroy")
     .description("delete the stack (Local Azure is in-memory: without --keep running, this clears the local state)")
-    .action(() =>
-      setResult(
-        destroyLocal({ stateDir: program.opts().stateDir, onProgress: (line) => io.stdout(`${line}\n`) }).then(() => 0),
-      ),
-    );
+    .action(() => setResult(destroyCommand(program.opts().stateDir, io)));
   return program;
 }
 

@@ -1,0 +1,283 @@
+/**
+ * `npm run local -- --engine`: the real `pulumi up` (the CLI built into .engine/bin) of this program
+ * against a kept Local Azure, on a file:// backend under .local-azure/pulumi with the passphrase
+ * secrets provider, stack `local`, configured from the runner's flags. Local Azure is started here,
+ * keeps its cloud in .local-azure/cloud between runs, and runs for the duration; the stand-in
+ * plugins (engine/plugins/) find it through LOCAL_AZURE_KEPT. The result is what the mock runner
+ * returns, so `npm run local` prints the same outputs and verdict.
+ *
+ * Run by the runner in a child process (local/engineBridge.ts: local/ does not import engine/).
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parse, stringify } from "yaml";
+import { DEFAULT_STATE_DIR, type LocalRunOptions, type LocalRunResult, REPO_ROOT, runnerConfig } from "../local/deploy";
+import {
+  backendDir,
+  cloudDir,
+  ENGINE_PULUMI,
+  ENGINE_STACK,
+  type EngineMessage,
+  type EngineRequest,
+  enginePassphrase,
+} from "../local/engineStack";
+import { KEPT_FILE, removeKept, writeKept } from "../local/kept";
+import { writeOutputs } from "../local/state";
+import { verdictLine } from "../local/verdict";
+import { LocalAzure } from "../local-azure/index";
+import type { AccessCheck } from "../verify/contract";
+import { judgeAccessCheck } from "../verify/judge";
+import { engineEnv } from "./env";
+import { installStandIns } from "./plugins/install";
+import { KEPT_ENV } from "./plugins/localAzureTarget";
+
+const PROJECT = "vm-identity-access";
+
+export interface PulumiRun {
+  code: number;
+  output: string;
+}
+
+/** Runs the built CLI in the program's folder, each output line to `onLine`. */
+export function runPulumi(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  onLine: (line: string) => void = () => undefined,
+): Promise<PulumiRun> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(join(REPO_ROOT, ENGINE_PULUMI), args, {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    let pending = "";
+    const take = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output += text;
+      pending += text;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) onLine(line);
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (pending !== "") onLine(pending);
+      resolveRun({ code: code ?? 1, output });
+    });
+  });
+}
+
+/** A config value as Pulumi.<stack>.yaml holds it: whole numbers and booleans typed, as Pulumi.yaml declares them. */
+export function yamlValue(value: string): string | number | boolean {
+  if (/^(0|[1-9]\d{0,8})$/.test(value)) return Number(value);
+  if (value === "true" || value === "false") return value === "true";
+  return value;
+}
+
+/**
+ * Pulumi.local.yaml with exactly this config (a key an earlier run set and this one does not is gone),
+ * keeping the passphrase provider's salt the CLI wrote there.
+ */
+export function stackConfigText(existing: string | null, config: Record<string, string>): string {
+  const previous = (existing ? parse(existing) : null) as Record<string, unknown> | null;
+  const document: Record<string, unknown> = {};
+  for (const key of ["secretsprovider", "encryptedkey", "encryptionsalt"]) {
+    if (previous?.[key] !== undefined) document[key] = previous[key];
+  }
+  document.config = Object.fromEntries(
+    Object.keys(config)
+      .sort()
+      .map((key) => [key, yamlValue(config[key])]),
+  );
+  return stringify(document);
+}
+
+/** The deployment's error from `pulumi up`'s output: its diagnostics, without the resource tree. */
+export function upError(output: string): string {
+  const lines = output.split("\n");
+  const errors = lines.filter((line) => /^\s*error: /.test(line)).map((line) => line.trim().replace(/^error: /, ""));
+  const unique = [...new Set(errors)].filter((line) => !/^update failed$/.test(line));
+  return unique.length > 0 ? unique.join("\n") : "pulumi up failed (see its output above)";
+}
+
+/** The accessCheck output re-judged from its expected values and probe evidence (never a stored verdict). */
+export function rejudged(accessCheck: unknown): AccessCheck | null {
+  const check = accessCheck as AccessCheck | undefined;
+  if (!check || !Array.isArray(check.results)) return null;
+  return judgeAccessCheck(
+    check.expectation,
+    check.results.map(({ vm, identity, expected, probe }) => ({ vm, identity, expected, probe })),
+  );
+}
+
+/**
+ * The runner's config, plus what the real CLI needs besides: Pulumi.yaml declares sshPublicKey without
+ * a default, which the CLI reads as required ("Stack 'local' is missing configuration value
+ * 'sshPublicKey'"), so it is set empty, which the program reads as unset.
+ */
+export function engineConfig(config: Record<string, string>): Record<string, string> {
+  return { [`${PROJECT}:sshPublicKey`]: "", ...config };
+}
+
+interface EngineContext {
+  stateDir: string;
+  env: NodeJS.ProcessEnv;
+  azure: LocalAzure;
+}
+
+/** Starts the kept Local Azure and the environment the CLI and the stand-ins need. */
+async function startEngineContext(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineContext> {
+  const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateDir) });
+  writeKept(stateDir, azure, []);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...engineEnv({
+      repoRoot: REPO_ROOT,
+      stateDir: backendDir(stateDir),
+      passphrase: enginePassphrase(stateDir),
+      basePath: process.env.PATH,
+    }),
+    [KEPT_ENV]: join(stateDir, KEPT_FILE),
+    // The program is type-checked by npm run typecheck; under the engine it is only transpiled.
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+  };
+  for (const name of ["PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"]) delete env[name];
+  installStandIns(env);
+  return { stateDir, env, azure };
+}
+
+async function stopEngineContext(context: EngineContext): Promise<void> {
+  removeKept(context.stateDir);
+  await context.azure.stop();
+}
+
+/** The stack's config file, in the program's folder where `pulumi` looks for it (git-ignored for `local`). */
+function stackConfigFile(stack: string): string {
+  return join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+}
+
+/** Selects the stack (creating it with the passphrase provider) and writes its config. */
+async function prepareStack(context: EngineContext, stack: string, config: Record<string, string>): Promise<void> {
+  mkdirSync(backendDir(context.stateDir), { recursive: true });
+  const select = await runPulumi(["stack", "select", stack, "--non-interactive"], context.env);
+  if (select.code !== 0) {
+    // A new stack in this backend: a config file left by a stack of another backend holds a salt for
+    // another passphrase, which would make the CLI refuse ("incorrect passphrase").
+    rmSync(stackConfigFile(stack), { force: true });
+    const init = await runPulumi(
+      ["stack", "init", stack, "--secrets-provider", "passphrase", "--non-interactive"],
+      context.env,
+    );
+    if (init.code !== 0) throw new Error(`pulumi stack init ${stack} failed:\n${init.output}`);
+  }
+  const file = stackConfigFile(stack);
+  writeFileSync(file, stackConfigText(existsSync(file) ? readFileSync(file, "utf8") : null, config));
+}
+
+export async function upWithEngine(
+  opts: Omit<LocalRunOptions, "keep">,
+  onProgress: (line: string) => void = () => undefined,
+  stack = ENGINE_STACK,
+): Promise<Omit<LocalRunResult, "azure">> {
+  const started = Date.now();
+  const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
+  const context = await startEngineContext(stateDir, opts.faults);
+  try {
+    const config = engineConfig(runnerConfig(opts, context.azure));
+    await prepareStack(context, stack, config);
+    onProgress(`pulumi up --stack ${stack} (${ENGINE_PULUMI}, state in ${backendDir(stateDir)})`);
+    const up = await runPulumi(
+      ["up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never"],
+      context.env,
+      (line) => onProgress(`  ${line}`),
+    );
+    const outputsRun = await runPulumi(["stack", "output", "--json", "--stack", stack], context.env);
+    let outputs: Record<string, unknown> = {};
+    try {
+      outputs = JSON.parse(outputsRun.output) as Record<string, unknown>;
+    } catch {
+      // No outputs yet (a first up that failed early).
+    }
+    writeOutputs(stateDir, outputs);
+    const accessCheck = rejudged(outputs.accessCheck);
+    const ok = up.code === 0 && accessCheck?.verified === true;
+    const error =
+      up.code !== 0 ? upError(up.output) : ok ? null : "the deployment finished without a verified accessCheck output";
+    const identity = config[`${PROJECT}:identity`] ?? "user";
+    return {
+      ok,
+      outputs,
+      error,
+      commandStdouts: [],
+      timeline: [],
+      wallSeconds: (Date.now() - started) / 1000,
+      verdict: verdictLine({ ok, accessCheck: accessCheck ?? outputs.accessCheck ?? null, error, identity }),
+    };
+  } finally {
+    await stopEngineContext(context);
+  }
+}
+
+/** `npm run local -- destroy` under the engine: the real `pulumi destroy`, then the kept cloud emptied. */
+export async function destroyWithEngine(
+  stateDir: string,
+  onProgress: (line: string) => void,
+  stack = ENGINE_STACK,
+): Promise<number> {
+  const context = await startEngineContext(resolve(stateDir), undefined);
+  let code = 0;
+  try {
+    const destroy = await runPulumi(
+      ["destroy", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never"],
+      context.env,
+      (line) => onProgress(`  ${line}`),
+    );
+    code = destroy.code;
+    // Emptied either way: the stack goes too (with --force, even if a resource could not be deleted).
+    await runPulumi(["stack", "rm", stack, "--yes", "--force", "--non-interactive"], context.env);
+    rmSync(stackConfigFile(stack), { force: true });
+  } finally {
+    await stopEngineContext(context);
+    rmSync(cloudDir(context.stateDir), { recursive: true, force: true });
+  }
+  return code;
+}
+
+if (require.main === module) {
+  const send = (message: EngineMessage) =>
+    new Promise<void>((resolveSend) =>
+      process.send ? process.send(message, undefined, undefined, () => resolveSend()) : resolveSend(),
+    );
+  process.once("message", (request: EngineRequest) => {
+    const progress = (line: string) => void send({ kind: "progress", line });
+    const work =
+      request.kind === "up"
+        ? upWithEngine(request.options, progress)
+        : destroyWithEngine(request.stateDir, progress).then((exitCode) => ({
+            ok: exitCode === 0,
+            outputs: {},
+            error: exitCode === 0 ? null : "pulumi destroy failed",
+            commandStdouts: [],
+            timeline: [],
+            wallSeconds: 0,
+            verdict: "",
+            exitCode,
+          }));
+    work
+      .catch((error: Error) => ({
+        ok: false,
+        outputs: {},
+        error: error.message,
+        commandStdouts: [],
+        timeline: [],
+        wallSeconds: 0,
+        verdict: verdictLine({ ok: false, accessCheck: null, error: error.message, identity: "user" }),
+      }))
+      .then((result) => send({ kind: "done", result }))
+      .then(() => process.exit(0));
+  });
+}

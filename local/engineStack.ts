@@ -1,0 +1,54 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LocalRunOptions, LocalRunResult } from "./deploy";
+
+/**
+ * Where `npm run local -- --engine` keeps things under the state folder (.local-azure/), shared by the
+ * runner (local/), the engine runner (engine/localRun.ts) and `npm run -s local -- env`:
+ *   cloud/        the kept Local Azure (local-azure/persist.ts)
+ *   pulumi/       the file:// backend holding stack `local`, and the passphrase of its secrets
+ *   kept.json     while a Local Azure runs for the engine: where the stand-in plugins find it
+ */
+
+export const ENGINE_STACK = "local";
+export const CLOUD_SUBDIR = "cloud";
+export const BACKEND_SUBDIR = "pulumi";
+const PASSPHRASE_FILE = "passphrase";
+
+export function cloudDir(stateDir: string): string {
+  return join(stateDir, CLOUD_SUBDIR);
+}
+
+export function backendDir(stateDir: string): string {
+  return join(stateDir, BACKEND_SUBDIR);
+}
+
+/**
+ * The passphrase of the local stack's secrets: random, made once per state folder and kept beside the
+ * backend, owner-only. It guards secrets in a state that never leaves this machine.
+ */
+export function enginePassphrase(stateDir: string): string {
+  const file = join(backendDir(stateDir), PASSPHRASE_FILE);
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(backendDir(stateDir), { recursive: true });
+  const passphrase = randomBytes(24).toString("base64url");
+  writeFileSync(file, `${passphrase}\n`, { mode: 0o600 });
+  return passphrase;
+}
+
+/** The built CLI, relative to the repository root. */
+export const ENGINE_PULUMI = join(".engine", "bin", "pulumi");
+
+/** The engine runner's entry (engine/localRun.ts), run in a child process by path: local/ does not import engine/. */
+export const ENGINE_RUNNER = join("engine", "localRun.ts");
+
+/** From the runner to the engine runner. */
+export type EngineRequest =
+  | { kind: "up"; options: Omit<LocalRunOptions, "onProgress" | "keep"> }
+  | { kind: "destroy"; stateDir: string };
+
+/** From the engine runner back: progress lines, then the result (`azure` is always null). */
+export type EngineMessage =
+  | { kind: "progress"; line: string }
+  | { kind: "done"; result: Omit<LocalRunResult, "azure">; exitCode?: number };

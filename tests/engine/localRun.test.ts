@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import { engineConfig, rejudged, stackConfigText, upError, yamlValue } from "../../engine/localRun";
+import { runLocalCli } from "../../local/cli";
+import { engineMissing } from "../../local/engineBridge";
+
+/** The engine runner's pure parts: stack config, error extraction, re-judging; the CLI's refusals. */
+
+describe("npm run local -- --engine: stack config", () => {
+  it("types whole numbers and booleans as Pulumi.yaml declares them, and keeps the rest strings", () => {
+    expect([yamlValue("3"), yamlValue("true"), yamlValue("false"), yamlValue("127.0.0.1/32"), yamlValue("")]).toEqual([
+      3,
+      true,
+      false,
+      "127.0.0.1/32",
+      "",
+    ]);
+  });
+
+  it("writes exactly the run's config, keeping the passphrase salt and dropping keys an earlier run set", () => {
+    const earlier = "encryptionsalt: v1:abc:def\nconfig:\n  vm-identity-access:vmCount: 3\n";
+    const text = stackConfigText(earlier, {
+      "vm-identity-access:identity": "system",
+      "vm-identity-access:sshPort": "2222",
+    });
+    expect(text).toBe(
+      "encryptionsalt: v1:abc:def\nconfig:\n  vm-identity-access:identity: system\n  vm-identity-access:sshPort: 2222\n",
+    );
+  });
+
+  it("sets sshPublicKey empty, since the CLI requires every declared key without a default", () => {
+    expect(engineConfig({ "vm-identity-access:sshPort": "22" })).toEqual({
+      "vm-identity-access:sshPublicKey": "",
+      "vm-identity-access:sshPort": "22",
+    });
+    expect(engineConfig({ "vm-identity-access:sshPublicKey": "ssh-ed25519 AAAA" })).toEqual({
+      "vm-identity-access:sshPublicKey": "ssh-ed25519 AAAA",
+    });
+  });
+});
+
+describe("npm run local -- --engine: result", () => {
+  it("takes the deployment's error from pulumi up's diagnostics, once each", () => {
+    const output = [
+      "  pulumi:providers:command default_1_2_1  error: no resource plugin 'pulumi-resource-command' found",
+      "Diagnostics:",
+      "  pulumi:providers:command (default_1_2_1):",
+      "    error: no resource plugin 'pulumi-resource-command' found",
+      "    error: update failed",
+    ].join("\n");
+    expect(upError(output)).toBe("no resource plugin 'pulumi-resource-command' found");
+  });
+
+  it("re-judges accessCheck from its evidence, never trusting the stored verdict", () => {
+    const stored = {
+      verified: true,
+      expectation: "granted",
+      results: [
+        {
+          vm: "vmia-vm0",
+          identity: "user",
+          expected: {
+            principalId: "p",
+            tenantId: "t",
+            resourceGroupId: "/subscriptions/s/resourceGroups/r",
+            resource: "https://x/",
+          },
+          probe: { probeVersion: 1, ok: false },
+          checks: [],
+          verified: true,
+        },
+      ],
+    };
+    expect(rejudged(stored)?.verified).toBe(false);
+    expect(rejudged(undefined)).toBeNull();
+  });
+});
+
+describe("npm run local -- --engine: refusals", () => {
+  it("says to build the engine when the CLI is missing", () => {
+    expect(engineMissing("/nonexistent")).toBe(
+      "the Pulumi CLI is not built (.engine/bin/pulumi is missing): run npm run engine:build first",
+    );
+  });
+
+  it("exits 2 for --engine with --keep, or without a built CLI, before starting anything", async () => {
+    const err: string[] = [];
+    const io = { stdout: () => undefined, stderr: (text: string) => void err.push(text) };
+    const code = await runLocalCli(["--engine", "--keep"], io);
+    expect(code).toBe(2);
+    expect(err.join("")).toMatch(/^error: (--keep does not combine with --engine|the Pulumi CLI is not built)/);
+  });
+});
