@@ -18,7 +18,7 @@ export interface ImdsContext {
   faults: Faults;
 }
 
-type Answer = { status: number; body: Record<string, unknown>; principalId?: string };
+type Answer = { status: number; body: Record<string, unknown>; principalId?: string; text?: string };
 
 const imdsError = (status: number, error: string, description: string): Answer => ({
   status,
@@ -117,12 +117,52 @@ async function tokenAnswer(ctx: ImdsContext, query: URLSearchParams): Promise<An
   };
 }
 
-/** IMDS's answer when an instance request has no api-version (Learn, "Azure Instance Metadata Service", Versioning). */
-const MISSING_API_VERSION: Answer = {
+/** The API versions IMDS supports (Learn, "Azure Instance Metadata Service", Versioning), newest first. */
+export const IMDS_API_VERSIONS = [
+  "2025-04-07",
+  "2024-07-17",
+  "2024-03-15",
+  "2023-11-15",
+  "2023-07-01",
+  "2021-12-13",
+  "2021-11-15",
+  "2021-11-01",
+  "2021-10-01",
+  "2021-08-01",
+  "2021-05-01",
+  "2021-03-01",
+  "2021-02-01",
+  "2021-01-01",
+  "2020-12-01",
+  "2020-10-01",
+  "2020-09-01",
+  "2020-07-15",
+  "2020-06-01",
+  "2019-11-01",
+  "2019-08-15",
+  "2019-08-01",
+  "2019-06-04",
+  "2019-06-01",
+  "2019-04-30",
+  "2019-03-11",
+  "2019-02-01",
+  "2018-10-01",
+  "2018-04-02",
+  "2018-02-01",
+  "2017-12-01",
+  "2017-10-01",
+  "2017-08-01",
+  "2017-04-02",
+  "2017-03-01",
+];
+
+/** IMDS's answer to an instance request without a supported api-version (Learn, same page, Versioning). */
+const BAD_API_VERSION: Answer = {
   status: 400,
   body: {
-    error: "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds",
-    "newest-versions": ["2023-07-01", "2021-12-13", "2021-11-15"],
+    error:
+      "Bad request. api-version is invalid or was not specified in the request. For more information refer to aka.ms/azureimds",
+    "newest-versions": IMDS_API_VERSIONS.slice(0, 3),
   },
 };
 
@@ -149,7 +189,11 @@ interface VmProperties {
     imageReference?: { id?: string; publisher?: string; offer?: string; sku?: string; version?: string };
     osDisk?: { name?: string; caching?: string; createOption?: string; diskSizeGB?: number };
   };
-  securityProfile?: { uefiSettings?: { secureBootEnabled?: boolean; vTpmEnabled?: boolean } };
+  securityProfile?: {
+    uefiSettings?: { secureBootEnabled?: boolean; vTpmEnabled?: boolean };
+    encryptionAtHost?: boolean;
+    securityType?: string;
+  };
   networkProfile?: { networkInterfaces?: Array<{ id?: string }> };
   userData?: string;
 }
@@ -168,10 +212,15 @@ function computeDocument(ctx: ImdsContext): Record<string, unknown> | undefined 
     value: String(value),
   }));
   const linux = properties.osProfile?.linuxConfiguration;
+  // Missing or inapplicable values are always included, as empty strings (Learn, same page, Data format).
   return allStrings({
-    azEnvironment: "AzurePublicCloud",
+    additionalCapabilities: { hibernationEnabled: "false" },
+    azEnvironment: "AZUREPUBLICCLOUD",
     customData: "",
     evictionPolicy: "",
+    extendedLocation: { type: "", name: "" },
+    host: { id: "" },
+    hostGroup: { id: "" },
     isHostCompatibilityLayerVm: "false",
     licenseType: "",
     location: vm.body.location ?? ctx.location,
@@ -183,11 +232,13 @@ function computeDocument(ctx: ImdsContext): Record<string, unknown> | undefined 
       disablePasswordAuthentication: linux?.disablePasswordAuthentication ?? false,
     },
     osType: "Linux",
+    physicalZone: "",
     placementGroupId: "",
     plan: { name: "", product: "", publisher: "" },
     platformFaultDomain: 0,
+    platformSubFaultDomain: "",
     platformUpdateDomain: 0,
-    priority: "",
+    priority: "Regular",
     provider: "Microsoft.Compute",
     publicKeys: (linux?.ssh?.publicKeys ?? []).map((key) => ({ keyData: key.keyData, path: key.path })),
     publisher: image.publisher ?? "",
@@ -196,6 +247,8 @@ function computeDocument(ctx: ImdsContext): Record<string, unknown> | undefined 
     securityProfile: {
       secureBootEnabled: properties.securityProfile?.uefiSettings?.secureBootEnabled ?? false,
       virtualTpmEnabled: properties.securityProfile?.uefiSettings?.vTpmEnabled ?? false,
+      encryptionAtHost: properties.securityProfile?.encryptionAtHost ?? false,
+      securityType: properties.securityProfile?.securityType ?? "",
     },
     sku: image.sku ?? "",
     storageProfile: {
@@ -206,6 +259,9 @@ function computeDocument(ctx: ImdsContext): Record<string, unknown> | undefined 
         publisher: image.publisher,
         sku: image.sku,
         version: image.version,
+        communityGalleryImageId: "",
+        sharedGalleryImageId: "",
+        exactVersion: "",
       },
       osDisk: {
         caching: properties.storageProfile?.osDisk?.caching ?? "ReadWrite",
@@ -214,12 +270,14 @@ function computeDocument(ctx: ImdsContext): Record<string, unknown> | undefined 
         name: properties.storageProfile?.osDisk?.name ?? `${String(vm.body.name)}_OsDisk`,
         osType: "Linux",
       },
+      resourceDisk: { size: 0 },
     },
     subscriptionId: ctx.subscriptionId,
     tags: tags.map((tag) => `${tag.name}:${tag.value}`).join(";"),
     tagsList: tags,
     userData: properties.userData ?? "",
     version: image.version ?? "",
+    virtualMachineScaleSet: { id: "" },
     vmId: properties.vmId ?? "",
     vmScaleSetName: "",
     vmSize: properties.hardwareProfile?.vmSize ?? "",
@@ -278,13 +336,32 @@ function networkDocument(ctx: ImdsContext): Record<string, unknown> | undefined 
   return allStrings({ interface: interfaces }) as Record<string, unknown>;
 }
 
-function instanceAnswer(ctx: ImdsContext, part: "all" | "compute" | "network", query: URLSearchParams): Answer {
-  if (!query.get("api-version")) return MISSING_API_VERSION;
+/**
+ * `/metadata/instance[/key/…]`: the document, or the part the route parameters walk to (keys and array
+ * indexes, Learn "Route parameters"); a leaf needs `format=text` and comes back as plain text.
+ */
+function instanceAnswer(ctx: ImdsContext, keys: string[], query: URLSearchParams): Answer {
+  if (!IMDS_API_VERSIONS.includes(query.get("api-version") ?? "")) return BAD_API_VERSION;
   const compute = computeDocument(ctx);
   const network = networkDocument(ctx);
   if (!compute || !network) return imdsError(404, "not_found", "The VM is gone");
-  const body = part === "compute" ? compute : part === "network" ? network : { compute, network };
-  return { status: 200, body };
+  let node: unknown = { compute, network };
+  for (const key of keys) {
+    const next =
+      Array.isArray(node) && /^\d+$/.test(key)
+        ? node[Number(key)]
+        : node !== null && typeof node === "object" && !Array.isArray(node) && Object.hasOwn(node, key)
+          ? (node as Record<string, unknown>)[key]
+          : undefined;
+    if (next === undefined) return imdsError(404, "not_found", "The requested element doesn't exist");
+    node = next;
+  }
+  if (typeof node === "string") {
+    return query.get("format") === "text"
+      ? { status: 200, body: {}, text: node }
+      : imdsError(400, "bad_request", "Querying a leaf node requires the parameter format=text");
+  }
+  return { status: 200, body: node as Record<string, unknown> };
 }
 
 async function answer(ctx: ImdsContext, req: IncomingMessage): Promise<Answer> {
@@ -297,9 +374,10 @@ async function answer(ctx: ImdsContext, req: IncomingMessage): Promise<Answer> {
   // MSAL asks for /metadata/identity/oauth2/token/ (its URL normalisation adds the slash); IMDS serves both.
   const path = url.pathname.replace(/\/+$/, "");
   if (path === "/metadata/identity/oauth2/token") return tokenAnswer(ctx, url.searchParams);
-  if (path === "/metadata/instance") return instanceAnswer(ctx, "all", url.searchParams);
-  if (path === "/metadata/instance/compute") return instanceAnswer(ctx, "compute", url.searchParams);
-  if (path === "/metadata/instance/network") return instanceAnswer(ctx, "network", url.searchParams);
+  if (path === "/metadata/instance" || path.startsWith("/metadata/instance/")) {
+    const keys = path.slice("/metadata/instance".length).split("/").filter(Boolean).map(decodeURIComponent);
+    return instanceAnswer(ctx, keys, url.searchParams);
+  }
   return imdsError(404, "not_found", "Unknown path");
 }
 
@@ -324,6 +402,10 @@ export async function startImds(
           status: result.status,
           principalId: result.principalId ?? null,
         });
+        if (result.text !== undefined) {
+          res.writeHead(result.status, { "content-type": "text/plain; charset=utf-8" }).end(result.text);
+          return;
+        }
         res
           .writeHead(result.status, { "content-type": "application/json; charset=utf-8" })
           .end(JSON.stringify(result.body));

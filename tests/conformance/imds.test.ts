@@ -158,6 +158,7 @@ describe("the documented 400s (Learn: Azure Instance Metadata Service, Security 
   const tokenUrl = () =>
     `${vm.imdsEndpoint}/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=${resource()}`;
 
+  // Learn's FAQ quotes the answer: "400 Bad Request, Required metadata header not specified".
   it("refuses a request without Metadata: true", async () => {
     for (const url of [tokenUrl(), `${vm.imdsEndpoint}/metadata/instance?api-version=2021-02-01`]) {
       const response = await fetch(url);
@@ -181,7 +182,10 @@ describe("the documented 400s (Learn: Azure Instance Metadata Service, Security 
   });
 });
 
-describe("the instance document (REST spec imds 2021-02-01 GetInstanceMetadata example; Learn: Azure Instance Metadata Service)", () => {
+// Learn "Azure Instance Metadata Service" (MicrosoftDocs/azure-compute-docs articles/virtual-machines/instance-metadata-service.md:
+// Instance metadata schema, Data format, Route parameters, Versioning) and the REST spec's example
+// (azure-rest-api-specs specification/imds/data-plane/InstanceMetadataService/stable/2021-02-01/examples/GetInstanceMetadata.json).
+describe("the instance document (Learn: Azure Instance Metadata Service; REST spec imds 2021-02-01)", () => {
   const get = async (path: string) => {
     const response = await fetch(`${vm.imdsEndpoint}${path}`, { headers: { Metadata: "true" } });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -202,7 +206,7 @@ describe("the instance document (REST spec imds 2021-02-01 GetInstanceMetadata e
       properties: { vmId: string };
     };
     expect(body.compute).toMatchObject({
-      azEnvironment: "AzurePublicCloud",
+      azEnvironment: "AZUREPUBLICCLOUD",
       name: "vm-msal",
       location: azure.location,
       resourceGroupName: "rg-msal",
@@ -216,7 +220,61 @@ describe("the instance document (REST spec imds 2021-02-01 GetInstanceMetadata e
       tags: "",
       tagsList: [],
       zone: "",
+      // Inapplicable values are present, as empty strings (Learn: Data format).
+      physicalZone: "",
+      extendedLocation: { type: "", name: "" },
+      virtualMachineScaleSet: { id: "" },
+      securityProfile: {
+        secureBootEnabled: "false",
+        virtualTpmEnabled: "false",
+        encryptionAtHost: "false",
+        securityType: "",
+      },
     });
+    // Every field the Learn page's compute schema lists is there.
+    expect(Object.keys(body.compute as object).sort()).toEqual(
+      [
+        "additionalCapabilities",
+        "azEnvironment",
+        "customData",
+        "evictionPolicy",
+        "extendedLocation",
+        "host",
+        "hostGroup",
+        "isHostCompatibilityLayerVm",
+        "licenseType",
+        "location",
+        "name",
+        "offer",
+        "osProfile",
+        "osType",
+        "physicalZone",
+        "placementGroupId",
+        "plan",
+        "platformFaultDomain",
+        "platformSubFaultDomain",
+        "platformUpdateDomain",
+        "priority",
+        "provider",
+        "publicKeys",
+        "publisher",
+        "resourceGroupName",
+        "resourceId",
+        "securityProfile",
+        "sku",
+        "storageProfile",
+        "subscriptionId",
+        "tags",
+        "tagsList",
+        "userData",
+        "version",
+        "virtualMachineScaleSet",
+        "vmId",
+        "vmScaleSetName",
+        "vmSize",
+        "zone",
+      ].sort(),
+    );
     expect(body.network).toEqual({
       interface: [
         {
@@ -263,14 +321,44 @@ describe("the instance document (REST spec imds 2021-02-01 GetInstanceMetadata e
     ]);
   });
 
-  it("without api-version answers 400 with the newest versions (Learn: Versioning)", async () => {
-    expect(await get("/metadata/instance")).toEqual({
+  it("walks route parameters down to a part, and gives a leaf as text only with format=text (Learn: Route parameters)", async () => {
+    const whole = await get("/metadata/instance?api-version=2021-02-01");
+    const network = whole.body.network as { interface: unknown[] };
+    expect(await get("/metadata/instance/network/interface/0?api-version=2021-02-01")).toEqual({
+      status: 200,
+      body: network.interface[0],
+    });
+    const vmId = (whole.body.compute as { vmId: string }).vmId;
+    const leaf = await fetch(`${vm.imdsEndpoint}/metadata/instance/compute/vmId?api-version=2021-02-01&format=text`, {
+      headers: { Metadata: "true" },
+    });
+    expect([leaf.status, leaf.headers.get("content-type"), await leaf.text()]).toEqual([
+      200,
+      "text/plain; charset=utf-8",
+      vmId,
+    ]);
+    // Local Azure's own wording for these two (Learn gives the statuses only).
+    expect(await get("/metadata/instance/compute/vmId?api-version=2021-02-01")).toEqual({
+      status: 400,
+      body: { error: "bad_request", error_description: "Querying a leaf node requires the parameter format=text" },
+    });
+    expect(await get("/metadata/instance/compute/noSuchField?api-version=2021-02-01")).toEqual({
+      status: 404,
+      body: { error: "not_found", error_description: "The requested element doesn't exist" },
+    });
+  });
+
+  it("without a supported api-version answers 400 with the newest versions (Learn: Versioning)", async () => {
+    const refusal = {
       status: 400,
       body: {
         error:
-          "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds",
-        "newest-versions": ["2023-07-01", "2021-12-13", "2021-11-15"],
+          "Bad request. api-version is invalid or was not specified in the request. For more information refer to aka.ms/azureimds",
+        "newest-versions": ["2025-04-07", "2024-07-17", "2024-03-15"],
       },
-    });
+    };
+    expect(await get("/metadata/instance")).toEqual(refusal);
+    expect(await get("/metadata/instance/compute?api-version=2016-01-01")).toEqual(refusal);
+    expect((await get("/metadata/instance/compute?api-version=2025-04-07")).status).toBe(200);
   });
 });
