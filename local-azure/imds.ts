@@ -366,7 +366,9 @@ function instanceAnswer(ctx: ImdsContext, keys: string[], query: URLSearchParams
 
 async function answer(ctx: ImdsContext, req: IncomingMessage): Promise<Answer> {
   // SSRF guards of the real service (Learn, "Azure Instance Metadata Service", Security and authentication).
-  if (req.headers.metadata !== "true") return imdsError(400, "bad_request", "Required metadata header not specified");
+  // The documented answer (Learn, "How to use managed identities … to acquire an access token", HTTP response reference).
+  if (req.headers.metadata !== "true")
+    return imdsError(400, "bad_request_102", "Required metadata header not specified");
   if (req.headers["x-forwarded-for"] !== undefined)
     return imdsError(400, "bad_request", "Requests with X-Forwarded-For are rejected");
   const url = new URL(String(req.url), "http://imds");

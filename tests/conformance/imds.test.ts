@@ -158,19 +158,21 @@ describe("the documented 400s (Learn: Azure Instance Metadata Service, Security 
   const tokenUrl = () =>
     `${vm.imdsEndpoint}/metadata/identity/oauth2/token/?api-version=2018-02-01&resource=${resource()}`;
 
-  // Learn's FAQ quotes the answer: "400 Bad Request, Required metadata header not specified".
+  // Learn "How to use managed identities … to acquire an access token", HTTP response reference:
+  // 400 bad_request_102 "Required metadata header not specified" (the IMDS page's FAQ quotes the same text).
   it("refuses a request without Metadata: true", async () => {
     for (const url of [tokenUrl(), `${vm.imdsEndpoint}/metadata/instance?api-version=2021-02-01`]) {
       const response = await fetch(url);
       expect([response.status, await response.json()]).toEqual([
         400,
-        { error: "bad_request", error_description: "Required metadata header not specified" },
+        { error: "bad_request_102", error_description: "Required metadata header not specified" },
       ]);
     }
     const wrongCase = await fetch(tokenUrl(), { headers: { Metadata: "True" } });
     expect(wrongCase.status).toBe(400);
   });
 
+  // Learn documents the refusal (400, "Must not contain an X-Forwarded-For header"), not its body: the text is Local Azure's.
   it("refuses a request carrying X-Forwarded-For, even with Metadata: true", async () => {
     for (const url of [tokenUrl(), `${vm.imdsEndpoint}/metadata/instance?api-version=2021-02-01`]) {
       const response = await fetch(url, { headers: { Metadata: "true", "X-Forwarded-For": "10.0.0.9" } });

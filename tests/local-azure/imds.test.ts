@@ -31,7 +31,8 @@ describe("IMDS identity endpoint", () => {
   it("requires Metadata: true", async () => {
     expect(await token(both, "", {})).toEqual({
       status: 400,
-      body: { error: "bad_request", error_description: "Required metadata header not specified" },
+      // Learn's HTTP response reference names the error bad_request_102 (this said bad_request before).
+      body: { error: "bad_request_102", error_description: "Required metadata header not specified" },
     });
   });
 
