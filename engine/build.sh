@@ -6,6 +6,9 @@
 #                                   own is not served by the Go module proxy here, see engine/README.md)
 #   pulumi-resource-pulumi-nodejs   the scripts Pulumi's distribution ships beside the CLI, copied from
 #                                   sdk/nodejs/dist of the pinned github.com/pulumi/pulumi/sdk/v3 module
+#   pulumi-resource-command         this project's stand-in for @pulumi/command's provider (engine/commandhost:
+#                                   the real one is not served by the Go module proxy here, see engine/README.md),
+#                                   installed as plugin resource-command-v<its version> in .engine/pulumi-home
 #
 # Idempotent: a stamp of the inputs (go.mod, go.sum, the language host's source, this script, the Go
 # version) in .engine/stamp makes a second run with nothing changed a no-op; otherwise Go's build
@@ -34,16 +37,28 @@ cd "$root/engine"
 stamp_of_inputs() {
   {
     go version
-    sha256sum go.mod go.sum langhost/*.go build.sh installPlugin.sh
+    sha256sum go.mod go.sum langhost/*.go commandhost/*.go build.sh installPlugin.sh
   } | sha256sum | cut -d' ' -f1
 }
 stamp="$(stamp_of_inputs)"
-outputs=(pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs)
+outputs=(pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs pulumi-resource-command)
 all_built=1
 for f in "${outputs[@]}"; do
   [[ -x $bin/$f ]] || all_built=0
 done
+# The stand-in command provider, installed where the engine looks for resource-command at its version.
+install_command_provider() {
+  local v
+  v="$("$bin/pulumi-resource-command" --version)"
+  PULUMI_HOME="${PULUMI_HOME:-$engine_dir/pulumi-home}" bash "$root/engine/installPlugin.sh" command "$v" "$bin/pulumi-resource-command"
+}
+command_installed() {
+  local home="${PULUMI_HOME:-$engine_dir/pulumi-home}" v
+  v="$("$bin/pulumi-resource-command" --version 2>/dev/null)" || return 1
+  cmp -s "$bin/pulumi-resource-command" "$home/plugins/resource-command-v$v/pulumi-resource-command"
+}
 if [[ ${ENGINE_REBUILD:-0} != 1 && $all_built == 1 && -f $engine_dir/stamp && "$(cat "$engine_dir/stamp")" == "$stamp" ]]; then
+  command_installed || install_command_provider
   echo "engine:build: up to date ($("$bin/pulumi" version 2>/dev/null), stamp $engine_dir/stamp)"
   exit 0
 fi
@@ -60,6 +75,12 @@ build() { # OUTPUT PACKAGE VERSION
 }
 build pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$cli_version"
 build pulumi-language-nodejs ./langhost "$sdk_version"
+# Its version is the @pulumi/command release it stands in for, declared in engine/commandhost/main.go
+# (checkVersions.ts compares it with the lock file); nothing to set with -X.
+echo "engine:build: go build ./commandhost -> $bin/pulumi-resource-command"
+go build -buildvcs=false -o "$bin/pulumi-resource-command.tmp" ./commandhost
+mv -f "$bin/pulumi-resource-command.tmp" "$bin/pulumi-resource-command"
+install_command_provider
 
 # The Node.js scripts Pulumi's distribution ships beside the CLI (the module cache is read-only: install
 # them with mode 755). Windows .cmd twins are left out.
@@ -72,6 +93,6 @@ for script in "$sdk_dir"/nodejs/dist/*; do
 done
 
 "$root/node_modules/.bin/tsx" "$root/engine/checkVersions.ts" --built
-echo "engine:build: pulumi-resource-command is not built: its module is not served by the Go module proxy here (engine/README.md)"
+echo "engine:build: pulumi-resource-command is engine/commandhost, a stand-in: the real provider's module is not served by the Go module proxy here (engine/README.md)"
 echo "$stamp" >"$engine_dir/stamp"
 echo "engine:build: done ($("$bin/pulumi" version)) in $bin"

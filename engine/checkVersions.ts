@@ -1,6 +1,8 @@
 /**
- * `tsx engine/checkVersions.ts [--built]`: checks that the engine's pins (engine/go.mod) agree with
- * package-lock.json; with --built, also that the built .engine/bin/pulumi reports that version.
+ * `tsx engine/checkVersions.ts [--built]`: checks that the engine's pins (engine/go.mod, and the
+ * version the stand-in command provider declares in engine/commandhost/main.go) agree with
+ * package-lock.json; with --built, also that the built .engine/bin/pulumi reports that version and the
+ * built .engine/bin/pulumi-resource-command the locked @pulumi/command's.
  * Prints the pins on success; exits 1 with one line per problem otherwise.
  */
 import { execFileSync } from "node:child_process";
@@ -20,11 +22,20 @@ function main(): number {
     console.error("engine/go.mod must require github.com/pulumi/pulumi/pkg/v3 and github.com/pulumi/pulumi/sdk/v3");
     return 1;
   }
+  // The @pulumi/command release engine/commandhost stands in for (`var version = "…"`): the engine
+  // loads it as resource-command at that version, which must be the SDK's.
+  const commandHostMain = fs.readFileSync(path.join(root, "engine", "commandhost", "main.go"), "utf8");
+  const commandProvider = /^var version = "([^"]+)"/m.exec(commandHostMain)?.[1];
+  if (!commandProvider) {
+    console.error('engine/commandhost/main.go must declare the version it stands in for: var version = "x.y.z"');
+    return 1;
+  }
   const pins = {
     lockedPulumi: lockedVersion(lock, "@pulumi/pulumi"),
     lockedCommand: lockedVersion(lock, "@pulumi/command"),
     cli,
     sdk,
+    commandProvider,
   };
   const problems = checkEnginePins(pins);
   if (process.argv.includes("--built")) {
@@ -41,6 +52,13 @@ function main(): number {
     } catch (e) {
       problems.push(`could not run ${bin} version: ${(e as Error).message.split("\n")[0]}`);
     }
+    const commandBin = path.join(engineBinDir(root), "pulumi-resource-command");
+    try {
+      const built = execFileSync(commandBin, ["--version"], { encoding: "utf8" }).trim();
+      problems.push(...checkEnginePins({ ...pins, commandProvider: built }).filter((p) => p.includes("command provider")));
+    } catch (e) {
+      problems.push(`could not run ${commandBin} --version: ${(e as Error).message.split("\n")[0]}`);
+    }
   }
   for (const p of problems) {
     console.error(`engine versions: ${p}`);
@@ -48,7 +66,8 @@ function main(): number {
   if (problems.length === 0) {
     console.log(
       `engine versions: CLI ${pins.cli} (locked @pulumi/pulumi ${pins.lockedPulumi}), sdk ${pins.sdk}; ` +
-        `locked @pulumi/command ${pins.lockedCommand} (its provider is not built here: see engine/README.md)`,
+        `command provider ${pins.commandProvider} (engine/commandhost, a stand-in: see engine/README.md), ` +
+        `locked @pulumi/command ${pins.lockedCommand}`,
     );
   }
   return problems.length === 0 ? 0 : 1;
