@@ -52,7 +52,11 @@ function call(
   });
 }
 
-/** Entra's error body: the AADSTS code leads the description, followed by trace and correlation IDs. */
+/**
+ * Entra's error body, as raw 401/400 bodies quoted in issue threads show it (e.g. Azure/sap-automation#418,
+ * OfficeDev/microsoft-365-agents-toolkit#8621): the AADSTS code leads the description, then CRLF-separated
+ * trace and correlation IDs and the timestamp; error_codes, timestamp, trace_id, correlation_id, error_uri.
+ */
 function entraError(status: number, error: string, code: number, message: string) {
   const escaped = message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   return {
@@ -60,7 +64,9 @@ function entraError(status: number, error: string, code: number, message: string
     body: {
       error,
       error_description: expect.stringMatching(
-        new RegExp(`^AADSTS${code}: ${escaped} Trace ID: [0-9a-f-]{36} Correlation ID: [0-9a-f-]{36} Timestamp: `),
+        new RegExp(
+          `^AADSTS${code}: ${escaped}\r\nTrace ID: [0-9a-f-]{36}\r\nCorrelation ID: [0-9a-f-]{36}\r\nTimestamp: \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ$`,
+        ),
       ),
       error_codes: [code],
       timestamp: expect.any(String),
