@@ -10,7 +10,7 @@ export default defineConfig({
       "local/**/*.test.ts",
     ],
     // The engine tier needs the CLI built with Go: npm run test:engine (vitest.engine.config.ts) runs it.
-    exclude: [...configDefaults.exclude, "tests/engine-tier/**"],
+    exclude: [...configDefaults.exclude, "tests/engine-tier/**", "tests/policy/engine.test.ts"],
     // Whole-program tests share Pulumi's process-wide mock runtime, so each file runs in its own fork.
     pool: "forks",
     // Most end-to-end time is spent waiting (LROs, RBAC delay, probe backoff), not computing, so a

@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // with `npm run test:engine`; `npm test` never runs them (vitest.config.ts excludes this folder).
 export default defineConfig({
   test: {
-    include: ["tests/engine-tier/**/*.test.ts"],
+    include: ["tests/engine-tier/**/*.test.ts", "tests/policy/engine.test.ts"],
     pool: "forks",
     // Each file drives whole pulumi commands (a Go CLI, a language host and node processes): one at a
     // time keeps them from crowding a 2-core machine.
