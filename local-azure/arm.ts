@@ -719,6 +719,9 @@ export class ArmService {
       case VIRTUAL_NETWORK: {
         const inline = properties.subnets;
         delete properties.subnets;
+        // Listed subnets become exactly the VNet's subnets (Azure refuses to drop one in use:
+        // terraform-provider-azurerm#334). An absent list keeps them: Azure would read it as empty, but
+        // azure-native keeps existing subnets when its input leaves them unset, and that is who PUTs here.
         if (inline === undefined) break;
         if (!Array.isArray(inline))
           return { error: armError(400, "InvalidRequestFormat", "subnets must be an array.") };
