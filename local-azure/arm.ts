@@ -720,8 +720,9 @@ export class ArmService {
         const inline = properties.subnets;
         delete properties.subnets;
         // Listed subnets become exactly the VNet's subnets (Azure refuses to drop one in use:
-        // terraform-provider-azurerm#334). An absent list keeps them: Azure would read it as empty, but
-        // azure-native keeps existing subnets when its input leaves them unset, and that is who PUTs here.
+        // terraform-provider-azurerm#334). An absent list keeps them, as Azure does since API 2023-11-01
+        // (Learn, "Virtual network resources in Bicep": omitting subnets leaves existing subnets unchanged;
+        // Azure Networking Blog, "Azure Virtual Network now supports updates without subnet property").
         if (inline === undefined) break;
         if (!Array.isArray(inline))
           return { error: armError(400, "InvalidRequestFormat", "subnets must be an array.") };

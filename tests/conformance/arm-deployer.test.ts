@@ -135,6 +135,15 @@ describe("network (@azure/arm-network)", () => {
     expect(subnet).toMatchObject({ id: `${vnet.id}/subnets/default`, provisioningState: "Succeeded" });
     // A subnet created on its own shows in its VNet, as in Azure.
     expect((await network.virtualNetworks.get(RG, "vnet")).subnets?.map((s) => s.id)).toEqual([subnet.id]);
+    // A VNet PUT that omits subnets leaves them alone (API 2023-11-01 and later; Learn, "Virtual network
+    // resources in Bicep"), where an explicit empty list removes them (the inline test above).
+    const again = await network.virtualNetworks.beginCreateOrUpdateAndWait(
+      RG,
+      "vnet",
+      { location: azure.location, addressSpace: { addressPrefixes: ["10.42.0.0/16"] }, tags: { again: "yes" } },
+      POLL,
+    );
+    expect([again.tags, again.subnets?.map((s) => s.id)]).toEqual([{ again: "yes" }, [subnet.id]]);
     const nsg = await network.networkSecurityGroups.beginCreateOrUpdateAndWait(
       RG,
       "nsg",
