@@ -721,7 +721,7 @@ export class ArmService {
         delete properties.subnets;
         // Listed subnets become exactly the VNet's subnets (Azure refuses to drop one in use:
         // terraform-provider-azurerm#334). An absent list keeps them, as Azure does since API 2023-11-01
-        // (Learn, "Virtual network resources in Bicep": omitting subnets leaves existing subnets unchanged;
+        // (Learn, "Create virtual network resources by using Bicep": omitting subnets leaves them unchanged;
         // Azure Networking Blog, "Azure Virtual Network now supports updates without subnet property").
         if (inline === undefined) break;
         if (!Array.isArray(inline))

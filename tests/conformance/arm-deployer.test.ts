@@ -135,8 +135,8 @@ describe("network (@azure/arm-network)", () => {
     expect(subnet).toMatchObject({ id: `${vnet.id}/subnets/default`, provisioningState: "Succeeded" });
     // A subnet created on its own shows in its VNet, as in Azure.
     expect((await network.virtualNetworks.get(RG, "vnet")).subnets?.map((s) => s.id)).toEqual([subnet.id]);
-    // A VNet PUT that omits subnets leaves them alone (API 2023-11-01 and later; Learn, "Virtual network
-    // resources in Bicep"), where an explicit empty list removes them (the inline test above).
+    // A VNet PUT that omits subnets leaves them alone (API 2023-11-01 and later; Learn, "Create virtual network
+    // resources by using Bicep"), where an explicit empty list removes them (the inline test above).
     const again = await network.virtualNetworks.beginCreateOrUpdateAndWait(
       RG,
       "vnet",
