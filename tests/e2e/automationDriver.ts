@@ -1,6 +1,10 @@
+import { join } from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import type { StackDriver, StackListing } from "./harness";
 import { REPO_ROOT } from "./paths";
+
+/** The project's policy pack (policy/): every up and preview runs it, as `--policy-pack policy` would. */
+export const POLICY_PACK_DIR = join(REPO_ROOT, "policy");
 
 /**
  * The StackDriver on Pulumi's Automation API, over this project's directory: the real `pulumi up`,
@@ -19,14 +23,18 @@ export async function automationDriver(stackName: string): Promise<StackDriver> 
       );
     },
     async up(onOutput) {
-      const result = await stack.up({ onOutput: (text) => onOutput(text.trimEnd()), color: "never" });
+      const result = await stack.up({
+        onOutput: (text) => onOutput(text.trimEnd()),
+        color: "never",
+        policyPacks: [POLICY_PACK_DIR],
+      });
       // Secrets arrive unwrapped here and are never printed by the harness.
       return {
         outputs: Object.fromEntries(Object.entries(result.outputs).map(([key, output]) => [key, output.value])),
       };
     },
     async preview() {
-      const result = await stack.preview({ color: "never", diff: false });
+      const result = await stack.preview({ color: "never", diff: false, policyPacks: [POLICY_PACK_DIR] });
       const summary = Object.fromEntries(Object.entries(result.changeSummary).map(([op, count]) => [op, count ?? 0]));
       const changes = Object.entries(summary).reduce(
         (total, [op, count]) => (op === "same" ? total : total + count),
