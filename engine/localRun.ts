@@ -96,11 +96,29 @@ export function stackConfigText(existing: string | null, config: Record<string, 
   return stringify(document);
 }
 
-/** The deployment's error from `pulumi up`'s output: its diagnostics, without the resource tree. */
+/**
+ * The deployment's error from `pulumi up`'s Diagnostics: the first resource's error with the lines
+ * that follow it (a failed command's output: the probe's progress and JSON), as
+ * `<type> <name>: <error>`, the form the runner's verdict reads the probe's own error from.
+ */
 export function upError(output: string): string {
-  const lines = output.split("\n");
-  const errors = lines.filter((line) => /^\s*error: /.test(line)).map((line) => line.trim().replace(/^error: /, ""));
-  const unique = [...new Set(errors)].filter((line) => !/^update failed$/.test(line));
+  const diagnostics = /\n\s*Diagnostics:\n([\s\S]*?)(?:\n\s*(?:Outputs|Resources):\n|$)/.exec(output)?.[1] ?? "";
+  const blocks = diagnostics.split(/\n(?= {4}\S)/);
+  for (const block of blocks) {
+    const [header, ...body] = block.split("\n");
+    const resource = /^\s*(\S+) \((.+)\):$/.exec(header);
+    const text = body
+      .map((line) => line.replace(/^ {6}/, ""))
+      .join("\n")
+      .trim();
+    if (!resource || !text.startsWith("error: ") || /^error: update failed$/.test(text)) continue;
+    return `${resource[1]} ${resource[2]}: ${text.slice("error: ".length)}`;
+  }
+  const errors = output
+    .split("\n")
+    .filter((line) => /^\s*error: /.test(line))
+    .map((line) => line.trim().replace(/^error: /, ""));
+  const unique = [...new Set(errors)].filter((line) => line !== "update failed");
   return unique.length > 0 ? unique.join("\n") : "pulumi up failed (see its output above)";
 }
 

@@ -39,15 +39,34 @@ describe("npm run local -- --engine: stack config", () => {
 });
 
 describe("npm run local -- --engine: result", () => {
-  it("takes the deployment's error from pulumi up's diagnostics, once each", () => {
+  it("takes the deployment's error from pulumi up's diagnostics: the resource, its error and the output after it", () => {
     const output = [
-      "  pulumi:providers:command default_1_2_1  error: no resource plugin 'pulumi-resource-command' found",
-      "Diagnostics:",
-      "  pulumi:providers:command (default_1_2_1):",
-      "    error: no resource plugin 'pulumi-resource-command' found",
-      "    error: update failed",
+      "   +  command:remote:Command vmia-check-0-user **creating failed** error: Process exited with status 1",
+      "  Diagnostics:",
+      "    command:remote:Command (vmia-check-0-user):",
+      "      error: Process exited with status 1: running \"ARM_ENDPOINT='https://127.0.0.1:1' bash -s\":",
+      "      probe: arm resourceGroup attempt 1: HTTP 403 AuthorizationFailed",
+      '      {"probeVersion":1,"ok":false}',
+      "  ",
+      "    pulumi:pulumi:Stack (vm-identity-access-local):",
+      "      error: update failed",
+      "  ",
+      "  Resources:",
+      "      + 17 created",
     ].join("\n");
-    expect(upError(output)).toBe("no resource plugin 'pulumi-resource-command' found");
+    expect(upError(output)).toBe(
+      [
+        "command:remote:Command vmia-check-0-user: Process exited with status 1: running \"ARM_ENDPOINT='https://127.0.0.1:1' bash -s\":",
+        "probe: arm resourceGroup attempt 1: HTTP 403 AuthorizationFailed",
+        '{"probeVersion":1,"ok":false}',
+      ].join("\n"),
+    );
+  });
+
+  it("falls back to the error lines when there is no Diagnostics section", () => {
+    expect(upError("error: validating stack config: missing\nerror: update failed\n")).toBe(
+      "validating stack config: missing",
+    );
   });
 
   it("re-judges accessCheck from its evidence, never trusting the stored verdict", () => {
