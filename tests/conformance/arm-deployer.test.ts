@@ -13,6 +13,16 @@ import { all, clientOptions, deployerCredential, FAST_FAULTS, failure, POLL, ref
  * subscription): the full life of every resource type the stack creates, through the SDKs' own
  * pollers, paging and error parsing. Where Local Azure once differed from Azure, the test names the
  * documented behaviour it now follows.
+ *
+ * The lists Local Azure used to answer 404 "No route" are operations of the REST specs
+ * (azure-rest-api-specs, specification/…/stable/…): network/…/2024-05-01/virtualNetwork.json,
+ * networkSecurityGroup.json, publicIpAddress.json, networkInterface.json (…_List by group, …_ListAll
+ * by subscription; Subnets_List), compute/…/ComputeRP/stable/2024-11-01/virtualMachine.json
+ * (VirtualMachines_List, VirtualMachines_ListAll), msi/…/2023-01-31/ManagedIdentity.json
+ * (UserAssignedIdentities_ListByResourceGroup, _ListBySubscription), resources/…/2021-04-01/resources.json
+ * (Resources_ListByResourceGroup, ResourceGroups_List), authorization/…/2022-04-01/
+ * authorization-RoleAssignmentsCalls.json (RoleAssignments_ListForScope) and
+ * authorization-RoleDefinitionsCalls.json (RoleDefinitions_List with $filter).
  */
 
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
