@@ -795,13 +795,20 @@ export class ArmService {
         const linux = (properties.osProfile as { linuxConfiguration?: LinuxConfiguration } | undefined)
           ?.linuxConfiguration;
         if (linux?.disablePasswordAuthentication && !linux.ssh?.publicKeys?.length) {
-          // Compute's answer to a Linux VM with neither a password nor a key.
+          // Compute's answer to a Linux VM with neither a password nor a key, with its target, as
+          // hashicorp/terraform-provider-azurerm quotes it in linux_virtual_machine_resource.go.
           return {
-            error: armError(
-              400,
-              "InvalidParameter",
-              "Authentication using either SSH or by user name and password must be enabled in Linux profile.",
-            ),
+            error: {
+              status: 400,
+              body: {
+                error: {
+                  code: "InvalidParameter",
+                  message:
+                    "Authentication using either SSH or by user name and password must be enabled in Linux profile.",
+                  target: "linuxConfiguration",
+                },
+              },
+            },
           };
         }
         const built = this.vmIdentity(route.scope, input.identity as Record<string, unknown> | undefined, existing);

@@ -278,6 +278,7 @@ describe("virtual machine with identities (@azure/arm-compute)", () => {
     expect(names(await all(compute.virtualMachines.listAll()))).toEqual(["vm"]);
   });
 
+  // Compute's InvalidParameter (target linuxConfiguration), as terraform-provider-azurerm quotes it.
   it("refuses a Linux VM with neither a password nor an SSH key", async () => {
     const osProfile = {
       computerName: "keyless",
