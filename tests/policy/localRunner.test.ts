@@ -6,6 +6,7 @@ import { runLocalCli } from "../../local/cli";
 import { deployLocal } from "../../local/deploy";
 
 const OPEN_SSH = join(__dirname, "fixtures", "openSsh", "index.ts");
+const WIDE_ROLE = join(__dirname, "fixtures", "wideRole", "index.ts");
 const MESSAGE =
   'network security group "open-nsg": securityRules[0] ("ssh-from-anywhere") allows inbound SSH (port 22, destinationPortRange "22") from the Internet: sourceAddressPrefix "0.0.0.0/0"; allowed: a specific network such as "203.0.113.7/32", never *, Internet, Any or a /0 prefix';
 
@@ -46,5 +47,34 @@ describe("npm run local rejects a program that opens SSH to the Internet", () =>
     expect(stdout).toContain("\nREJECTED BY POLICY: 1 mandatory violation (nsg-no-ssh-from-internet)\n");
     expect(stdout).not.toMatch(/^VERIFIED/m);
     expect(stderr).toBe(`error: policy violation: nsg-no-ssh-from-internet (mandatory) open-nsg: ${MESSAGE}\n`);
+  });
+});
+
+/** A violation the preview cannot see (an unknown scope) is caught as the resource registers. */
+describe("npm run local rejects a violation that only shows once values are known", () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "policy-runner-"));
+  afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+
+  it("the role assignment at subscription scope is refused before ARM sees it; what came before exists", async () => {
+    const result = await deployLocal({ programPath: WIDE_ROLE, stateDir });
+    expect(result.ok).toBe(false);
+    const subscription = (result.policyViolations ?? [])[0]?.message.match(/scope is "(\/subscriptions\/[^"]+)"/)?.[1];
+    expect(subscription).toMatch(/^\/subscriptions\/[0-9a-f-]{36}$/);
+    const message = `role assignment "wide-reader": scope is "${subscription}"; allowed: a resource group, /subscriptions/{subscriptionId}/resourceGroups/{name}`;
+    expect(result.policyViolations).toEqual([
+      {
+        policy: "role-assignment-reader-at-resource-group",
+        enforcementLevel: "mandatory",
+        resource: "wide-reader",
+        message,
+      },
+    ]);
+    expect(result.verdict).toBe("REJECTED BY POLICY: 1 mandatory violation (role-assignment-reader-at-resource-group)");
+    expect(result.error).toBe(
+      `policy violation: role-assignment-reader-at-resource-group (mandatory) wide-reader: ${message}`,
+    );
+    expect(result.timeline.map((event) => [event.type, event.name, event.ok])).toEqual([
+      ["azure-native:resources:ResourceGroup", "wide-rg", true],
+    ]);
   });
 });
