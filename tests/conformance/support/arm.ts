@@ -1,5 +1,6 @@
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { isRestError, type RestError } from "@azure/core-rest-pipeline";
+import { ClientSecretCredential } from "@azure/identity";
 import type { LocalAzure, LocalAzureOptions } from "../../../local-azure/index";
 
 /**
@@ -24,15 +25,16 @@ export const FAST_FAULTS: LocalAzureOptions["faults"] = {
 export const POLL = { updateIntervalInMs: 10 } as const;
 
 /**
- * The one place the suite gets a token for the deployer (Owner on the subscription). It stands in
- * for `ClientSecretCredential` against Local Azure's Entra; swap it here when that endpoint exists.
+ * The deployer (Owner on the subscription) signs in as any client would: `ClientSecretCredential`
+ * against Local Azure's Entra, over HTTPS, with instance discovery off (there is no public cloud to
+ * ask). Every ARM conformance file therefore also exercises that sign-in path.
  */
 export function deployerCredential(azure: LocalAzure): TokenCredential {
-  return {
-    async getToken(): Promise<AccessToken> {
-      return { token: await azure.deployerToken(), expiresOnTimestamp: Date.now() + 3_600_000 };
-    },
-  };
+  return new ClientSecretCredential(azure.tenantId, azure.deployer.clientId, azure.deployer.clientSecret, {
+    authorityHost: azure.authorityHost,
+    disableInstanceDiscovery: true,
+    tlsOptions: { ca: azure.caCertPem },
+  });
 }
 
 /** A managed identity's ARM token, as the VM would get it from IMDS. */
@@ -51,12 +53,20 @@ export function fixedCredential(token: string): TokenCredential {
 }
 
 /**
- * Client options that point a management client at Local Azure: `endpoint` (the clients' own
- * option; `credentialScopes` then defaults to `{endpoint}/.default`) and the CA through the
- * pipeline's `tlsOptions.ca`. Retries stay on, so the SDK's own retry policy meets every answer.
+ * Client options that point a management client at Local Azure: `endpoint`, the token scope for it,
+ * and the CA through the pipeline's `tlsOptions.ca`. The classic clients derive the scope
+ * `{endpoint}/.default` themselves (`credentialScopes`); the TypeSpec-generated @azure/arm-compute 24
+ * asks for https://management.azure.com/.default whatever the endpoint unless `credentials.scopes`
+ * says otherwise, as with any cloud but the public one. Retries stay on, so the SDK's own retry policy meets
+ * every answer.
  */
 export function clientOptions(azure: LocalAzure) {
-  return { endpoint: azure.armEndpoint, tlsOptions: { ca: azure.caCertPem } };
+  return {
+    endpoint: azure.armEndpoint,
+    credentialScopes: [`${azure.armEndpoint}/.default`],
+    credentials: { scopes: [`${azure.armEndpoint}/.default`] },
+    tlsOptions: { ca: azure.caCertPem },
+  };
 }
 
 /** Drains a paged list (the SDK's PagedAsyncIterableIterator). */
