@@ -102,16 +102,22 @@ export function stackConfigText(existing: string | null, config: Record<string, 
  * `<type> <name>: <error>`, the form the runner's verdict reads the probe's own error from.
  */
 export function upError(output: string): string {
-  const diagnostics = /\n\s*Diagnostics:\n([\s\S]*?)(?:\n\s*(?:Outputs|Resources):\n|$)/.exec(output)?.[1] ?? "";
-  const blocks = diagnostics.split(/\n(?= {4}\S)/);
-  for (const block of blocks) {
-    const [header, ...body] = block.split("\n");
-    const resource = /^\s*(\S+) \((.+)\):$/.exec(header);
+  const diagnostics = /(?:^|\n)\s*Diagnostics:\n([\s\S]*?)(?:\n\s*(?:Outputs|Resources):\n|$)/.exec(output)?.[1] ?? "";
+  const lines = diagnostics.split("\n");
+  const indent = (line: string) => line.length - line.trimStart().length;
+  for (let i = 0; i < lines.length; i++) {
+    const resource = /^\s*(\S+) \((.+)\):$/.exec(lines[i]);
+    if (!resource) continue;
+    const body: string[] = [];
+    for (let j = i + 1; j < lines.length && (lines[j].trim() === "" || indent(lines[j]) > indent(lines[i])); j++) {
+      body.push(lines[j]);
+    }
+    const depth = Math.min(...body.filter((line) => line.trim() !== "").map(indent));
     const text = body
-      .map((line) => line.replace(/^ {6}/, ""))
+      .map((line) => line.slice(depth))
       .join("\n")
       .trim();
-    if (!resource || !text.startsWith("error: ") || /^error: update failed$/.test(text)) continue;
+    if (!text.startsWith("error: ") || text === "error: update failed") continue;
     return `${resource[1]} ${resource[2]}: ${text.slice("error: ".length)}`;
   }
   const errors = output
@@ -200,6 +206,8 @@ export async function upWithEngine(
   opts: Omit<LocalRunOptions, "keep">,
   onProgress: (line: string) => void = () => undefined,
   stack = ENGINE_STACK,
+  /** More `pulumi up` flags, e.g. `--replace <urn>`. */
+  extraArgs: string[] = [],
 ): Promise<Omit<LocalRunResult, "azure">> {
   const started = Date.now();
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
@@ -209,7 +217,7 @@ export async function upWithEngine(
     await prepareStack(context, stack, config);
     onProgress(`pulumi up --stack ${stack} (${ENGINE_PULUMI}, state in ${backendDir(stateDir)})`);
     const up = await runPulumi(
-      ["up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never"],
+      ["up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never", ...extraArgs],
       context.env,
       (line) => onProgress(`  ${line}`),
     );
@@ -235,6 +243,25 @@ export async function upWithEngine(
       wallSeconds: (Date.now() - started) / 1000,
       verdict: verdictLine({ ok, accessCheck: accessCheck ?? outputs.accessCheck ?? null, error, identity }),
     };
+  } finally {
+    await stopEngineContext(context);
+  }
+}
+
+/**
+ * Any other `pulumi` command on the stack (preview, stack output, stack export…), with the kept Local
+ * Azure running and the stack configured as `up` would configure it.
+ */
+export async function pulumiWithEngine(
+  opts: Omit<LocalRunOptions, "keep">,
+  stack: string,
+  args: string[],
+): Promise<PulumiRun> {
+  const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
+  const context = await startEngineContext(stateDir, opts.faults);
+  try {
+    await prepareStack(context, stack, engineConfig(runnerConfig(opts, context.azure)));
+    return await runPulumi([...args, "--stack", stack], context.env);
   } finally {
     await stopEngineContext(context);
   }
