@@ -66,9 +66,11 @@ func unmarshal(s *structpb.Struct) (resource.PropertyMap, error) {
 	})
 }
 
+// marshal keeps output values, so that a secret unknown (an unknown connection after Check) stays
+// secret on the wire, as pulumi-go-provider sends it.
 func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
 	return plugin.MarshalProperties(m, plugin.MarshalOptions{
-		KeepUnknowns: true, SkipNulls: true, KeepResources: true, KeepSecrets: true,
+		KeepUnknowns: true, SkipNulls: true, KeepResources: true, KeepSecrets: true, KeepOutputValues: true,
 	})
 }
 
@@ -208,9 +210,14 @@ func plain(v resource.PropertyValue) resource.PropertyValue {
 	return v
 }
 
+// secret marks v secret; an unknown value becomes an unknown secret output value, the form
+// pulumi-go-provider sends it in (the engine reads both forms alike).
 func secret(v resource.PropertyValue) resource.PropertyValue {
-	if v.IsSecret() {
+	if v.IsSecret() || (v.IsOutput() && v.OutputValue().Secret) {
 		return v
+	}
+	if v.IsComputed() {
+		return resource.NewProperty(resource.Output{Element: resource.NewProperty(""), Known: false, Secret: true})
 	}
 	return resource.MakeSecret(v)
 }
