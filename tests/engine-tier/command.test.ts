@@ -19,13 +19,16 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINE_DIR, engineBinDir, engineEnv } from "../../engine/env";
+import { lockedVersion } from "../../engine/versions";
 import { type Guest, startGuest } from "../../local-azure/guest";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
 
 const exec = promisify(execFile);
 const root = path.join(__dirname, "..", "..");
 const pulumiBin = path.join(engineBinDir(root), "pulumi");
-const commandBin = path.join(engineBinDir(root), "pulumi-resource-command");
+// COMMAND_PROVIDER_BIN runs the same test against another build of the provider (e.g. the real one,
+// built where its source is at hand), installed under the same name and version.
+const commandBin = process.env.COMMAND_PROVIDER_BIN ?? path.join(engineBinDir(root), "pulumi-resource-command");
 const PASSPHRASE = "engine-tier-command";
 const ADMIN = "azureuser";
 
@@ -133,8 +136,9 @@ describe("engine tier: remote.Command through the stand-in command provider", ()
       }),
     };
     // The stand-in, installed in this test's own PULUMI_HOME as the engine looks for @pulumi/command 1.2.1.
-    const { stdout: version } = await exec(commandBin, ["--version"]);
-    await exec("bash", [path.join(root, "engine", "installPlugin.sh"), "command", version.trim(), commandBin], { env });
+    const lock = JSON.parse(fs.readFileSync(path.join(root, "package-lock.json"), "utf8"));
+    const version = lockedVersion(lock, "@pulumi/command");
+    await exec("bash", [path.join(root, "engine", "installPlugin.sh"), "command", version, commandBin], { env });
 
     guest = await startGuest({
       host: "127.0.0.1",
