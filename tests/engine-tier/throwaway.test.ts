@@ -5,8 +5,9 @@
  *
  * Its resources need no cloud: a dynamic provider (served by the bundled pulumi-resource-pulumi-nodejs
  * script) and a resource of a plugin installed with engine/installPlugin.sh (proving the engine finds an
- * installed plugin by name and exact version, as it will the azure-native and tls stand-ins). The
- * command provider would be the natural third, but it is not built here (engine/README.md).
+ * installed plugin by name and exact version, as it will the azure-native and tls stand-ins).
+ * local.Command is not used: the real command provider's module is not served here, and its stand-in
+ * (engine/commandhost) serves remote.Command only, which tests/engine-tier/command.test.ts covers.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
