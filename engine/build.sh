@@ -46,16 +46,23 @@ all_built=1
 for f in "${outputs[@]}"; do
   [[ -x $bin/$f ]] || all_built=0
 done
-# The stand-in command provider, installed where the engine looks for resource-command at its version.
+# The command provider the engine loads as resource-command at the stand-in's version (the locked
+# @pulumi/command's, checked by checkVersions.ts): the real one when engine/plugins/buildCommandProvider.sh
+# has built it from a checkout of its source into .engine/command-provider/, else the stand-in. Never
+# replace a real build with the stand-in.
+command_provider() {
+  local real="$engine_dir/command-provider/pulumi-resource-command"
+  if [[ -x $real ]]; then echo "$real"; else echo "$bin/pulumi-resource-command"; fi
+}
 install_command_provider() {
   local v
   v="$("$bin/pulumi-resource-command" --version)"
-  PULUMI_HOME="${PULUMI_HOME:-$engine_dir/pulumi-home}" bash "$root/engine/installPlugin.sh" command "$v" "$bin/pulumi-resource-command"
+  PULUMI_HOME="${PULUMI_HOME:-$engine_dir/pulumi-home}" bash "$root/engine/installPlugin.sh" command "$v" "$(command_provider)"
 }
 command_installed() {
   local home="${PULUMI_HOME:-$engine_dir/pulumi-home}" v
   v="$("$bin/pulumi-resource-command" --version 2>/dev/null)" || return 1
-  cmp -s "$bin/pulumi-resource-command" "$home/plugins/resource-command-v$v/pulumi-resource-command"
+  cmp -s "$(command_provider)" "$home/plugins/resource-command-v$v/pulumi-resource-command"
 }
 if [[ ${ENGINE_REBUILD:-0} != 1 && $all_built == 1 && -f $engine_dir/stamp && "$(cat "$engine_dir/stamp")" == "$stamp" ]]; then
   command_installed || install_command_provider
@@ -93,6 +100,10 @@ for script in "$sdk_dir"/nodejs/dist/*; do
 done
 
 "$root/node_modules/.bin/tsx" "$root/engine/checkVersions.ts" --built
-echo "engine:build: pulumi-resource-command is engine/commandhost, a stand-in: the real provider's module is not served by the Go module proxy here (engine/README.md)"
+if [[ $(command_provider) == "$bin/pulumi-resource-command" ]]; then
+  echo "engine:build: resource-command is engine/commandhost, a stand-in: the real provider's module is not served by the Go module proxy here (engine/README.md)"
+else
+  echo "engine:build: resource-command is the real provider built by engine/plugins/buildCommandProvider.sh ($(command_provider)); the stand-in is in $bin"
+fi
 echo "$stamp" >"$engine_dir/stamp"
 echo "engine:build: done ($("$bin/pulumi" version)) in $bin"
