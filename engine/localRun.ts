@@ -9,9 +9,9 @@
  * Run by the runner in a child process (local/engineBridge.ts: local/ does not import engine/).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { DEFAULT_STATE_DIR, type LocalRunOptions, type LocalRunResult, REPO_ROOT, runnerConfig } from "../local/deploy";
 import {
   backendDir,
@@ -79,21 +79,19 @@ export function yamlValue(value: string): string | number | boolean {
 }
 
 /**
- * Pulumi.local.yaml with exactly this config (a key an earlier run set and this one does not is gone),
- * keeping the passphrase provider's salt the CLI wrote there.
+ * Pulumi.<stack>.yaml with exactly this config (a key an earlier run set and this one does not is
+ * gone). The passphrase's salt is left out: the file:// backend keeps it in the stack's checkpoint
+ * too, and the CLI reads it there, so one config file serves the stack in any state folder (each with
+ * its own passphrase) instead of failing with "incorrect passphrase" in all but one.
  */
-export function stackConfigText(existing: string | null, config: Record<string, string>): string {
-  const previous = (existing ? parse(existing) : null) as Record<string, unknown> | null;
-  const document: Record<string, unknown> = {};
-  for (const key of ["secretsprovider", "encryptedkey", "encryptionsalt"]) {
-    if (previous?.[key] !== undefined) document[key] = previous[key];
-  }
-  document.config = Object.fromEntries(
-    Object.keys(config)
-      .sort()
-      .map((key) => [key, yamlValue(config[key])]),
-  );
-  return stringify(document);
+export function stackConfigText(config: Record<string, string>): string {
+  return stringify({
+    config: Object.fromEntries(
+      Object.keys(config)
+        .sort()
+        .map((key) => [key, yamlValue(config[key])]),
+    ),
+  });
 }
 
 /**
@@ -187,19 +185,18 @@ function stackConfigFile(stack: string): string {
 /** Selects the stack (creating it with the passphrase provider) and writes its config. */
 async function prepareStack(context: EngineContext, stack: string, config: Record<string, string>): Promise<void> {
   mkdirSync(backendDir(context.stateDir), { recursive: true });
+  // Written first, and again last: the CLI writes the salt of whichever backend it last used back
+  // into the file, which the next state folder's passphrase would not open.
+  writeFileSync(stackConfigFile(stack), stackConfigText(config));
   const select = await runPulumi(["stack", "select", stack, "--non-interactive"], context.env);
   if (select.code !== 0) {
-    // A new stack in this backend: a config file left by a stack of another backend holds a salt for
-    // another passphrase, which would make the CLI refuse ("incorrect passphrase").
-    rmSync(stackConfigFile(stack), { force: true });
     const init = await runPulumi(
       ["stack", "init", stack, "--secrets-provider", "passphrase", "--non-interactive"],
       context.env,
     );
     if (init.code !== 0) throw new Error(`pulumi stack init ${stack} failed:\n${init.output}`);
   }
-  const file = stackConfigFile(stack);
-  writeFileSync(file, stackConfigText(existsSync(file) ? readFileSync(file, "utf8") : null, config));
+  writeFileSync(stackConfigFile(stack), stackConfigText(config));
 }
 
 export async function upWithEngine(

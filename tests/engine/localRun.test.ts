@@ -16,15 +16,9 @@ describe("npm run local -- --engine: stack config", () => {
     ]);
   });
 
-  it("writes exactly the run's config, keeping the passphrase salt and dropping keys an earlier run set", () => {
-    const earlier = "encryptionsalt: v1:abc:def\nconfig:\n  vm-identity-access:vmCount: 3\n";
-    const text = stackConfigText(earlier, {
-      "vm-identity-access:identity": "system",
-      "vm-identity-access:sshPort": "2222",
-    });
-    expect(text).toBe(
-      "encryptionsalt: v1:abc:def\nconfig:\n  vm-identity-access:identity: system\n  vm-identity-access:sshPort: 2222\n",
-    );
+  it("writes exactly the run's config, without the passphrase's salt (the checkpoint keeps it)", () => {
+    const text = stackConfigText({ "vm-identity-access:sshPort": "2222", "vm-identity-access:identity": "system" });
+    expect(text).toBe("config:\n  vm-identity-access:identity: system\n  vm-identity-access:sshPort: 2222\n");
   });
 
   it("sets sshPublicKey empty, since the CLI requires every declared key without a default", () => {
