@@ -55,7 +55,9 @@ function main(): number {
     const commandBin = path.join(engineBinDir(root), "pulumi-resource-command");
     try {
       const built = execFileSync(commandBin, ["--version"], { encoding: "utf8" }).trim();
-      problems.push(...checkEnginePins({ ...pins, commandProvider: built }).filter((p) => p.includes("command provider")));
+      problems.push(
+        ...checkEnginePins({ ...pins, commandProvider: built }).filter((p) => p.includes("command provider")),
+      );
     } catch (e) {
       problems.push(`could not run ${commandBin} --version: ${(e as Error).message.split("\n")[0]}`);
     }
