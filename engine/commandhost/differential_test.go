@@ -1,8 +1,9 @@
 package main
 
 // A differential test: the same gRPC requests to this stand-in and to a build of the real provider,
-// answers and engine log lines compared. It runs only when COMMAND_PROVIDER_REAL names such a binary
-// (the real one cannot be built from the Go module proxy here; where its source is at hand, e.g.
+// answers and engine log lines compared. It runs when COMMAND_PROVIDER_REAL names such a binary, or
+// when engine/plugins/buildCommandProvider.sh has built one into .engine/command-provider/ (the real
+// one cannot be built from the Go module proxy alone; where its source is at hand, e.g.
 // `git archive 7f3eb6f3b77c provider` of github.com/pulumi/pulumi-command, `go build
 // ./cmd/pulumi-resource-command` in it), and is skipped otherwise:
 //
@@ -15,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -139,8 +141,17 @@ func describeResponse(m proto.Message, err error) (string, string) {
 func TestDifferentialAgainstTheRealProvider(t *testing.T) {
 	realBin := os.Getenv("COMMAND_PROVIDER_REAL")
 	if realBin == "" {
-		t.Skip("COMMAND_PROVIDER_REAL is not set (a build of github.com/pulumi/pulumi-command's provider v1.2.1)")
+		// Where engine/plugins/buildCommandProvider.sh has built the real one, compare with it.
+		if built, err := filepath.Abs("../../.engine/command-provider/pulumi-resource-command"); err == nil {
+			if _, err := os.Stat(built); err == nil {
+				realBin = built
+			}
+		}
 	}
+	if realBin == "" {
+		t.Skip("no build of the real provider: set COMMAND_PROVIDER_REAL, or build it with engine/plugins/buildCommandProvider.sh")
+	}
+	t.Logf("comparing with %s", realBin)
 	engine := &fakeEngine{}
 	engineAddr := serve(t, func(s *grpc.Server) {
 		pulumirpc.RegisterEngineServer(s, engine)
