@@ -252,6 +252,23 @@ func TestDifferentialAgainstTheRealProvider(t *testing.T) {
 				"hostKey": authorizedLine(other), "dialErrorLimit": float64(2),
 			}), map[string]any{"create": "true"})})
 		}},
+		{"create through a proxy", func(ctx context.Context, p pulumirpc.ResourceProviderClient) (proto.Message, error) {
+			return p.Create(ctx, &pulumirpc.CreateRequest{Urn: testURN, Properties: props(accepting.conn(map[string]any{
+				"proxy": srv.conn(nil).SecretValue().Element.ObjectValue().Mappable(),
+			}), map[string]any{"create": "echo via-bastion"})})
+		}},
+		{"create through a proxy, target host key mismatch", func(ctx context.Context, p pulumirpc.ResourceProviderClient) (proto.Message, error) {
+			return p.Create(ctx, &pulumirpc.CreateRequest{Urn: testURN, Properties: props(accepting.conn(map[string]any{
+				"proxy":   srv.conn(nil).SecretValue().Element.ObjectValue().Mappable(),
+				"hostKey": authorizedLine(other), "dialErrorLimit": float64(1),
+			}), map[string]any{"create": "true"})})
+		}},
+		{"check proxy defaults", func(ctx context.Context, p pulumirpc.ResourceProviderClient) (proto.Message, error) {
+			return p.Check(ctx, m(resource.NewObjectProperty(resource.PropertyMap{
+				"host":  resource.NewStringProperty("10.0.0.4"),
+				"proxy": resource.NewObjectProperty(resource.PropertyMap{"host": resource.NewStringProperty("bastion"), "privateKey": resource.NewStringProperty("k")}),
+			}), map[string]any{"create": "true"}))
+		}},
 		{"create environment refused", func(ctx context.Context, p pulumirpc.ResourceProviderClient) (proto.Message, error) {
 			return p.Create(ctx, &pulumirpc.CreateRequest{Urn: testURN, Properties: props(srv.conn(nil), map[string]any{
 				"create": "true", "environment": map[string]any{"FOO": "bar"},

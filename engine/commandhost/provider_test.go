@@ -463,3 +463,28 @@ func TestPluginInfoAndOtherResourceTypes(t *testing.T) {
 		t.Errorf("local command: %v", err)
 	}
 }
+
+func TestThroughAProxy(t *testing.T) {
+	bastion := startTestServer(t, false)
+	target := startTestServer(t, false)
+	proxy := bastion.conn(nil).SecretValue().Element.ObjectValue()
+	in := inputs(target.conn(map[string]any{"proxy": proxy.Mappable()}), map[string]any{"create": "echo via-bastion"})
+	resp, err := create(t, newProvider(&recordLog{}), in, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustUnmarshal(t, resp.GetProperties())["stdout"].StringValue(); got != "via-bastion" {
+		t.Errorf("stdout %q", got)
+	}
+	if bastion.forwards.Load() != 1 || target.handshakes.Load() != 1 {
+		t.Errorf("forwards through the bastion %d, handshakes at the target %d; want 1 and 1", bastion.forwards.Load(), target.handshakes.Load())
+	}
+
+	// The target's host key checked through the tunnel too, every failure prefixed "proxy: ".
+	other, _ := newEd25519Signer(t)
+	in = inputs(target.conn(map[string]any{"proxy": proxy.Mappable(), "hostKey": authorizedLine(other), "dialErrorLimit": float64(0)}), map[string]any{"create": "true"})
+	_, err = create(t, newProvider(&recordLog{}), in, false)
+	if err == nil || err.Error() != "proxy: after 0 failed attempts: ssh: handshake failed: ssh: host key mismatch" {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"sync"
@@ -29,6 +31,7 @@ type testServer struct {
 	clientKey  string // OpenSSH private key text for connection.privateKey
 	acceptEnv  bool
 	handshakes atomic.Int32 // TCP connections that reached the SSH handshake
+	forwards   atomic.Int32 // direct-tcpip channels opened through this server as a bastion
 	ln         net.Listener
 }
 
@@ -117,8 +120,13 @@ func (s *testServer) serve(conn net.Conn, config *ssh.ServerConfig) {
 	defer sshConn.Close()
 	go ssh.DiscardRequests(reqs)
 	for newChannel := range chans {
+		if newChannel.ChannelType() == "direct-tcpip" {
+			// A bastion: forward to the requested address (what `ssh -J` and connection.proxy use).
+			go s.forward(newChannel)
+			continue
+		}
 		if newChannel.ChannelType() != "session" {
-			_ = newChannel.Reject(ssh.UnknownChannelType, "session only")
+			_ = newChannel.Reject(ssh.UnknownChannelType, "session or direct-tcpip only")
 			continue
 		}
 		ch, requests, err := newChannel.Accept()
@@ -169,4 +177,32 @@ func (s *testServer) session(ch ssh.Channel, requests <-chan *ssh.Request) {
 			_ = req.Reply(false, nil)
 		}
 	}
+}
+
+func (s *testServer) forward(newChannel ssh.NewChannel) {
+	var target struct {
+		Host       string
+		Port       uint32
+		OriginHost string
+		OriginPort uint32
+	}
+	if err := ssh.Unmarshal(newChannel.ExtraData(), &target); err != nil {
+		_ = newChannel.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	s.forwards.Add(1)
+	conn, err := net.Dial("tcp", net.JoinHostPort(target.Host, fmt.Sprint(target.Port)))
+	if err != nil {
+		_ = newChannel.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ch, reqs, err := newChannel.Accept()
+	if err != nil {
+		_ = conn.Close()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	go func() { _, _ = io.Copy(ch, conn); _ = ch.CloseWrite() }()
+	_, _ = io.Copy(conn, ch)
+	_ = conn.Close()
 }
