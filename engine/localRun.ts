@@ -238,7 +238,8 @@ export async function upWithEngine(
       commandStdouts: [],
       timeline: [],
       wallSeconds: (Date.now() - started) / 1000,
-      verdict: verdictLine({ ok, accessCheck: accessCheck ?? outputs.accessCheck ?? null, error, identity }),
+      // After a failed up, the stack's outputs are the previous update's: not this run's evidence.
+      verdict: verdictLine({ ok, accessCheck: up.code === 0 ? accessCheck : null, error, identity }),
     };
   } finally {
     await stopEngineContext(context);
