@@ -1,6 +1,7 @@
 /**
- * The end-to-end suite, one entry for both targets: Local Azure by default, real Azure with
- * E2E_TARGET=azure (and the CLI, login and backend it needs; otherwise skipped, saying why).
+ * The end-to-end suite, one entry for every target: Local Azure by default, real Azure with
+ * E2E_TARGET=azure (and the CLI, login and backend it needs; otherwise skipped, saying why), and
+ * E2E_TARGET=engine: the Automation API and the CLI built here against a kept Local Azure.
  * Each case is one ephemeral stack: up, re-judge accessCheck, second run changes nothing, destroy, remove.
  */
 import { execFileSync } from "node:child_process";
@@ -8,9 +9,10 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AccessCheck } from "../../verify/contract";
 import { automationDriver } from "./automationDriver";
+import { decideEngineTarget, type EngineTarget, startEngineTarget } from "./engineTarget";
 import {
   type ConfigValue,
   decideTarget,
@@ -37,13 +39,22 @@ async function runnerPublicIp(): Promise<string> {
   return (await response.text()).trim();
 }
 
-const decision = decideTarget(process.env, process.env.E2E_TARGET === "azure" && hasPulumiCli());
-const target = "target" in decision ? decision.target : null;
+const decision =
+  process.env.E2E_TARGET === "engine"
+    ? decideEngineTarget()
+    : decideTarget(process.env, process.env.E2E_TARGET === "azure" && hasPulumiCli());
+const target: "local" | "azure" | "engine" | null = "target" in decision ? decision.target : null;
 const skipReason = "skip" in decision ? decision.skip : "";
 const stateRoot = mkdtempSync(join(tmpdir(), "vmia-e2e-"));
 const reports: EphemeralReport[] = [];
+let engine: EngineTarget | undefined;
 
-afterAll(() => {
+beforeAll(async () => {
+  if (target === "engine") engine = await startEngineTarget(stateRoot);
+});
+
+afterAll(async () => {
+  await engine?.stop();
   rmSync(stateRoot, { recursive: true, force: true });
   if (target === "azure") {
     mkdirSync(join(REPO_ROOT, ".e2e"), { recursive: true });
@@ -80,9 +91,9 @@ async function ephemeral(identity: IdentityMode, extra: Record<string, ConfigVal
   const runId = process.env.E2E_RUN_ID ?? "local";
   const name = ephemeralStackName(runId, randomBytes(3).toString("hex"), identity);
   const publicIp = target === "azure" ? await runnerPublicIp() : "127.0.0.1";
-  const settings = { ...harnessSettings(process.env, identity, publicIp), ...extra };
-  if (target === "local") delete settings["azure-native:location"];
-  const driver = target === "azure" ? await automationDriver(name) : localDriver(name, stateRoot);
+  const settings = { ...harnessSettings(process.env, identity, publicIp), ...engine?.settings(), ...extra };
+  if (target !== "azure") delete settings["azure-native:location"];
+  const driver = target === "local" ? localDriver(name, stateRoot) : await automationDriver(name);
   const report = await runEphemeral(driver, {
     settings,
     log: target === "azure" ? (line) => console.log(line) : undefined,
@@ -102,7 +113,7 @@ function expectProven(report: EphemeralReport, expectation: AccessCheck["expecta
 }
 
 // Azure deploys take minutes; Local Azure's take seconds, but five run at once on two cores.
-const CASE_TIMEOUT_MS = target === "azure" ? 1_800_000 : 120_000;
+const CASE_TIMEOUT_MS = target === "azure" ? 1_800_000 : target === "engine" ? 600_000 : 120_000;
 
 const identities: IdentityMode[] =
   target === "azure" && process.env.E2E_IDENTITY
@@ -133,7 +144,7 @@ describe.skipIf(target === null).concurrent(`ephemeral stacks on ${target ?? `no
     }
   });
 
-  describe.skipIf(target !== "local")("local only", () => {
+  describe.skipIf(target === "azure")("Local Azure only", () => {
     it(
       "grantAccess false proves the denial",
       async () => {

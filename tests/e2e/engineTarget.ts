@@ -1,0 +1,60 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { engineEnv } from "../../engine/env";
+import { installStandIns } from "../../engine/plugins/install";
+import { KEPT_ENV } from "../../engine/plugins/localAzureTarget";
+import { backendDir, cloudDir, enginePassphrase } from "../../local/engineStack";
+import { KEPT_FILE, removeKept, writeKept } from "../../local/kept";
+import { LocalAzure } from "../../local-azure/index";
+import type { ConfigValue } from "./harness";
+import { REPO_ROOT } from "./paths";
+
+/**
+ * E2E_TARGET=engine: the ephemeral-stack suite through the Automation API driver and the CLI built by
+ * `npm run engine:build`, against a Local Azure this process keeps (its cloud in the suite's state
+ * folder) and the stand-in plugins pointed at it. The CLI, the stand-ins and the command provider
+ * read the environment set here.
+ */
+
+export type EngineTargetDecision = { target: "engine" } | { skip: string };
+
+export function decideEngineTarget(repoRoot = REPO_ROOT): EngineTargetDecision {
+  if (!existsSync(join(repoRoot, ".engine", "bin", "pulumi"))) {
+    return { skip: "E2E_TARGET=engine needs the Pulumi CLI built: npm run engine:build" };
+  }
+  return { target: "engine" };
+}
+
+export interface EngineTarget {
+  /** What every stack needs besides the harness's settings: Local Azure's endpoints. */
+  settings(): Record<string, ConfigValue>;
+  stop(): Promise<void>;
+}
+
+export async function startEngineTarget(stateRoot: string): Promise<EngineTarget> {
+  const azure = await LocalAzure.start({ persistDir: cloudDir(stateRoot) });
+  writeKept(stateRoot, azure, []);
+  Object.assign(
+    process.env,
+    engineEnv({
+      repoRoot: REPO_ROOT,
+      stateDir: backendDir(stateRoot),
+      passphrase: enginePassphrase(stateRoot),
+      basePath: process.env.PATH,
+    }),
+    { [KEPT_ENV]: join(stateRoot, KEPT_FILE), PULUMI_NODEJS_TRANSPILE_ONLY: "true" },
+  );
+  installStandIns(process.env);
+  return {
+    settings: () => ({
+      "vm-identity-access:armEndpoint": { value: azure.armEndpoint },
+      "vm-identity-access:sshPort": { value: String(azure.sshPort) },
+      // Declared without a default in Pulumi.yaml, so the CLI requires a value; empty reads as unset.
+      "vm-identity-access:sshPublicKey": { value: "" },
+    }),
+    async stop() {
+      removeKept(stateRoot);
+      await azure.stop();
+    },
+  };
+}
