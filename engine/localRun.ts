@@ -21,6 +21,7 @@ import {
   type EngineMessage,
   type EngineRequest,
   enginePassphrase,
+  KEPT_ENV,
 } from "../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../local/kept";
 import { writeOutputs } from "../local/state";
@@ -30,7 +31,6 @@ import type { AccessCheck } from "../verify/contract";
 import { judgeAccessCheck } from "../verify/judge";
 import { engineEnv } from "./env";
 import { installStandIns } from "./plugins/install";
-import { KEPT_ENV } from "./plugins/localAzureTarget";
 
 const PROJECT = "vm-identity-access";
 
@@ -206,43 +206,68 @@ export async function upWithEngine(
   /** More `pulumi up` flags, e.g. `--replace <urn>`. */
   extraArgs: string[] = [],
 ): Promise<Omit<LocalRunResult, "azure">> {
-  const started = Date.now();
-  const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
-  const context = await startEngineContext(stateDir, opts.faults);
+  const context = await startEngineContext(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
   try {
-    const config = engineConfig(runnerConfig(opts, context.azure));
-    await prepareStack(context, stack, config);
-    onProgress(`pulumi up --stack ${stack} (${ENGINE_PULUMI}, state in ${backendDir(stateDir)})`);
-    const up = await runPulumi(
-      ["up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never", ...extraArgs],
-      context.env,
-      (line) => onProgress(`  ${line}`),
-    );
-    const outputsRun = await runPulumi(["stack", "output", "--json", "--stack", stack], context.env);
-    let outputs: Record<string, unknown> = {};
-    try {
-      outputs = JSON.parse(outputsRun.output) as Record<string, unknown>;
-    } catch {
-      // No outputs yet (a first up that failed early).
-    }
-    writeOutputs(stateDir, outputs);
-    const accessCheck = rejudged(outputs.accessCheck);
-    const ok = up.code === 0 && accessCheck?.verified === true;
-    const error =
-      up.code !== 0 ? upError(up.output) : ok ? null : "the deployment finished without a verified accessCheck output";
-    const identity = config[`${PROJECT}:identity`] ?? "user";
-    return {
-      ok,
-      outputs,
-      error,
-      commandStdouts: [],
-      timeline: [],
-      wallSeconds: (Date.now() - started) / 1000,
-      // After a failed up, the stack's outputs are the previous update's: not this run's evidence.
-      verdict: verdictLine({ ok, accessCheck: up.code === 0 ? accessCheck : null, error, identity }),
-    };
+    return await upInContext(context, opts, onProgress, stack, extraArgs);
   } finally {
     await stopEngineContext(context);
+  }
+}
+
+async function upInContext(
+  context: EngineContext,
+  opts: Omit<LocalRunOptions, "keep">,
+  onProgress: (line: string) => void,
+  stack: string,
+  extraArgs: string[],
+): Promise<Omit<LocalRunResult, "azure">> {
+  const started = Date.now();
+  const stateDir = context.stateDir;
+  const config = engineConfig(runnerConfig(opts, context.azure));
+  await prepareStack(context, stack, config);
+  onProgress(`pulumi up --stack ${stack} (${ENGINE_PULUMI}, state in ${backendDir(stateDir)})`);
+  const up = await runPulumi(
+    ["up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never", ...extraArgs],
+    context.env,
+    (line) => onProgress(`  ${line}`),
+  );
+  const outputsRun = await runPulumi(["stack", "output", "--json", "--stack", stack], context.env);
+  let outputs: Record<string, unknown> = {};
+  try {
+    outputs = JSON.parse(outputsRun.output) as Record<string, unknown>;
+  } catch {
+    // No outputs yet (a first up that failed early).
+  }
+  writeOutputs(stateDir, outputs);
+  const accessCheck = rejudged(outputs.accessCheck);
+  const ok = up.code === 0 && accessCheck?.verified === true;
+  const error =
+    up.code !== 0 ? upError(up.output) : ok ? null : "the deployment finished without a verified accessCheck output";
+  const identity = config[`${PROJECT}:identity`] ?? "user";
+  return {
+    ok,
+    outputs,
+    error,
+    commandStdouts: [],
+    timeline: [],
+    wallSeconds: (Date.now() - started) / 1000,
+    // After a failed up, the stack's outputs are the previous update's: not this run's evidence.
+    verdict: verdictLine({ ok, accessCheck: up.code === 0 ? accessCheck : null, error, identity }),
+  };
+}
+
+/** `up` that leaves Local Azure running (for the CLI by hand) until `release` is awaited. */
+export async function upAndKeep(
+  opts: Omit<LocalRunOptions, "keep">,
+  onProgress: (line: string) => void,
+): Promise<{ result: Omit<LocalRunResult, "azure">; release: () => Promise<void> }> {
+  const context = await startEngineContext(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
+  try {
+    const result = await upInContext(context, opts, onProgress, ENGINE_STACK, []);
+    return { result, release: () => stopEngineContext(context) };
+  } catch (error) {
+    await stopEngineContext(context);
+    throw error;
   }
 }
 
@@ -297,19 +322,27 @@ if (require.main === module) {
     );
   process.once("message", (request: EngineRequest) => {
     const progress = (line: string) => void send({ kind: "progress", line });
+    let release: (() => Promise<void>) | undefined;
     const work =
-      request.kind === "up"
-        ? upWithEngine(request.options, progress)
-        : destroyWithEngine(request.stateDir, progress).then((exitCode) => ({
-            ok: exitCode === 0,
-            outputs: {},
-            error: exitCode === 0 ? null : "pulumi destroy failed",
-            commandStdouts: [],
-            timeline: [],
-            wallSeconds: 0,
-            verdict: "",
-            exitCode,
-          }));
+      request.kind === "up" && request.keep
+        ? upAndKeep(request.options, progress).then((kept) => {
+            release = kept.release;
+            return kept.result;
+          })
+        : request.kind === "up"
+          ? upWithEngine(request.options, progress)
+          : destroyWithEngine(request.stateDir, progress).then((exitCode) => ({
+              ok: exitCode === 0,
+              outputs: {},
+              error: exitCode === 0 ? null : "pulumi destroy failed",
+              commandStdouts: [],
+              timeline: [],
+              wallSeconds: 0,
+              verdict: "",
+              exitCode,
+            }));
+    // Kept: Ctrl-C reaches this process too, but the runner decides when Local Azure stops (SIGTERM).
+    if (request.kind === "up" && request.keep) process.on("SIGINT", () => undefined);
     work
       .catch((error: Error) => ({
         ok: false,
@@ -321,6 +354,12 @@ if (require.main === module) {
         verdict: verdictLine({ ok: false, accessCheck: null, error: error.message, identity: "user" }),
       }))
       .then((result) => send({ kind: "done", result }))
-      .then(() => process.exit(0));
+      .then(async () => {
+        if (release) {
+          await new Promise((resolveStop) => process.once("SIGTERM", resolveStop));
+          await release();
+        }
+        process.exit(0);
+      });
   });
 }

@@ -106,9 +106,8 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   const options = deployOptionsFromFlags(flags);
   if (flags.engine) {
     const missing = engineMissing();
-    const refusal = missing ?? (flags.keep ? "--keep does not combine with --engine" : null);
-    if (refusal) {
-      io.stderr(`error: ${refusal}\n`);
+    if (missing) {
+      io.stderr(`error: ${missing}\n`);
       return 2;
     }
   }
@@ -123,6 +122,18 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   if (result.error && !result.ok) io.stderr(`error: ${result.error}\n`);
   io.stdout(`${result.verdict}\n`);
   io.stdout(`(${result.wallSeconds.toFixed(2)} s)\n`);
+  if (options.keep && result.release) {
+    // Under the engine: the engine runner keeps Local Azure; the real CLI works in another shell.
+    try {
+      io.stdout(
+        '\nThe real CLI, in another shell: eval "$(npm run -s local -- env)", then pulumi stack output accessCheck,\n' +
+          "pulumi preview or pulumi destroy. Local Azure keeps running; press Ctrl-C to stop it.\n",
+      );
+      await (io.waitForInterrupt ?? waitForSigint)();
+    } finally {
+      await result.release();
+    }
+  }
   if (options.keep && result.azure) {
     const azure = result.azure;
     try {

@@ -53,6 +53,8 @@ export interface LocalRunResult {
   wallSeconds: number;
   /** Still running only when keep. */
   azure: LocalAzure | null;
+  /** Under the engine with keep: stops the Local Azure the engine runner keeps (instead of `azure`). */
+  release?: () => Promise<void>;
   /** The one-line verdict `npm run local` prints (VERIFIED: … / NOT VERIFIED: … / REJECTED BY POLICY: …). */
   verdict: string;
   /** The policy pack's violations (policy/), advisory ones included; a mandatory one fails the run. */

@@ -16,42 +16,53 @@ export function engineMissing(repoRoot = REPO_ROOT): string | null {
     : `the Pulumi CLI is not built (${ENGINE_PULUMI} is missing): run npm run engine:build first`;
 }
 
-function runEngine(
-  request: EngineRequest,
-  onProgress: (line: string) => void,
-): Promise<EngineMessage & { kind: "done" }> {
+interface EngineRun {
+  done: EngineMessage & { kind: "done" };
+  /** Stops the engine runner (and the Local Azure it keeps) and waits for it to exit. */
+  stop: () => Promise<void>;
+}
+
+function runEngine(request: EngineRequest, onProgress: (line: string) => void): Promise<EngineRun> {
   const child = fork(join(REPO_ROOT, ENGINE_RUNNER), [], {
     cwd: REPO_ROOT,
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+  const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  };
   return new Promise((resolveDone, reject) => {
-    let done: (EngineMessage & { kind: "done" }) | undefined;
     child.on("message", (message: EngineMessage) => {
       if (message.kind === "progress") onProgress(message.line);
-      else done = message;
+      else resolveDone({ done: message, stop });
     });
     child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      if (done) resolveDone(done);
-      else reject(new Error(`the engine runner exited early (${signal ?? `exit ${code}`})`));
-    });
+    child.on("exit", (code, signal) =>
+      reject(new Error(`the engine runner exited early (${signal ?? `exit ${code}`})`)),
+    );
     child.send(request);
   });
 }
 
-/** The real `pulumi up` against a kept Local Azure; the same result shape as deployLocal (never keeps it). */
+/**
+ * The real `pulumi up` against a kept Local Azure; the same result shape as deployLocal. With keep,
+ * Local Azure keeps running for the CLI by hand until `release()`.
+ */
 export async function deployWithEngine(opts: LocalRunOptions): Promise<LocalRunResult> {
-  const { onProgress, keep: _keep, ...options } = opts;
-  const done = await runEngine(
-    { kind: "up", options: { ...options, stateDir: resolve(opts.stateDir ?? DEFAULT_STATE_DIR) } },
+  const { onProgress, keep, ...options } = opts;
+  const run = await runEngine(
+    { kind: "up", options: { ...options, stateDir: resolve(opts.stateDir ?? DEFAULT_STATE_DIR) }, keep },
     onProgress ?? (() => undefined),
   );
-  return { ...done.result, azure: null };
+  if (!keep) await run.stop();
+  return { ...run.done.result, azure: null, ...(keep ? { release: run.stop } : {}) };
 }
 
 /** The real `pulumi destroy` of stack `local`, then the kept cloud emptied; resolves to its exit code. */
 export async function destroyWithEngine(stateDir: string, onProgress: (line: string) => void): Promise<number> {
-  const done = await runEngine({ kind: "destroy", stateDir: resolve(stateDir) }, onProgress);
+  const { done, stop } = await runEngine({ kind: "destroy", stateDir: resolve(stateDir) }, onProgress);
+  await stop();
   return done.exitCode ?? (done.result.ok ? 0 : 1);
 }

@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { LocalRunOptions, LocalRunResult } from "./deploy";
+import { engineEnv } from "./engineEnv";
+import type { EnvSource } from "./kept";
 
 /**
  * Where `npm run local -- --engine` keeps things under the state folder (.local-azure/), shared by the
@@ -12,6 +14,9 @@ import type { LocalRunOptions, LocalRunResult } from "./deploy";
  */
 
 export const ENGINE_STACK = "local";
+
+/** The variable naming the kept Local Azure's kept.json, where the stand-in plugins find it. */
+export const KEPT_ENV = "LOCAL_AZURE_KEPT";
 export const CLOUD_SUBDIR = "cloud";
 export const BACKEND_SUBDIR = "pulumi";
 const PASSPHRASE_FILE = "passphrase";
@@ -45,10 +50,42 @@ export const ENGINE_RUNNER = join("engine", "localRun.ts");
 
 /** From the runner to the engine runner. */
 export type EngineRequest =
-  | { kind: "up"; options: Omit<LocalRunOptions, "onProgress" | "keep"> }
+  /** keep: Local Azure stays up after `pulumi up` until the engine runner gets SIGTERM. */
+  | { kind: "up"; options: Omit<LocalRunOptions, "onProgress" | "keep">; keep?: boolean }
   | { kind: "destroy"; stateDir: string };
 
 /** From the engine runner back: progress lines, then the result (`azure` is always null). */
 export type EngineMessage =
   | { kind: "progress"; line: string }
   | { kind: "done"; result: Omit<LocalRunResult, "azure">; exitCode?: number };
+
+/**
+ * The real CLI's environment for `npm run -s local -- env`: engine/env.ts's variables on this state
+ * folder's backend and passphrase, the transpile-only TypeScript the runner uses, and where the
+ * stand-ins find a kept Local Azure (`npm run local -- --engine --keep` keeps one).
+ */
+export const engineShellEnv: EnvSource = {
+  name: "Pulumi engine",
+  variables(stateDir) {
+    const repoRoot = resolve(__dirname, "..");
+    if (!existsSync(join(repoRoot, ENGINE_PULUMI))) {
+      return { none: "the Pulumi CLI is not built (npm run engine:build)" };
+    }
+    if (!existsSync(backendDir(stateDir))) {
+      return { none: "no engine stack yet (npm run local -- --engine makes one)" };
+    }
+    const env = engineEnv({
+      repoRoot,
+      stateDir: backendDir(stateDir),
+      passphrase: enginePassphrase(stateDir),
+      basePath: process.env.PATH,
+    });
+    return {
+      variables: [
+        ...Object.entries(env).sort(([a], [b]) => a.localeCompare(b)),
+        ["PULUMI_NODEJS_TRANSPILE_ONLY", "true"],
+        [KEPT_ENV, join(resolve(stateDir), "kept.json")],
+      ],
+    };
+  },
+};

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { engineShellEnv } from "./engineStack";
 
 /**
  * A kept Local Azure (`npm run local -- --keep`) for any client: `.local-azure/kept.json` (owner-only:
@@ -174,7 +175,7 @@ export const azureSdkEnv: EnvSource = {
 };
 
 /** Every source `npm run local -- env` renders, in order; add a source here to add its lines. */
-export const ENV_SOURCES: EnvSource[] = [azureSdkEnv];
+export const ENV_SOURCES: EnvSource[] = [azureSdkEnv, engineShellEnv];
 
 /**
  * `env`'s whole answer: `export NAME='value'` lines from every source that has some (exit 0), or one

@@ -8,8 +8,9 @@ import { isIP } from "node:net";
  * of a Local Azure whose endpoints are on loopback.
  */
 
-/** The variable naming the kept Local Azure's kept.json (npm run local -- --engine sets it for the CLI). */
-export const KEPT_ENV = "LOCAL_AZURE_KEPT";
+import { KEPT_ENV } from "../../local/engineStack";
+
+export { KEPT_ENV };
 
 /** The location Local Azure puts a resource group in when none is given. */
 export const LOCAL_AZURE_DEFAULT_LOCATION = "eastus";

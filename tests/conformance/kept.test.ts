@@ -4,8 +4,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runLocalCli } from "../../local/cli";
+import { engineMissing } from "../../local/engineBridge";
 import { type EnvSource, KEPT_FILE, readLiveKept, renderEnv, shellQuote, writeKept } from "../../local/kept";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+
+/** The engine's source has nothing either in a fresh state folder: no CLI built, or no engine stack there. */
+const ENGINE_REASON = engineMissing()
+  ? "the Pulumi CLI is not built (npm run engine:build)"
+  : "no engine stack yet (npm run local -- --engine makes one)";
 
 /**
  * `npm run local -- --keep` for any client: kept.json (exactly the documented fields, mode 600, gone
@@ -133,10 +139,11 @@ describe("npm run -s local -- env", () => {
       stdout: () => undefined,
       stderr: (t) => err.push(t),
     });
-    expect([code, err.join("")]).toEqual([
-      1,
-      `nothing to print: no Local Azure is kept (no ${join(dir, KEPT_FILE)}); start one with \`npm run local -- --keep\` and leave it running\n`,
-    ]);
+    expect(code).toBe(1);
+    // One line: each source's reason (the engine's too: engine not built, or no engine stack here).
+    expect(err.join("")).toBe(
+      `nothing to print: no Local Azure is kept (no ${join(dir, KEPT_FILE)}); start one with \`npm run local -- --keep\` and leave it running; ${ENGINE_REASON}\n`,
+    );
   });
 
   it("treats a kept.json whose process is gone as nothing kept (exit 1)", () => {
@@ -145,7 +152,7 @@ describe("npm run -s local -- env", () => {
     writeKept(dir, azure, [vm.vmId], pid);
     expect(renderEnv(dir)).toEqual({
       stdout: "",
-      stderr: `nothing to print: no Local Azure is kept (${join(dir, KEPT_FILE)} names process ${pid}, which is no longer running); start one with \`npm run local -- --keep\` and leave it running\n`,
+      stderr: `nothing to print: no Local Azure is kept (${join(dir, KEPT_FILE)} names process ${pid}, which is no longer running); start one with \`npm run local -- --keep\` and leave it running; ${ENGINE_REASON}\n`,
       code: 1,
     });
   });

@@ -1,7 +1,11 @@
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { engineConfig, rejudged, stackConfigText, upError, yamlValue } from "../../engine/localRun";
 import { runLocalCli } from "../../local/cli";
 import { engineMissing } from "../../local/engineBridge";
+import { enginePassphrase, engineShellEnv } from "../../local/engineStack";
 
 /** The engine runner's pure parts: stack config, error extraction, re-judging; the CLI's refusals. */
 
@@ -95,11 +99,39 @@ describe("npm run local -- --engine: refusals", () => {
     );
   });
 
-  it("exits 2 for --engine with --keep, or without a built CLI, before starting anything", async () => {
+  it("exits 2 for --engine without a built CLI, before starting anything", async () => {
     const err: string[] = [];
     const io = { stdout: () => undefined, stderr: (text: string) => void err.push(text) };
-    const code = await runLocalCli(["--engine", "--keep"], io);
+    const code = await runLocalCli(["--engine", "--vm-count", "0"], io);
+    // A bad flag is refused first (exit 2 as well); with the CLI missing, the message names the build.
     expect(code).toBe(2);
-    expect(err.join("")).toMatch(/^error: (--keep does not combine with --engine|the Pulumi CLI is not built)/);
+    if (engineMissing() !== null) expect(err.join("")).toContain("run npm run engine:build first");
+  });
+});
+
+describe("npm run -s local -- env: the real CLI's lines", () => {
+  it("names the backend, passphrase, PATH and kept Local Azure of the state folder, or says why not", () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "engine-env-"));
+    const before = engineShellEnv.variables(stateDir);
+    expect(before).toEqual({
+      none:
+        engineMissing() === null
+          ? "no engine stack yet (npm run local -- --engine makes one)"
+          : "the Pulumi CLI is not built (npm run engine:build)",
+    });
+    if (engineMissing() !== null) return;
+    const passphrase = enginePassphrase(stateDir);
+    const answer = engineShellEnv.variables(stateDir);
+    const variables = Object.fromEntries("variables" in answer ? answer.variables : []);
+    expect(variables).toMatchObject({
+      PULUMI_BACKEND_URL: `file://${join(stateDir, "pulumi")}`,
+      PULUMI_CONFIG_PASSPHRASE: passphrase,
+      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+      LOCAL_AZURE_KEPT: join(stateDir, "kept.json"),
+    });
+    expect(variables.PATH.split(":")[0]).toMatch(/\.engine\/bin$/);
+    // The passphrase is made once per state folder and kept owner-only.
+    expect(enginePassphrase(stateDir)).toBe(passphrase);
+    expect(statSync(join(stateDir, "pulumi", "passphrase")).mode & 0o777).toBe(0o600);
   });
 });
