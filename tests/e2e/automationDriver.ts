@@ -22,11 +22,13 @@ export async function automationDriver(stackName: string): Promise<StackDriver> 
         ),
       );
     },
-    async up(onOutput) {
+    async up(onOutput, signal) {
       const result = await stack.up({
         onOutput: (text) => onOutput(text.trimEnd()),
         color: "never",
         policyPacks: [POLICY_PACK_DIR],
+        // The CLI cancels on SIGINT like on Ctrl-C and releases the stack's lock, so cleanup can follow.
+        signal,
       });
       // Secrets arrive unwrapped here and are never printed by the harness.
       return {

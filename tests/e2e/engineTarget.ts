@@ -4,7 +4,7 @@ import { engineEnv } from "../../engine/env";
 import { installStandIns } from "../../engine/plugins/install";
 import { backendDir, cloudDir, enginePassphrase, KEPT_ENV } from "../../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../../local/kept";
-import { LocalAzure } from "../../local-azure/index";
+import { type Faults, LocalAzure } from "../../local-azure/index";
 import type { ConfigValue } from "./harness";
 import { REPO_ROOT } from "./paths";
 
@@ -30,8 +30,8 @@ export interface EngineTarget {
   stop(): Promise<void>;
 }
 
-export async function startEngineTarget(stateRoot: string): Promise<EngineTarget> {
-  const azure = await LocalAzure.start({ persistDir: cloudDir(stateRoot) });
+export async function startEngineTarget(stateRoot: string, faults?: Partial<Faults>): Promise<EngineTarget> {
+  const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateRoot) });
   writeKept(stateRoot, azure, []);
   Object.assign(
     process.env,

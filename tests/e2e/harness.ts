@@ -18,7 +18,8 @@ export interface ConfigValue {
 export interface StackDriver {
   readonly stackName: string;
   setConfig(values: Record<string, ConfigValue>): Promise<void>;
-  up(onOutput: (line: string) => void): Promise<{ outputs: Record<string, unknown> }>;
+  /** `signal` aborts the update (the CLI cancels it as on Ctrl-C, releasing the stack's lock). */
+  up(onOutput: (line: string) => void, signal?: AbortSignal): Promise<{ outputs: Record<string, unknown> }>;
   /** What a second deployment would change: everything but `same`. */
   preview(): Promise<{ changes: number; summary: Record<string, number> }>;
   destroy(onOutput: (line: string) => void): Promise<void>;
@@ -135,10 +136,16 @@ export async function runEphemeral(
 ): Promise<EphemeralReport> {
   const log = plan.log ?? (() => undefined);
   const report: EphemeralReport = { stackName: driver.stackName, verified: false, errors: [], cleanedUp: false };
+  // The step in flight: cleanup waits for it (an aborted up releases the stack's lock as it ends).
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const abort = new AbortController();
   const step = async <T>(name: string, action: () => Promise<T>): Promise<T> => {
     log(`[${driver.stackName}] ${name}`);
+    // Started after inFlight is set, so a signal arriving while the step starts still waits for it.
+    const running = Promise.resolve().then(action);
+    inFlight = running.catch(() => undefined);
     try {
-      return await action();
+      return await running;
     } catch (error) {
       report.errors.push({ step: name, message: (error as Error).message });
       throw error;
@@ -148,6 +155,7 @@ export async function runEphemeral(
   let cleanup: Promise<void> | undefined;
   const cleanUp = () => {
     cleanup ??= (async () => {
+      await inFlight;
       await step("destroy", () => driver.destroy(log)).catch(() => undefined);
       try {
         await step("remove", () => driver.remove());
@@ -160,6 +168,7 @@ export async function runEphemeral(
   };
   const onSignal = () => {
     report.errors.push({ step: "signal", message: "interrupted: cleaning up before exit" });
+    abort.abort();
     void cleanUp();
   };
   plan.signals?.on("SIGINT", onSignal);
@@ -167,7 +176,7 @@ export async function runEphemeral(
 
   try {
     await step("config", () => driver.setConfig(plan.settings));
-    const { outputs } = await step("up", () => driver.up(log));
+    const { outputs } = await step("up", () => driver.up(log, abort.signal));
     const accessCheck = await step("judge", async () => rejudge(outputs));
     report.accessCheck = accessCheck;
     report.verified = accessCheck.verified;

@@ -157,6 +157,38 @@ describe("runEphemeral", () => {
   });
 });
 
+describe("runEphemeral, signalled while up runs", () => {
+  it("aborts the update and destroys only once it has ended (its lock released)", async () => {
+    const handlers = new Map<string, () => void>();
+    const signals: SignalHooks = {
+      on: (signal, handler) => handlers.set(signal, handler),
+      off: (signal) => handlers.delete(signal),
+    };
+    const events: string[] = [];
+    const driver: StackDriver = {
+      stackName: "e2e-test-abort",
+      setConfig: async () => undefined,
+      up: (_onOutput, signal) =>
+        new Promise((_resolve, reject) => {
+          signal?.addEventListener("abort", () =>
+            setTimeout(() => {
+              events.push("up cancelled");
+              reject(new Error("update canceled"));
+            }, 20),
+          );
+          handlers.get("SIGTERM")?.();
+        }),
+      preview: async () => ({ changes: 0, summary: {} }),
+      destroy: async () => void events.push("destroy"),
+      remove: async () => void events.push("remove"),
+    };
+    const report = await runEphemeral(driver, { settings: SETTINGS, signals });
+    expect(events).toEqual(["up cancelled", "destroy", "remove"]);
+    expect(report.cleanedUp).toBe(true);
+    expect(report.errors.map((error) => error.step)).toEqual(["signal", "up"]);
+  });
+});
+
 describe("ephemeralStackName", () => {
   it("is e2e-<run>-<label>-<random> within Pulumi's stack-name rules", () => {
     expect(ephemeralStackName("12345678/2", "k3x9", "user")).toBe("e2e-12345678-2-user-k3x9");
