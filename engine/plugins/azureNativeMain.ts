@@ -7,7 +7,7 @@ import { main } from "@pulumi/pulumi/provider";
 import { ArmClient } from "../../local-azure/armClient";
 import { azureNativeProvider } from "./azureNativeProvider";
 import { deployerToken, tokenObjectId } from "./deployerToken";
-import { localAzureTarget, NotLocalAzureError } from "./localAzureTarget";
+import { exitWithEngine, localAzureTarget, NotLocalAzureError } from "./localAzureTarget";
 
 const PLUGIN = "pulumi-resource-azure-native";
 
@@ -30,6 +30,7 @@ function start(): void {
     deployerObjectId: async () => tokenObjectId(await token()),
   });
   void main(provider, process.argv.slice(2));
+  exitWithEngine();
 }
 
 start();

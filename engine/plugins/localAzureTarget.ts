@@ -95,3 +95,14 @@ export function localAzureTarget(plugin: string, env: NodeJS.ProcessEnv = proces
     location: typeof kept.location === "string" && kept.location !== "" ? kept.location : LOCAL_AZURE_DEFAULT_LOCATION,
   };
 }
+
+/**
+ * Exits when the engine that started this plugin is gone (this process re-parented): an engine killed
+ * with SIGKILL cannot stop its plugins, and a stand-in must not outlive it holding Local Azure's state.
+ */
+export function exitWithEngine(intervalMs = 1000): void {
+  const engine = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== engine) process.exit(0);
+  }, intervalMs).unref();
+}

@@ -4,7 +4,7 @@
  */
 import { main } from "@pulumi/pulumi/provider";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { localAzureTarget, NotLocalAzureError } from "./localAzureTarget";
+import { exitWithEngine, localAzureTarget, NotLocalAzureError } from "./localAzureTarget";
 import { tlsProvider } from "./tlsProvider";
 
 const PLUGIN = "pulumi-resource-tls";
@@ -16,3 +16,4 @@ try {
   process.exit(error instanceof NotLocalAzureError ? 3 : 1);
 }
 void main(tlsProvider(generatePrivateKey), process.argv.slice(2));
+exitWithEngine();
