@@ -9,7 +9,8 @@ import { commandProviderInstalled, engineBuilt, isolatedStack, stateFileText } f
 /**
  * What only the real engine shows (issue 10, item 7), on one stack of the program against a kept
  * Local Azure: preview before the first up, secrets in the state file, `pulumi stack output
- * accessCheck`, a second run that changes nothing, the command provider's host-key pinning, destroy.
+ * accessCheck`, a second run that changes nothing, refresh (Read), the command provider's host-key
+ * pinning, destroy.
  */
 
 const { stateDir, stack } = isolatedStack("stack");
@@ -68,6 +69,14 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("the program under th
   it("a second run changes nothing: preview --expect-no-changes passes", async () => {
     const preview = await pulumi("preview", "--expect-no-changes", "--non-interactive", "--color", "never");
     expect(preview.output).not.toMatch(/error:/);
+    expect(preview.code).toBe(0);
+  }, 120_000);
+
+  it("pulumi refresh reads every resource back through the stand-ins, and a preview after it changes nothing", async () => {
+    const refresh = await pulumi("refresh", "--yes", "--skip-preview", "--non-interactive", "--color", "never");
+    expect(refresh.output).not.toMatch(/error:/);
+    expect(refresh.code).toBe(0);
+    const preview = await pulumi("preview", "--expect-no-changes", "--non-interactive", "--color", "never");
     expect(preview.code).toBe(0);
   }, 120_000);
 
