@@ -299,6 +299,11 @@ export async function destroyWithEngine(
   const context = await startEngineContext(resolve(stateDir), undefined);
   let code = 0;
   try {
+    const select = await runPulumi(["stack", "select", stack, "--non-interactive"], context.env);
+    if (select.code !== 0) {
+      onProgress(`  no stack ${stack} in ${backendDir(context.stateDir)}: nothing to destroy`);
+      return 0;
+    }
     const destroy = await runPulumi(
       ["destroy", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never"],
       context.env,

@@ -211,7 +211,7 @@ async function destroyCommand(stateDir: string, io: CliIo): Promise<number> {
     const code = await destroyWithEngine(stateDir, say);
     say(
       code === 0
-        ? "pulumi destroy deleted stack local; the kept cloud is empty."
+        ? "Stack local is destroyed and removed; the kept cloud is empty."
         : "pulumi destroy failed; the kept cloud was emptied anyway.",
     );
     return code === 0 ? 0 : 1;
