@@ -636,6 +636,26 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
       });
     });
 
+    it("keeps ARM's last answer as the evidence when the deadline cuts off the next try", async () => {
+      await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+        const error = {
+          code: "AuthorizationFailed",
+          message: "The client 'c' with object id 'o' does not have authorization to perform action 'read'.",
+        };
+        arm.inject(RG_READ, 1, {
+          status: 403,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ error }),
+        });
+        arm.inject(RG_READ, 1_000, { status: 0, body: "", hang: true });
+        const run = await runProbe({ ...env, PROBE_DEADLINE_SECONDS: "2" }, { caBundlePath });
+        expect(run.exitCode).toBe(1);
+        expect(run.result?.resourceGroup?.status).toBe(403);
+        expect(run.result?.error).toEqual({ stage: "arm", status: 403, ...error });
+        expect(run.stderr).toMatch(/probe: arm resourceGroup attempt 2: .*timed out/);
+      });
+    });
+
     it("stops at once on ARM 404 and carries ARM's error", async () => {
       await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
         const error = { code: "ResourceGroupNotFound", message: "Resource group 'probe-rg' could not be found." };

@@ -607,11 +607,14 @@ arm_read() {
     attempts=$((attempts + 1))
     http_get arm "$url" "$ACCESS_TOKEN"
     if [[ -z $HTTP_STATUS ]]; then
-      status=null body=null
       transport_failure "$HTTP_CURL_EXIT"
       log_line "arm $stage attempt $attempts: $REPLY"
-      json_string "ARM request failed: $REPLY"
-      set_error arm null null "$REPLY"
+      # ARM's last answer stays the stage's evidence: a try that got no answer (most often the last,
+      # short one that the deadline cuts off) says nothing new about access.
+      if [[ $status == null ]]; then
+        json_string "ARM request failed: $REPLY"
+        set_error arm null null "$REPLY"
+      fi
       transport_retryable "$HTTP_CURL_EXIT" || break
       wait_before_retry "arm $stage" || break
       continue

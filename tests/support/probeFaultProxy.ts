@@ -18,6 +18,8 @@ export interface InjectedAnswer {
   status: number;
   headers?: Record<string, string>;
   body: string | Buffer;
+  /** Never answer: the client's own timeout ends the request (a try the deadline cuts off). */
+  hang?: boolean;
 }
 
 export interface FaultProxyOptions {
@@ -122,6 +124,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
     injection.remaining -= 1;
     request.resume();
+    if (injection.answer.hang) return;
     response.writeHead(injection.answer.status, injection.answer.headers ?? {});
     response.end(injection.answer.body);
   };
