@@ -48,12 +48,11 @@ for f in "${outputs[@]}"; do
   [[ -x $bin/$f ]] || all_built=0
 done
 # The command provider the engine loads as resource-command at the stand-in's version (the locked
-# @pulumi/command's, checked by checkVersions.ts): the real one when engine/plugins/buildCommandProvider.sh
-# has built it from a checkout of its source into .engine/command-provider/, else the stand-in. Never
-# replace a real build with the stand-in.
+# @pulumi/command's, checked by checkVersions.ts): the stand-in engine/commandhost, since the Go module
+# proxy here refuses the real one; or, where a real release binary of that version is at hand,
+# COMMAND_PROVIDER_BIN names it.
 command_provider() {
-  local real="$engine_dir/command-provider/pulumi-resource-command"
-  if [[ -x $real ]]; then echo "$real"; else echo "$bin/pulumi-resource-command"; fi
+  if [[ -n ${COMMAND_PROVIDER_BIN:-} ]]; then echo "$COMMAND_PROVIDER_BIN"; else echo "$bin/pulumi-resource-command"; fi
 }
 install_command_provider() {
   local v
@@ -104,7 +103,7 @@ done
 if [[ $(command_provider) == "$bin/pulumi-resource-command" ]]; then
   echo "engine:build: resource-command is engine/commandhost, a stand-in: the real provider's module is not served by the Go module proxy here (engine/README.md)"
 else
-  echo "engine:build: resource-command is the real provider built by engine/plugins/buildCommandProvider.sh ($(command_provider)); the stand-in is in $bin"
+  echo "engine:build: resource-command is $(command_provider) (COMMAND_PROVIDER_BIN); the stand-in is in $bin"
 fi
 echo "$stamp" >"$engine_dir/stamp"
 echo "engine:build: done ($("$bin/pulumi" version)) in $bin"

@@ -1,11 +1,9 @@
 package main
 
-// A differential test: the same gRPC requests to this stand-in and to a build of the real provider,
-// answers and engine log lines compared. It runs when COMMAND_PROVIDER_REAL names such a binary, or
-// when engine/plugins/buildCommandProvider.sh has built one into .engine/command-provider/ (the real
-// one cannot be built from the Go module proxy alone; where its source is at hand, e.g.
-// `git archive 7f3eb6f3b77c provider` of github.com/pulumi/pulumi-command, `go build
-// ./cmd/pulumi-resource-command` in it), and is skipped otherwise:
+// A differential test: the same gRPC requests to this stand-in and to the real provider (a release
+// binary of pulumi-resource-command v1.2.1, which the Go module proxy here does not serve), answers
+// and engine log lines compared. It runs when COMMAND_PROVIDER_REAL names such a binary and is
+// skipped otherwise:
 //
 //	COMMAND_PROVIDER_REAL=/path/to/pulumi-resource-command go test ./commandhost/ -run Differential -v
 
@@ -16,7 +14,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -141,15 +138,7 @@ func describeResponse(m proto.Message, err error) (string, string) {
 func TestDifferentialAgainstTheRealProvider(t *testing.T) {
 	realBin := os.Getenv("COMMAND_PROVIDER_REAL")
 	if realBin == "" {
-		// Where engine/plugins/buildCommandProvider.sh has built the real one, compare with it.
-		if built, err := filepath.Abs("../../.engine/command-provider/pulumi-resource-command"); err == nil {
-			if _, err := os.Stat(built); err == nil {
-				realBin = built
-			}
-		}
-	}
-	if realBin == "" {
-		t.Skip("no build of the real provider: set COMMAND_PROVIDER_REAL, or build it with engine/plugins/buildCommandProvider.sh")
+		t.Skip("no real provider binary to compare with: set COMMAND_PROVIDER_REAL to a pulumi-resource-command v1.2.1")
 	}
 	t.Logf("comparing with %s", realBin)
 	engine := &fakeEngine{}
