@@ -136,15 +136,6 @@ export function rejudged(accessCheck: unknown): AccessCheck | null {
   );
 }
 
-/**
- * The runner's config, plus what the real CLI needs besides: Pulumi.yaml declares sshPublicKey without
- * a default, which the CLI reads as required ("Stack 'local' is missing configuration value
- * 'sshPublicKey'"), so it is set empty, which the program reads as unset.
- */
-export function engineConfig(config: Record<string, string>): Record<string, string> {
-  return { [`${PROJECT}:sshPublicKey`]: "", ...config };
-}
-
 interface EngineContext {
   stateDir: string;
   env: NodeJS.ProcessEnv;
@@ -223,7 +214,7 @@ async function upInContext(
 ): Promise<Omit<LocalRunResult, "azure">> {
   const started = Date.now();
   const stateDir = context.stateDir;
-  const config = engineConfig(runnerConfig(opts, context.azure));
+  const config = runnerConfig(opts, context.azure);
   await prepareStack(context, stack, config);
   onProgress(`pulumi up --stack ${stack} (${ENGINE_PULUMI}, state in ${backendDir(stateDir)})`);
   const up = await runPulumi(
@@ -283,7 +274,7 @@ export async function pulumiWithEngine(
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
   const context = await startEngineContext(stateDir, opts.faults);
   try {
-    await prepareStack(context, stack, engineConfig(runnerConfig(opts, context.azure)));
+    await prepareStack(context, stack, runnerConfig(opts, context.azure));
     return await runPulumi([...args, "--stack", stack], context.env);
   } finally {
     await stopEngineContext(context);

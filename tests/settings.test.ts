@@ -156,11 +156,21 @@ describe("Pulumi.yaml", () => {
       expect(project.config[key].description.length).toBeGreaterThan(10);
     }
     const declaredDefaults = Object.fromEntries(
-      SETTING_KEYS.filter((key) => project.config[key].default !== undefined).map((key) => [
+      SETTING_KEYS.filter((key) => ![undefined, ""].includes(project.config[key].default)).map((key) => [
         key,
         project.config[key].default,
       ]),
     );
     expect(declaredDefaults).toEqual(DEFAULTS);
+  });
+
+  it("declares a default for every optional setting (the CLI requires a declared key without one)", () => {
+    // `pulumi up` refuses a stack that lacks a declared key with no default: "Stack 'dev' is missing
+    // configuration value 'sshPublicKey'" (seen with the CLI built here). An empty default means unset.
+    expect(SETTING_KEYS.filter((key) => project.config[key].default === undefined)).toEqual(["sshAllowedCidr"]);
+    expect(parseSettings({ ...BASE, sshPublicKey: "", armEndpoint: "" })).toMatchObject({
+      sshPublicKey: undefined,
+      armEndpoint: "https://management.azure.com",
+    });
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { engineConfig, rejudged, stackConfigText, upError, yamlValue } from "../../engine/localRun";
+import { rejudged, stackConfigText, upError, yamlValue } from "../../engine/localRun";
 import { runLocalCli } from "../../local/cli";
 import { engineMissing } from "../../local/engineBridge";
 import { enginePassphrase, engineShellEnv } from "../../local/engineStack";
@@ -23,16 +23,6 @@ describe("npm run local -- --engine: stack config", () => {
   it("writes exactly the run's config, without the passphrase's salt (the checkpoint keeps it)", () => {
     const text = stackConfigText({ "vm-identity-access:sshPort": "2222", "vm-identity-access:identity": "system" });
     expect(text).toBe("config:\n  vm-identity-access:identity: system\n  vm-identity-access:sshPort: 2222\n");
-  });
-
-  it("sets sshPublicKey empty, since the CLI requires every declared key without a default", () => {
-    expect(engineConfig({ "vm-identity-access:sshPort": "22" })).toEqual({
-      "vm-identity-access:sshPublicKey": "",
-      "vm-identity-access:sshPort": "22",
-    });
-    expect(engineConfig({ "vm-identity-access:sshPublicKey": "ssh-ed25519 AAAA" })).toEqual({
-      "vm-identity-access:sshPublicKey": "ssh-ed25519 AAAA",
-    });
   });
 });
 
