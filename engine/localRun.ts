@@ -33,6 +33,8 @@ import { engineEnv } from "./env";
 import { installStandIns } from "./plugins/install";
 
 const PROJECT = "vm-identity-access";
+/** The stack's security defaults as policies: every engine `up` runs them, as `npm run local` does. */
+export const POLICY_PACK = join(REPO_ROOT, "policy");
 
 export interface PulumiRun {
   code: number;
@@ -218,7 +220,19 @@ async function upInContext(
   await prepareStack(context, stack, config);
   onProgress(`pulumi up --stack ${stack} (${ENGINE_PULUMI}, state in ${backendDir(stateDir)})`);
   const up = await runPulumi(
-    ["up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color", "never", ...extraArgs],
+    [
+      "up",
+      "--stack",
+      stack,
+      "--yes",
+      "--skip-preview",
+      "--non-interactive",
+      "--color",
+      "never",
+      "--policy-pack",
+      POLICY_PACK,
+      ...extraArgs,
+    ],
     context.env,
     (line) => onProgress(`  ${line}`),
   );
