@@ -37,6 +37,8 @@ export interface CliIo {
   waitForInterrupt?: () => Promise<void>;
   /** Replaces deployLocal (tests). */
   deploy?: (opts: LocalRunOptions) => Promise<LocalRunResult>;
+  /** Replaces the check for a built CLI (tests): why --engine cannot run, or null. */
+  engineMissing?: () => string | null;
 }
 
 /** Flag values as commander hands them to the root action. */
@@ -105,7 +107,7 @@ export function tutorialCurlCommands(opts: {
 async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   const options = deployOptionsFromFlags(flags);
   if (flags.engine) {
-    const missing = engineMissing();
+    const missing = (io.engineMissing ?? engineMissing)();
     if (missing) {
       io.stderr(`error: ${missing}\n`);
       return 2;

@@ -91,11 +91,21 @@ describe("npm run local -- --engine: refusals", () => {
 
   it("exits 2 for --engine without a built CLI, before starting anything", async () => {
     const err: string[] = [];
-    const io = { stdout: () => undefined, stderr: (text: string) => void err.push(text) };
-    const code = await runLocalCli(["--engine", "--vm-count", "0"], io);
-    // A bad flag is refused first (exit 2 as well); with the CLI missing, the message names the build.
+    let deployed = 0;
+    const code = await runLocalCli(["--engine"], {
+      stdout: () => undefined,
+      stderr: (text) => void err.push(text),
+      engineMissing: () => engineMissing("/nonexistent"),
+      deploy: async () => {
+        deployed++;
+        throw new Error("must not deploy");
+      },
+    });
     expect(code).toBe(2);
-    if (engineMissing() !== null) expect(err.join("")).toContain("run npm run engine:build first");
+    expect(err.join("")).toBe(
+      "error: the Pulumi CLI is not built (.engine/bin/pulumi is missing): run npm run engine:build first\n",
+    );
+    expect(deployed).toBe(0);
   });
 });
 
