@@ -14,14 +14,14 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ENGINE_DIR, engineBinDir, engineEnv } from "../../engine/env";
+import { engineBinDir } from "../../engine/env";
 import { lockedVersion } from "../../engine/versions";
 import { type Guest, startGuest } from "../../local-azure/guest";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
+import { throwawayProject } from "./support";
 
 const exec = promisify(execFile);
 const root = path.join(__dirname, "..", "..");
@@ -60,10 +60,10 @@ type Result = { stdout: string; stderr: string };
 
 describe("engine tier: remote.Command through the stand-in command provider", () => {
   let tmp: string;
-  let home: string;
   let project: string;
   let guestDir: string;
   let env: NodeJS.ProcessEnv;
+  let remove: (() => void) | undefined;
   let guest: Guest;
   const clientKey = generatePrivateKey("ED25519");
   const hostKey = generatePrivateKey("ED25519");
@@ -110,31 +110,8 @@ describe("engine tier: remote.Command through the stand-in command provider", ()
     for (const bin of [pulumiBin, commandBin]) {
       if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run npm run engine:build first`);
     }
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "engine-command-"));
-    fs.mkdirSync(path.join(root, ENGINE_DIR, "test-homes"), { recursive: true });
-    home = fs.mkdtempSync(path.join(root, ENGINE_DIR, "test-homes", "command-"));
-    project = path.join(tmp, "project");
+    ({ tmp, project, env, remove } = throwawayProject("engine-command", PASSPHRASE, PROGRAM));
     guestDir = path.join(tmp, "guest-home");
-    const state = path.join(tmp, "state");
-    fs.mkdirSync(project);
-    fs.mkdirSync(state);
-    fs.symlinkSync(path.join(root, "node_modules"), path.join(project, "node_modules"));
-    fs.writeFileSync(
-      path.join(project, "Pulumi.yaml"),
-      "name: engine-command\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n",
-    );
-    fs.writeFileSync(path.join(project, "package.json"), '{ "name": "engine-command", "main": "index.js" }\n');
-    fs.writeFileSync(path.join(project, "index.js"), PROGRAM);
-    env = {
-      ...process.env,
-      ...engineEnv({
-        repoRoot: root,
-        stateDir: state,
-        passphrase: PASSPHRASE,
-        basePath: process.env.PATH,
-        pulumiHome: home,
-      }),
-    };
     // The stand-in, installed in this test's own PULUMI_HOME as the engine looks for @pulumi/command 1.2.1.
     const lock = JSON.parse(fs.readFileSync(path.join(root, "package-lock.json"), "utf8"));
     const version = lockedVersion(lock, "@pulumi/command");
@@ -154,9 +131,7 @@ describe("engine tier: remote.Command through the stand-in command provider", ()
 
   afterAll(async () => {
     await guest?.close();
-    for (const dir of [tmp, home]) {
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    }
+    remove?.();
   });
 
   it("the pinned host key: up runs the command (stdin delivered), stdout is an output, the connection is secret in the state; a changed trigger replaces it", async () => {

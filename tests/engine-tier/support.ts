@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ENGINE_DIR, engineEnv } from "../../engine/env";
 import { backendDir } from "../../local/engineStack";
 
 /** What the engine-tier tests of `npm run local -- --engine` share: a state folder and stack of their own. */
@@ -26,4 +27,50 @@ export function isolatedStack(label: string): { stateDir: string; stack: string 
 /** The stack's checkpoint as the file:// backend stores it. */
 export function stateFileText(stateDir: string, stack: string): string {
   return readFileSync(join(backendDir(stateDir), ".pulumi", "stacks", "vm-identity-access", `${stack}.json`), "utf8");
+}
+
+/** A throwaway Pulumi project for the built CLI, with a state folder and a PULUMI_HOME of its own. */
+export interface ThrowawayProject {
+  /** Holds the project, its state and anything else the test writes; removed by `remove`. */
+  tmp: string;
+  /** PULUMI_HOME under .engine/ (never ~/.pulumi), one per run so runs do not share plugins. */
+  home: string;
+  project: string;
+  /** The environment for the built CLI: PATH, PULUMI_HOME, file:// backend, passphrase. */
+  env: NodeJS.ProcessEnv;
+  remove(): void;
+}
+
+/**
+ * A JavaScript Pulumi project named `name` in a temporary folder, resolving this repository's
+ * node_modules, with `program` as its index.js when given.
+ */
+export function throwawayProject(name: string, passphrase: string, program?: string): ThrowawayProject {
+  const tmp = mkdtempSync(join(tmpdir(), `${name}-`));
+  mkdirSync(join(REPO_ROOT, ENGINE_DIR, "test-homes"), { recursive: true });
+  const home = mkdtempSync(join(REPO_ROOT, ENGINE_DIR, "test-homes", `${name}-`));
+  const project = join(tmp, "project");
+  const stateDir = join(tmp, "state");
+  mkdirSync(project);
+  mkdirSync(stateDir);
+  symlinkSync(join(REPO_ROOT, "node_modules"), join(project, "node_modules"));
+  writeFileSync(
+    join(project, "Pulumi.yaml"),
+    `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`,
+  );
+  writeFileSync(join(project, "package.json"), `{ "name": "${name}", "main": "index.js" }\n`);
+  if (program !== undefined) writeFileSync(join(project, "index.js"), program);
+  const env = {
+    ...process.env,
+    ...engineEnv({ repoRoot: REPO_ROOT, stateDir, passphrase, basePath: process.env.PATH, pulumiHome: home }),
+  };
+  return {
+    tmp,
+    home,
+    project,
+    env,
+    remove: () => {
+      for (const dir of [tmp, home]) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -11,12 +11,12 @@
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ENGINE_DIR, engineBinDir, engineEnv } from "../../engine/env";
+import { engineBinDir } from "../../engine/env";
 import { compareSemver, lockedVersion } from "../../engine/versions";
+import { throwawayProject } from "./support";
 
 const exec = promisify(execFile);
 const root = path.join(__dirname, "..", "..");
@@ -56,9 +56,9 @@ exports.secretWord = config.requireSecret("secretWord");
 
 describe("engine tier: a throwaway project through the built CLI", () => {
   let tmp: string;
-  let home: string;
   let project: string;
   let env: NodeJS.ProcessEnv;
+  let remove: (() => void) | undefined;
 
   const pulumi = async (...args: string[]) => {
     try {
@@ -73,43 +73,14 @@ describe("engine tier: a throwaway project through the built CLI", () => {
     if (!fs.existsSync(pulumiBin)) {
       throw new Error(`${pulumiBin} is missing: run npm run engine:build first`);
     }
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "engine-throwaway-"));
-    // PULUMI_HOME under .engine/ (never ~/.pulumi), one per run so runs do not share plugins.
-    fs.mkdirSync(path.join(root, ENGINE_DIR, "test-homes"), { recursive: true });
-    home = fs.mkdtempSync(path.join(root, ENGINE_DIR, "test-homes", "throwaway-"));
-    project = path.join(tmp, "project");
-    const state = path.join(tmp, "state");
-    fs.mkdirSync(project);
-    fs.mkdirSync(state);
-    fs.symlinkSync(path.join(root, "node_modules"), path.join(project, "node_modules"));
-    fs.writeFileSync(
-      path.join(project, "Pulumi.yaml"),
-      "name: engine-throwaway\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n",
-    );
-    fs.writeFileSync(path.join(project, "package.json"), '{ "name": "engine-throwaway", "main": "index.js" }\n');
-    fs.writeFileSync(path.join(project, "index.js"), PROGRAM);
-
-    env = {
-      ...process.env,
-      ...engineEnv({
-        repoRoot: root,
-        stateDir: state,
-        passphrase: PASSPHRASE,
-        basePath: process.env.PATH,
-        pulumiHome: home,
-      }),
-    };
+    ({ tmp, project, env, remove } = throwawayProject("engine-throwaway", PASSPHRASE, PROGRAM));
     const wrapper = path.join(tmp, "pulumi-resource-engine-echo");
     const provider = path.join(__dirname, "fixtures", "echoProvider.js");
     fs.writeFileSync(wrapper, `#!/bin/sh\nexec node ${JSON.stringify(provider)} "$@"\n`, { mode: 0o755 });
     await exec("bash", [path.join(root, "engine", "installPlugin.sh"), "engine-echo", ECHO_VERSION, wrapper], { env });
   });
 
-  afterAll(() => {
-    for (const dir of [tmp, home]) {
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => remove?.());
 
   it("the CLI is at least the locked @pulumi/pulumi and uses this project's language host", async () => {
     const lock = JSON.parse(fs.readFileSync(path.join(root, "package-lock.json"), "utf8"));

@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ENGINE_DIR, engineBinDir, engineEnv } from "../../engine/env";
+import { engineBinDir } from "../../engine/env";
+import { throwawayProject } from "../engine-tier/support";
 
 /**
  * The pack under the real engine: `pulumi preview --policy-pack <repo>/policy` with the CLI that
@@ -54,9 +54,9 @@ describe.skipIf(!fs.existsSync(pulumiBin))(
   "the pack under the real engine (pulumi preview --policy-pack; skipped without .engine/bin/pulumi: npm run engine:build)",
   () => {
     let tmp: string;
-    let home: string;
     let project: string;
     let env: NodeJS.ProcessEnv;
+    let remove: (() => void) | undefined;
 
     const preview = async (source: string, extra = "") => {
       fs.writeFileSync(path.join(project, "index.js"), program(source, extra));
@@ -74,29 +74,7 @@ describe.skipIf(!fs.existsSync(pulumiBin))(
     };
 
     beforeAll(async () => {
-      tmp = fs.mkdtempSync(path.join(os.tmpdir(), "policy-engine-"));
-      fs.mkdirSync(path.join(root, ENGINE_DIR, "test-homes"), { recursive: true });
-      home = fs.mkdtempSync(path.join(root, ENGINE_DIR, "test-homes", "policy-"));
-      project = path.join(tmp, "project");
-      const state = path.join(tmp, "state");
-      fs.mkdirSync(project);
-      fs.mkdirSync(state);
-      fs.symlinkSync(path.join(root, "node_modules"), path.join(project, "node_modules"));
-      fs.writeFileSync(
-        path.join(project, "Pulumi.yaml"),
-        "name: policy-engine\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n",
-      );
-      fs.writeFileSync(path.join(project, "package.json"), '{ "name": "policy-engine", "main": "index.js" }\n');
-      env = {
-        ...process.env,
-        ...engineEnv({
-          repoRoot: root,
-          stateDir: state,
-          passphrase: "policy-engine",
-          basePath: process.env.PATH,
-          pulumiHome: home,
-        }),
-      };
+      ({ tmp, project, env, remove } = throwawayProject("policy-engine", "policy-engine"));
       const wrapper = path.join(tmp, "pulumi-resource-azure-native");
       const provider = path.join(__dirname, "fixtures", "engine", "echoAzureNative.js");
       fs.writeFileSync(wrapper, `#!/bin/sh\nexec node ${JSON.stringify(provider)} "$@"\n`, { mode: 0o755 });
@@ -107,7 +85,7 @@ describe.skipIf(!fs.existsSync(pulumiBin))(
     }, 120_000);
 
     afterAll(() => {
-      for (const dir of [tmp, home]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+      remove?.();
     });
 
     it("rejects an NSG that opens SSH to 0.0.0.0/0, naming the policy", async () => {
