@@ -1,12 +1,12 @@
-import { AuthorizationManagementClient } from "@azure/arm-authorization";
-import { ComputeManagementClient } from "@azure/arm-compute";
-import { ManagedServiceIdentityClient } from "@azure/arm-msi";
-import { NetworkManagementClient } from "@azure/arm-network";
-import { ResourceManagementClient } from "@azure/arm-resources";
+import type { AuthorizationManagementClient } from "@azure/arm-authorization";
+import type { ComputeManagementClient } from "@azure/arm-compute";
+import type { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import type { NetworkManagementClient } from "@azure/arm-network";
+import type { ResourceManagementClient } from "@azure/arm-resources";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalAzure, seedVm } from "../../local-azure/index";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { all, clientOptions, deployerCredential, FAST_FAULTS, failure, POLL, refusal } from "./support/arm";
+import { all, deployerCredential, FAST_FAULTS, failure, managementClients, POLL, refusal } from "./support/arm";
 
 /**
  * Local Azure's ARM driven by Microsoft's management clients as the deployer (Owner on the
@@ -41,13 +41,7 @@ let rgId: string;
 
 beforeAll(async () => {
   azure = await LocalAzure.start({ faults: FAST_FAULTS });
-  const credential = deployerCredential(azure);
-  const options = clientOptions(azure);
-  resources = new ResourceManagementClient(credential, azure.subscriptionId, options);
-  network = new NetworkManagementClient(credential, azure.subscriptionId, options);
-  compute = new ComputeManagementClient(credential, azure.subscriptionId, options);
-  msi = new ManagedServiceIdentityClient(credential, azure.subscriptionId, options);
-  authorization = new AuthorizationManagementClient(credential, azure.subscriptionId, options);
+  ({ resources, network, compute, msi, authorization } = managementClients(azure, deployerCredential(azure)));
   sub = `/subscriptions/${azure.subscriptionId}`;
   rgId = `${sub}/resourceGroups/${RG}`;
 });

@@ -1,12 +1,21 @@
-import { AuthorizationManagementClient } from "@azure/arm-authorization";
-import { ComputeManagementClient } from "@azure/arm-compute";
-import { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import type { AuthorizationManagementClient } from "@azure/arm-authorization";
+import type { ComputeManagementClient } from "@azure/arm-compute";
+import type { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { NetworkManagementClient } from "@azure/arm-network";
 import { ResourceManagementClient } from "@azure/arm-resources";
 import { isRestError } from "@azure/core-rest-pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
-import { all, clientOptions, deployerCredential, FAST_FAULTS, failure, identityCredential, POLL } from "./support/arm";
+import {
+  all,
+  clientOptions,
+  deployerCredential,
+  FAST_FAULTS,
+  failure,
+  identityCredential,
+  managementClients,
+  POLL,
+} from "./support/arm";
 
 /**
  * Local Azure's ARM driven by Microsoft's management clients as a user-assigned identity that holds
@@ -55,13 +64,10 @@ beforeAll(async () => {
     { location: azure.location },
     POLL,
   );
-  const credential = identityCredential(azure, principalId);
-  const options = clientOptions(azure);
-  resources = new ResourceManagementClient(credential, azure.subscriptionId, options);
-  network = new NetworkManagementClient(credential, azure.subscriptionId, options);
-  compute = new ComputeManagementClient(credential, azure.subscriptionId, options);
-  msi = new ManagedServiceIdentityClient(credential, azure.subscriptionId, options);
-  authorization = new AuthorizationManagementClient(credential, azure.subscriptionId, options);
+  ({ resources, network, compute, msi, authorization } = managementClients(
+    azure,
+    identityCredential(azure, principalId),
+  ));
   const assignments = await all(authorization.roleAssignments.listForScope(seeded.resourceGroupId));
   assignmentName = String(assignments.find((a) => a.principalId === principalId)?.name);
 });

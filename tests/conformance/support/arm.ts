@@ -1,3 +1,8 @@
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { ComputeManagementClient } from "@azure/arm-compute";
+import { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import { NetworkManagementClient } from "@azure/arm-network";
+import { ResourceManagementClient } from "@azure/arm-resources";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { isRestError, type RestError } from "@azure/core-rest-pipeline";
 import { ClientSecretCredential } from "@azure/identity";
@@ -66,6 +71,18 @@ export function clientOptions(azure: LocalAzure) {
     credentialScopes: [`${azure.armEndpoint}/.default`],
     credentials: { scopes: [`${azure.armEndpoint}/.default`] },
     tlsOptions: { ca: azure.caCertPem },
+  };
+}
+
+/** Each management client the stack's resource types need, signed in as `credential` and pointed at Local Azure. */
+export function managementClients(azure: LocalAzure, credential: TokenCredential) {
+  const options = clientOptions(azure);
+  return {
+    resources: new ResourceManagementClient(credential, azure.subscriptionId, options),
+    network: new NetworkManagementClient(credential, azure.subscriptionId, options),
+    compute: new ComputeManagementClient(credential, azure.subscriptionId, options),
+    msi: new ManagedServiceIdentityClient(credential, azure.subscriptionId, options),
+    authorization: new AuthorizationManagementClient(credential, azure.subscriptionId, options),
   };
 }
 
