@@ -66,13 +66,40 @@ export interface EntraKeys {
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest();
 
+interface PublishedKey {
+  kid: string;
+  privateKey: SigningKey;
+  publicJwk: JWK;
+}
+
+/** A promise made once, on first use, then shared. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+
+// Entra signs every tenant's tokens with the same published keys (one JWKS for all of them), so the
+// Local Azures of one process share one signing key, as tenants of one Entra do. An RSA-2048 pair
+// costs about 170 ms of CPU, and the tests start dozens of clouds.
+const processSigningKey = once(async (): Promise<PublishedKey> => {
+  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const kid = randomUUID();
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" } };
+});
+
+// The key a forger holds, which no JWKS publishes: only tests ask for it, so it is made when first asked for.
+const processForeignKey = once(async () => (await generateKeyPair("RS256", { extractable: true })).privateKey);
+
 export class Entra {
   private readonly applications = new Map<string, Application>();
 
   private constructor(
     readonly tenantId: string,
     private readonly signingKey: SigningKey,
-    private readonly foreignKey: SigningKey,
+    private readonly foreignKey: () => Promise<SigningKey>,
     private readonly kid: string,
     readonly jwks: JSONWebKeySet,
   ) {}
@@ -85,13 +112,12 @@ export class Entra {
           (jwk) => importJWK(jwk, "RS256", { extractable: true }) as Promise<SigningKey>,
         ),
       );
-      return new Entra(tenantId, trusted, foreign, saved.kid, { keys: [saved.publicJwk] });
+      return new Entra(tenantId, trusted, async () => foreign, saved.kid, { keys: [saved.publicJwk] });
     }
-    const trusted = await generateKeyPair("RS256", { extractable: true });
-    const foreign = await generateKeyPair("RS256", { extractable: true });
-    const kid = randomUUID();
-    const publicJwk = { ...(await exportJWK(trusted.publicKey)), kid, alg: "RS256", use: "sig" };
-    return new Entra(tenantId, trusted.privateKey, foreign.privateKey, kid, { keys: [publicJwk] });
+    const published = await processSigningKey();
+    return new Entra(tenantId, published.privateKey, processForeignKey, published.kid, {
+      keys: [published.publicJwk],
+    });
   }
 
   /** The signing keys, for a Local Azure that keeps its cloud between runs (local-azure/persist.ts). */
@@ -99,7 +125,7 @@ export class Entra {
     return {
       kid: this.kid,
       trusted: await exportJWK(this.signingKey),
-      foreign: await exportJWK(this.foreignKey),
+      foreign: await exportJWK(await this.foreignKey()),
       publicJwk: this.jwks.keys[0],
     };
   }
@@ -157,7 +183,7 @@ export class Entra {
       .setIssuedAt(issuedAt)
       .setNotBefore(issuedAt)
       .setExpirationTime(expiresOn)
-      .sign(request.signWith === "foreign" ? this.foreignKey : this.signingKey);
+      .sign(request.signWith === "foreign" ? await this.foreignKey() : this.signingKey);
     return { token, expiresOn, notBefore: issuedAt };
   }
 
