@@ -1,22 +1,48 @@
 import { configDefaults, defineConfig } from "vitest/config";
 
+export const INCLUDE = [
+  "tests/**/*.test.ts",
+  "components/**/*.test.ts",
+  "verify/**/*.test.ts",
+  "local-azure/**/*.test.ts",
+  "local/**/*.test.ts",
+];
+// The engine tier needs the CLI built with Go: npm run test:engine (vitest.engine.config.ts) runs it.
+export const EXCLUDE = [...configDefaults.exclude, "tests/engine-tier/**", "tests/policy/engine.test.ts"];
+
+/**
+ * Files that share one worker thread and its module cache, one after another. Most of a small file's
+ * cost is loading Pulumi, the SDKs and Local Azure; a process per file spent about 25 s of this
+ * 2-core machine's CPU on loading alone. A file may be listed only if it leaves nothing behind for
+ * the next one: it does not run the Pulumi program (Pulumi's mock runtime is process-global), set
+ * process.env, fake timers or globals, or change directory. tests/testPools.test.ts checks that.
+ * Every other file, and any new one, runs in a process of its own.
+ */
+export const SHARED_THREAD = [
+  "tests/{judge,layers,probeCommand,roleAssignment,settings,ssh-exec,tls-keys,verify-cli}.test.ts",
+  "tests/conformance/{arm-auth,arm-deployer,arm-reader,entra,openssh}.test.ts",
+  "tests/engine/*.test.ts",
+  "tests/harness/*.test.ts",
+  "tests/local-azure/{arm,imds,nsg,persist}.test.ts",
+  "tests/local-runner/{armMapping,cli,deployOptions,mocks}.test.ts",
+  "tests/matrix/{authz,badSettings,malformed}.test.ts",
+  "tests/policy/{analyzer,publicIp,readerRoleAssignment,remoteCommand,sshFromInternet,sshKeysOnly,trustedLaunch,vmCount}.test.ts",
+];
+
 export default defineConfig({
   test: {
-    include: [
-      "tests/**/*.test.ts",
-      "components/**/*.test.ts",
-      "verify/**/*.test.ts",
-      "local-azure/**/*.test.ts",
-      "local/**/*.test.ts",
-    ],
-    // The engine tier needs the CLI built with Go: npm run test:engine (vitest.engine.config.ts) runs it.
-    exclude: [...configDefaults.exclude, "tests/engine-tier/**", "tests/policy/engine.test.ts"],
-    // Whole-program tests share Pulumi's process-wide mock runtime, so each file runs in its own fork.
-    pool: "forks",
-    // Most end-to-end time is spent waiting (LROs, RBAC delay, probe backoff), not computing, so a
-    // third fork on a 2-core machine shortens the run instead of crowding it.
-    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    poolOptions: {
+      threads: { isolate: false, maxThreads: 1, minThreads: 1 },
+      // The files in their own processes mostly wait (LROs, RBAC delay, probe backoff, deploy workers),
+      // so three at once beside the shared thread shorten the run on 2 cores instead of crowding it.
+      forks: { maxForks: 3, minForks: 1 },
+    },
+    projects: [
+      { extends: true, test: { name: "shared", include: SHARED_THREAD, exclude: EXCLUDE, pool: "threads" } },
+      { extends: true, test: { name: "own-process", include: INCLUDE, exclude: [...EXCLUDE, ...SHARED_THREAD] } },
+    ],
+    pool: "forks",
   },
 });

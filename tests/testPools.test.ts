@@ -1,0 +1,79 @@
+import { readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { cruise, type ICruiseResult } from "dependency-cruiser";
+import { describe, expect, it } from "vitest";
+import { createVitest } from "vitest/node";
+import { EXCLUDE, INCLUDE } from "../vitest.config";
+import { sharedThreadHazards } from "./support/testPools";
+
+const root = join(__dirname, "..");
+
+/** The test files vitest finds, by project name, exactly as `npm test` would run them. */
+async function filesByProject(options: Parameters<typeof createVitest>[1]): Promise<Record<string, string[]>> {
+  const vitest = await createVitest("test", { watch: false, ...options }, {}, {});
+  try {
+    const byProject: Record<string, string[]> = {};
+    for (const spec of await vitest.globTestSpecifications()) {
+      const files = byProject[spec.project.name] ?? [];
+      files.push(relative(root, spec.moduleId));
+      byProject[spec.project.name] = files;
+    }
+    for (const files of Object.values(byProject)) files.sort();
+    return byProject;
+  } finally {
+    await vitest.close();
+  }
+}
+
+/** Every module of this repository that `entries` import, directly or not, with the entries themselves. */
+async function localModules(entries: string[]): Promise<string[]> {
+  const { output } = await cruise(entries, {
+    baseDir: root,
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "(^|/)node_modules/" },
+  });
+  return (output as ICruiseResult).modules
+    .filter((module) => !module.coreModule && module.source.endsWith(".ts"))
+    .map((module) => module.source)
+    .sort();
+}
+
+describe("the test pools (vitest.config.ts)", () => {
+  it("runs every test file exactly once: the shared thread and the own-process project split them", async () => {
+    const split = await filesByProject({ config: join(root, "vitest.config.ts") });
+    const whole = await filesByProject({ config: false, root, include: INCLUDE, exclude: EXCLUDE });
+    expect(Object.keys(split).sort()).toEqual(["own-process", "shared"]);
+    expect(split.shared.length).toBeGreaterThan(0);
+    expect(split.shared.filter((file) => split["own-process"].includes(file))).toEqual([]);
+    expect([...split.shared, ...split["own-process"]].sort()).toEqual(Object.values(whole).flat().sort());
+  }, 30_000);
+
+  it("shares a thread only with files that leave nothing behind, through anything they import", async () => {
+    const { shared } = await filesByProject({ config: join(root, "vitest.config.ts") });
+    const modules = await localModules(shared);
+    // The cruise really followed the imports (else "no hazards" would prove nothing).
+    expect(modules).toContain("local-azure/index.ts");
+    const hazards = modules.flatMap((module) =>
+      sharedThreadHazards(readFileSync(join(root, module), "utf8")).map((hazard) => `${module}: ${hazard}`),
+    );
+    expect(hazards).toEqual([]);
+  }, 30_000);
+
+  it.each([
+    ["await pulumi.runtime.setMocks(mocks)", "sets Pulumi's process-global mock runtime: setMocks("],
+    ['pulumi.runtime.setAllConfig({ "a:b": "c" })', "sets Pulumi's process-global config: setAllConfig("],
+    ['process.env.AZURE_CLIENT_ID = "x";', "assigns to process.env: process.env.AZURE_CLIENT_ID ="],
+    ['process.env["A"] = "x";', 'assigns to process.env: process.env["A"] ='],
+    ["delete process.env.A;", "deletes from process.env: delete process.env"],
+    ["vi.useFakeTimers();", "fakes timers, globals, env or modules: vi.useFakeTimers("],
+    ['process.chdir("/tmp")', "changes the working directory: process.chdir("],
+    ['process.on("unhandledRejection", () => {})', 'adds a process-wide handler: process.on("unhandledRejection"'],
+  ])("names %s as a hazard", (source, hazard) => {
+    expect(sharedThreadHazards(source)).toEqual([hazard]);
+  });
+
+  it("passes reads and comparisons of the environment", () => {
+    expect(sharedThreadHazards('const home = process.env.HOME; if (process.env.CI === "true") run();')).toEqual([]);
+  });
+});
