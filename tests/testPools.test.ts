@@ -4,6 +4,7 @@ import { cruise, type ICruiseResult } from "dependency-cruiser";
 import { describe, expect, it } from "vitest";
 import { createVitest } from "vitest/node";
 import { EXCLUDE, INCLUDE } from "../vitest.config";
+import { LONGEST_FIRST } from "./support/longestFirst";
 import { sharedThreadHazards } from "./support/testPools";
 
 const root = join(__dirname, "..");
@@ -47,6 +48,11 @@ describe("the test pools (vitest.config.ts)", () => {
     expect(split.shared.length).toBeGreaterThan(0);
     expect(split.shared.filter((file) => split["own-process"].includes(file))).toEqual([]);
     expect([...split.shared, ...split["own-process"]].sort()).toEqual(Object.values(whole).flat().sort());
+  }, 30_000);
+
+  it("starts the longest files first: each one listed is a test file running in a process of its own", async () => {
+    const split = await filesByProject({ config: join(root, "vitest.config.ts") });
+    expect(LONGEST_FIRST.filter((file) => !split["own-process"].includes(file))).toEqual([]);
   }, 30_000);
 
   it("shares a thread only with files that leave nothing behind, through anything they import", async () => {
