@@ -82,6 +82,26 @@ func checkType(urn string) error {
 	return nil
 }
 
+// properties is every request's first step: the resource must be a remote.Command, then its
+// properties are read off the wire.
+func properties(urn string, s *structpb.Struct) (resource.PropertyMap, error) {
+	if err := checkType(urn); err != nil {
+		return nil, err
+	}
+	return unmarshal(s)
+}
+
+// runStep runs one of the command's steps (create, update or delete) when the program set it; a
+// step left unset runs nothing, as in the real provider.
+func (p *commandProvider) runStep(ctx context.Context, state *commandState, step *string, urn string) error {
+	if step == nil {
+		return nil
+	}
+	ctx, cancel := p.opContext(ctx)
+	defer cancel()
+	return state.run(ctx, *step, logger{p.log, urn})
+}
+
 func (p *commandProvider) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
 	return &pulumirpc.PluginInfo{Version: version}, nil
 }
@@ -363,15 +383,11 @@ func unknownOutput() resource.PropertyValue {
 // alone (gRPC code Unknown), and the engine records nothing for the resource. The next `pulumi up`
 // therefore creates it again (a new ID). This stand-in does exactly that; see engine/README.md.
 func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	if err := checkType(req.GetUrn()); err != nil {
-		return nil, err
-	}
-	urn := resource.URN(req.GetUrn())
-	id, err := resource.NewUniqueHex(urn.Name(), 8, 0)
+	inputs, err := properties(req.GetUrn(), req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	inputs, err := unmarshal(req.GetProperties())
+	id, err := resource.NewUniqueHex(resource.URN(req.GetUrn()).Name(), 8, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -382,12 +398,8 @@ func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateReque
 	if err != nil {
 		return nil, err
 	}
-	if state.Create != nil {
-		ctx, cancel := p.opContext(ctx)
-		defer cancel()
-		if err := state.run(ctx, *state.Create, logger{p.log, string(urn)}); err != nil {
-			return nil, err
-		}
+	if err := p.runStep(ctx, state, state.Create, req.GetUrn()); err != nil {
+		return nil, err
 	}
 	return createResponse(id, outputs(inputs, resource.NewStringProperty(state.Stdout), resource.NewStringProperty(state.Stderr)))
 }
@@ -406,10 +418,7 @@ func createResponse(id string, state resource.PropertyMap) (*pulumirpc.CreateRes
 // when there is no `update`, or nothing. A failure returns the error alone and the engine keeps the
 // old state, so the next `pulumi up` tries the update again.
 func (p *commandProvider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	if err := checkType(req.GetUrn()); err != nil {
-		return nil, err
-	}
-	olds, err := unmarshal(req.GetOlds())
+	olds, err := properties(req.GetUrn(), req.GetOlds())
 	if err != nil {
 		return nil, err
 	}
@@ -439,16 +448,12 @@ func (p *commandProvider) Update(ctx context.Context, req *pulumirpc.UpdateReque
 		return nil, err
 	}
 	state.Stdout, state.Stderr = oldState.Stdout, oldState.Stderr
-	cmd := state.Update
-	if cmd == nil {
-		cmd = state.Create
+	step := state.Update
+	if step == nil {
+		step = state.Create
 	}
-	if cmd != nil {
-		ctx, cancel := p.opContext(ctx)
-		defer cancel()
-		if err := state.run(ctx, *cmd, logger{p.log, req.GetUrn()}); err != nil {
-			return nil, err
-		}
+	if err := p.runStep(ctx, state, step, req.GetUrn()); err != nil {
+		return nil, err
 	}
 	return updateResponse(outputs(news, resource.NewStringProperty(state.Stdout), resource.NewStringProperty(state.Stderr)))
 }
@@ -465,10 +470,7 @@ func updateResponse(state resource.PropertyMap) (*pulumirpc.UpdateResponse, erro
 // stdout and stderr as PULUMI_COMMAND_STDOUT/STDERR unless addPreviousOutputInEnv is false); without
 // it nothing does. A failure keeps the resource in the state.
 func (p *commandProvider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
-	if err := checkType(req.GetUrn()); err != nil {
-		return nil, err
-	}
-	props, err := unmarshal(req.GetProperties())
+	props, err := properties(req.GetUrn(), req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
@@ -476,12 +478,8 @@ func (p *commandProvider) Delete(ctx context.Context, req *pulumirpc.DeleteReque
 	if err != nil {
 		return nil, err
 	}
-	if state.Delete != nil {
-		ctx, cancel := p.opContext(ctx)
-		defer cancel()
-		if err := state.run(ctx, *state.Delete, logger{p.log, req.GetUrn()}); err != nil {
-			return nil, err
-		}
+	if err := p.runStep(ctx, state, state.Delete, req.GetUrn()); err != nil {
+		return nil, err
 	}
 	return &emptypb.Empty{}, nil
 }
