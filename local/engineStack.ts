@@ -74,14 +74,16 @@ export const engineShellEnv: EnvSource = {
     if (!existsSync(backendDir(stateDir))) {
       return { none: "no engine stack yet (npm run local -- --engine makes one)" };
     }
-    const env = engineEnv({
+    // No basePath: PATH is .engine/bin alone, put in front of the evaluating shell's own PATH (this
+    // process's PATH holds what `npm run` added for the script, which does not belong in a shell).
+    const { PATH, ...env } = engineEnv({
       repoRoot,
       stateDir: backendDir(stateDir),
       passphrase: enginePassphrase(stateDir),
-      basePath: process.env.PATH,
     });
     return {
       variables: [
+        ["PATH", { prepend: PATH }],
         ...Object.entries(env).sort(([a], [b]) => a.localeCompare(b)),
         ["PULUMI_NODEJS_TRANSPILE_ONLY", "true"],
         [KEPT_ENV, join(resolve(stateDir), "kept.json")],

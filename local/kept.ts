@@ -140,10 +140,22 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A variable's value: exactly this text, or folders put in front of what the variable holds in the
+ * shell that evaluates the line (PATH), so that shell keeps its own folders.
+ */
+export type EnvValue = string | { prepend: string };
+
 /** One source of `export` lines: its variables, or why it has none right now. */
 export interface EnvSource {
   name: string;
-  variables(stateDir: string): { variables: Array<[string, string]> } | { none: string };
+  variables(stateDir: string): { variables: Array<[string, EnvValue]> } | { none: string };
+}
+
+/** One `export` line; a prepended value ends with the evaluating shell's own value, expanded there. */
+export function exportLine(name: string, value: EnvValue): string {
+  if (typeof value === "string") return `export ${name}=${shellQuote(value)}`;
+  return `export ${name}=${shellQuote(value.prepend)}"\${${name}:+:$${name}}"`;
 }
 
 /**
@@ -190,7 +202,7 @@ export function renderEnv(
   for (const source of sources) {
     const answer = source.variables(stateDir);
     if ("none" in answer) reasons.push(answer.none);
-    else for (const [name, value] of answer.variables) lines.push(`export ${name}=${shellQuote(value)}`);
+    else for (const [name, value] of answer.variables) lines.push(exportLine(name, value));
   }
   if (lines.length === 0) {
     return { stdout: "", stderr: `nothing to print: ${reasons.join("; ") || "no sources"}\n`, code: 1 };

@@ -5,7 +5,15 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runLocalCli } from "../../local/cli";
 import { engineMissing } from "../../local/engineBridge";
-import { type EnvSource, KEPT_FILE, readLiveKept, renderEnv, shellQuote, writeKept } from "../../local/kept";
+import {
+  type EnvSource,
+  exportLine,
+  KEPT_FILE,
+  readLiveKept,
+  renderEnv,
+  shellQuote,
+  writeKept,
+} from "../../local/kept";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
 
 /** The engine's source has nothing either in a fresh state folder: no CLI built, or no engine stack there. */
@@ -132,6 +140,19 @@ describe("npm run -s local -- env", () => {
     expect(echoed.stdout.toString()).toBe("a'b $HOME\n`id`");
   });
 
+  it("puts a prepended folder in front of the evaluating shell's own PATH, quoted, whatever that PATH holds", () => {
+    const line = exportLine("PATH", { prepend: "/x y/.engine/bin" });
+    expect(line).toBe(`export PATH='/x y/.engine/bin'"\${PATH:+:$PATH}"`);
+    // stdin is not a socket (Node's default pipe is one): Debian's bash then reads ~/.bashrc, as under sshd.
+    const evaluated = (path: string) =>
+      spawnSync("/bin/bash", ["-c", 'eval "$LINE"; printf %s "$PATH"'], {
+        env: { LINE: line, PATH: path },
+        stdio: ["ignore", "pipe", "pipe"],
+      }).stdout.toString();
+    expect(evaluated("/usr/bin:/bin")).toBe("/x y/.engine/bin:/usr/bin:/bin");
+    expect(evaluated("")).toBe("/x y/.engine/bin");
+  });
+
   it("says in one line that nothing is kept, and how to start it, when there is no kept.json (exit 1)", async () => {
     const dir = tempDir();
     const err: string[] = [];
@@ -169,9 +190,9 @@ describe("npm run -s local -- env", () => {
   it("renders from a list of sources: another source adds its lines, and with nothing anywhere says why", () => {
     const dir = tempDir();
     writeKept(dir, azure, [vm.vmId]);
-    const engine: EnvSource = { name: "engine", variables: () => ({ variables: [["PATH", "/x/.engine/bin:$PATH"]] }) };
+    const engine: EnvSource = { name: "engine", variables: () => ({ variables: [["HOME_OF_X", "/x/$HOME"]] }) };
     const idle: EnvSource = { name: "idle", variables: () => ({ none: "the engine is not built" }) };
-    expect(renderEnv(dir, [engine]).stdout).toBe("export PATH='/x/.engine/bin:$PATH'\n");
+    expect(renderEnv(dir, [engine]).stdout).toBe("export HOME_OF_X='/x/$HOME'\n");
     expect(renderEnv(tempDir(), [idle, idle])).toEqual({
       stdout: "",
       stderr: "nothing to print: the engine is not built; the engine is not built\n",

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rejudged, stackConfigText, upError, yamlValue } from "../../engine/localRun";
 import { runLocalCli } from "../../local/cli";
+import { REPO_ROOT } from "../../local/deploy";
 import { engineMissing } from "../../local/engineBridge";
 import { enginePassphrase, engineShellEnv } from "../../local/engineStack";
 
@@ -129,7 +130,8 @@ describe("npm run -s local -- env: the real CLI's lines", () => {
       PULUMI_NODEJS_TRANSPILE_ONLY: "true",
       LOCAL_AZURE_KEPT: join(stateDir, "kept.json"),
     });
-    expect(variables.PATH.split(":")[0]).toMatch(/\.engine\/bin$/);
+    // Only .engine/bin, in front of the evaluating shell's PATH: npm's script folders stay out of it.
+    expect(variables.PATH).toEqual({ prepend: join(REPO_ROOT, ".engine", "bin") });
     // The passphrase is made once per state folder and kept owner-only.
     expect(enginePassphrase(stateDir)).toBe(passphrase);
     expect(statSync(join(stateDir, "pulumi", "passphrase")).mode & 0o777).toBe(0o600);
