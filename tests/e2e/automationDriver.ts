@@ -11,7 +11,7 @@ export const POLICY_PACK_DIR = join(REPO_ROOT, "policy");
  * `preview`, `destroy` and `stack rm`. Backend and secrets come from the environment the CLI reads:
  * PULUMI_BACKEND_URL with PULUMI_CONFIG_PASSPHRASE, or PULUMI_ACCESS_TOKEN for Pulumi Cloud.
  */
-export async function automationDriver(stackName: string): Promise<StackDriver> {
+export async function automationDriver(stackName: string): Promise<StackDriver & { cancel(): Promise<void> }> {
   const stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: REPO_ROOT });
   return {
     stackName,
@@ -50,13 +50,16 @@ export async function automationDriver(stackName: string): Promise<StackDriver> 
     async remove() {
       await stack.workspace.removeStack(stackName);
     },
+    async cancel() {
+      await stack.cancel();
+    },
   };
 }
 
 /** Every stack of this project in the current backend, for the sweeper. */
 export async function listProjectStacks(): Promise<{
   stacks: StackListing[];
-  open: (name: string) => Promise<StackDriver>;
+  open: (name: string) => Promise<StackDriver & { cancel(): Promise<void> }>;
 }> {
   const workspace = await LocalWorkspace.create({ workDir: REPO_ROOT });
   const stacks = await workspace.listStacks({ all: false });

@@ -216,15 +216,27 @@ export interface StackListing {
   updateInProgress?: boolean;
 }
 
+/** Named with the ephemeral prefix (the last part of an org/project/stack name). */
+function isEphemeral(stack: StackListing): boolean {
+  return (stack.name.split("/").pop() ?? stack.name).startsWith(EPHEMERAL_PREFIX);
+}
+
+/** The ephemeral stacks staleStacks leaves alone because the backend lists an update in progress. */
+export function stacksInProgress(stacks: StackListing[]): StackListing[] {
+  return stacks.filter((stack) => isEphemeral(stack) && stack.updateInProgress);
+}
+
 /**
  * The leftover ephemeral stacks to sweep: named with the ephemeral prefix and last updated longer ago
- * than `maxAgeMs`. A stack with an update in progress is left alone (a live run owns it); one that
- * never finished an update (no lastUpdate) is swept: a killed run leaves exactly that.
+ * than `maxAgeMs`; one that never finished an update (no lastUpdate) is swept: a killed run leaves
+ * exactly that. A stack the backend lists with an update in progress (Pulumi Cloud does, and then gives
+ * no time) is left alone, since nothing says how old that update is. The file backends list no
+ * progress: their lastUpdate is when the last update began, so a killed run's lock is swept once it is
+ * older than `maxAgeMs` (sweepStack.ts cancels it).
  */
 export function staleStacks(stacks: StackListing[], now: Date, maxAgeMs: number): StackListing[] {
   return stacks.filter((stack) => {
-    const name = stack.name.split("/").pop() ?? stack.name;
-    if (!name.startsWith(EPHEMERAL_PREFIX) || stack.updateInProgress) return false;
+    if (!isEphemeral(stack) || stack.updateInProgress) return false;
     if (!stack.lastUpdate) return true;
     const updated = Date.parse(stack.lastUpdate);
     return Number.isNaN(updated) || now.getTime() - updated > maxAgeMs;

@@ -4,7 +4,8 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { listProjectStacks } from "./automationDriver";
-import { parseAge, staleStacks } from "./harness";
+import { parseAge, stacksInProgress, staleStacks } from "./harness";
+import { sweepStack } from "./sweepStack";
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command("sweep")
@@ -33,6 +34,11 @@ async function main(argv: string[]): Promise<number> {
   const { stacks, open } = await listProjectStacks();
   const stale = staleStacks(stacks, new Date(), parseAge(options.olderThan));
   console.log(`${stale.length} of ${stacks.length} stack(s) are ephemeral and older than ${options.olderThan}`);
+  for (const stack of stacksInProgress(stacks)) {
+    console.log(
+      `leaving ${stack.name}: the backend lists an update in progress and not its age; if no run holds it, \`pulumi cancel --stack ${stack.name}\` and sweep again`,
+    );
+  }
   let failures = 0;
   for (const stack of stale) {
     console.log(
@@ -40,9 +46,7 @@ async function main(argv: string[]): Promise<number> {
     );
     if (options.dryRun) continue;
     try {
-      const driver = await open(stack.name);
-      await driver.destroy((line) => console.log(`  ${line}`));
-      await driver.remove();
+      await sweepStack(await open(stack.name), (line) => console.log(`  ${line}`));
     } catch (error) {
       failures++;
       console.error(`could not sweep ${stack.name}: ${(error as Error).message}`);

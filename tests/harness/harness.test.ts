@@ -8,6 +8,7 @@ import {
   runEphemeral,
   type SignalHooks,
   type StackDriver,
+  stacksInProgress,
   staleStacks,
 } from "../e2e/harness";
 
@@ -272,6 +273,10 @@ describe("the sweeper's selection", () => {
       "e2e-1-old",
       "org/proj/e2e-2-old",
       "e2e-5-never-updated",
+    ]);
+    // The one left alone is named, so the sweep's output says so.
+    expect(stacksInProgress([...stacks, { name: "dev", updateInProgress: true }]).map((s) => s.name)).toEqual([
+      "e2e-4-running",
     ]);
   });
   it.each([
