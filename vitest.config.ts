@@ -1,5 +1,5 @@
 import { configDefaults, defineConfig } from "vitest/config";
-import { LongestFirst } from "./tests/support/longestFirst";
+import { LONGEST_FIRST, longestFirst } from "./tests/support/longestFirst";
 
 export const INCLUDE = [
   "tests/**/*.test.ts",
@@ -45,6 +45,6 @@ export default defineConfig({
       { extends: true, test: { name: "own-process", include: INCLUDE, exclude: [...EXCLUDE, ...SHARED_THREAD] } },
     ],
     pool: "forks",
-    sequence: { sequencer: LongestFirst },
+    sequence: { sequencer: longestFirst(LONGEST_FIRST) },
   },
 });

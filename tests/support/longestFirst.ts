@@ -2,7 +2,7 @@ import { relative } from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * The files that take longest, longest first: each waits on deploys, RBAC delay or probe backoff for
+ * npm test's files that take longest, longest first: each waits on deploys, RBAC delay or probe backoff for
  * 6–20 s (vitest's own durations, node_modules/.vite/vitest/). Without that cache, on a fresh clone,
  * vitest starts the largest files first, and the 167-line e2e file, the longest of all, started last:
  * 52 s instead of 43 s for the whole run.
@@ -16,14 +16,16 @@ export const LONGEST_FIRST = [
   "tests/local-runner/deployLocal.test.ts",
 ];
 
-/** Vitest's order (failed first, then longest by its cache, else largest), with LONGEST_FIRST ahead of all. */
-export class LongestFirst extends BaseSequencer {
-  async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const root = this.ctx.config.root;
-    const rank = (spec: TestSpecification) => {
-      const index = LONGEST_FIRST.indexOf(relative(root, spec.moduleId));
-      return index === -1 ? LONGEST_FIRST.length : index;
-    };
-    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
-  }
+/** Vitest's order (failed first, then longest by its cache, else largest), with `files` ahead of all, in their order. */
+export function longestFirst(files: string[]): typeof BaseSequencer {
+  return class LongestFirst extends BaseSequencer {
+    async sort(specs: TestSpecification[]): Promise<TestSpecification[]> {
+      const root = this.ctx.config.root;
+      const rank = (spec: TestSpecification) => {
+        const index = files.indexOf(relative(root, spec.moduleId));
+        return index === -1 ? files.length : index;
+      };
+      return (await super.sort(specs)).sort((a, b) => rank(a) - rank(b));
+    }
+  };
 }
