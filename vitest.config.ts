@@ -15,8 +15,9 @@ export const EXCLUDE = [...configDefaults.exclude, "tests/engine-tier/**", "test
  * Files that share one worker thread and its module cache, one after another. Most of a small file's
  * cost is loading Pulumi, the SDKs and Local Azure; a process per file spent about 25 s of this
  * 2-core machine's CPU on loading alone. A file may be listed only if it leaves nothing behind for
- * the next one: it does not run the Pulumi program (Pulumi's mock runtime is process-global), set
- * process.env, fake timers or globals, or change directory. tests/testPools.test.ts checks that.
+ * the next one: nothing it imports runs the Pulumi program (Pulumi's mock runtime is process-global),
+ * sets process.env, fakes timers or globals, changes directory or adds a process-wide handler.
+ * tests/testPools.test.ts checks that.
  * Every other file, and any new one, runs in a process of its own.
  */
 export const SHARED_THREAD = [

@@ -2,10 +2,10 @@ import { relative } from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * npm test's files that take longest, longest first: each waits on deploys, RBAC delay or probe backoff for
- * 6–20 s (vitest's own durations, node_modules/.vite/vitest/). Without that cache, on a fresh clone,
- * vitest starts the largest files first, and the 167-line e2e file, the longest of all, started last:
- * 52 s instead of 43 s for the whole run.
+ * npm test's files that take longest, longest first: each waits on deploys, RBAC delay or probe
+ * backoff for 6–20 s (vitest's own durations, node_modules/.vite/vitest/). Without that cache, on a
+ * fresh clone, vitest starts the largest files first, and the 167-line e2e file, the longest of all,
+ * started last: 52 s instead of 45 s for the whole run.
  */
 export const LONGEST_FIRST = [
   "tests/e2e/e2e.test.ts",
@@ -16,7 +16,7 @@ export const LONGEST_FIRST = [
   "tests/local-runner/deployLocal.test.ts",
 ];
 
-/** Vitest's order (failed first, then longest by its cache, else largest), with `files` ahead of all, in their order. */
+/** Vitest's order (failed first, then longest by its cache, else largest), with `files` first, in their order. */
 export function longestFirst(files: string[]): typeof BaseSequencer {
   return class LongestFirst extends BaseSequencer {
     async sort(specs: TestSpecification[]): Promise<TestSpecification[]> {
