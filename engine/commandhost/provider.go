@@ -493,27 +493,57 @@ func (p *commandProvider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
 }
 
+// typedFields reads optional fields of a property map (secrets unwrapped, null or absent as nil),
+// keeping the first field whose value has another type.
+type typedFields struct {
+	m   resource.PropertyMap
+	err error
+}
+
+func (f *typedFields) mismatch(k resource.PropertyKey, want string, v resource.PropertyValue) {
+	if !v.IsNull() && f.err == nil {
+		f.err = fmt.Errorf("%s must be a %s, not %s", k, want, v.TypeString())
+	}
+}
+
+func (f *typedFields) str(k resource.PropertyKey) *string {
+	v := plain(f.m[k])
+	if v.IsString() {
+		x := v.StringValue()
+		return &x
+	}
+	f.mismatch(k, "string", v)
+	return nil
+}
+
+func (f *typedFields) num(k resource.PropertyKey) *float64 {
+	v := plain(f.m[k])
+	if v.IsNumber() {
+		x := v.NumberValue()
+		return &x
+	}
+	f.mismatch(k, "number", v)
+	return nil
+}
+
+func (f *typedFields) integer(k resource.PropertyKey) *int {
+	if x := f.num(k); x != nil {
+		i := int(*x)
+		return &i
+	}
+	return nil
+}
+
 // parseState reads the inputs (and stdout/stderr when present) into a commandState.
 func parseState(m resource.PropertyMap) (*commandState, error) {
 	s := &commandState{}
-	var err error
-	str := func(k resource.PropertyKey) *string {
-		v := plain(m[k])
-		if v.IsString() {
-			x := v.StringValue()
-			return &x
-		}
-		if !v.IsNull() && err == nil {
-			err = fmt.Errorf("%s must be a string, not %s", k, v.TypeString())
-		}
-		return nil
-	}
-	s.Create, s.Update, s.Delete = str("create"), str("update"), str("delete")
-	s.Stdin, s.Logging = str("stdin"), str("logging")
-	if out := str("stdout"); out != nil {
+	f := &typedFields{m: m}
+	s.Create, s.Update, s.Delete = f.str("create"), f.str("update"), f.str("delete")
+	s.Stdin, s.Logging = f.str("stdin"), f.str("logging")
+	if out := f.str("stdout"); out != nil {
 		s.Stdout = *out
 	}
-	if out := str("stderr"); out != nil {
+	if out := f.str("stderr"); out != nil {
 		s.Stderr = *out
 	}
 	if v := plain(m["addPreviousOutputInEnv"]); v.IsBool() {
@@ -528,10 +558,11 @@ func parseState(m resource.PropertyMap) (*commandState, error) {
 			}
 		}
 	}
-	if err != nil {
-		return nil, err
+	if f.err != nil {
+		return nil, f.err
 	}
 	if v := plain(m["connection"]); v.IsObject() {
+		var err error
 		s.Connection, err = parseConnection(v.ObjectValue(), true)
 		if err != nil {
 			return nil, fmt.Errorf("connection: %w", err)
@@ -544,46 +575,18 @@ func parseState(m resource.PropertyMap) (*commandState, error) {
 
 func parseConnection(m resource.PropertyMap, top bool) (*connection, error) {
 	c := &connection{}
-	var err error
-	str := func(k resource.PropertyKey) *string {
-		v := plain(m[k])
-		if v.IsString() {
-			x := v.StringValue()
-			return &x
-		}
-		if !v.IsNull() && err == nil {
-			err = fmt.Errorf("%s must be a string, not %s", k, v.TypeString())
-		}
-		return nil
-	}
-	num := func(k resource.PropertyKey) *float64 {
-		v := plain(m[k])
-		if v.IsNumber() {
-			x := v.NumberValue()
-			return &x
-		}
-		if !v.IsNull() && err == nil {
-			err = fmt.Errorf("%s must be a number, not %s", k, v.TypeString())
-		}
-		return nil
-	}
-	integer := func(k resource.PropertyKey) *int {
-		if x := num(k); x != nil {
-			i := int(*x)
-			return &i
-		}
-		return nil
-	}
-	c.User, c.Password, c.Host = str("user"), str("password"), str("host")
-	c.Port = num("port")
-	c.PrivateKey, c.PrivateKeyPassword, c.AgentSocketPath = str("privateKey"), str("privateKeyPassword"), str("agentSocketPath")
-	c.DialErrorLimit, c.PerDialTimeout = integer("dialErrorLimit"), integer("perDialTimeout")
-	c.HostKey = str("hostKey")
-	if err != nil {
-		return nil, err
+	f := &typedFields{m: m}
+	c.User, c.Password, c.Host = f.str("user"), f.str("password"), f.str("host")
+	c.Port = f.num("port")
+	c.PrivateKey, c.PrivateKeyPassword, c.AgentSocketPath = f.str("privateKey"), f.str("privateKeyPassword"), f.str("agentSocketPath")
+	c.DialErrorLimit, c.PerDialTimeout = f.integer("dialErrorLimit"), f.integer("perDialTimeout")
+	c.HostKey = f.str("hostKey")
+	if f.err != nil {
+		return nil, f.err
 	}
 	if top {
 		if v := plain(m["proxy"]); v.IsObject() {
+			var err error
 			if c.Proxy, err = parseConnection(v.ObjectValue(), false); err != nil {
 				return nil, fmt.Errorf("proxy: %w", err)
 			}

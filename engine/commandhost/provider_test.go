@@ -488,3 +488,47 @@ func TestThroughAProxy(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// A field of another type is refused by name, the first one met; null and absent fields are unset.
+func TestParseStateRefusesFieldsOfAnotherType(t *testing.T) {
+	cases := []struct {
+		name  string
+		props resource.PropertyMap
+		want  string
+	}{
+		{"create as a number", resource.PropertyMap{"create": resource.NewNumberProperty(1)}, "create must be a string, not number"},
+		{"the first of two", resource.PropertyMap{
+			"create": resource.NewBoolProperty(true), "stdin": resource.NewNumberProperty(2),
+		}, "create must be a string, not bool"},
+		{"a connection's port as a string", resource.PropertyMap{"connection": resource.NewObjectProperty(resource.PropertyMap{
+			"host": resource.NewStringProperty("127.0.0.1"), "port": resource.NewStringProperty("22"),
+		})}, "connection: port must be a number, not string"},
+		{"a proxy's dialErrorLimit as a string", resource.PropertyMap{"connection": resource.NewObjectProperty(resource.PropertyMap{
+			"host": resource.NewStringProperty("h"),
+			"proxy": resource.NewObjectProperty(resource.PropertyMap{
+				"host": resource.NewStringProperty("p"), "dialErrorLimit": resource.NewStringProperty("3"),
+			}),
+		})}, "connection: proxy: dialErrorLimit must be a number, not string"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parseState(c.props)
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("parseState error = %v, want %q", err, c.want)
+			}
+		})
+	}
+
+	s, err := parseState(resource.PropertyMap{
+		"create": resource.NewStringProperty("x"), "update": resource.NewNullProperty(),
+		"connection": resource.NewObjectProperty(resource.PropertyMap{
+			"host": resource.NewStringProperty("h"), "dialErrorLimit": resource.NewNumberProperty(60),
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *s.Create != "x" || s.Update != nil || s.Connection.Port != nil || *s.Connection.DialErrorLimit != 60 {
+		t.Fatalf("parsed %+v, connection %+v", s, s.Connection)
+	}
+}
