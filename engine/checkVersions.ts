@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { engineBinDir } from "./env";
+import { engineBinDir } from "../local/engineEnv";
 import { checkEnginePins, compareSemver, goModRequire, lockedVersion, parsePulumiVersionOutput } from "./versions";
 
 const root = path.resolve(__dirname, "..");

@@ -12,7 +12,7 @@
 # host runs). While copying, a sibling `resource-NAME-vVERSION.partial` file marks the install as
 # unfinished, so a concurrent engine skips it; it is removed last. Reinstalling replaces the folder.
 #
-# PULUMI_HOME defaults to .engine/pulumi-home in this repository (the folder engine/env.ts sets).
+# PULUMI_HOME defaults to .engine/pulumi-home in this repository (the folder local/engineEnv.ts sets).
 # KIND defaults to resource (analyzer for a policy pack).
 set -euo pipefail
 

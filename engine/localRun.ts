@@ -13,6 +13,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { DEFAULT_STATE_DIR, type LocalRunOptions, type LocalRunResult, REPO_ROOT, runnerConfig } from "../local/deploy";
+import { engineEnv } from "../local/engineEnv";
 import {
   backendDir,
   cloudDir,
@@ -29,7 +30,6 @@ import { verdictLine } from "../local/verdict";
 import { LocalAzure } from "../local-azure/index";
 import type { AccessCheck } from "../verify/contract";
 import { judgeAccessCheck } from "../verify/judge";
-import { engineEnv } from "./env";
 import { installStandIns } from "./plugins/install";
 
 const PROJECT = "vm-identity-access";

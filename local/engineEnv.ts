@@ -2,7 +2,7 @@
  * The environment for running the engine tier's Pulumi CLI (built by `npm run engine:build` into
  * .engine/bin). Pure: callers pass the repository root, the state folder and the passphrase, and
  * get back the variables to add; nothing here reads or writes the process environment. Here, in the
- * runner's layer, because `npm run -s local -- env` prints it too; engine/env.ts re-exports it.
+ * runner's layer, because `npm run -s local -- env` prints it too (through local/kept.ts).
  */
 import * as path from "node:path";
 

@@ -60,7 +60,7 @@ export type EngineMessage =
   | { kind: "done"; result: Omit<LocalRunResult, "azure">; exitCode?: number };
 
 /**
- * The real CLI's environment for `npm run -s local -- env`: engine/env.ts's variables on this state
+ * The real CLI's environment for `npm run -s local -- env`: local/engineEnv.ts's variables on this state
  * folder's backend and passphrase, the transpile-only TypeScript the runner uses, and where the
  * stand-ins find a kept Local Azure (`npm run local -- --engine --keep` keeps one).
  */

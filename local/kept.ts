@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { shellQuote } from "../components/probeCommand";
 import { engineShellEnv } from "./engineStack";
 
 /**
@@ -133,11 +134,6 @@ export function readLiveKept(stateDir: string, alive: (pid: number) => boolean =
     };
   }
   return { kept: parsed.data };
-}
-
-/** A value as one single-quoted shell word: safe for eval whatever it holds. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

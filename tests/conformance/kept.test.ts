@@ -3,17 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { shellQuote } from "../../components/probeCommand";
 import { runLocalCli } from "../../local/cli";
 import { engineMissing } from "../../local/engineBridge";
-import {
-  type EnvSource,
-  exportLine,
-  KEPT_FILE,
-  readLiveKept,
-  renderEnv,
-  shellQuote,
-  writeKept,
-} from "../../local/kept";
+import { type EnvSource, exportLine, KEPT_FILE, readLiveKept, renderEnv, writeKept } from "../../local/kept";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
 
 /** The engine's source has nothing either in a fresh state folder: no CLI built, or no engine stack there. */

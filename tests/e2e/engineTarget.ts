@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { engineEnv } from "../../engine/env";
 import { installStandIns } from "../../engine/plugins/install";
+import { engineEnv } from "../../local/engineEnv";
 import { backendDir, cloudDir, enginePassphrase, KEPT_ENV } from "../../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../../local/kept";
 import { type Faults, LocalAzure } from "../../local-azure/index";

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ENGINE_DIR, engineEnv } from "../../engine/env";
+import { ENGINE_DIR, engineEnv } from "../../local/engineEnv";
 import { backendDir } from "../../local/engineStack";
 
 /** What the engine-tier tests of `npm run local -- --engine` share: a state folder and stack of their own. */

@@ -14,8 +14,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineBinDir } from "../../engine/env";
 import { compareSemver, lockedVersion } from "../../engine/versions";
+import { engineBinDir } from "../../local/engineEnv";
 import { throwawayProject } from "./support";
 
 const exec = promisify(execFile);

@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { engineBinDir, engineEnv, enginePulumiHome, exportLines, shellQuote } from "../../engine/env";
+import { engineBinDir, engineEnv, enginePulumiHome } from "../../local/engineEnv";
 
 describe("engine environment", () => {
   const env = engineEnv({
@@ -42,12 +42,5 @@ describe("engine environment", () => {
 
   it("refuses to run without a state folder", () => {
     expect(() => engineEnv({ repoRoot: "/r", stateDir: "", passphrase: "p" })).toThrow("stateDir is required");
-  });
-
-  it("prints export lines a shell can eval, quoting anything", () => {
-    expect(shellQuote("it's $HOME")).toBe(`'it'\\''s $HOME'`);
-    expect(exportLines({ B: "2", A: "x y" })).toEqual(["export A='x y'", "export B='2'"]);
-    expect(() => exportLines({ "A-B": "1" })).toThrow('not an environment variable name: "A-B"');
-    expect(exportLines(env)).toContain("export PULUMI_CONFIG_PASSPHRASE='pass'");
   });
 });

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineBinDir } from "../../engine/env";
+import { engineBinDir } from "../../local/engineEnv";
 import { throwawayProject } from "../engine-tier/support";
 
 /**
