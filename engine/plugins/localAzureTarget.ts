@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { KEPT_ENV } from "../../local/engineStack";
 
 /**
  * Where a stand-in plugin finds Local Azure, and its refusal to run anywhere else. The stand-ins
@@ -7,10 +8,6 @@ import { isIP } from "node:net";
  * never be mistaken for the real ones, so each starts only when LOCAL_AZURE_KEPT names the kept.json
  * of a Local Azure whose endpoints are on loopback.
  */
-
-import { KEPT_ENV } from "../../local/engineStack";
-
-export { KEPT_ENV };
 
 /** The location Local Azure puts a resource group in when none is given. */
 export const LOCAL_AZURE_DEFAULT_LOCATION = "eastus";

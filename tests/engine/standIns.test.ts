@@ -14,9 +14,10 @@ import {
   UNKNOWN,
 } from "../../engine/plugins/azureNativeProvider";
 import { launcherScript, STAND_INS, sdkPluginVersion } from "../../engine/plugins/install";
-import { isLoopbackHost, KEPT_ENV, localAzureTarget } from "../../engine/plugins/localAzureTarget";
+import { isLoopbackHost, localAzureTarget } from "../../engine/plugins/localAzureTarget";
 import { keyChanges, tlsProvider } from "../../engine/plugins/tlsProvider";
 import { mappingFor, type ResourceMapping } from "../../local/armMapping";
+import { KEPT_ENV } from "../../local/engineStack";
 import { isWrappedSecret, wrapSecret } from "../../local/secrets";
 import type { GeneratedPrivateKey } from "../../local-azure/tlsKeys";
 
