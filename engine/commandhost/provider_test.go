@@ -99,6 +99,16 @@ func create(t *testing.T, p *commandProvider, in resource.PropertyMap, preview b
 	return p.Create(ctx, &pulumirpc.CreateRequest{Urn: testURN, Properties: mustMarshal(t, in), Preview: preview})
 }
 
+// createdStdout creates the command with a provider of its own and returns its stdout output.
+func createdStdout(t *testing.T, in resource.PropertyMap) string {
+	t.Helper()
+	resp, err := create(t, newProvider(&recordLog{}), in, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustUnmarshal(t, resp.GetProperties())["stdout"].StringValue()
+}
+
 func TestPinnedHostKeyIsAcceptedAndStdoutTrimmed(t *testing.T) {
 	srv := startTestServer(t, false)
 	log := &recordLog{}
@@ -132,11 +142,7 @@ func TestPinnedHostKeyIsAcceptedAndStdoutTrimmed(t *testing.T) {
 
 func TestOnlyOneTrailingNewlineIsTrimmed(t *testing.T) {
 	srv := startTestServer(t, false)
-	resp, err := create(t, newProvider(&recordLog{}), inputs(srv.conn(nil), map[string]any{"create": `printf 'a\n\n'`}), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := mustUnmarshal(t, resp.GetProperties())["stdout"].StringValue(); got != "a\n" {
+	if got := createdStdout(t, inputs(srv.conn(nil), map[string]any{"create": `printf 'a\n\n'`})); got != "a\n" {
 		t.Errorf("stdout %q, want %q", got, "a\n")
 	}
 }
@@ -178,11 +184,7 @@ func TestPinnedKeyOffersOnlyItsAlgorithm(t *testing.T) {
 
 func TestUnsetHostKeyAcceptsAnyHostKey(t *testing.T) {
 	srv := startTestServer(t, false)
-	resp, err := create(t, newProvider(&recordLog{}), inputs(srv.conn(map[string]any{"hostKey": nil}), map[string]any{"create": "echo ok"}), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := mustUnmarshal(t, resp.GetProperties())["stdout"].StringValue(); got != "ok" {
+	if got := createdStdout(t, inputs(srv.conn(map[string]any{"hostKey": nil}), map[string]any{"create": "echo ok"})); got != "ok" {
 		t.Errorf("stdout %q", got)
 	}
 }
@@ -235,11 +237,7 @@ func TestFailingCommandFailsCreateWithTheRealMessage(t *testing.T) {
 func TestStdinIsDeliveredThenEOF(t *testing.T) {
 	srv := startTestServer(t, false)
 	in := inputs(srv.conn(nil), map[string]any{"create": "bash -s", "stdin": "echo first\nread -r x || echo eof-reached\n"})
-	resp, err := create(t, newProvider(&recordLog{}), in, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := mustUnmarshal(t, resp.GetProperties())["stdout"].StringValue(); got != "first\neof-reached" {
+	if got := createdStdout(t, in); got != "first\neof-reached" {
 		t.Errorf("stdout %q", got)
 	}
 }
@@ -469,11 +467,7 @@ func TestThroughAProxy(t *testing.T) {
 	target := startTestServer(t, false)
 	proxy := bastion.conn(nil).SecretValue().Element.ObjectValue()
 	in := inputs(target.conn(map[string]any{"proxy": proxy.Mappable()}), map[string]any{"create": "echo via-bastion"})
-	resp, err := create(t, newProvider(&recordLog{}), in, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := mustUnmarshal(t, resp.GetProperties())["stdout"].StringValue(); got != "via-bastion" {
+	if got := createdStdout(t, in); got != "via-bastion" {
 		t.Errorf("stdout %q", got)
 	}
 	if bastion.forwards.Load() != 1 || target.handshakes.Load() != 1 {
@@ -483,7 +477,7 @@ func TestThroughAProxy(t *testing.T) {
 	// The target's host key checked through the tunnel too, every failure prefixed "proxy: ".
 	other, _ := newEd25519Signer(t)
 	in = inputs(target.conn(map[string]any{"proxy": proxy.Mappable(), "hostKey": authorizedLine(other), "dialErrorLimit": float64(0)}), map[string]any{"create": "true"})
-	_, err = create(t, newProvider(&recordLog{}), in, false)
+	_, err := create(t, newProvider(&recordLog{}), in, false)
 	if err == nil || err.Error() != "proxy: after 0 failed attempts: ssh: handshake failed: ssh: host key mismatch" {
 		t.Fatalf("error %v", err)
 	}
