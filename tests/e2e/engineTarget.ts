@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { installStandIns } from "../../engine/plugins/install";
+import { engineMissing } from "../../local/engineBridge";
 import { engineEnv } from "../../local/engineEnv";
 import { backendDir, cloudDir, enginePassphrase, KEPT_ENV } from "../../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../../local/kept";
@@ -18,10 +18,8 @@ import { REPO_ROOT } from "./paths";
 export type EngineTargetDecision = { target: "engine" } | { skip: string };
 
 export function decideEngineTarget(repoRoot = REPO_ROOT): EngineTargetDecision {
-  if (!existsSync(join(repoRoot, ".engine", "bin", "pulumi"))) {
-    return { skip: "E2E_TARGET=engine needs the Pulumi CLI built: npm run engine:build" };
-  }
-  return { target: "engine" };
+  const missing = engineMissing(repoRoot);
+  return missing ? { skip: `E2E_TARGET=engine: ${missing}` } : { target: "engine" };
 }
 
 export interface EngineTarget {
@@ -48,8 +46,6 @@ export async function startEngineTarget(stateRoot: string, faults?: Partial<Faul
     settings: () => ({
       "vm-identity-access:armEndpoint": { value: azure.armEndpoint },
       "vm-identity-access:sshPort": { value: String(azure.sshPort) },
-      // Declared without a default in Pulumi.yaml, so the CLI requires a value; empty reads as unset.
-      "vm-identity-access:sshPublicKey": { value: "" },
     }),
     async stop() {
       removeKept(stateRoot);

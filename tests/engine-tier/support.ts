@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { engineMissing } from "../../local/engineBridge";
 import { ENGINE_DIR, engineEnv } from "../../local/engineEnv";
 import { backendDir } from "../../local/engineStack";
 
@@ -9,7 +10,7 @@ import { backendDir } from "../../local/engineStack";
 export const REPO_ROOT = join(__dirname, "..", "..");
 
 /** True when `npm run engine:build` has put the CLI in place. */
-export const engineBuilt = existsSync(join(REPO_ROOT, ".engine", "bin", "pulumi"));
+export const engineBuilt = engineMissing(REPO_ROOT) === null;
 
 /** True when the command provider is installed where the engine looks for it (see engine/README.md). */
 export const commandProviderInstalled = existsSync(
