@@ -31,7 +31,7 @@ describe("IMDS identity endpoint", () => {
   it("requires Metadata: true", async () => {
     expect(await token(both, "", {})).toEqual({
       status: 400,
-      // Learn's HTTP response reference names the error bad_request_102 (this said bad_request before).
+      // Learn's HTTP response reference names the error bad_request_102.
       body: { error: "bad_request_102", error_description: "Required metadata header not specified" },
     });
   });
