@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { RoleAssignment } from "./arm/rbac";
 import type { TlsMaterial } from "./ca";
-import type { RoleAssignment } from "./rbac";
 import type { Principal, Store, StoredResource } from "./store";
 
 /**

@@ -1,4 +1,4 @@
-import type { RoleAssignment } from "./rbac";
+import type { RoleAssignment } from "./arm/rbac";
 
 /**
  * Local Azure's in-memory state: what ARM holds (resource groups, resources, role assignments), the

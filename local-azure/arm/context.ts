@@ -1,0 +1,60 @@
+import type { Entra } from "../entra";
+import type { Faults, Store, StoredResource } from "../store";
+import type { ArmReply } from "./errors";
+import type { Operations } from "./operations";
+import type { Permission } from "./rbac";
+import type { Route } from "./routes";
+
+/** What Local Azure's ARM is started with: its address, its tenant and subscription, and the cloud's state. */
+export interface ArmContext {
+  endpoint: string;
+  subscriptionId: string;
+  tenantId: string;
+  location: string;
+  deployerPrincipalId: string;
+  faults: Faults;
+  store: Store;
+  entra: Entra;
+  /** Where ARM's 401 challenge sends clients to sign in; defaults to the login endpoint of /metadata/endpoints. */
+  authorityHost?: string;
+  onVmChanged(vmId: string): Promise<void>;
+  onVmDeleted(vmId: string): Promise<void>;
+}
+
+/** One authenticated request that a provider matched, authorized before the provider sees it. */
+export interface ArmRequest {
+  method: string;
+  route: Route;
+  body: unknown;
+  /** The caller's principal (object) ID. */
+  caller: string;
+  url: URL;
+}
+
+/**
+ * A resource provider, as ARM routes to one: the paths it serves (`match`, tried in the router's
+ * order) and its answers (`handle`).
+ */
+export interface ArmProvider {
+  match(method: string, path: string): Route | undefined;
+  handle(request: ArmRequest): Promise<ArmReply> | ArmReply;
+}
+
+/** What the router shares with every provider: the context, long-running operations, RBAC, and the stored resources. */
+export interface ArmShared {
+  ctx: ArmContext;
+  operations: Operations;
+  /** The permissions a principal holds at a scope now (RBAC propagation applied). */
+  permissionsOf(principalId: string, scope: string): Permission[];
+  /** Whether a principal may perform an action at a scope now. */
+  allowed(principalId: string, scope: string, action: string): boolean;
+  /** Removes a stored resource and what hangs on it (a VM's runtime, an identity's principal). */
+  forget(resource: StoredResource): Promise<void>;
+  /** A stored resource as ARM answers it. */
+  view(resource: StoredResource): Record<string, unknown>;
+}
+
+/** Local Azure's Entra authority host, without a trailing slash. */
+export function authorityHostOf(ctx: ArmContext): string {
+  return (ctx.authorityHost ?? `${ctx.endpoint}/login`).replace(/\/+$/, "");
+}

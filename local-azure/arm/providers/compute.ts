@@ -1,0 +1,132 @@
+import { randomUUID } from "node:crypto";
+import type { StoredResource } from "../../store";
+import type { ArmShared } from "../context";
+import { type ArmReply, armError } from "../errors";
+import { type Draft, missingReference, type ResourceNamespace } from "../providerResources";
+import { USER_ASSIGNED_IDENTITY } from "./managedIdentity";
+
+/**
+ * Microsoft.Compute: virtual machines, with their identities (system-assigned, user-assigned) and
+ * a runtime Local Azure starts for each (IMDS, guest) through the context's VM hooks.
+ */
+
+export const VIRTUAL_MACHINE = "Microsoft.Compute/virtualMachines";
+
+interface LinuxConfiguration {
+  disablePasswordAuthentication?: boolean;
+  ssh?: { publicKeys?: Array<{ keyData?: string }> };
+}
+
+export function computeProvider(shared: ArmShared): ResourceNamespace {
+  const { ctx } = shared;
+  const store = ctx.store;
+
+  const vmIdentity = (
+    vmId: string,
+    input: Record<string, unknown> | undefined,
+    existing: StoredResource | undefined,
+  ): { identity?: Record<string, unknown> } | { error: ArmReply } => {
+    const type = String(input?.type ?? "None");
+    const attached = store.attachedAt.get(vmId.toLowerCase()) ?? new Map<string, number>();
+    const now = Date.now();
+    const nextAttached = new Map<string, number>();
+    if (type === "None") {
+      store.attachedAt.set(vmId.toLowerCase(), nextAttached);
+      return {};
+    }
+    const identity: Record<string, unknown> = { type };
+    if (/SystemAssigned/i.test(type)) {
+      const previous = existing?.body.identity as { principalId?: string } | undefined;
+      const principalId = previous?.principalId ?? randomUUID();
+      if (!store.principals.has(principalId.toLowerCase())) {
+        store.principals.set(principalId.toLowerCase(), {
+          principalId,
+          clientId: randomUUID(),
+          resourceId: vmId,
+          createdAt: now,
+        });
+      }
+      identity.principalId = principalId;
+      identity.tenantId = ctx.tenantId;
+      nextAttached.set(principalId.toLowerCase(), attached.get(principalId.toLowerCase()) ?? now);
+    }
+    if (/UserAssigned/i.test(type)) {
+      const map: Record<string, unknown> = {};
+      for (const id of Object.keys((input?.userAssignedIdentities as Record<string, unknown>) ?? {})) {
+        const resource = store.resource(id);
+        if (resource?.type !== USER_ASSIGNED_IDENTITY) {
+          return {
+            error: armError(
+              400,
+              "FailedIdentityOperation",
+              `Identity operation for resource '${vmId}' failed with error 'Failed to perform resource identity operation. Status: 'NotFound'. Response: 'The user assigned identity '${id}' was not found.''.`,
+            ),
+          };
+        }
+        const props = resource.body.properties as { principalId: string; clientId: string };
+        map[resource.id] = { principalId: props.principalId, clientId: props.clientId };
+        nextAttached.set(props.principalId.toLowerCase(), attached.get(props.principalId.toLowerCase()) ?? now);
+      }
+      if (Object.keys(map).length === 0) {
+        return {
+          error: armError(
+            400,
+            "InvalidParameter",
+            "The user assigned identities must be specified for identity type 'UserAssigned'.",
+          ),
+        };
+      }
+      identity.userAssignedIdentities = map;
+    }
+    store.attachedAt.set(vmId.toLowerCase(), nextAttached);
+    return { identity };
+  };
+
+  const buildVirtualMachine = ({ properties, previous, route, input, existing, base }: Draft) => {
+    for (const nic of (properties.networkProfile as { networkInterfaces?: Array<{ id?: string }> } | undefined)
+      ?.networkInterfaces ?? []) {
+      const error = missingReference(shared, nic.id, route.scope);
+      if (error) return { error };
+    }
+    const linux = (properties.osProfile as { linuxConfiguration?: LinuxConfiguration } | undefined)?.linuxConfiguration;
+    if (linux?.disablePasswordAuthentication && !linux.ssh?.publicKeys?.length) {
+      // Compute's answer to a Linux VM with neither a password nor a key, with its target, as
+      // hashicorp/terraform-provider-azurerm quotes it in linux_virtual_machine_resource.go.
+      return {
+        error: {
+          status: 400,
+          body: {
+            error: {
+              code: "InvalidParameter",
+              message: "Authentication using either SSH or by user name and password must be enabled in Linux profile.",
+              target: "linuxConfiguration",
+            },
+          },
+        },
+      };
+    }
+    const built = vmIdentity(route.scope, input.identity as Record<string, unknown> | undefined, existing);
+    if ("error" in built) return built;
+    if (built.identity) base.identity = built.identity;
+    properties.vmId = previous.vmId ?? randomUUID();
+    return { stored: (vm: StoredResource) => ctx.onVmChanged(vm.id) };
+  };
+
+  return {
+    namespace: "Microsoft.Compute",
+    longRunning: true,
+    types: [
+      {
+        type: VIRTUAL_MACHINE,
+        build: buildVirtualMachine,
+        view: (_vm, properties) => {
+          const osProfile = { ...((properties.osProfile as Record<string, unknown>) ?? {}) };
+          // ARM never returns customData.
+          delete osProfile.customData;
+          properties.osProfile = osProfile;
+        },
+        forget: (vm) => ctx.onVmDeleted(vm.id),
+      },
+    ],
+  };
+}

@@ -1,0 +1,44 @@
+import { randomUUID } from "node:crypto";
+import type { ArmShared } from "../context";
+import type { ResourceNamespace } from "../providerResources";
+
+/**
+ * Microsoft.ManagedIdentity: user-assigned identities. Creating one makes its service principal in
+ * the directory (principal ID and client ID); deleting it removes the principal.
+ */
+
+export const USER_ASSIGNED_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities";
+
+export function managedIdentityProvider(shared: ArmShared): ResourceNamespace {
+  const { store } = shared.ctx;
+  return {
+    namespace: "Microsoft.ManagedIdentity",
+    longRunning: false,
+    types: [
+      {
+        type: USER_ASSIGNED_IDENTITY,
+        // ARM spells a user-assigned identity's ID with "resourcegroups" in lower case.
+        idFor: (path) => path.replace(/\/resourceGroups\//i, "/resourcegroups/"),
+        build: ({ properties, previous, id }) => {
+          const identity = (previous.principalId as string | undefined)
+            ? { principalId: previous.principalId as string, clientId: previous.clientId as string }
+            : { principalId: randomUUID(), clientId: randomUUID() };
+          Object.assign(properties, identity, { tenantId: shared.ctx.tenantId });
+          if (!previous.principalId) {
+            store.principals.set(identity.principalId.toLowerCase(), {
+              ...identity,
+              resourceId: id,
+              createdAt: Date.now(),
+            });
+          }
+          return {};
+        },
+        forget: (resource) => {
+          store.principals.delete(
+            String((resource.body.properties as { principalId: string }).principalId).toLowerCase(),
+          );
+        },
+      },
+    ],
+  };
+}

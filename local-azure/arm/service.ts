@@ -1,0 +1,122 @@
+import { authenticate, type Caller, unauthenticated } from "./auth";
+import type { ArmContext, ArmProvider, ArmShared } from "./context";
+import { type ArmReply, armError } from "./errors";
+import { Operations } from "./operations";
+import { ProviderResources } from "./providerResources";
+import { AuthorizationProvider } from "./providers/authorization";
+import { computeProvider } from "./providers/compute";
+import { isAnonymous, metadataEndpoints } from "./providers/discovery";
+import { managedIdentityProvider } from "./providers/managedIdentity";
+import { networkProvider } from "./providers/network";
+import { ResourcesProvider } from "./providers/resources";
+import { effectivePermissions, isAllowed } from "./rbac";
+import type { Route } from "./routes";
+
+/**
+ * The request pipeline every ARM request goes through, in ARM's order: anonymous discovery, then
+ * authentication (bearer token), injected faults, api-version, routing to the provider that serves
+ * the path, RBAC on the route's action, and only then the provider.
+ */
+export class ArmService {
+  private readonly providers: ArmProvider[];
+
+  constructor(private readonly ctx: ArmContext) {
+    const shared: ArmShared = {
+      ctx,
+      operations: new Operations(ctx),
+      permissionsOf: (principalId, scope) =>
+        effectivePermissions(
+          [...ctx.store.roleAssignments.values()],
+          principalId,
+          scope,
+          Date.now(),
+          ctx.faults.rbacDelaySeconds * 1000,
+        ),
+      allowed: (principalId, scope, action) => isAllowed(shared.permissionsOf(principalId, scope), action),
+      forget: (resource) => resources.forget(resource),
+      view: (resource) => resources.view(resource),
+    };
+    const resources = new ProviderResources(shared, [
+      networkProvider(shared),
+      computeProvider(shared),
+      managedIdentityProvider(shared),
+    ]);
+    // Tried in this order: Authorization's paths sit under any scope, so they are matched first;
+    // the generic `/providers/{namespace}/…` paths last.
+    this.providers = [new AuthorizationProvider(shared), shared.operations, new ResourcesProvider(shared), resources];
+    this.shared = shared;
+  }
+
+  private readonly shared: ArmShared;
+
+  /** The whole request: authentication, faults, authorization, then the route. */
+  async handle(
+    method: string,
+    rawUrl: string,
+    headers: Record<string, string | undefined>,
+    body: unknown,
+  ): Promise<{ reply: ArmReply; principalId: string | null }> {
+    // Not new URL(rawUrl, base): a request line "//subscriptions/…" would parse as a host name.
+    const url = new URL(`${this.ctx.endpoint}${rawUrl.startsWith("/") ? "" : "/"}${rawUrl}`);
+    // SDK clients join a scope that starts with "/" to "/{scope}/providers/…": ARM reads "//" as "/".
+    const path = url.pathname.replace(/\/{2,}/g, "/").replace(/\/+$/, "");
+    if (isAnonymous(path)) return { reply: { status: 200, body: metadataEndpoints(this.ctx) }, principalId: null };
+    const authenticated = await authenticate(this.ctx, headers.authorization);
+    if (!authenticated.ok) return { reply: authenticated.reply, principalId: null };
+    const caller = authenticated.caller;
+    const fault = this.injectedFault(caller);
+    if (fault) return { reply: fault, principalId: caller.oid };
+    if (!url.searchParams.get("api-version")) {
+      return {
+        reply: armError(
+          400,
+          "MissingApiVersionParameter",
+          "The api-version query parameter (?api-version=) is required for all requests.",
+        ),
+        principalId: caller.oid,
+      };
+    }
+    const matched = this.match(method, path);
+    if (!matched?.route.scope.toLowerCase().startsWith(`/subscriptions/${this.ctx.subscriptionId.toLowerCase()}`)) {
+      return { reply: armError(404, "NotFound", `No route for ${method} ${path}.`), principalId: caller.oid };
+    }
+    const { provider, route } = matched;
+    // Operation polls carry their own unguessable ID; a subscription-scope list is filtered item by item.
+    if (route.action !== "" && !route.filtered && !this.shared.allowed(caller.oid, route.scope, route.action)) {
+      return {
+        reply: armError(
+          403,
+          "AuthorizationFailed",
+          `The client '${caller.appid}' with object id '${caller.oid}' does not have authorization to perform action '${route.action}' over scope '${route.target ?? route.scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+        ),
+        principalId: caller.oid,
+      };
+    }
+    return { reply: await provider.handle({ method, route, body, caller: caller.oid, url }), principalId: caller.oid };
+  }
+
+  private match(method: string, path: string): { provider: ArmProvider; route: Route } | undefined {
+    for (const provider of this.providers) {
+      const route = provider.match(method, path);
+      if (route) return { provider, route };
+    }
+    return undefined;
+  }
+
+  /** The faults a test injected for managed-identity callers: a 401 or a 429 for the next N requests. */
+  private injectedFault(caller: Caller): ArmReply | undefined {
+    if (caller.oid === this.ctx.deployerPrincipalId) return undefined;
+    const faults = this.ctx.faults;
+    if (faults.armUnauthorized.count > 0) {
+      faults.armUnauthorized.count--;
+      return unauthenticated(this.ctx, "InvalidAuthenticationToken", "The access token is invalid.");
+    }
+    if (faults.armThrottle.count > 0) {
+      faults.armThrottle.count--;
+      return armError(429, "TooManyRequests", "The request is being throttled.", {
+        "retry-after": String(faults.armThrottle.retryAfterSeconds),
+      });
+    }
+    return undefined;
+  }
+}
