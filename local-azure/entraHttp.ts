@@ -13,7 +13,7 @@ import type { Entra } from "./entra";
 
 export interface EntraHttpContext {
   entra: Entra;
-  /** The resources a token may be asked for (ARM's endpoint); the v1 resource is the scope without "/.default". */
+  /** The resources a token may be asked for (ARM's audiences); the v1 resource is the scope without "/.default". */
   resources: () => string[];
 }
 

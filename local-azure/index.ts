@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
+import { armAudiences } from "./audiences";
 import { createTlsMaterial } from "./ca";
 import { hostKeysFromCustomData } from "./cloudInit";
 import { Entra, type EntraKeys } from "./entra";
@@ -176,9 +177,9 @@ export class LocalAzure {
       server.listen(saved?.armPort ?? 0, "127.0.0.1", () => resolve());
     });
     const armEndpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    // Entra on its own port: ARM's resource identifier is its endpoint (with or without the slash).
+    // Entra on its own port: it issues tokens for every audience ARM accepts (its URL and the public cloud's).
     const { authorityHost, server: entraServer } = await startEntraServer(
-      { entra, resources: () => [armEndpoint, `${armEndpoint}/`] },
+      { entra, resources: () => armAudiences(armEndpoint) },
       { cert: tls.serverCertPem, key: tls.serverKeyPem },
       saved?.entraPort ?? 0,
     );

@@ -1,9 +1,10 @@
+import { armAudiences } from "../audiences";
 import { type ArmContext, authorityHostOf } from "./context";
 import { type ArmReply, armError } from "./errors";
 
 /**
- * ARM's authentication: a bearer token signed by Local Azure's Entra, for one of ARM's audiences,
- * not expired. Every refusal is a 401 with the challenge that tells a client where to sign in.
+ * ARM's authentication: a bearer token signed by Local Azure's Entra, for one of ARM's audiences
+ * (its own URL or the public cloud's, ../audiences.ts), not expired. Every refusal is a 401 with the challenge that tells a client where to sign in.
  */
 
 export interface Caller {
@@ -11,11 +12,6 @@ export interface Caller {
   oid: string;
   /** Application (client) ID. */
   appid: string;
-}
-
-/** The audiences ARM accepts in a token: its own URL, with or without the trailing slash. */
-export function armAudiences(ctx: ArmContext): string[] {
-  return [ctx.endpoint, `${ctx.endpoint}/`];
 }
 
 export async function authenticate(
@@ -33,7 +29,7 @@ export async function authenticate(
       ),
     };
   }
-  const verdict = await ctx.entra.verify(authorization.slice(7), armAudiences(ctx));
+  const verdict = await ctx.entra.verify(authorization.slice(7), armAudiences(ctx.endpoint));
   if (!verdict.ok) return { ok: false, reply: unauthenticated(ctx, verdict.code, verdict.message) };
   return { ok: true, caller: verdict.token };
 }

@@ -106,7 +106,7 @@ describe("ARM authentication failures", () => {
     const refused = await getWith(await token({ resource: "https://graph.microsoft.com/" }));
     expect([refused.status, refused.code, refused.requests]).toEqual([401, "InvalidAuthenticationTokenAudience", 1]);
     expect(refused.message).toBe(
-      `The access token has been obtained for wrong audience or resource 'https://graph.microsoft.com/'. It should exactly match with one of the allowed audiences '${azure.armEndpoint}','${azure.armEndpoint}/'.`,
+      `The access token has been obtained for wrong audience or resource 'https://graph.microsoft.com/'. It should exactly match with one of the allowed audiences '${azure.armEndpoint}/','${azure.armEndpoint}','https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.`,
     );
     expect(refused.challenge).toBe(challenge(refused.message));
   });
