@@ -197,9 +197,9 @@ describe("npm run -s local -- env", () => {
     const dir = tempDir();
     writeKept(dir, azure, [vm.vmId]);
     // Node reads NODE_EXTRA_CA_CERTS at start, so the client runs in a fresh process.
-    // The README's example ("Use Local Azure from any client"), exactly as printed there.
-    const readme = readFileSync(join(REPO, "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("## Use Local Azure from any client"));
+    // The example of docs/local-azure.md ("Use Local Azure from any client"), exactly as printed there.
+    const page = readFileSync(join(REPO, "docs", "local-azure.md"), "utf8");
+    const section = page.slice(page.indexOf("## Use Local Azure from any client"));
     const node = /```js\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
     expect(node).toContain("new EnvironmentCredential({ disableInstanceDiscovery: true })");
     const python = [
