@@ -1,5 +1,5 @@
 /**
- * The token audiences Local Azure's ARM accepts, and so the resources its Entra and IMDS issue
+ * The token audiences Local Azure's ARM and Graph accept, and so the resources its Entra and IMDS issue
  * tokens for: its own URL and the public cloud's two ARM identifiers, each with and without the
  * trailing slash. A client that keeps its default scope (`https://management.azure.com/.default`,
  * as the newest Azure SDK majors do, or the Azure CLI's `https://management.core.windows.net//.default`)
@@ -22,4 +22,16 @@ export const PUBLIC_ARM_AUDIENCES = [
 export function armAudiences(endpoint: string): string[] {
   const own = endpoint.replace(/\/+$/, "");
   return [`${own}/`, own, ...PUBLIC_ARM_AUDIENCES];
+}
+
+/** Microsoft Graph's application ID, which Graph also accepts as the audience of a v2.0 token. */
+export const GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000";
+
+/** The public cloud's Graph resource, with and without the trailing slash. */
+export const PUBLIC_GRAPH_AUDIENCES = ["https://graph.microsoft.com/", "https://graph.microsoft.com"] as const;
+
+/** Every audience Local Azure's Graph at `endpoint` accepts: its own URL, the public Graph's, and Graph's app ID. */
+export function graphAudiences(endpoint: string): string[] {
+  const own = endpoint.replace(/\/+$/, "");
+  return [`${own}/`, own, ...PUBLIC_GRAPH_AUDIENCES, GRAPH_APP_ID];
 }

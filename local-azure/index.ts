@@ -8,12 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
-import { armAudiences } from "./audiences";
+import { armAudiences, graphAudiences } from "./audiences";
 import { createTlsMaterial } from "./ca";
 import { hostKeysFromCustomData } from "./cloudInit";
 import { Entra, type EntraKeys } from "./entra";
 import { ClientSecretTokenSource } from "./entraClient";
 import { startEntraServer } from "./entraHttp";
+import { startGraphServer } from "./graph/http";
+import { GraphService } from "./graph/service";
 import { type Guest, startGuest } from "./guest";
 import { startImds } from "./imds";
 import { nsgAdmits } from "./nsg";
@@ -97,11 +99,14 @@ export class LocalAzure {
     readonly deployer: { principalId: string; clientId: string; clientSecret: string },
     /** Entra's sign-in endpoints (HTTPS, Local Azure's CA): `{authorityHost}/{tenantId}/oauth2/v2.0/token`. */
     readonly authorityHost: string,
+    /** Microsoft Graph's base URL (HTTPS, Local Azure's CA): `{graphEndpoint}/v1.0/servicePrincipals`. */
+    readonly graphEndpoint: string,
     faults: Faults,
     private readonly store: Store,
     private readonly entra: Entra,
     private readonly server: Server,
     private readonly entraServer: Server,
+    private readonly graphServer: Server,
     private readonly dataDir: string,
     private readonly ownsDataDir: boolean,
   ) {
@@ -177,14 +182,32 @@ export class LocalAzure {
       server.listen(saved?.armPort ?? 0, "127.0.0.1", () => resolve());
     });
     const armEndpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    // Entra on its own port: it issues tokens for every audience ARM accepts (its URL and the public cloud's).
+    // Graph on its own port: its URL is its audience, apart from ARM's.
+    let graphEndpoint = "";
+    const graph = await startGraphServer(
+      new GraphService({
+        endpoint: () => graphEndpoint,
+        tenantId,
+        deployerPrincipalId: deployer.principalId,
+        store,
+        entra,
+        faults,
+      }),
+      store,
+      { cert: tls.serverCertPem, key: tls.serverKeyPem },
+      saved?.graphPort ?? 0,
+    );
+    graphEndpoint = graph.endpoint;
+    // Entra on its own port: it issues tokens for every audience ARM and Graph accept (their URLs and the public cloud's).
     const { authorityHost, server: entraServer } = await startEntraServer(
-      { entra, resources: () => armAudiences(armEndpoint) },
+      { entra, resources: () => [...armAudiences(armEndpoint), ...graphAudiences(graphEndpoint)] },
       { cert: tls.serverCertPem, key: tls.serverKeyPem },
       saved?.entraPort ?? 0,
     );
     const service = new ArmService({
       endpoint: armEndpoint,
+      authorityHost,
+      graphEndpoint,
       subscriptionId,
       tenantId,
       location,
@@ -213,11 +236,13 @@ export class LocalAzure {
       sshPort,
       deployer,
       authorityHost,
+      graphEndpoint,
       faults,
       store,
       entra,
       server,
       entraServer,
+      graph.server,
       dataDir,
       ownsDataDir,
     );
@@ -229,6 +254,7 @@ export class LocalAzure {
         identity: {
           armPort: Number(new URL(armEndpoint).port),
           entraPort: Number(new URL(authorityHost).port),
+          graphPort: Number(new URL(graphEndpoint).port),
           sshPort,
           subscriptionId,
           tenantId,
@@ -394,8 +420,11 @@ export class LocalAzure {
     await Promise.all([...this.vms.keys()].map((id) => this.vmDeleted(id)));
     this.server.closeAllConnections();
     this.entraServer.closeAllConnections();
+    this.graphServer.closeAllConnections();
     await Promise.all(
-      [this.server, this.entraServer].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      [this.server, this.entraServer, this.graphServer].map(
+        (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+      ),
     );
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }

@@ -34,6 +34,8 @@ export interface PersistedVm {
 export interface CloudIdentity {
   armPort: number;
   entraPort: number;
+  /** Graph's port; absent in a cloud kept before Local Azure served Graph (a new port is picked). */
+  graphPort?: number;
   sshPort: number;
   subscriptionId: string;
   tenantId: string;

@@ -61,7 +61,7 @@ export interface Operation {
 
 export interface RequestLogEntry {
   at: number;
-  service: "arm" | "imds";
+  service: "arm" | "imds" | "graph";
   method: string;
   path: string;
   status: number;

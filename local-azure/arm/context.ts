@@ -15,8 +15,10 @@ export interface ArmContext {
   faults: Faults;
   store: Store;
   entra: Entra;
-  /** Where ARM's 401 challenge sends clients to sign in; defaults to the login endpoint of /metadata/endpoints. */
+  /** Entra's authority host: the login endpoint of /metadata/endpoints and of ARM's 401 challenge. */
   authorityHost?: string;
+  /** Microsoft Graph's base URL, named by /metadata/endpoints. */
+  graphEndpoint?: string;
   onVmChanged(vmId: string): Promise<void>;
   onVmDeleted(vmId: string): Promise<void>;
 }
@@ -40,12 +42,20 @@ export interface ArmProvider {
   handle(request: ArmRequest): Promise<ArmReply> | ArmReply;
 }
 
+/** A resource provider as `/providers/{namespace}` describes it: its resource types and their API versions. */
+export interface ProviderDescription {
+  namespace: string;
+  resourceTypes: Array<{ resourceType: string; apiVersions: string[] }>;
+}
+
 /** What the router shares with every provider: the context, long-running operations, RBAC, and the stored resources. */
 export interface ArmShared {
   ctx: ArmContext;
   operations: Operations;
   /** The permissions a principal holds at a scope now (RBAC propagation applied). */
   permissionsOf(principalId: string, scope: string): Permission[];
+  /** Whether a principal holds any role at, above or below a scope now (which subscriptions it sees). */
+  holdsRoleAround(principalId: string, scope: string): boolean;
   /** Whether a principal may perform an action at a scope now. */
   allowed(principalId: string, scope: string, action: string): boolean;
   /** Removes a stored resource and what hangs on it (a VM's runtime, an identity's principal). */

@@ -1,5 +1,5 @@
 import type { StoredResource } from "../store";
-import type { ArmProvider, ArmRequest, ArmShared } from "./context";
+import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "./context";
 import { type ArmReply, armError, listReply, resourceGroupNotFound, resourceNotFound } from "./errors";
 import { isWithinScope } from "./rbac";
 import { type Route, verbOf } from "./routes";
@@ -54,6 +54,8 @@ export interface ResourceNamespace {
   namespace: string;
   /** Whether its PUT and DELETE are long-running (201/202 with Azure-AsyncOperation), as Network's and Compute's are. */
   longRunning: boolean;
+  /** The REST API versions Local Azure serves the namespace with (those the program deploys with). */
+  apiVersions: string[];
   types: ResourceType[];
 }
 
@@ -81,6 +83,14 @@ export class ProviderResources implements ArmProvider {
     private readonly shared: ArmShared,
     private readonly namespaces: ResourceNamespace[],
   ) {}
+
+  /** What `/providers/{namespace}` shows for each namespace held here. */
+  describe(): ProviderDescription[] {
+    return this.namespaces.map(({ namespace, apiVersions, types }) => ({
+      namespace,
+      resourceTypes: types.map((t) => ({ resourceType: t.type.slice(namespace.length + 1), apiVersions })),
+    }));
+  }
 
   match(method: string, path: string): Route | undefined {
     const match = /^(\/subscriptions\/[^/]+)(?:\/resourceGroups\/([^/]+))?\/providers\/([^/]+)\/(.+)$/i.exec(path);

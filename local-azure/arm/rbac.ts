@@ -111,3 +111,22 @@ export function isAllowed(permissions: Permission[], action: string): boolean {
     (p) => p.actions.some((a) => matches(a, action)) && !p.notActions.some((n) => matches(n, action)),
   );
 }
+
+/**
+ * Whether `principalId` holds any role (past its propagation delay) at, above or below `scope`: how ARM
+ * decides which subscriptions a caller sees (a Reader on one resource group sees its subscription).
+ */
+export function holdsRoleAround(
+  assignments: RoleAssignment[],
+  principalId: string,
+  scope: string,
+  now: number,
+  propagationMs = 0,
+): boolean {
+  return assignments.some(
+    (a) =>
+      a.principalId.toLowerCase() === principalId.toLowerCase() &&
+      a.createdAt + propagationMs <= now &&
+      (isWithinScope(a.scope, scope) || isWithinScope(scope, a.scope)),
+  );
+}

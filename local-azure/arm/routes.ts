@@ -20,11 +20,18 @@ export type RouteKind =
   | "roleDefinitions"
   | "permissions"
   | "operationStatus"
-  | "operationResult";
+  | "operationResult"
+  | "subscriptionList"
+  | "subscription"
+  | "locationList"
+  | "tenantList"
+  | "tenantProviders"
+  | "providers"
+  | "providerRegister";
 
 export interface Route {
   kind: RouteKind;
-  /** The ARM scope the action is checked at (the request path, or the scope an Authorization route names). */
+  /** The ARM scope the action is checked at (the request path, or the scope an Authorization route names); "/" for the tenant. */
   scope: string;
   /** The RBAC action; "" for operation polls, which ARM scopes to the operation itself. */
   action: string;

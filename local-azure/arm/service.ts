@@ -5,11 +5,11 @@ import { Operations } from "./operations";
 import { ProviderResources } from "./providerResources";
 import { AuthorizationProvider } from "./providers/authorization";
 import { computeProvider } from "./providers/compute";
-import { isAnonymous, metadataEndpoints } from "./providers/discovery";
+import { DiscoveryProvider, MISSING_SUBSCRIPTION, metadataReply, subscriptionNotFound } from "./providers/discovery";
 import { managedIdentityProvider } from "./providers/managedIdentity";
 import { networkProvider } from "./providers/network";
 import { ResourcesProvider } from "./providers/resources";
-import { effectivePermissions, isAllowed } from "./rbac";
+import { effectivePermissions, holdsRoleAround, isAllowed } from "./rbac";
 import type { Route } from "./routes";
 
 /**
@@ -32,6 +32,14 @@ export class ArmService {
           Date.now(),
           ctx.faults.rbacDelaySeconds * 1000,
         ),
+      holdsRoleAround: (principalId, scope) =>
+        holdsRoleAround(
+          [...ctx.store.roleAssignments.values()],
+          principalId,
+          scope,
+          Date.now(),
+          ctx.faults.rbacDelaySeconds * 1000,
+        ),
       allowed: (principalId, scope, action) => isAllowed(shared.permissionsOf(principalId, scope), action),
       forget: (resource) => resources.forget(resource),
       view: (resource) => resources.view(resource),
@@ -41,9 +49,17 @@ export class ArmService {
       computeProvider(shared),
       managedIdentityProvider(shared),
     ]);
+    const authorization = new AuthorizationProvider(shared);
+    const resourceGroups = new ResourcesProvider(shared);
+    const discovery = new DiscoveryProvider(shared, () => [
+      resourceGroups.describe(),
+      authorization.describe(),
+      ...resources.describe(),
+    ]);
     // Tried in this order: Authorization's paths sit under any scope, so they are matched first;
-    // the generic `/providers/{namespace}/…` paths last.
-    this.providers = [new AuthorizationProvider(shared), shared.operations, new ResourcesProvider(shared), resources];
+    // discovery's `/subscriptions/{id}/providers/{namespace}/register` before the generic
+    // `/providers/{namespace}/…` paths, which come last.
+    this.providers = [authorization, shared.operations, discovery, resourceGroups, resources];
     this.shared = shared;
   }
 
@@ -60,7 +76,8 @@ export class ArmService {
     const url = new URL(`${this.ctx.endpoint}${rawUrl.startsWith("/") ? "" : "/"}${rawUrl}`);
     // SDK clients join a scope that starts with "/" to "/{scope}/providers/…": ARM reads "//" as "/".
     const path = url.pathname.replace(/\/{2,}/g, "/").replace(/\/+$/, "");
-    if (isAnonymous(path)) return { reply: { status: 200, body: metadataEndpoints(this.ctx) }, principalId: null };
+    const anonymous = metadataReply(this.ctx, method, path, url);
+    if (anonymous) return { reply: anonymous, principalId: null };
     const authenticated = await authenticate(this.ctx, headers.authorization);
     if (!authenticated.ok) return { reply: authenticated.reply, principalId: null };
     const caller = authenticated.caller;
@@ -77,8 +94,12 @@ export class ArmService {
       };
     }
     const matched = this.match(method, path);
-    if (!matched?.route.scope.toLowerCase().startsWith(`/subscriptions/${this.ctx.subscriptionId.toLowerCase()}`)) {
-      return { reply: armError(404, "NotFound", `No route for ${method} ${path}.`), principalId: caller.oid };
+    const outside = this.outsideSubscription(matched?.route.scope ?? path);
+    if (!matched || outside) {
+      return {
+        reply: outside ?? armError(404, "NotFound", `No route for ${method} ${path}.`),
+        principalId: caller.oid,
+      };
     }
     const { provider, route } = matched;
     // Operation polls carry their own unguessable ID; a subscription-scope list is filtered item by item.
@@ -101,6 +122,19 @@ export class ArmService {
       if (route) return { provider, route };
     }
     return undefined;
+  }
+
+  /**
+   * ARM's 404 for a scope outside Local Azure's subscription: SubscriptionNotFound under another
+   * subscription, MissingSubscription outside any (unless it is a tenant-level route, scope "/").
+   */
+  private outsideSubscription(scope: string): ArmReply | undefined {
+    if (scope === "/") return undefined;
+    const subscription = /^\/subscriptions\/([^/]+)/i.exec(scope)?.[1];
+    if (!subscription) return MISSING_SUBSCRIPTION;
+    return subscription.toLowerCase() === this.ctx.subscriptionId.toLowerCase()
+      ? undefined
+      : subscriptionNotFound(subscription);
   }
 
   /** The faults a test injected for managed-identity callers: a 401 or a 429 for the next N requests. */

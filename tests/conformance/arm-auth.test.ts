@@ -44,7 +44,7 @@ async function send(url: string, headers: Record<string, string> = {}) {
 
 /** The challenge ARM sends with every 401. */
 const challenge = (description: string) =>
-  `Bearer authorization_uri="${loginEndpoint}${azure.tenantId}", error="invalid_token", error_description="${description}"`;
+  `Bearer authorization_uri="${loginEndpoint}/${azure.tenantId}", error="invalid_token", error_description="${description}"`;
 
 /** resourceGroups.get with a client whose credential hands out `token`: what the SDK throws, and how many requests it sent. */
 async function getWith(token: string) {

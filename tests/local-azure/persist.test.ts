@@ -40,6 +40,7 @@ describe("Local Azure keeps its cloud between runs (persistDir)", () => {
     const before = {
       armEndpoint: first.armEndpoint,
       authorityHost: first.authorityHost,
+      graphEndpoint: first.graphEndpoint,
       sshPort: first.sshPort,
       caCertPem: first.caCertPem,
       deployer: first.deployer,
@@ -56,6 +57,7 @@ describe("Local Azure keeps its cloud between runs (persistDir)", () => {
     expect({
       armEndpoint: second.armEndpoint,
       authorityHost: second.authorityHost,
+      graphEndpoint: second.graphEndpoint,
       sshPort: second.sshPort,
       caCertPem: second.caCertPem,
       deployer: second.deployer,

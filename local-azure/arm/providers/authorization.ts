@@ -1,4 +1,4 @@
-import type { ArmProvider, ArmRequest, ArmShared } from "../context";
+import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "../context";
 import { type ArmReply, armError, listReply, resourceGroupNotFound } from "../errors";
 import { isWithinScope, ROLE_DEFINITIONS, type RoleAssignment, roleDefinitionByGuid, roleGuidOf } from "../rbac";
 import { type Route, verbOf } from "../routes";
@@ -35,6 +35,17 @@ export function listRoleAssignments(
 
 export class AuthorizationProvider implements ArmProvider {
   constructor(private readonly shared: ArmShared) {}
+
+  describe(): ProviderDescription {
+    const apiVersions = ["2022-04-01"];
+    return {
+      namespace: "Microsoft.Authorization",
+      resourceTypes: ["roleAssignments", "roleDefinitions", "permissions"].map((resourceType) => ({
+        resourceType,
+        apiVersions,
+      })),
+    };
+  }
 
   match(method: string, path: string): Route | undefined {
     const verb = verbOf(method);

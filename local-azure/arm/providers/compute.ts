@@ -114,6 +114,7 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
 
   return {
     namespace: "Microsoft.Compute",
+    apiVersions: ["2024-11-01"],
     longRunning: true,
     types: [
       {

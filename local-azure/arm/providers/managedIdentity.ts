@@ -13,6 +13,7 @@ export function managedIdentityProvider(shared: ArmShared): ResourceNamespace {
   const { store } = shared.ctx;
   return {
     namespace: "Microsoft.ManagedIdentity",
+    apiVersions: ["2023-01-31"],
     longRunning: false,
     types: [
       {

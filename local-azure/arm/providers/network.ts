@@ -162,6 +162,7 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
 
   return {
     namespace: "Microsoft.Network",
+    apiVersions: ["2024-05-01"],
     longRunning: true,
     types: [
       {

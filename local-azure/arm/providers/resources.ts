@@ -1,4 +1,4 @@
-import type { ArmProvider, ArmRequest, ArmShared } from "../context";
+import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "../context";
 import { type ArmReply, armError, listReply, resourceGroupNotFound } from "../errors";
 import { rgScope } from "../providerResources";
 import { isWithinScope } from "../rbac";
@@ -13,6 +13,25 @@ type StoredGroup = { id: string; name: string; location: string; tags?: unknown 
 
 export class ResourcesProvider implements ArmProvider {
   constructor(private readonly shared: ArmShared) {}
+
+  /** The types this module and the discovery routes serve (the REST API version the program deploys with). */
+  describe(): ProviderDescription {
+    const apiVersions = ["2024-03-01"];
+    return {
+      namespace: "Microsoft.Resources",
+      resourceTypes: [
+        "tenants",
+        "providers",
+        "subscriptions",
+        "subscriptions/locations",
+        "subscriptions/providers",
+        "subscriptions/resourceGroups",
+        "subscriptions/resources",
+        "resourceGroups",
+        "resources",
+      ].map((resourceType) => ({ resourceType, apiVersions })),
+    };
+  }
 
   match(method: string, path: string): Route | undefined {
     const verb = verbOf(method);
