@@ -22,7 +22,7 @@ export const EXCLUDE = [...configDefaults.exclude, "tests/engine-tier/**", "test
  */
 export const SHARED_THREAD = [
   "tests/{judge,layers,probeCommand,roleAssignment,settings,ssh-exec,tls-keys,verify-cli}.test.ts",
-  "tests/conformance/{arm-auth,arm-deployer,arm-reader,discovery,entra,graph,openssh,public-audiences}.test.ts",
+  "tests/conformance/{arm-auth,arm-deployer,arm-reader,discovery,entra,graph,newest-sdks,openssh,public-audiences}.test.ts",
   "tests/engine/*.test.ts",
   "tests/harness/*.test.ts",
   "tests/local-azure/{arm,imds,nsg,persist}.test.ts",
