@@ -9,9 +9,12 @@
  *   providerResources.ts  ARM's common life cycle of `/providers/{namespace}/…` resources
  *   providers/*.ts        one module per resource provider, with its routes, rules and errors:
  *                         resources (Microsoft.Resources), authorization, network, compute,
- *                         managedIdentity, discovery
+ *                         managedIdentity, and discovery (/metadata/endpoints, subscriptions,
+ *                         tenants, locations, providers)
  *
- * The state stays one Store (../store.ts): a kept cloud saves it as one snapshot (../persist.ts).
+ * Microsoft Graph is not ARM: it has its own address and audience (../graph/). The state stays one
+ * Store (../store.ts): a kept cloud saves it as one snapshot (../persist.ts). docs/local-azure.md
+ * describes the layout for a reader adding a provider.
  */
 
 export type { ArmContext } from "./context";
