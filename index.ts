@@ -7,7 +7,7 @@ import { AccessCheckRun, type ProbeTarget } from "./components/accessCheck";
 import { UserIdentity } from "./components/identity";
 import { Network } from "./components/network";
 import { NEGATIVE_CONTROL_DEADLINE_SECONDS } from "./components/probeCommand";
-import { readSettings } from "./components/settings";
+import { DEFAULTS, readSettings } from "./components/settings";
 import { LinuxVm } from "./components/vm";
 import type { Expectation } from "./verify/contract";
 
@@ -131,6 +131,7 @@ const check = new AccessCheckRun(`${prefix}-check`, {
   adminUsername: settings.adminUsername,
   privateKey: checkKey.privateKeyOpenssh,
   sshPort: settings.sshPort,
+  dialErrorLimit: settings.sshDialErrorLimit ?? DEFAULTS.sshDialErrorLimit,
   armEndpoint: settings.armEndpoint,
   imdsEndpoint: settings.imdsEndpoint,
   subscriptionId: client.subscriptionId,

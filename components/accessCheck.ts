@@ -32,6 +32,8 @@ export interface AccessCheckArgs {
   /** The check key's private half (OpenSSH); kept secret. */
   readonly privateKey: pulumi.Input<string>;
   readonly sshPort: number;
+  /** Failed dials the connection rides out before the check fails (-1: no limit). */
+  readonly dialErrorLimit: number;
   readonly armEndpoint: string;
   readonly imdsEndpoint?: string;
   readonly subscriptionId: pulumi.Input<string>;
@@ -78,7 +80,7 @@ export class AccessCheckRun extends pulumi.ComponentResource {
             // Security control: only the VM holding the host key we generated can answer the check.
             hostKey: target.hostKey,
             // Ride out boot and cloud-init: sshd refuses connections until then.
-            dialErrorLimit: 60,
+            dialErrorLimit: args.dialErrorLimit,
             perDialTimeout: 20,
           },
           create: pulumi

@@ -31,6 +31,11 @@ export interface Settings {
    */
   imdsEndpoint?: string;
   sshPort: number;
+  /**
+   * How many failed SSH dials the check rides out before it fails (the command provider's
+   * dialErrorLimit; -1 for no limit); undefined when unset, which means DEFAULTS.sshDialErrorLimit.
+   */
+  sshDialErrorLimit?: number;
 }
 
 /** Every key the program reads, as declared in Pulumi.yaml. */
@@ -46,6 +51,7 @@ export const SETTING_KEYS = [
   "armEndpoint",
   "imdsEndpoint",
   "sshPort",
+  "sshDialErrorLimit",
 ] as const;
 export type SettingKey = (typeof SETTING_KEYS)[number];
 
@@ -60,6 +66,8 @@ export const DEFAULTS = {
   accessCheckTimeoutSeconds: 600,
   imdsEndpoint: "http://169.254.169.254",
   sshPort: 22,
+  // With the provider's pause growing to 5 s, about four and a half minutes: a VM's boot and cloud-init.
+  sshDialErrorLimit: 60,
 } as const;
 
 /** ARM endpoints of the clouds `azure-native:environment` names. */
@@ -150,6 +158,11 @@ const fieldSchemas = {
   armEndpoint: baseUrl(["https"], " (the access token must not travel in clear)"),
   imdsEndpoint: baseUrl(["http", "https"], ""),
   sshPort: wholeNumber(1, 65535),
+  sshDialErrorLimit: z
+    .string()
+    .regex(/^(-1|\d+)$/, "must be -1 (no limit) or a whole number from 0 to 1000")
+    .transform(Number)
+    .refine((n) => n <= 1000, "must be -1 (no limit) or a whole number from 0 to 1000"),
 } satisfies Record<SettingKey, z.ZodTypeAny>;
 
 /** Why `value` is not a usable CIDR for the SSH rule, or undefined when it is. */
@@ -276,6 +289,7 @@ export function parseSettings(raw: Partial<Record<string, string | undefined>>, 
     imdsEndpoint:
       values.imdsEndpoint === DEFAULTS.imdsEndpoint ? undefined : (values.imdsEndpoint as string | undefined),
     sshPort: (values.sshPort as number | undefined) ?? DEFAULTS.sshPort,
+    sshDialErrorLimit: values.sshDialErrorLimit as number | undefined,
   };
 }
 

@@ -292,6 +292,16 @@ describe("settings that change the command", () => {
     );
   });
 
+  it("rides out 60 failed SSH dials by default, and sshDialErrorLimit when set", async () => {
+    const dialLimit = async (settings: Record<string, string>) => {
+      const [command] = ofType(await run(settings), "command:remote:Command");
+      return (command.inputs.connection as { dialErrorLimit: number; perDialTimeout: number }).dialErrorLimit;
+    };
+    expect(await dialLimit({})).toBe(60);
+    expect(await dialLimit({ sshDialErrorLimit: "3" })).toBe(3);
+    expect(await dialLimit({ sshDialErrorLimit: "-1" })).toBe(-1);
+  });
+
   it("passes a configured IMDS endpoint, port and user through, and authorizes the user's own key too", async () => {
     const userKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmC4V8kqHnqRZx7S8p7OwPZyNQlzvZpP0tM2hGv3d5n me@laptop";
     const result = await run({

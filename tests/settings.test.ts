@@ -86,8 +86,19 @@ describe("parseSettings", () => {
     [{ adminUsername: "Bad User" }, "must be 1 to 32 characters of lower-case letters"],
     [{ vmSize: "B2s" }, 'vm-identity-access:vmSize = "B2s" must be an Azure VM size name such as Standard_B2s'],
     [{ sshPublicKey: "ssh-dss AAAAB3NzaC1kc3MAAACBAP" }, "must be one OpenSSH public key line: ssh-ed25519 or ssh-rsa"],
-  ])("rejects %j", (bad, message) => {
+    ...["-2", "1001", "1.5", "sixty"].map((value) => [
+      { sshDialErrorLimit: value },
+      `vm-identity-access:sshDialErrorLimit = ${JSON.stringify(value)} must be -1 (no limit) or a whole number from 0 to 1000`,
+    ]),
+  ] as Array<[Record<string, string>, string]>)("rejects %j", (bad, message) => {
     expect(errorOf({ ...BASE, ...bad }).message).toContain(message);
+  });
+
+  it("reads sshDialErrorLimit when set, -1 and 0 included, and leaves it unset otherwise", () => {
+    expect(parseSettings(BASE).sshDialErrorLimit).toBeUndefined();
+    expect(
+      ["-1", "0", "3", "60", "1000"].map((v) => parseSettings({ ...BASE, sshDialErrorLimit: v }).sshDialErrorLimit),
+    ).toEqual([-1, 0, 3, 60, 1000]);
   });
 
   it("requires sshAllowedCidr and names how to set it", () => {

@@ -9,9 +9,9 @@ import { commandProviderInstalled, engineBuilt, isolatedStack } from "./support"
 /**
  * The command provider's host-key pinning with the real engine, on a stack of the program against a
  * kept Local Azure: once deployed, the VM comes back with another host key than the one its
- * cloud-init pinned (a machine in the middle), and the check is refused at the handshake. The
- * program's dialErrorLimit of 60 makes the provider dial for about four and a half minutes before it
- * gives up (as the real one does), so this file has a stack of its own and runs beside the others.
+ * cloud-init pinned (a machine in the middle), and the check is refused at the handshake. The refused
+ * run sets sshDialErrorLimit to 2 (three dials, refused within seconds) instead of the default 60, with
+ * which the provider would dial for about four and a half minutes before it gives up.
  */
 
 const { stateDir, stack } = isolatedStack("hostkey");
@@ -40,11 +40,14 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("host-key pinning und
     }
     writeCloud(cloudDir(stateDir), cloud);
     const urn = `urn:pulumi:${stack}::vm-identity-access::vm-identity-access:accessCheck:AccessCheckRun$command:remote:Command::vmia-check-0-user`;
-    const up = await upWithEngine(options, () => undefined, stack, ["--replace", urn]);
+    const up = await upWithEngine({ ...options, config: { sshDialErrorLimit: "2" } }, () => undefined, stack, [
+      "--replace",
+      urn,
+    ]);
     expect(up.ok).toBe(false);
-    // Each of the 60 dials (dialErrorLimit) is refused at the handshake, before any command runs.
-    // The real provider says: "after 60 failed attempts: ssh: handshake failed: ssh: host key mismatch".
-    expect(up.error).toMatch(/^command:remote:Command vmia-check-0-user: .*host key mismatch/);
+    // Each of the 3 dials (dialErrorLimit 2) is refused at the handshake, before any command runs.
+    // The real provider says: "after 2 failed attempts: ssh: handshake failed: ssh: host key mismatch".
+    expect(up.error).toMatch(/^command:remote:Command vmia-check-0-user: after 2 failed attempts: .*host key mismatch/);
     expect(up.verdict).toMatch(/^NOT VERIFIED: .*host key mismatch/);
-  }, 420_000);
+  }, 150_000);
 });

@@ -406,6 +406,13 @@ export const BAD_SETTING_CASES: BadSettingCase[] = [
   },
   { id: "sshport-zero", raw: { sshPort: "0" }, names: `${NS}:sshPort`, value: "0", allowed: "1 to 65535" },
   { id: "sshport-too-big", raw: { sshPort: "65536" }, names: `${NS}:sshPort`, value: "65536", allowed: "1 to 65535" },
+  {
+    id: "dial-limit-negative",
+    raw: { sshDialErrorLimit: "-5" },
+    names: `${NS}:sshDialErrorLimit`,
+    value: "-5",
+    allowed: "-1 (no limit) or a whole number from 0 to 1000",
+  },
   { id: "admin-root", raw: { adminUsername: "root" }, names: `${NS}:adminUsername`, value: "root", allowed: "reserve" },
   {
     id: "admin-spaces",
