@@ -11,6 +11,7 @@ import { type FaultProxy, selfSignedLoopbackCert, startFaultProxy, writeCaBundle
 import { inspectBody as inspectWith, runProbeFunctions, shellWord } from "./support/probeFunctions";
 import { type ProbeEnv, type ProbeRun, type ProbeRunOptions, runProbe } from "./support/probeRunner";
 import { startCommandSpy } from "./support/probeSpy";
+import { needsTools } from "./support/systemTools";
 
 const awks = awkVariants();
 afterAll(() => awks.remove());
@@ -299,6 +300,8 @@ describe("against one shared Local Azure", () => {
   });
 
   describe("happy path", () => {
+    needsTools("curl");
+
     it("client_id: one token, one read, one permissions list: exactly 3 requests", async () => {
       const identity = user(granted.vm);
       const run = await probe(granted, envFor(granted));
@@ -391,6 +394,8 @@ describe("against one shared Local Azure", () => {
   });
 
   describe("deadline and denial", () => {
+    needsTools("curl");
+
     it("ends a denial at the deadline: exit 1 in about 2 s, AuthorizationFailed with ARM's message", async () => {
       const identity = user(denied.vm);
       const run = await probe(denied, envFor(denied, { PROBE_DEADLINE_SECONDS: "2" }));
@@ -491,6 +496,8 @@ async function withProxiedLab(
 }
 
 describe.concurrent("side by side, each test holding a Local Azure of its own", () => {
+  needsTools("curl");
+
   describe("retries", () => {
     it.each([404, 410, 429, 500, 503] as const)("rides out an IMDS %i burst", async (status) => {
       await withLab({ imdsBurst: { status, count: 1 } }, async (lab) => {

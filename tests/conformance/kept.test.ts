@@ -8,6 +8,7 @@ import { runLocalCli } from "../../local/cli";
 import { engineMissing } from "../../local/engineBridge";
 import { type EnvSource, exportLine, KEPT_FILE, readLiveKept, renderEnv, writeKept } from "../../local/kept";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import { skipWithoutTools } from "../support/systemTools";
 
 /** The engine's source has nothing either in a fresh state folder: no CLI built, or no engine stack there. */
 const ENGINE_REASON = engineMissing()
@@ -193,7 +194,8 @@ describe("npm run -s local -- env", () => {
     });
   });
 
-  it("is eval'd by bash, and Microsoft's SDK (Node) and Python's ssl then use the kept Local Azure as is", async () => {
+  it("is eval'd by bash, and Microsoft's SDK (Node) and Python's ssl then use the kept Local Azure as is", async (context) => {
+    skipWithoutTools(context, "python3");
     const dir = tempDir();
     writeKept(dir, azure, [vm.vmId]);
     // Node reads NODE_EXTRA_CA_CERTS at start, so the client runs in a fresh process.

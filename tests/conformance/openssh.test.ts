@@ -6,7 +6,8 @@ import { renderHostKeyCloudConfig } from "../../components/cloudInit";
 import { probeCommandLine } from "../../components/probeCommand";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { knownHostsLine, requireTool, runTool, type ToolResult, whichTool } from "./support/ssh";
+import { needsTools, requireTool } from "../support/systemTools";
+import { knownHostsLine, runTool, type ToolResult } from "./support/ssh";
 
 /**
  * Local Azure's SSH guest as OpenSSH's own client (Debian openssh-client, `ssh`) meets it. Until
@@ -22,7 +23,6 @@ const ADMIN = "azureuser";
 let azure: LocalAzure;
 let vm: SeededVm;
 let work: string;
-let sshPath: string;
 let host: string;
 let port: number;
 /** What components/vm.ts hands connection.hostKey: the tls key's publicKeyOpenssh, trimmed. */
@@ -48,7 +48,6 @@ function writePrivateKey(name: string, text: string): string {
 }
 
 beforeAll(async () => {
-  sshPath = requireTool("ssh");
   work = realpathSync(mkdtempSync(join(tmpdir(), "openssh-conformance-")));
   // The program's host key (tls.PrivateKey ED25519) and customData (base64 of its cloud-config), as
   // components/vm.ts builds them.
@@ -152,7 +151,7 @@ function ssh(
     command,
   ];
   // Without stdin, ssh gets an empty one (EOF at once), as -n would give.
-  return runTool(sshPath, args, { stdin: opts.stdin ?? "" });
+  return runTool(requireTool("ssh"), args, { stdin: opts.stdin ?? "" });
 }
 
 describe("knownHostsLine", () => {
@@ -201,21 +200,9 @@ describe("knownHostsLine", () => {
   });
 });
 
-describe("requireTool", () => {
-  it("names the Debian package to install when a tool is missing", () => {
-    expect(() => requireTool("ssh", "/nonexistent")).toThrow(
-      "ssh is not installed: these conformance tests run the real tool. Install Debian's openssh-client " +
-        "(apt-get install -y --no-install-recommends openssh-client); .ci/run does this on a clean machine.",
-    );
-    expect(() => requireTool("cloud-init", "/nonexistent")).toThrow("Install Debian's cloud-init");
-  });
-
-  it("finds a tool on the search path", () => {
-    expect(whichTool("ssh")).toBe(sshPath);
-  });
-});
-
 describe("OpenSSH against the guest", () => {
+  needsTools("ssh");
+
   it("connects with the known_hosts line built from the pinned host key and runs the command", async () => {
     expect(await ssh("echo ok")).toEqual({ code: 0, stdout: "ok\n", stderr: "" });
   });

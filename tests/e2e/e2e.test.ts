@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AccessCheck } from "../../verify/contract";
+import { needsTools } from "../support/systemTools";
 import { automationDriver } from "./automationDriver";
 import { decideEngineTarget, type EngineTarget, startEngineTarget } from "./engineTarget";
 import {
@@ -122,6 +123,9 @@ const identities: IdentityMode[] =
 
 // Concurrent: each case waits mostly on its own stack (LROs, RBAC propagation, probe backoff).
 describe.skipIf(target === null).concurrent(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}`, () => {
+  // Offline, the probe runs on Local Azure's VMs, which are this machine: its curl.
+  if (target !== "azure") needsTools("curl");
+
   describe("each identity mode", () => {
     for (const identity of identities) {
       // Locally, identity user runs 3 VMs sharing the one identity: vmCount 3 without a deploy of its own.

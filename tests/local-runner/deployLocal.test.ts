@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deployLocal, destroyLocal, type LocalRunResult } from "../../local/deploy";
+import { needsTools } from "../support/systemTools";
 
 interface StackOutputs {
   accessCheck: { verified: boolean; expectation: string; results: Array<{ identity: string; vm: string }> };
@@ -15,6 +16,7 @@ interface StackOutputs {
 
 /** One real run: index.ts under the mocks in a child process, Local Azure here, the probe over SSH. */
 describe("deployLocal (end to end, identity user)", () => {
+  needsTools("curl");
   const stateDir = mkdtempSync(join(tmpdir(), "local-runner-"));
   const progress: string[] = [];
   let result: LocalRunResult;

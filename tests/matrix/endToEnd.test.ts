@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { needsTools } from "../support/systemTools";
 import { BAD_SETTING_CASES, BAD_SETTINGS_THROUGH_DEPLOY, DEPLOY_CASES, type DeployCase } from "./cases";
 import { type BadSettingDeployRun, type DeployCaseRun, runBadSettingDeploy, runDeployCase } from "./deployHarness";
 
@@ -10,8 +11,10 @@ import { type BadSettingDeployRun, type DeployCaseRun, runBadSettingDeploy, runD
 
 const deployRuns = new Map<string, DeployCaseRun>();
 const badSettingRuns = new Map<string, BadSettingDeployRun>();
+const curlInstalled = needsTools("curl");
 
 beforeAll(async () => {
+  if (!curlInstalled) return;
   const badRows = BAD_SETTING_CASES.filter((row) => BAD_SETTINGS_THROUGH_DEPLOY.includes(row.id));
   const [deploys, bad] = await Promise.all([
     Promise.all(DEPLOY_CASES.map((row) => runDeployCase(row))),

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { needsTools } from "../support/systemTools";
 import { PROBE_FAULT_CASES, probeFaultProblems, secretLeaks } from "./cases";
 import { type ProbeCaseRun, runProbeFaultCase } from "./probeHarness";
 
@@ -9,8 +10,10 @@ import { type ProbeCaseRun, runProbeFaultCase } from "./probeHarness";
  */
 
 const runs = new Map<string, ProbeCaseRun>();
+const curlInstalled = needsTools("curl");
 
 beforeAll(async () => {
+  if (!curlInstalled) return;
   const results = await Promise.all(
     PROBE_FAULT_CASES.map(async (row) => [row.id, await runProbeFaultCase(row)] as const),
   );

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 
 /**
  * Helpers for the conformance tests that hold Local Azure and the program to real tools: OpenSSH's
@@ -34,36 +34,6 @@ export function knownHostsLine(host: string, port: number, hostPublicKey: string
   }
   const pattern = port === 22 ? host : `[${host}]:${port}`;
   return `${pattern} ${type} ${blob}`;
-}
-
-/** Debian packages that provide each tool these tests run. */
-export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
-  ssh: "openssh-client",
-  "ssh-keygen": "openssh-client",
-  "cloud-init": "cloud-init",
-};
-
-/** The path of a command on `searchPath` (default: this process's PATH), or undefined. */
-export function whichTool(command: string, searchPath = process.env.PATH ?? ""): string | undefined {
-  const found = spawnSync("/bin/sh", ["-c", 'command -v "$1"', "sh", command], {
-    encoding: "utf8",
-    env: { PATH: searchPath },
-  });
-  const path = found.stdout.trim();
-  return found.status === 0 && path.startsWith("/") ? path : undefined;
-}
-
-/** Fails with the package to install when a tool is missing (.ci/run installs them all). */
-export function requireTool(command: string, searchPath?: string): string {
-  const path = whichTool(command, searchPath);
-  if (path === undefined) {
-    const pkg = TOOL_PACKAGES[command] ?? command;
-    throw new Error(
-      `${command} is not installed: these conformance tests run the real tool. Install Debian's ${pkg} ` +
-        `(apt-get install -y --no-install-recommends ${pkg}); .ci/run does this on a clean machine.`,
-    );
-  }
-  return path;
 }
 
 export interface ToolResult {
