@@ -250,7 +250,12 @@ describe("Graph's tokens and refusals (Learn: Microsoft Graph error responses)",
       400,
       graphError("BadRequest", "Resource not found for the segment 'groups'."),
     ]);
-    expect(await graph("DELETE", `/v1.0/servicePrincipals/${user().principalId}`).then((r) => r.status)).toBe(405);
+    expect(await graph("GET", `/v1.0/servicePrincipals/${user().principalId}/owners`).then((r) => r.body)).toEqual(
+      graphError("BadRequest", "Resource not found for the segment 'owners'."),
+    );
+    expect(
+      await graph("DELETE", `/v1.0/servicePrincipals/${user().principalId}`).then((r) => [r.status, r.body]),
+    ).toEqual([405, graphError("Request_BadRequest", "Specified HTTP method is not allowed for the request target.")]);
   });
 });
 
