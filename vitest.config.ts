@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from "vitest/config";
+import { TEST_TIMEOUT_MS } from "./tests/support/hangGuard";
 import { LONGEST_FIRST, longestFirst } from "./tests/support/longestFirst";
 
 export const INCLUDE = [
@@ -33,8 +34,8 @@ export const SHARED_THREAD = [
 
 export default defineConfig({
   test: {
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    testTimeout: TEST_TIMEOUT_MS,
+    hookTimeout: TEST_TIMEOUT_MS,
     poolOptions: {
       threads: { isolate: false, maxThreads: 1, minThreads: 1 },
       // The files in their own processes mostly wait (LROs, RBAC delay, probe backoff, deploy workers),

@@ -29,7 +29,7 @@ describe("layers: product <- runner <- emulator, one way only", () => {
     const vm = result.modules.find((m) => m.source === "components/vm.ts");
     expect(vm?.dependencies.map((d) => d.resolved)).toContain("components/cloudInit.ts");
     expect(violations(result)).toEqual([]);
-  }, 30_000);
+  });
 
   it("names each kind of wrong import (a fixture tree with one of each)", async () => {
     const result = await cruiseLayers(join(root, "tests/fixtures/layers"), ["components", "local-azure", "local"]);
@@ -38,5 +38,5 @@ describe("layers: product <- runner <- emulator, one way only", () => {
       "product-imports-runner-or-emulator: components/vm.ts -> local-azure/cloudInit.ts",
       "runner-imports-tests: local/flags.ts -> tests/helper.ts",
     ]);
-  }, 30_000);
+  });
 });

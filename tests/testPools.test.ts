@@ -48,12 +48,12 @@ describe("the test pools (vitest.config.ts)", () => {
     expect(split.shared.length).toBeGreaterThan(0);
     expect(split.shared.filter((file) => split["own-process"].includes(file))).toEqual([]);
     expect([...split.shared, ...split["own-process"]].sort()).toEqual(Object.values(whole).flat().sort());
-  }, 30_000);
+  });
 
   it("starts the longest files first: each one listed is a test file running in a process of its own", async () => {
     const split = await filesByProject({ config: join(root, "vitest.config.ts") });
     expect(LONGEST_FIRST.filter((file) => !split["own-process"].includes(file))).toEqual([]);
-  }, 30_000);
+  });
 
   it("shares a thread only with files that leave nothing behind, through anything they import", async () => {
     const { shared } = await filesByProject({ config: join(root, "vitest.config.ts") });
@@ -64,7 +64,7 @@ describe("the test pools (vitest.config.ts)", () => {
       sharedThreadHazards(readFileSync(join(root, module), "utf8")).map((hazard) => `${module}: ${hazard}`),
     );
     expect(hazards).toEqual([]);
-  }, 30_000);
+  });
 
   it.each([
     ["await pulumi.runtime.setMocks(mocks)", "sets Pulumi's process-global mock runtime: setMocks("],

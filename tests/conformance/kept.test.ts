@@ -8,6 +8,7 @@ import { runLocalCli } from "../../local/cli";
 import { engineMissing } from "../../local/engineBridge";
 import { type EnvSource, exportLine, KEPT_FILE, readLiveKept, renderEnv, writeKept } from "../../local/kept";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import { HANG_GUARD_MS } from "../support/hangGuard";
 import { skipWithoutTools } from "../support/systemTools";
 
 /** The engine's source has nothing either in a fresh state folder: no CLI built, or no engine stack there. */
@@ -218,7 +219,7 @@ python3 -c "$PY_SCRIPT"`;
       execFile(
         "bash",
         ["-c", script],
-        { cwd: REPO, env: { ...env, KEPT_DIR: dir, NODE_SCRIPT: node, PY_SCRIPT: python }, timeout: 25_000 },
+        { cwd: REPO, env: { ...env, KEPT_DIR: dir, NODE_SCRIPT: node, PY_SCRIPT: python }, timeout: HANG_GUARD_MS },
         (error, stdout, stderr) =>
           done({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr }),
       );

@@ -20,6 +20,7 @@ import { mappingFor, type ResourceMapping } from "../../local/armMapping";
 import { KEPT_ENV } from "../../local/engineStack";
 import { isWrappedSecret, wrapSecret } from "../../local/secrets";
 import type { GeneratedPrivateKey } from "../../local-azure/tlsKeys";
+import { HANG_GUARD_MS } from "../support/hangGuard";
 
 const SUB = "00000000-0000-4000-8000-000000000001";
 const TENANT = "00000000-0000-4000-8000-0000000000aa";
@@ -405,7 +406,7 @@ describe("stand-ins refuse to run outside Local Azure", () => {
       mode: 0o755,
     });
     const { [KEPT_ENV]: _unset, ...env } = process.env;
-    const run = promisify(execFile)(launcher, ["127.0.0.1:1"], { env, timeout: 20_000 });
+    const run = promisify(execFile)(launcher, ["127.0.0.1:1"], { env, timeout: HANG_GUARD_MS });
     const failure = await run.then(
       () => null,
       (error: { code?: number; stdout?: string; stderr?: string }) => error,
@@ -414,7 +415,7 @@ describe("stand-ins refuse to run outside Local Azure", () => {
     // Nothing on stdout: the engine would otherwise read it as the port of a serving plugin.
     expect(failure?.stdout).toBe("");
     expect(failure?.stderr).toContain("pulumi-resource-azure-native here is a stand-in that talks to Local Azure");
-  }, 30_000);
+  });
 
   it("the stand-ins carry exactly the plugin versions the SDKs in node_modules ask for", () => {
     for (const standIn of STAND_INS)

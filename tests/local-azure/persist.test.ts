@@ -81,7 +81,7 @@ describe("Local Azure keeps its cloud between runs (persistDir)", () => {
     expect(token.status).toBe(200);
     // And its SSH guest answers on the same address and port.
     expect(await sshBanner(vm.publicIp, second.sshPort)).toMatch(/^SSH-2\.0-/);
-  }, 30_000);
+  });
 
   it("a change is saved as soon as it is answered, and clearCloud empties the kept cloud", async () => {
     const azure = started[started.length - 1];

@@ -1,4 +1,5 @@
 import type { Faults } from "../../local-azure";
+import { CUT_OFF_DEADLINE_SECONDS } from "../support/probeRunner";
 
 /**
  * The reliability and security matrix as data: every row states what is tried and what must hold.
@@ -29,7 +30,7 @@ export interface ProbeFaultCase {
   /** Faults switched on after seeding, just before the probe runs (bursts, throttling, revocation). */
   faultsAtProbe?: Partial<Faults>;
   mutation?: Mutation;
-  /** PROBE_DEADLINE_SECONDS for this run: small where the row ends in failure. */
+  /** PROBE_DEADLINE_SECONDS for this run: CUT_OFF_DEADLINE_SECONDS where the row ends in failure. */
   deadlineSeconds: number;
   expect: {
     exitCode: 0 | 1;
@@ -142,7 +143,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "remove-identity",
-    deadlineSeconds: 2,
+    deadlineSeconds: CUT_OFF_DEADLINE_SECONDS,
     expect: {
       exitCode: 1,
       verifiedWhenGranted: false,
@@ -157,7 +158,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "remove-identity",
-    deadlineSeconds: 2,
+    deadlineSeconds: CUT_OFF_DEADLINE_SECONDS,
     expect: {
       exitCode: 1,
       verifiedWhenGranted: false,
@@ -172,7 +173,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     grant: false,
     faultsAtSeed: NO_DELAYS,
     mutation: "reader-at-sibling-group",
-    deadlineSeconds: 2,
+    deadlineSeconds: CUT_OFF_DEADLINE_SECONDS,
     expect: {
       exitCode: 1,
       verifiedWhenGranted: false,
@@ -183,11 +184,11 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
   },
   {
     id: "deadline-no-grant",
-    tried: "no role assignment at all and PROBE_DEADLINE_SECONDS=2: the deadline must end the retries",
+    tried: "no role assignment at all and a short PROBE_DEADLINE_SECONDS: the deadline must end the retries",
     identity: "system",
     grant: false,
     faultsAtSeed: NO_DELAYS,
-    deadlineSeconds: 2,
+    deadlineSeconds: CUT_OFF_DEADLINE_SECONDS,
     expect: {
       exitCode: 1,
       verifiedWhenGranted: false,

@@ -22,7 +22,7 @@ beforeAll(async () => {
   ]);
   for (const run of deploys) deployRuns.set(run.row.id, run);
   for (const run of bad) badSettingRuns.set(run.row.id, run);
-}, 60_000);
+});
 
 describe("end to end through deployLocal", () => {
   it.each(DEPLOY_CASES.map((row) => [row.id, row] as const))("%s", (id, _row: DeployCase) => {

@@ -21,7 +21,7 @@ export interface TimedProbeRun extends ProbeRun {
 export async function runProbeTimed(
   vars: Record<string, string>,
   caCertPath: string,
-  killAfterMs = 30_000,
+  killAfterMs?: number,
 ): Promise<TimedProbeRun> {
   const startedAt = Date.now();
   const run = await runProbe(vars, { caBundlePath: caCertPath, killAfterMs });

@@ -2,10 +2,12 @@
  * Runs verify/probe.sh the way the access check does on a VM: `VAR=… bash -s` with the script on
  * stdin and nothing inherited from this process's environment, with real curl.
  */
+
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { ProbeResultV1 } from "../../verify/contract";
+import { HANG_GUARD_MS } from "./hangGuard";
 
 export const PROBE_SCRIPT_PATH = path.join(__dirname, "..", "..", "verify", "probe.sh");
 
@@ -40,11 +42,30 @@ export interface ProbeRun {
   stderr: string;
   /** stdout parsed as JSON; undefined when it is not exactly one JSON document. */
   result: ProbeResultV1 | undefined;
-  wallMs: number;
 }
 
 /** Only loopback is reachable from these tests; PATH keeps the VM's usual tools (bash, curl, awk). */
 const GUEST_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+/**
+ * A deadline long enough that no machine, however busy, lets it pass before the probe's first answer,
+ * for the tests where the deadline must cut off what follows (a denial, a hang, refused connections):
+ * with a short one, a busy machine changes which step the deadline cuts, and so the outcome.
+ */
+export const CUT_OFF_DEADLINE_SECONDS = 8;
+
+/**
+ * The waits the probe announced before retrying a stage ("probe: arm resourceGroup: retrying in 1.500s"),
+ * in seconds, in order: the probe's own account of its pacing, which the machine's speed cannot change.
+ */
+export function announcedWaits(stderr: string, stage: string): number[] {
+  const waits: number[] = [];
+  for (const line of stderr.split("\n")) {
+    const prefix = `probe: ${stage}: retrying in `;
+    if (line.startsWith(prefix) && line.endsWith("s")) waits.push(Number(line.slice(prefix.length, -1)));
+  }
+  return waits;
+}
 
 export function probeScript(): string {
   return readFileSync(PROBE_SCRIPT_PATH, "utf8");
@@ -56,14 +77,13 @@ export function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined) childEnv[name] = value;
   }
-  const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn("bash", ["-s"], { env: childEnv, stdio: ["pipe", "pipe", "pipe"] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    const killer = setTimeout(() => child.kill("SIGKILL"), options.killAfterMs ?? 30_000);
+    const killer = setTimeout(() => child.kill("SIGKILL"), options.killAfterMs ?? HANG_GUARD_MS);
     child.on("error", (error) => {
       clearTimeout(killer);
       reject(error);
@@ -82,7 +102,6 @@ export function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<
         stdout: out,
         stderr: Buffer.concat(stderr).toString("utf8"),
         result,
-        wallMs: Date.now() - started,
       });
     });
     child.stdin.end(options.script ?? probeScript());
