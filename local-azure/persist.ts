@@ -18,6 +18,8 @@ export interface StoreSnapshot {
   resourceGroups: Array<{ id: string; name: string; location: string; tags?: unknown }>;
   resources: StoredResource[];
   roleAssignments: RoleAssignment[];
+  /** Deleted assignments still propagating (absent in clouds saved before revocation was modelled). */
+  revokedAssignments?: RoleAssignment[];
   principals: Principal[];
   /** Per VM (lower-cased ID): principal ID → epoch ms it was attached. */
   attachedAt: Record<string, Record<string, number>>;
@@ -61,6 +63,7 @@ export function snapshotStore(store: Store): StoreSnapshot {
     resourceGroups: [...store.resourceGroups.values()],
     resources: [...store.resources.values()],
     roleAssignments: [...store.roleAssignments.values()],
+    revokedAssignments: [...store.revokedAssignments],
     principals: [...store.principals.values()],
     attachedAt: Object.fromEntries(
       [...store.attachedAt].map(([vm, attached]) => [vm, Object.fromEntries(attached)] as const),
@@ -73,6 +76,7 @@ export function restoreStore(store: Store, snapshot: StoreSnapshot): void {
   for (const group of snapshot.resourceGroups) store.resourceGroups.set(group.name.toLowerCase(), group);
   for (const resource of snapshot.resources) store.resources.set(resource.id.toLowerCase(), resource);
   for (const assignment of snapshot.roleAssignments) store.roleAssignments.set(assignment.id.toLowerCase(), assignment);
+  store.revokedAssignments.push(...(snapshot.revokedAssignments ?? []));
   for (const principal of snapshot.principals) store.principals.set(principal.principalId.toLowerCase(), principal);
   for (const [vm, attached] of Object.entries(snapshot.attachedAt)) {
     store.attachedAt.set(vm, new Map(Object.entries(attached)));

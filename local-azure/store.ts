@@ -7,7 +7,10 @@ import type { RoleAssignment } from "./arm/rbac";
  */
 
 export interface Faults {
-  /** A new role assignment authorizes managed-identity requests only after this delay. */
+  /**
+   * A new role assignment authorizes managed-identity requests only after this delay, and a deleted
+   * one keeps authorizing them for as long (RBAC propagation, both ways).
+   */
   rbacDelaySeconds: number;
   /** IMDS answers "Identity not found" for an identity this long after it is attached to a VM. */
   identityAttachDelaySeconds: number;
@@ -77,6 +80,8 @@ export class Store {
   readonly resourceGroups = new Map<string, { id: string; name: string; location: string; tags?: unknown }>();
   readonly resources = new Map<string, StoredResource>();
   readonly roleAssignments = new Map<string, RoleAssignment>();
+  /** Deleted assignments (with deletedAt), still authorizing while their revocation propagates. */
+  readonly revokedAssignments: RoleAssignment[] = [];
   readonly principals = new Map<string, Principal>();
   readonly operations = new Map<string, Operation>();
   /** Per VM (lower-cased ID): when each identity (by principal ID) was attached. */
@@ -93,6 +98,11 @@ export class Store {
       const address = `127.77.${(processBlock + Math.floor(n / 250)) % 256}.${(n % 250) + 2}`;
       if (!used.has(address)) return address;
     }
+  }
+
+  /** What RBAC decides from: the assignments, and the deleted ones whose revocation may still propagate. */
+  authorizingAssignments(): RoleAssignment[] {
+    return [...this.roleAssignments.values(), ...this.revokedAssignments];
   }
 
   resource(id: string): StoredResource | undefined {

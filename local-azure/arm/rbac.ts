@@ -39,6 +39,11 @@ export interface RoleAssignment {
   principalType: string;
   /** Epoch ms when it was created; it authorizes once the propagation delay has passed since then. */
   createdAt: number;
+  /**
+   * Epoch ms when it was deleted: gone from ARM's reads at once, but it keeps authorizing until the
+   * propagation delay has passed since then, as a revoked grant keeps working for minutes on Azure.
+   */
+  deletedAt?: number;
 }
 
 export interface Permission {
@@ -70,7 +75,8 @@ export function roleGuidOf(roleDefinitionId: string): string | undefined {
 
 /**
  * The permissions `principalId` holds at `scope` at `now`, from the assignments older than
- * `propagationMs` (RBAC propagation, read at each request, so a test can stretch a window it is in).
+ * `propagationMs` and not deleted longer ago than that (RBAC propagation both ways, read at each
+ * request, so a test can stretch a window it is in).
  */
 export function effectivePermissions(
   assignments: RoleAssignment[],
@@ -84,6 +90,7 @@ export function effectivePermissions(
       (a) =>
         a.principalId.toLowerCase() === principalId.toLowerCase() &&
         a.createdAt + propagationMs <= now &&
+        (a.deletedAt === undefined || now < a.deletedAt + propagationMs) &&
         isWithinScope(scope, a.scope),
     )
     .flatMap((a) => {
@@ -127,6 +134,7 @@ export function holdsRoleAround(
     (a) =>
       a.principalId.toLowerCase() === principalId.toLowerCase() &&
       a.createdAt + propagationMs <= now &&
+      (a.deletedAt === undefined || now < a.deletedAt + propagationMs) &&
       (isWithinScope(a.scope, scope) || isWithinScope(scope, a.scope)),
   );
 }

@@ -26,7 +26,7 @@ export class ArmService {
       operations: new Operations(ctx),
       permissionsOf: (principalId, scope) =>
         effectivePermissions(
-          [...ctx.store.roleAssignments.values()],
+          ctx.store.authorizingAssignments(),
           principalId,
           scope,
           Date.now(),
@@ -34,7 +34,7 @@ export class ArmService {
         ),
       holdsRoleAround: (principalId, scope) =>
         holdsRoleAround(
-          [...ctx.store.roleAssignments.values()],
+          ctx.store.authorizingAssignments(),
           principalId,
           scope,
           Date.now(),

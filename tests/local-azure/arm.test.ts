@@ -107,6 +107,37 @@ describe("authorization", () => {
     );
     expect((await client.request("GET", `${sibling.resourceGroupId}?api-version=2021-04-01`)).status).toBe(403);
   });
+
+  it("keeps a deleted assignment authorizing for the propagation delay, while ARM's reads no longer show it", async () => {
+    const principal = String(sibling.userIdentity?.principalId);
+    const client = await asIdentity(principal);
+    const read = async () => (await client.request("GET", `${sibling.resourceGroupId}?api-version=2021-04-01`)).status;
+    const path = `${sibling.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/5c1b2d3e-0000-4000-8000-000000000009${API}`;
+    const pollUntil = async (status: number) => {
+      for (let tries = 0; tries < 200 && (await read()) !== status; tries++)
+        await new Promise((r) => setTimeout(r, 25));
+      return read();
+    };
+    azure.faults.rbacDelaySeconds = 1;
+    try {
+      const put = await azure.arm.request("PUT", path, {
+        properties: {
+          roleDefinitionId: `/subscriptions/${azure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${READER}`,
+          principalId: principal,
+          principalType: "ServicePrincipal",
+        },
+      });
+      expect(put.status).toBe(201);
+      expect(await read()).toBe(403); // granting propagates
+      expect(await pollUntil(200)).toBe(200);
+      expect((await azure.arm.request("DELETE", path)).status).toBe(200);
+      expect((await azure.arm.request("GET", path)).status).toBe(404);
+      expect(await read()).toBe(200); // revoking propagates too
+      expect(await pollUntil(403)).toBe(403);
+    } finally {
+      azure.faults.rbacDelaySeconds = 0;
+    }
+  });
 });
 
 describe("role assignments", () => {

@@ -160,6 +160,7 @@ export class AuthorizationProvider implements ArmProvider {
     if (method === "DELETE") {
       if (!existing) return { status: 204 };
       store.roleAssignments.delete(id.toLowerCase());
+      store.revokedAssignments.push({ ...existing, deletedAt: Date.now() });
       return { status: 200, body: this.roleAssignmentBody(existing) };
     }
     if (method !== "PUT") return armError(405, "MethodNotAllowed", `${method} is not supported on role assignments.`);
