@@ -89,8 +89,9 @@ export function effectivePermissions(
     .filter(
       (a) =>
         a.principalId.toLowerCase() === principalId.toLowerCase() &&
-        a.createdAt + propagationMs <= now &&
-        (a.deletedAt === undefined || now < a.deletedAt + propagationMs) &&
+        // A deleted one counts from its deletion only (whether its grant had finished propagating is not
+        // modelled), so a test can open a revocation window on an assignment of any age.
+        (a.deletedAt === undefined ? a.createdAt + propagationMs <= now : now < a.deletedAt + propagationMs) &&
         isWithinScope(scope, a.scope),
     )
     .flatMap((a) => {
