@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { Expected, ProbeResultV1 } from "../verify/contract";
-import { CHECK, describeFailures, judgeAccessCheck, judgeProbe, parseProbeOutput } from "../verify/judge";
+import {
+  actionMatches,
+  CHECK,
+  describeFailures,
+  judgeAccessCheck,
+  judgeProbe,
+  parseProbeOutput,
+} from "../verify/judge";
 
 const SUB = "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
 const RG_ID = `/subscriptions/${SUB}/resourceGroups/vmia-rg1`;
@@ -375,5 +382,77 @@ describe("evidence too deep to print", () => {
         detail: "the probe did not print one JSON object of version 1: [an unprintable array]",
       },
     ]);
+  });
+});
+
+describe("judgeProbe, the component's optional expectations (absent: the program's checks, unchanged)", () => {
+  it("accepts a user identity selected by object ID or resource ID, without a client ID to compare", () => {
+    const { clientId: _dropped, ...noClientId } = EXPECTED;
+    const byObject = granted();
+    byObject.identity = { selector: "object_id", value: "P-1111" };
+    const verdict = judgeProbe(byObject, { ...noClientId, selector: "object_id" }, "user", "granted");
+    expect(verdict.verified).toBe(true);
+    expect(verdict.checks.map((c) => c.name)).not.toContain(CHECK.tokenClientId);
+    expect(verdict.checks.find((c) => c.name === CHECK.identitySelector)?.detail).toBe(
+      'the probe selected object_id "P-1111"',
+    );
+    const byResource = granted();
+    byResource.identity = { selector: "msi_res_id", value: UAMI_ID };
+    expect(judgeProbe(byResource, { ...EXPECTED, selector: "msi_res_id" }, "user", "granted").verified).toBe(true);
+  });
+
+  it("fails identity-selector when the probe selected otherwise than asked", () => {
+    const verdict = judgeProbe(granted(), { ...EXPECTED, selector: "msi_res_id" }, "user", "granted");
+    expect(verdict.checks.find((c) => c.name === CHECK.identitySelector)).toEqual({
+      name: CHECK.identitySelector,
+      ok: false,
+      detail: `the probe should select msi_res_id "${UAMI_ID}", selected "client_id" "c-2222"`,
+    });
+  });
+
+  it("leaves out permissions-read-only when readOnly is false", () => {
+    const probe = granted();
+    (probe.permissions as { body: unknown }).body = { value: [{ actions: ["*"], notActions: [] }] };
+    expect(failed(probe)).toEqual([CHECK.permissionsReadOnly]);
+    const verdict = judgeProbe(probe, { ...EXPECTED, readOnly: false }, "user", "granted");
+    expect(verdict.verified).toBe(true);
+    expect(verdict.checks.map((c) => c.name)).not.toContain(CHECK.permissionsReadOnly);
+  });
+
+  it("checks refused actions against the effective permissions as ARM evaluates them", () => {
+    const contributor = granted();
+    (contributor.permissions as { body: unknown }).body = {
+      value: [{ actions: ["*"], notActions: ["Microsoft.Authorization/*/Write"] }],
+    };
+    const expected: Expected = {
+      ...EXPECTED,
+      readOnly: false,
+      refusedActions: ["Microsoft.Authorization/roleAssignments/write", "Microsoft.Compute/virtualMachines/write"],
+    };
+    expect(judgeProbe(contributor, expected, "user", "granted").checks.at(-1)).toEqual({
+      name: CHECK.actionsRefused,
+      ok: false,
+      detail: 'the effective permissions grant "Microsoft.Compute/virtualMachines/write"',
+    });
+    expect(judgeProbe(granted(), expected, "user", "granted").checks.at(-1)).toEqual({
+      name: CHECK.actionsRefused,
+      ok: true,
+      detail:
+        'none of "Microsoft.Authorization/roleAssignments/write", "Microsoft.Compute/virtualMachines/write" is granted',
+    });
+  });
+});
+
+describe("actionMatches", () => {
+  it.each([
+    ["*", "Microsoft.Compute/virtualMachines/write", true],
+    ["*/read", "Microsoft.Resources/subscriptions/resourceGroups/read", true],
+    ["*/read", "Microsoft.Compute/virtualMachines/write", false],
+    ["microsoft.authorization/*/write", "Microsoft.Authorization/roleAssignments/write", true],
+    ["Microsoft.Compute/*", "Microsoft.Network/x/read", false],
+    [`${"a*".repeat(40)}b`, "a".repeat(60), false],
+    [42, "anything", false],
+  ])("%s matches %s: %s", (pattern, action, expected) => {
+    expect(actionMatches(pattern, action)).toBe(expected);
   });
 });

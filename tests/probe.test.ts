@@ -390,6 +390,40 @@ describe("against one shared Local Azure", () => {
     });
   });
 
+  describe("waiting for a refusal (PROBE_EXPECT=denied)", () => {
+    it("PROBE_EXPECT=denied takes ARM's first 403 as the proven refusal: exit 0, one read, nothing waited", async () => {
+      const run = await probe(denied, envFor(denied, { PROBE_EXPECT: "denied" }));
+      expect(run.exitCode, run.stderr).toBe(0);
+      const result = run.result as ProbeResultV1;
+      expect(result.ok).toBe(false);
+      expect(result.error).toMatchObject({ stage: "arm", status: 403, code: "AuthorizationFailed" });
+      expect(result.resourceGroup?.attempts).toBe(1);
+      expect(result.permissions).toBeNull();
+      expect(run.requests).toEqual([`imds 200 ${TOKEN_PATH}`, `arm 403 ${rgPath(denied)}`]);
+      expect(run.stderr).not.toContain("retrying");
+    });
+
+    it("PROBE_EXPECT=denied asks again while ARM still allows the read, and fails at the deadline saying so", async () => {
+      const run = await probe(granted, envFor(granted, { PROBE_EXPECT: "denied", PROBE_DEADLINE_SECONDS: "2" }));
+      expect(run.exitCode).toBe(1);
+      const result = run.result as ProbeResultV1;
+      expect(result.ok).toBe(true);
+      expect(result.resourceGroup?.status).toBe(200);
+      expect(result.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
+      expect(result.permissions).toBeNull();
+      expect(result.error).toEqual({
+        stage: "arm",
+        status: 200,
+        code: null,
+        message: "ARM still allowed the read when the deadline of 2s passed: access was not refused",
+      });
+      expect(run.stderr).toContain(
+        "probe: arm resourceGroup attempt 1: HTTP 200, still allowed: waiting for the refusal\n",
+      );
+      expect(run.stderr).toContain("probe: arm resourceGroup: deadline of 2s reached; giving up\n");
+    });
+  });
+
   describe("bad input: exit 2, stage input, no request sent", () => {
     const TWO_SELECTORS =
       "at most one of MI_CLIENT_ID, MI_OBJECT_ID, MI_RESOURCE_ID may be set (none selects the system-assigned identity)";
@@ -413,6 +447,11 @@ describe("against one shared Local Azure", () => {
           `ARM_ENDPOINT must be an https:// URL (a token must not travel in clear text); got '${arm}'`,
         ],
       ),
+      ...["Denied", "refused"].map((expect): [string, ProbeEnv, string] => [
+        `PROBE_EXPECT '${expect}'`,
+        { PROBE_EXPECT: expect },
+        `PROBE_EXPECT must be granted or denied (unset: granted); got '${expect}'`,
+      ]),
       ...["file:///etc/passwd", "169.254.169.254", "http://"].map((imds): [string, ProbeEnv, string] => [
         `IMDS base '${imds}'`,
         { AZURE_POD_IDENTITY_AUTHORITY_HOST: imds },
@@ -512,6 +551,38 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
         expect(run.requests).toEqual([`imds ${status} ${TOKEN_PATH}`, ...happyRequests(lab)]);
         expect(run.stderr).toContain(`probe: imds token attempt 1: HTTP ${status}`);
       });
+    });
+
+    it("PROBE_EXPECT=denied waits out a revocation: 200 while it propagates, then the 403 proves it", async () => {
+      await withLab(
+        {},
+        async (lab) => {
+          const deployerRequest = (method: "GET" | "DELETE", path: string) => lab.azure.arm.request(method, path);
+          const listed = await deployerRequest(
+            "GET",
+            `${lab.vm.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01`,
+          );
+          const ids = (listed.body as { value: Array<{ id: string; properties: { principalId: string } }> }).value
+            .filter((a) => a.properties.principalId === user(lab.vm).principalId)
+            .map((a) => a.id);
+          expect(ids).toHaveLength(1);
+          // Revoked now; it keeps authorizing for 3 s (the window counts from the deletion).
+          await deployerRequest("DELETE", `${ids[0]}?api-version=2022-04-01`);
+          lab.azure.faults.rbacDelaySeconds = 3;
+          const run = await probe(
+            { azure: lab.azure, vm: lab.vm },
+            { ...envFor(lab), MI_CLIENT_ID: user(lab.vm).clientId, PROBE_EXPECT: "denied" },
+          );
+          expect(run.exitCode, run.stderr).toBe(0);
+          const result = run.result as ProbeResultV1;
+          expect(result.error).toMatchObject({ stage: "arm", status: 403, code: "AuthorizationFailed" });
+          expect(result.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
+          expect(run.stderr).toContain("HTTP 200, still allowed: waiting for the refusal");
+          expect(run.requests.filter((r) => r.startsWith("arm 200 "))).not.toEqual([]);
+          expect(run.requests.at(-1)).toBe(`arm 403 ${lab.vm.resourceGroupId}`);
+        },
+        { grant: true },
+      );
     });
 
     it("backs off more each time: 1 s, then 1.5 s", async () => {

@@ -50,6 +50,15 @@ export interface Expected {
   resourceGroupId: string;
   /** The token audience requested: the ARM endpoint with its trailing slash. */
   resource: string;
+  /**
+   * How a user-assigned identity was selected at IMDS when not by its client ID (the program's way,
+   * which leaves this out): by object ID (the principal ID) or by resource ID.
+   */
+  selector?: "object_id" | "msi_res_id";
+  /** false: the effective permissions need not be reads only (absent: they must be, as the program's). */
+  readOnly?: false;
+  /** Actions the effective permissions must not grant (absent: none checked). */
+  refusedActions?: string[];
 }
 
 export interface Check {

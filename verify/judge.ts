@@ -18,6 +18,7 @@ export const CHECK = {
   targetResourceGroup: "target-resource-group",
   resourceGroupRead: "resource-group-read",
   permissionsReadOnly: "permissions-read-only",
+  actionsRefused: "actions-refused",
   accessDenied: "access-denied",
 } as const;
 
@@ -93,12 +94,69 @@ function isReadOnlyAction(action: unknown): boolean {
   return typeof action === "string" && (action === "*/read" || /\/read$/i.test(action));
 }
 
-function permissionsCheck(probe: Json): Check {
+/** The effective permission entries the probe read, or the reason they are unusable. */
+function permissionEntries(probe: Json): unknown[] | string {
   const status = field(probe, "permissions", "status");
   const entries = field(probe, "permissions", "body", "value");
-  if (status !== 200 || !Array.isArray(entries)) {
-    return check(CHECK.permissionsReadOnly, false, `the effective permissions were not read (status ${shown(status)})`);
+  return status !== 200 || !Array.isArray(entries)
+    ? `the effective permissions were not read (status ${shown(status)})`
+    : entries;
+}
+
+/**
+ * ARM's rule: `*` in a pattern matches any run of characters, case-insensitively. The pattern comes from
+ * untrusted evidence, so it is matched without a regular expression (no backtracking blow-up):
+ * the classic two-pointer wildcard match, O(pattern × action) at worst.
+ */
+export function actionMatches(pattern: unknown, action: string): boolean {
+  if (typeof pattern !== "string") return false;
+  const p = pattern.toLowerCase();
+  const a = action.toLowerCase();
+  let pi = 0;
+  let ai = 0;
+  let star = -1;
+  let resume = 0;
+  while (ai < a.length) {
+    if (pi < p.length && p[pi] === "*") {
+      star = pi++;
+      resume = ai;
+    } else if (pi < p.length && p[pi] === a[ai]) {
+      pi++;
+      ai++;
+    } else if (star >= 0) {
+      pi = star + 1;
+      ai = ++resume;
+    } else {
+      return false;
+    }
   }
+  while (pi < p.length && p[pi] === "*") pi++;
+  return pi === p.length;
+}
+
+/** An entry grants an action when one of its actions matches it and none of its notActions does. */
+function grants(entry: unknown, action: string): boolean {
+  const actions = field(entry, "actions");
+  const notActions = field(entry, "notActions");
+  return (
+    Array.isArray(actions) &&
+    actions.some((pattern) => actionMatches(pattern, action)) &&
+    !(Array.isArray(notActions) && notActions.some((pattern) => actionMatches(pattern, action)))
+  );
+}
+
+function refusedActionsCheck(probe: Json, refused: string[]): Check {
+  const entries = permissionEntries(probe);
+  if (typeof entries === "string") return check(CHECK.actionsRefused, false, entries);
+  const granted = refused.filter((action) => entries.some((entry) => grants(entry, action)));
+  return granted.length === 0
+    ? check(CHECK.actionsRefused, true, `none of ${refused.map(shown).join(", ")} is granted`)
+    : check(CHECK.actionsRefused, false, `the effective permissions grant ${granted.map(shown).join(", ")}`);
+}
+
+function permissionsCheck(probe: Json): Check {
+  const entries = permissionEntries(probe);
+  if (typeof entries === "string") return check(CHECK.permissionsReadOnly, false, entries);
   if (entries.length === 0) {
     // A successful read with no permission at all is contradictory evidence, not proof of Reader.
     return check(CHECK.permissionsReadOnly, false, "the effective permissions list is empty; expected Reader's */read");
@@ -141,15 +199,18 @@ function tokenChecks(probe: Json, expected: Expected, identity: IdentityKind): C
   checks.push(equalsCheck(CHECK.tokenPrincipal, "the token principal (oid)", claims.oid, expected.principalId, true));
   checks.push(equalsCheck(CHECK.tokenTenant, "the token tenant (tid)", claims.tid, expected.tenantId, true));
   if (identity === "user") {
-    checks.push(
-      expected.clientId === undefined
-        ? check(
-            CHECK.tokenClientId,
-            false,
-            "no expected client ID to compare appid with (a user-assigned identity has one)",
-          )
-        : equalsCheck(CHECK.tokenClientId, "the token client ID (appid)", claims.appid, expected.clientId, true),
-    );
+    // Selected by object or resource ID, a user-assigned identity may come without its client ID to compare.
+    if (expected.clientId !== undefined || expected.selector === undefined) {
+      checks.push(
+        expected.clientId === undefined
+          ? check(
+              CHECK.tokenClientId,
+              false,
+              "no expected client ID to compare appid with (a user-assigned identity has one)",
+            )
+          : equalsCheck(CHECK.tokenClientId, "the token client ID (appid)", claims.appid, expected.clientId, true),
+      );
+    }
     if (claims.xms_mirid !== undefined && expected.resourceId !== undefined) {
       checks.push(
         equalsCheck(
@@ -177,13 +238,19 @@ function selectorCheck(probe: Json, expected: Expected, identity: IdentityKind):
         : `the probe should ask for the system-assigned identity, asked for ${shown(selector)} ${shown(value)}`,
     );
   }
-  const ok = selector === "client_id" && sameId(value, expected.clientId);
+  const wanted = expected.selector ?? "client_id";
+  const wantedValue = {
+    client_id: expected.clientId,
+    object_id: expected.principalId,
+    msi_res_id: expected.resourceId,
+  }[wanted];
+  const ok = selector === wanted && sameId(value, wantedValue);
   return check(
     CHECK.identitySelector,
     ok,
     ok
-      ? `the probe selected client_id ${shown(value)}`
-      : `the probe should select client_id ${shown(expected.clientId)}, selected ${shown(selector)} ${shown(value)}`,
+      ? `the probe selected ${wanted} ${shown(value)}`
+      : `the probe should select ${wanted} ${shown(wantedValue)}, selected ${shown(selector)} ${shown(value)}`,
   );
 }
 
@@ -284,8 +351,13 @@ export function judgeProbe(
     selectorCheck(probe, expected, identity),
     targetCheck(probe, expected),
   );
-  if (expectation === "granted") checks.push(readCheck(probe, expected), permissionsCheck(probe));
-  else checks.push(deniedCheck(probe));
+  if (expectation === "granted") {
+    checks.push(readCheck(probe, expected));
+    if (expected.readOnly !== false) checks.push(permissionsCheck(probe));
+    if (expected.refusedActions !== undefined && expected.refusedActions.length > 0) {
+      checks.push(refusedActionsCheck(probe, expected.refusedActions));
+    }
+  } else checks.push(deniedCheck(probe));
   return { checks, verified: checks.every((c) => c.ok) };
 }
 

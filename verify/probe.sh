@@ -6,6 +6,11 @@
 # diagnostics (one line per attempt) go to stderr. Exit 0 verified, 1 not verified or final error,
 # 2 bad input (no request sent).
 #
+# PROBE_EXPECT=denied (optional; unset or "granted" is the behaviour above, unchanged) waits for a
+# refusal instead: a resource group read that ARM still allows is asked again until the deadline (a
+# revoked grant takes minutes to stop working), 403 AuthorizationFailed ends the run at once, and the
+# exit status says whether the refusal was proven: 0 proven, 1 not by the deadline or a final error.
+#
 # Needs only bash, curl, coreutils, sed/grep and a POSIX awk (mawk is enough): a stock image has no
 # jq or python. It is fed to `bash -s` on stdin, so nothing below may read the shell's stdin: the body
 # lives in functions and the last line runs main with stdin from /dev/null.
@@ -601,7 +606,9 @@ fetch_token() {
 # arm_read <resourceGroup|permissions> <url>: GETs url with the token, retrying per the contract.
 # Sets <stage>_STATUS, <stage>_ATTEMPTS, <stage>_BODY. Returns 0 on HTTP 200, else 1.
 arm_read() {
-  local stage=$1 url=$2 attempts=0 status=null body=null retry_after
+  local stage=$1 url=$2 attempts=0 status=null body=null retry_after refusal=0
+  # Waiting for a refusal (PROBE_EXPECT=denied): a 200 means "not yet", a 403 is the answer.
+  [[ $stage == resourceGroup && $EXPECT == denied ]] && refusal=1
   backoff_reset
   while :; do
     attempts=$((attempts + 1))
@@ -620,6 +627,15 @@ arm_read() {
       continue
     fi
     status=$HTTP_STATUS
+    if ((HTTP_STATUS == 200 && refusal)); then
+      inspect_body "$HTTP_BODY" "" 1 "$HTTP_BODY_CUT"
+      body=$BODY_CARRIED
+      log_line "arm $stage attempt $attempts: HTTP 200, still allowed: waiting for the refusal"
+      json_string "ARM still allowed the read when the deadline of ${DEADLINE_SECONDS}s passed: access was not refused"
+      set_error arm 200 null "$REPLY"
+      wait_before_retry "arm $stage" || break
+      continue
+    fi
     if ((HTTP_STATUS == 200)); then
       inspect_body "$HTTP_BODY" "" 1 "$HTTP_BODY_CUT"
       body=$BODY_CARRIED
@@ -649,7 +665,11 @@ arm_read() {
       BACKOFF_MS=$arm_backoff
       continue
       ;;
-    403) [[ $ERR_CODE == AuthorizationFailed ]] || break ;; # RBAC propagation
+    403)
+      # Waiting for a refusal, a 403 is the answer; otherwise AuthorizationFailed is RBAC propagating.
+      ((refusal)) && break
+      [[ $ERR_CODE == AuthorizationFailed ]] || break
+      ;;
     429) retry_after=$HTTP_RETRY_AFTER ;;
     5??) ;;
     *) break ;;
@@ -725,6 +745,7 @@ main() {
   SELECTOR=system SELECTOR_VALUE=""
   SUBSCRIPTION=${SUBSCRIPTION_ID:-} RESOURCE_GROUP_NAME=${RESOURCE_GROUP:-}
   DEADLINE_SECONDS=${PROBE_DEADLINE_SECONDS:-$PROBE_DEFAULT_DEADLINE}
+  EXPECT=${PROBE_EXPECT:-granted}
 
   ARM_BASE=${ARM_ENDPOINT:-$PROBE_DEFAULT_ARM}
   while [[ $ARM_BASE == */ ]]; do ARM_BASE=${ARM_BASE%/}; done
@@ -757,6 +778,10 @@ main() {
     return
   fi
   DEADLINE_SECONDS=$((10#$DEADLINE_SECONDS))
+  if [[ $EXPECT != granted && $EXPECT != denied ]]; then
+    input_error "PROBE_EXPECT must be granted or denied (unset: granted); got '$EXPECT'"
+    return
+  fi
   if ! [[ $ARM_BASE =~ ^https://${host_re}(/[^[:space:]?#]*)?$ ]]; then
     input_error "ARM_ENDPOINT must be an https:// URL (a token must not travel in clear text); got '${ARM_ENDPOINT:-}'"
     return
@@ -791,7 +816,12 @@ main() {
   rg_path="$ARM_BASE/subscriptions/$sub_path/resourceGroups/$REPLY"
   arm_read resourceGroup "$rg_path?api-version=2021-04-01" || {
     ACCESS_TOKEN=""
+    if [[ $EXPECT == denied && $resourceGroup_STATUS == 200 ]]; then
+      emit_result true
+      return 1
+    fi
     emit_result false
+    [[ $EXPECT == denied && $resourceGroup_STATUS == 403 && $ERR_CODE == AuthorizationFailed ]] && return 0
     return 1
   }
   # The resource group was read: verified. The permissions list is evidence for the judge.

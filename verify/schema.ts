@@ -60,6 +60,9 @@ export const expectedSchema = z.object({
   tenantId: z.string(),
   resourceGroupId: z.string(),
   resource: z.string(),
+  selector: z.enum(["object_id", "msi_res_id"]).optional(),
+  readOnly: z.literal(false).optional(),
+  refusedActions: z.array(z.string()).optional(),
 });
 
 /**

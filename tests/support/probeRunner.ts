@@ -21,6 +21,8 @@ export interface ProbeEnv {
   SUBSCRIPTION_ID?: string;
   RESOURCE_GROUP?: string;
   PROBE_DEADLINE_SECONDS?: string;
+  /** Optional: "denied" waits for a refusal instead of access (DESIGN.md "Probe contract"). */
+  PROBE_EXPECT?: string;
 }
 
 export interface ProbeRunOptions {
