@@ -3,13 +3,15 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { ReaderAccess } from "./components/access";
-import { AccessCheckRun, type ProbeTarget } from "./components/accessCheck";
+import { isRevocationPending, programAccessCheck, revocationPendingLine } from "./components/accessCheck";
+import { readerGrantRemains } from "./components/grantState";
 import { UserIdentity } from "./components/identity";
 import { Network } from "./components/network";
 import { NEGATIVE_CONTROL_DEADLINE_SECONDS } from "./components/probeCommand";
 import { DEFAULTS, readSettings } from "./components/settings";
 import { LinuxVm } from "./components/vm";
-import type { Expectation } from "./verify/contract";
+import { VmAccessCheck } from "./components/vmAccessCheck";
+import type { AccessCheckResult, Expectation } from "./verify/contract";
 
 // Validate every setting before anything is registered: a bad value creates nothing.
 const settings = readSettings();
@@ -73,72 +75,86 @@ const systemAccess = linuxVms.map((vm, index) =>
     : undefined,
 );
 
-const armResource = `${settings.armEndpoint}/`;
-const targets: ProbeTarget[] = linuxVms.flatMap((vm, index) => {
+// One access check per VM and identity. Denial is proven on the resource group, or, on a stack
+// switched from granted to denied, said to come with the next `pulumi up` (components/grantState.ts).
+const denialPending = (principalId: pulumi.Input<string>) =>
+  settings.grantAccess ? false : readerGrantRemains(client.subscriptionId, resourceGroup.id, principalId);
+const scopes = settings.grantAccess ? { readableScopes: [resourceGroup.id] } : { refusedScopes: [resourceGroup.id] };
+const checks = linuxVms.flatMap((vm, index) => {
   const common = {
-    vm: vm.vmName,
-    host: net.publicIps[index].ipAddress.apply(requireAddress),
-    hostKey: vm.hostPublicKey,
+    vmName: vm.vmName,
+    ssh: {
+      host: net.publicIps[index].ipAddress.apply(requireAddress),
+      port: settings.sshPort,
+      user: settings.adminUsername,
+      privateKey: checkKey.privateKeyOpenssh,
+      hostKey: vm.hostPublicKey,
+      dialErrorLimit: settings.sshDialErrorLimit ?? DEFAULTS.sshDialErrorLimit,
+    },
+    ...scopes,
+    deadlineSeconds: settings.accessCheckTimeoutSeconds,
+    // Nothing propagates in the negative control, so a first denial is taken at once (a re-run after a revocation waits).
+    ...(settings.grantAccess ? {} : { quickRefusalSeconds: NEGATIVE_CONTROL_DEADLINE_SECONDS }),
+    armEndpoint: settings.armEndpoint,
+    imdsEndpoint: settings.imdsEndpoint,
+    // The program judges all checks together (one error naming every failed check).
+    failOnMismatch: false,
   };
-  const perVm: ProbeTarget[] = [];
+  const perVm: VmAccessCheck[] = [];
   if (userIdentity) {
-    perVm.push({
-      ...common,
-      identity: "user",
-      expected: pulumi
-        .all([
-          userIdentity.principalId,
-          userIdentity.clientId,
-          userIdentity.resourceId,
-          userIdentity.tenantId,
-          resourceGroup.id,
-        ])
-        .apply(([principalId, clientId, resourceId, tenantId, resourceGroupId]) => ({
-          principalId,
-          clientId,
-          resourceId,
-          tenantId,
-          resourceGroupId,
-          resource: armResource,
-        })),
-      triggers: [vm.vmId, userIdentity.resourceId, userIdentity.principalId, userAccess?.assignmentId ?? "no-grant"],
-      dependsOn: userAccess ? [userAccess, vm] : [vm],
-    });
+    perVm.push(
+      new VmAccessCheck(
+        `${prefix}-check-${index}-user`,
+        {
+          ...common,
+          identity: {
+            type: "UserAssigned",
+            principalId: userIdentity.principalId,
+            tenantId: userIdentity.tenantId,
+            clientId: userIdentity.clientId,
+            resourceId: userIdentity.resourceId,
+          },
+          revocationPending: denialPending(userIdentity.principalId),
+          triggers: [
+            vm.vmId,
+            userIdentity.resourceId,
+            userIdentity.principalId,
+            userAccess?.assignmentId ?? "no-grant",
+          ],
+        },
+        { dependsOn: userAccess ? [userAccess, vm] : [vm], transformations: [keepCommandUrn] },
+      ),
+    );
   }
   const access = systemAccess[index];
   if (vm.systemPrincipalId && vm.systemTenantId) {
-    perVm.push({
-      ...common,
-      identity: "system",
-      expected: pulumi
-        .all([vm.systemPrincipalId, vm.systemTenantId, resourceGroup.id])
-        .apply(([principalId, tenantId, resourceGroupId]) => ({
-          principalId,
-          tenantId,
-          resourceGroupId,
-          resource: armResource,
-        })),
-      triggers: [vm.vmId, vm.systemPrincipalId, access?.assignmentId ?? "no-grant"],
-      dependsOn: access ? [access, vm] : [vm],
-    });
+    perVm.push(
+      new VmAccessCheck(
+        `${prefix}-check-${index}-system`,
+        {
+          ...common,
+          identity: { type: "SystemAssigned", principalId: vm.systemPrincipalId, tenantId: vm.systemTenantId },
+          revocationPending: denialPending(vm.systemPrincipalId),
+          triggers: [vm.vmId, vm.systemPrincipalId, access?.assignmentId ?? "no-grant"],
+        },
+        { dependsOn: access ? [access, vm] : [vm], transformations: [keepCommandUrn] },
+      ),
+    );
   }
   return perVm;
 });
 
-const check = new AccessCheckRun(`${prefix}-check`, {
-  targets,
-  expectation,
-  adminUsername: settings.adminUsername,
-  privateKey: checkKey.privateKeyOpenssh,
-  sshPort: settings.sshPort,
-  dialErrorLimit: settings.sshDialErrorLimit ?? DEFAULTS.sshDialErrorLimit,
-  armEndpoint: settings.armEndpoint,
-  imdsEndpoint: settings.imdsEndpoint,
-  subscriptionId: client.subscriptionId,
-  resourceGroupName: resourceGroup.name,
-  // Nothing propagates in the negative control, so denial is final at once: no need to wait 10 minutes.
-  deadlineSeconds: settings.grantAccess ? settings.accessCheckTimeoutSeconds : NEGATIVE_CONTROL_DEADLINE_SECONDS,
-});
+/**
+ * Each check's command was a child of one `vm-identity-access:accessCheck:AccessCheckRun` named
+ * `vmia-check` before the checks became VmAccessCheck components: the alias keeps it the same resource
+ * on an existing stack, instead of a new check replacing the old one.
+ */
+function keepCommandUrn(args: pulumi.ResourceTransformationArgs): pulumi.ResourceTransformationResult | undefined {
+  if (args.type !== "command:remote:Command") return undefined;
+  const formerParent = pulumi.createUrn(`${prefix}-check`, "vm-identity-access:accessCheck:AccessCheckRun");
+  const alias = pulumi.createUrn(args.name, args.type, formerParent);
+  return { props: args.props, opts: pulumi.mergeOptions(args.opts, { aliases: [alias] }) };
+}
 
 function requireAddress(address: string | undefined): string {
   if (!address) throw new pulumi.RunError("The public IP has no address: a Standard static IP should have one");
@@ -149,7 +165,12 @@ function requireAddress(address: string | undefined): string {
 const keyFlag = settings.sshPublicKey === undefined ? " -i vm-key" : "";
 const portFlag = settings.sshPort === 22 ? "" : ` -p ${settings.sshPort}`;
 
-export const accessCheck = check.result;
+export const accessCheck = pulumi.all(checks.map((check) => check.results)).apply((all) => {
+  const results = all.flat() as AccessCheckResult[];
+  const pending = results.filter(isRevocationPending);
+  if (pending.length > 0) pulumi.log.warn(revocationPendingLine(pending.map((r) => r.expected.resourceGroupId)));
+  return programAccessCheck(expectation, results);
+});
 export const resourceGroupName = resourceGroup.name;
 export const resourceGroupId = resourceGroup.id;
 export const identity = userIdentity

@@ -10,11 +10,17 @@ export interface ProbeSettings {
   armEndpoint: string;
   /** The user-assigned identity's client ID; absent for the system-assigned identity. */
   clientId?: string;
+  /** Selects a user-assigned identity by object (principal) ID instead; at most one selector is set. */
+  objectId?: string;
+  /** Selects a user-assigned identity by ARM resource ID instead. */
+  resourceId?: string;
   subscriptionId: string;
   resourceGroup: string;
   deadlineSeconds: number;
   /** Only when configured: otherwise the VM's own IMDS (the probe's default) is used. */
   imdsEndpoint?: string;
+  /** PROBE_EXPECT=denied: wait for ARM's refusal instead of access (absent: contract v1's behaviour). */
+  expectDenied?: boolean;
 }
 
 /** The probe's deadline when nothing is propagating (grantAccess false): denial shows at once. */
@@ -31,11 +37,19 @@ export function probeEnvironment(settings: ProbeSettings): Array<[string, string
   if (settings.imdsEndpoint !== undefined) vars.push(["AZURE_POD_IDENTITY_AUTHORITY_HOST", settings.imdsEndpoint]);
   vars.push(["ARM_ENDPOINT", settings.armEndpoint]);
   if (settings.clientId !== undefined) vars.push(["MI_CLIENT_ID", settings.clientId]);
+  if (settings.objectId !== undefined) vars.push(["MI_OBJECT_ID", settings.objectId]);
+  if (settings.resourceId !== undefined) vars.push(["MI_RESOURCE_ID", settings.resourceId]);
   vars.push(["SUBSCRIPTION_ID", settings.subscriptionId]);
   vars.push(["RESOURCE_GROUP", settings.resourceGroup]);
   vars.push(["PROBE_DEADLINE_SECONDS", String(settings.deadlineSeconds)]);
+  if (settings.expectDenied) vars.push(["PROBE_EXPECT", "denied"]);
   return vars;
 }
+
+const inline = (settings: ProbeSettings) =>
+  probeEnvironment(settings)
+    .map(([name, value]) => `${name}=${shellQuote(value)}`)
+    .join(" ");
 
 /**
  * `VAR='…' … bash -s`. The probe's exit 1 means "not verified by the deadline", and what that does to
@@ -47,7 +61,23 @@ export function probeEnvironment(settings: ProbeSettings): Array<[string, string
  * Exit 2 (bad input) and anything else fail the command either way.
  */
 export function probeCommandLine(settings: ProbeSettings, expectation: Expectation): string {
-  const assignments = probeEnvironment(settings).map(([name, value]) => `${name}=${shellQuote(value)}`);
-  const run = `${assignments.join(" ")} bash -s`;
+  const run = `${inline({ ...settings, expectDenied: false })} bash -s`;
   return expectation === "denied" ? `${run}; rc=$?; [ "$rc" -le 1 ] || exit "$rc"` : run;
 }
+
+/**
+ * `VAR='…' … PROBE_EXPECT='denied' bash -s`: the probe waits for ARM's refusal (a read still allowed is
+ * asked again until the deadline, as a revoked grant takes minutes to stop working) and exits 0 only once
+ * the 403 proves it. Anything else fails the command, so the next `pulumi up` probes again.
+ */
+export function refusalCommandLine(settings: ProbeSettings): string {
+  return `${inline({ ...settings, expectDenied: true })} bash -s`;
+}
+
+/**
+ * What runs instead of the probe while this very update removes the grant (Pulumi deletes it only at the
+ * end of the update, after the check): nothing is probed, and the line differs from every probe line, so
+ * the next update runs the check again in place.
+ */
+export const REVOCATION_PENDING_COMMAND =
+  "echo 'revocation pending: this update removes the grant; the next pulumi up proves the denial'";

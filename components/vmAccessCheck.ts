@@ -1,4 +1,20 @@
+import { readFileSync } from "node:fs";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import type { AccessCheckResult } from "../verify/contract";
+import { judgeProbe, parseProbeOutput } from "../verify/judge";
+import { AccessCheckFailedError, PROBE_SCRIPT_PATH, revocationPendingLine } from "./accessCheck";
+import { probeEvidence, scopedChecks } from "./accessCheckEvidence";
+import {
+  AccessCheckArgsError,
+  type CheckValues,
+  checkSettings,
+  PER_DIAL_TIMEOUT_SECONDS,
+  pendingChecks,
+  planRun,
+  privateKeyValue,
+  sshSettings,
+} from "./accessCheckPlan";
 
 /**
  * The public access check for one VM and one managed identity: over SSH it runs verify/probe.sh on the
@@ -198,6 +214,9 @@ export interface ProbeEvidence {
   error?: string;
 }
 
+/** The component's type token: what Pulumi's component provider host derives from this package and class. */
+export const VM_ACCESS_CHECK_TYPE = "vm-identity-access:index:VmAccessCheck";
+
 export class VmAccessCheck extends pulumi.ComponentResource {
   /** Every probe run verified what it had to. */
   public readonly verified: pulumi.Output<boolean>;
@@ -213,12 +232,167 @@ export class VmAccessCheck extends pulumi.ComponentResource {
   public readonly results: pulumi.Output<any[]>;
 
   constructor(name: string, args: VmAccessCheckArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vm-identity-access:index:VmAccessCheck", name, {}, opts);
-    void args;
-    this.verified = pulumi.output(false);
-    this.checks = pulumi.output([]);
-    this.evidence = pulumi.output([]);
-    this.results = pulumi.output([]);
-    this.registerOutputs({});
+    super(VM_ACCESS_CHECK_TYPE, name, {}, opts);
+    const runs = [
+      ...scopeList(name, "readableScopes", args.readableScopes).map((scope, index) => ({
+        scope,
+        index,
+        arg: "readableScopes",
+        expectation: Expectation.Granted,
+      })),
+      ...scopeList(name, "refusedScopes", args.refusedScopes).map((scope, index) => ({
+        scope,
+        index,
+        arg: "refusedScopes",
+        expectation: Expectation.Denied,
+      })),
+    ];
+    if (runs.length === 0) {
+      throw new AccessCheckArgsError(name, [
+        "readableScopes and refusedScopes are both empty: list at least one resource group ID to probe",
+      ]);
+    }
+    const failOnMismatch = args.failOnMismatch ?? true;
+    const settings = pulumi
+      .output({
+        identity: args.identity,
+        readOnly: args.readOnly,
+        refusedActions: args.refusedActions,
+        deadlineSeconds: args.deadlineSeconds,
+        quickRefusalSeconds: args.quickRefusalSeconds,
+        revocationPending: args.revocationPending,
+        armEndpoint: args.armEndpoint,
+        imdsEndpoint: args.imdsEndpoint,
+      })
+      .apply((values) => checkSettings(name, values as CheckValues));
+    const ssh = pulumi
+      .all([
+        field(args.ssh, "host"),
+        field(args.ssh, "port"),
+        field(args.ssh, "user"),
+        field(args.ssh, "hostKey"),
+        field(args.ssh, "dialErrorLimit"),
+      ])
+      .apply(([host, port, user, hostKey, dialErrorLimit]) =>
+        sshSettings(name, { host, port, user, hostKey, dialErrorLimit }),
+      );
+    const connection = {
+      host: ssh.host,
+      port: ssh.port,
+      user: ssh.user,
+      // Always a secret, however it was given.
+      privateKey: pulumi.secret(field(args.ssh, "privateKey").apply((key) => privateKeyValue(name, key))),
+      // Security control: only the VM holding this host key can answer the check.
+      hostKey: ssh.hostKey,
+      // Ride out boot and cloud-init: sshd refuses connections until then.
+      dialErrorLimit: ssh.dialErrorLimit,
+      perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
+    };
+    const probeScript = readFileSync(PROBE_SCRIPT_PATH, "utf8");
+
+    const judgedRuns = runs.map((run) => {
+      const plan = pulumi
+        .all([settings, run.scope])
+        .apply(([checked, scope]) => planRun(name, checked, { ...run, scope }));
+      const probe = new command.remote.Command(
+        runs.length === 1 ? name : `${name}-${runs.indexOf(run) + 1}`,
+        {
+          connection,
+          create: plan.create,
+          // Undefined (no update line; no stdin while nothing is probed) leaves the input out.
+          update: plan.update as pulumi.Output<string>,
+          stdin: plan.apply((p) => (p.sendsProbe ? probeScript : undefined)) as pulumi.Output<string>,
+          triggers: args.triggers,
+          // The previous run's output must not leak into the next run's environment.
+          addPreviousOutputInEnv: false,
+          // The probe's stderr is its progress (one line per attempt); stdout is the evidence.
+          logging: "stderr",
+        },
+        { parent: this, dependsOn: opts?.dependsOn },
+      );
+      return pulumi.all([args.vmName, plan, probe.stdout]).apply(([vm, p, stdout]) => {
+        const evidence = p.pending ? stdout.trim() : parseProbeOutput(stdout);
+        const verdict = p.pending
+          ? { checks: pendingChecks(p.scope), verified: false }
+          : judgeProbe(evidence, p.expected, p.kind, p.expectation);
+        return {
+          vm,
+          identity: p.kind,
+          expected: p.expected,
+          probe: evidence,
+          ...verdict,
+          expectation: p.expectation,
+          pending: p.pending,
+        };
+      });
+    });
+
+    // The evidence holds claims, never the token (the probe's contract; the judge redacts anything
+    // token-shaped). Unsecreted so that stack outputs show it even if a provider marks the command's
+    // stdout secret because its connection is.
+    const judged = pulumi.unsecret(pulumi.all(judgedRuns)).apply((all) => {
+      const pending = all.filter((run) => run.pending);
+      if (failOnMismatch && pending.length > 0)
+        pulumi.log.warn(revocationPendingLine(pending.map((r) => r.expected.resourceGroupId)), this);
+      const failed = all.filter((run) => !run.verified && !run.pending);
+      if (failOnMismatch && failed.length > 0) {
+        const accessCheck = {
+          verified: false,
+          expectation: failed[0].expectation,
+          results: failed.map(contractResult),
+        };
+        throw new AccessCheckFailedError(accessCheck, `VmAccessCheck ${name} did not verify what it had to`);
+      }
+      return all;
+    });
+    this.results = judged.apply((all) => all.map(contractResult));
+    this.verified = judged.apply((all) => all.every((run) => run.verified));
+    this.checks = judged.apply((all) => all.flatMap((run) => scopedChecks(run.expected.resourceGroupId, run.checks)));
+    this.evidence = judged.apply((all) =>
+      all.map((run) =>
+        probeEvidence({
+          scope: run.expected.resourceGroupId,
+          expectation: run.expectation,
+          verified: run.verified,
+          probe: run.probe,
+        }),
+      ),
+    );
+    // Registered, the outputs fail the deployment when they reject (a mismatch, or a command that failed).
+    // Left unregistered when the caller judges them itself, so a failed command is reported once.
+    this.registerOutputs(
+      failOnMismatch
+        ? { verified: this.verified, checks: this.checks, evidence: this.evidence, results: this.results }
+        : {},
+    );
   }
+}
+
+/** A run as the output contract has it (the run's own expectation and pending flag left out). */
+function contractResult(run: AccessCheckResult & { expectation: unknown; pending: unknown }): AccessCheckResult {
+  const { vm, identity, expected, probe, checks, verified } = run;
+  return { vm, identity, expected, probe, checks, verified };
+}
+
+/**
+ * One field of an Input object. Given as a plain object, the field keeps its own secretness (a secret
+ * private key does not make the host secret); given as an Output, the field is read from it.
+ */
+function field(input: pulumi.Input<object>, key: string): pulumi.Output<unknown> {
+  if (pulumi.Output.isInstance(input) || input instanceof Promise) {
+    const whole = pulumi.output(input) as pulumi.Output<Record<string, unknown> | undefined>;
+    return whole.apply((value) => value?.[key]);
+  }
+  return pulumi.output((input as Record<string, pulumi.Input<unknown>>)[key]);
+}
+
+/** A scope list: its length decides the number of probe runs, so it must be written out in the program. */
+function scopeList(component: string, arg: string, list: pulumi.Input<string>[] | undefined): pulumi.Input<string>[] {
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) {
+    throw new AccessCheckArgsError(component, [
+      `${arg} must be a list written out in the program (its length decides how many probe runs there are); each item may be an output, the list itself may not`,
+    ]);
+  }
+  return list;
 }

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import type { GeneratedPrivateKey, KeyAlgorithm, KeyOptions } from "../local-azure/tlsKeys";
+import { type ArmReader, getterMapping, getterTokens, invokeGetter } from "./armGetter";
 import { mappingFor } from "./armMapping";
 import { armFailure, armPlan, armResult } from "./armResource";
 import { redactSecrets, unwrapSecrets, wrapSecret } from "./secrets";
@@ -26,7 +27,7 @@ export interface StateEntry {
 }
 
 /** The ARM client the mocks need: Local Azure's ArmClient, authenticated as the deployer. */
-export interface ArmPutClient {
+export interface ArmPutClient extends ArmReader {
   putAndWait(path: string, body: unknown): Promise<{ status: number; body: unknown }>;
 }
 
@@ -101,7 +102,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     }
   }
 
-  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> | Promise<Record<string, unknown>> {
     if (args.token === "azure-native:authorization:getClientConfig") {
       return {
         clientId: this.options.deployer.clientId,
@@ -110,8 +111,14 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
         tenantId: this.options.tenantId,
       };
     }
+    if (getterMapping(args.token)) {
+      // The SDK reports a failed invoke with its gRPC error's `details`, as the engine sends it.
+      return invokeGetter(this.options.arm, args.token, args.inputs, this.options.subscriptionId).catch((error) => {
+        throw Object.assign(error as Error, { details: (error as Error).message });
+      });
+    }
     throw new Error(
-      `Local Azure does not answer the function ${args.token}: the runner supports only azure-native:authorization:getClientConfig`,
+      `Local Azure does not answer the function ${args.token}: the runner supports azure-native:authorization:getClientConfig and the getters of the types it models (${getterTokens().join(", ")})`,
     );
   }
 

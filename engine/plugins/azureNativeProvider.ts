@@ -1,12 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type * as provider from "@pulumi/pulumi/provider";
+import { getterMapping, getterTokens, invokeGetter } from "../../local/armGetter";
 import { mappingFor, type ResourceMapping } from "../../local/armMapping";
 import { armFailure, armPlan, armResult, resourceName } from "../../local/armResource";
 import { isWrappedSecret, unwrapSecrets, wrapSecret } from "../../local/secrets";
 
 /**
  * The azure-native stand-in's resource provider: Check/Diff/Create/Read/Update/Delete for the types
- * local/armMapping/ models, and the getClientConfig invoke, over Local Azure's ARM as the deployer.
+ * local/armMapping/ models, the getClientConfig invoke and those types' getters (local/armGetter.ts), over
+ * Local Azure's ARM as the deployer.
  * Requests and outputs come from the same tables and steps the mock runner uses (local/armResource.ts).
  *
  * Like azure-native v1, the resource's inputs are kept in its state under `__inputs`, because the
@@ -264,10 +266,20 @@ export function azureNativeProvider(options: AzureNativeProviderOptions): provid
       }
     },
 
-    async invoke(token) {
+    async invoke(token, inputs) {
+      if (getterMapping(token)) {
+        return {
+          outputs: await invokeGetter(
+            options.arm,
+            token,
+            unwrapSecrets(inputs) as Record<string, unknown>,
+            options.subscriptionId,
+          ),
+        };
+      }
       if (token !== GET_CLIENT_CONFIG) {
         throw new Error(
-          `Local Azure does not answer the function ${token}: the stand-in supports only ${GET_CLIENT_CONFIG}`,
+          `Local Azure does not answer the function ${token}: the stand-in supports ${GET_CLIENT_CONFIG} and the getters of the types it models (${getterTokens().join(", ")})`,
         );
       }
       return {

@@ -310,9 +310,26 @@ describe("azure-native stand-in: Create, Read, Update, Delete, getClientConfig",
     expect(await p.invoke?.("azure-native:authorization:getClientConfig", {})).toEqual({
       outputs: { clientId: "deployer-client", objectId: "deployer-oid", subscriptionId: SUB, tenantId: TENANT },
     });
-    await expect(p.invoke?.("azure-native:compute:getVirtualMachine", {})).rejects.toThrow(
-      "does not answer the function",
+    await expect(p.invoke?.("azure-native:storage:listStorageAccountKeys", {})).rejects.toThrow(
+      "Local Azure does not answer the function azure-native:storage:listStorageAccountKeys: the stand-in supports azure-native:authorization:getClientConfig and the getters of the types it models",
     );
+  });
+
+  it("answers a getter with a GET at the type's api-version, and ARM's 404 in azure-native's words", async () => {
+    const { arm, calls } = fakeArm();
+    const p = provider(arm);
+    const vm = `/subscriptions/${SUB}/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1`;
+    const found = await p.invoke?.("azure-native:compute:getVirtualMachine", {
+      resourceGroupName: "rg1",
+      vmName: "vm1",
+    });
+    expect(calls).toEqual([{ method: "GET", path: `${vm}?api-version=2024-11-01` }]);
+    expect(found?.outputs).toMatchObject({ id: vm, name: "vm1", location: "eastus", azureApiVersion: "2024-11-01" });
+    const assignment = `${RG_ID}/providers/Microsoft.Authorization/roleAssignments/a1`;
+    arm.notFound.add(assignment);
+    await expect(
+      p.invoke?.("azure-native:authorization:getRoleAssignment", { scope: RG_ID, roleAssignmentName: "a1" }),
+    ).rejects.toThrow(`request failed ${assignment}: Status=404 Code="ResourceNotFound" Message="gone"`);
   });
 
   it("carries secrets through arrays and leaves plain outputs alone", () => {

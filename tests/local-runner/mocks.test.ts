@@ -24,6 +24,15 @@ function harness(overrides: Partial<LocalMocksOptions> = {}) {
   let clock = 1000;
   const options: LocalMocksOptions = {
     arm: {
+      async request(_method, path) {
+        const id = path.split("?")[0];
+        return /roleAssignments\/missing$/.test(id)
+          ? {
+              status: 404,
+              body: { error: { code: "RoleAssignmentNotFound", message: "The role assignment does not exist." } },
+            }
+          : { status: 200, body: { id, name: id.split("/").pop(), properties: { principalId: "p" } } };
+      },
       async putAndWait(path, body) {
         puts.push({ path, body });
         const id = path.split("?")[0].replace("/resourcegroups/", "/resourceGroups/");
@@ -117,6 +126,7 @@ describe("LocalAzureMocks", () => {
   it("fails the resource with ARM's status, code and message", async () => {
     const { mocks } = harness({
       arm: {
+        request: async () => ({ status: 500, body: null }),
         putAndWait: async () => {
           throw Object.assign(new Error("Subnet s does not exist."), { status: 400, code: "InvalidResourceReference" });
         },
@@ -153,9 +163,25 @@ describe("LocalAzureMocks", () => {
     await expect(mocks.newResource({ type: "aws:s3/bucket:Bucket", name: "b", inputs: {} })).rejects.toThrow(
       "Local Azure does not model resource type aws:s3/bucket:Bucket (resource b): the runner handles the azure-native types of this program, tls:index/privateKey:PrivateKey and command:remote:Command",
     );
-    expect(() => mocks.call({ token: "azure-native:compute:getVirtualMachine", inputs: {} })).toThrow(
-      "Local Azure does not answer the function azure-native:compute:getVirtualMachine: the runner supports only azure-native:authorization:getClientConfig",
+    expect(() => mocks.call({ token: "azure-native:storage:listStorageAccountKeys", inputs: {} })).toThrow(
+      "Local Azure does not answer the function azure-native:storage:listStorageAccountKeys: the runner supports azure-native:authorization:getClientConfig and the getters of the types it models (azure-native:resources:getResourceGroup, ",
     );
+  });
+
+  it("answers a getter with ARM's resource as azure-native's outputs, and ARM's 404 as azure-native words it", async () => {
+    const { mocks } = harness();
+    const scope = `/subscriptions/${SUB}/resourceGroups/rg`;
+    const token = "azure-native:authorization:getRoleAssignment";
+    expect(await mocks.call({ token, inputs: { scope, roleAssignmentName: "found" } })).toEqual({
+      id: `${scope}/providers/Microsoft.Authorization/roleAssignments/found`,
+      name: "found",
+      principalId: "p",
+      azureApiVersion: "2022-04-01",
+    });
+    await expect(mocks.call({ token, inputs: { scope, roleAssignmentName: "missing" } })).rejects.toMatchObject({
+      message: `request failed ${scope}/providers/Microsoft.Authorization/roleAssignments/missing: Status=404 Code="RoleAssignmentNotFound" Message="The role assignment does not exist."`,
+      details: `request failed ${scope}/providers/Microsoft.Authorization/roleAssignments/missing: Status=404 Code="RoleAssignmentNotFound" Message="The role assignment does not exist."`,
+    });
   });
 
   it("answers getClientConfig with Local Azure's subscription, tenant and deployer", () => {

@@ -236,18 +236,20 @@ async function withRegistrationFailuresExpected<T>(run: () => Promise<T>): Promi
   }
 }
 
+export interface ProgramOptions {
+  probe?: ProbeAnswer;
+  azureEnvironment?: string;
+  /** ARM still holds the Reader assignment the program would grant (a stack switched from granted to denied). */
+  grantRemains?: boolean;
+  resetModules: () => void;
+}
+
 /** Loads a fresh copy of index.ts under mocks with the given raw settings. */
-export function runProgram(
-  settings: Record<string, string>,
-  options: { probe?: ProbeAnswer; azureEnvironment?: string; resetModules: () => void },
-): Promise<ProgramRun> {
+export function runProgram(settings: Record<string, string>, options: ProgramOptions): Promise<ProgramRun> {
   return withRegistrationFailuresExpected(() => loadProgram(settings, options));
 }
 
-async function loadProgram(
-  settings: Record<string, string>,
-  options: { probe?: ProbeAnswer; azureEnvironment?: string; resetModules: () => void },
-): Promise<ProgramRun> {
+async function loadProgram(settings: Record<string, string>, options: ProgramOptions): Promise<ProgramRun> {
   options.resetModules();
   const pulumiModule: typeof pulumi = await import("@pulumi/pulumi");
   const registrations: Registration[] = [];
@@ -277,6 +279,13 @@ async function loadProgram(
             clientId: "deployer-client",
             objectId: "deployer-object",
           };
+        }
+        if (args.token === "azure-native:authorization:getRoleAssignment") {
+          const id = `${args.inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${args.inputs.roleAssignmentName}`;
+          if (options.grantRemains) return { id, name: args.inputs.roleAssignmentName, scope: args.inputs.scope };
+          // As azure-native reports ARM's 404 for an invoke; the SDK reads a failed invoke's gRPC `details`.
+          const message = `request failed ${id}: Status=404 Code="RoleAssignmentNotFound" Message="The role assignment does not exist."`;
+          throw Object.assign(new Error(message), { details: message });
         }
         throw new Error(`unexpected call ${args.token}`);
       },

@@ -1,0 +1,353 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Check, Expectation, Expected, IdentityKind } from "../verify/contract";
+import { type ProbeSettings, probeCommandLine, REVOCATION_PENDING_COMMAND, refusalCommandLine } from "./probeCommand";
+
+/**
+ * The access check's arguments, validated, and what each probe run sends: pure functions that the
+ * component (components/vmAccessCheck.ts) calls once the args are known, and that tests call directly.
+ */
+
+export const DEFAULT_ARM_ENDPOINT = "https://management.azure.com";
+export const DEFAULT_DEADLINE_SECONDS = 600;
+export const DEFAULT_SSH_PORT = 22;
+export const DEFAULT_SSH_USER = "azureuser";
+export const DEFAULT_DIAL_ERROR_LIMIT = 60;
+/** Seconds one dial may take (the command provider's perDialTimeout). */
+export const PER_DIAL_TIMEOUT_SECONDS = 20;
+
+/** The check named in every run's results while its revocation is pending. */
+export const REVOCATION_PENDING_CHECK = "revocation-pending";
+
+/** Bad arguments: Pulumi prints a RunError's message without a stack trace. */
+export class AccessCheckArgsError extends pulumi.RunError {
+  constructor(
+    readonly component: string,
+    readonly problems: string[],
+  ) {
+    super(
+      problems.length === 1
+        ? `VmAccessCheck ${component}: ${problems[0]}`
+        : `VmAccessCheck ${component} has ${problems.length} invalid arguments:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
+    this.name = "AccessCheckArgsError";
+  }
+}
+
+/** The managed identity as given (every Input resolved). */
+export interface IdentityValues {
+  type?: unknown;
+  principalId?: unknown;
+  tenantId?: unknown;
+  clientId?: unknown;
+  resourceId?: unknown;
+  selectBy?: unknown;
+}
+
+/** Every setting of the check but SSH, as given (every Input resolved). */
+export interface CheckValues {
+  identity?: IdentityValues;
+  readOnly?: unknown;
+  refusedActions?: unknown;
+  deadlineSeconds?: unknown;
+  quickRefusalSeconds?: unknown;
+  revocationPending?: unknown;
+  armEndpoint?: unknown;
+  imdsEndpoint?: unknown;
+}
+
+type Selector = "clientId" | "objectId" | "resourceId";
+
+/** The check's settings, validated, defaults applied. */
+export interface CheckSettings {
+  kind: IdentityKind;
+  principalId: string;
+  tenantId: string;
+  clientId?: string;
+  resourceId?: string;
+  /** How a user-assigned identity is selected at IMDS; undefined for the system-assigned one. */
+  selectBy?: Selector;
+  readOnly: boolean;
+  refusedActions: string[];
+  deadlineSeconds: number;
+  quickRefusalSeconds?: number;
+  revocationPending: boolean;
+  /** Without a trailing slash. */
+  armEndpoint: string;
+  imdsEndpoint?: string;
+}
+
+const shown = (value: unknown) => (typeof value === "string" ? JSON.stringify(value) : String(value));
+const present = (value: unknown) => value !== undefined && value !== null;
+const isText = (value: unknown): value is string => typeof value === "string" && value.trim() !== "";
+
+function wholeNumber(value: unknown, min: number, max: number): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max;
+}
+
+/** The base URL without its trailing slashes, or undefined when it is not one of `schemes`. */
+function baseUrl(value: unknown, schemes: string[]): string | undefined {
+  if (typeof value !== "string") return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (!schemes.includes(url.protocol.slice(0, -1)) || url.search || url.hash || url.username || url.password) {
+    return undefined;
+  }
+  return value.replace(/\/+$/, "");
+}
+
+function identityProblems(identity: IdentityValues | undefined): string[] {
+  if (identity === undefined || identity === null) return ["identity is required: its type, principalId and tenantId"];
+  const problems: string[] = [];
+  const { type } = identity;
+  if (type !== "SystemAssigned" && type !== "UserAssigned") {
+    problems.push(`identity.type = ${shown(type)} must be SystemAssigned or UserAssigned`);
+  }
+  if (!isText(identity.principalId)) {
+    problems.push("identity.principalId is required: the principal (object) ID the token's oid must carry");
+  }
+  if (!isText(identity.tenantId)) problems.push("identity.tenantId is required: the tenant the token's tid must name");
+  if (type === "SystemAssigned") {
+    for (const key of ["clientId", "resourceId", "selectBy"] as const) {
+      if (present(identity[key])) {
+        problems.push(`identity.${key} is for a user-assigned identity; a SystemAssigned one has none`);
+      }
+    }
+  }
+  if (type === "UserAssigned") {
+    const { selectBy } = identity;
+    if (present(selectBy) && selectBy !== "clientId" && selectBy !== "objectId" && selectBy !== "resourceId") {
+      problems.push(`identity.selectBy = ${shown(selectBy)} must be clientId, objectId or resourceId`);
+    } else if (selectBy === "clientId" && !isText(identity.clientId)) {
+      problems.push('identity.selectBy = "clientId" needs identity.clientId');
+    } else if (selectBy === "resourceId" && !isText(identity.resourceId)) {
+      problems.push('identity.selectBy = "resourceId" needs identity.resourceId');
+    }
+  }
+  return problems;
+}
+
+/** Validates everything but SSH and the scopes, and applies the defaults; throws AccessCheckArgsError. */
+export function checkSettings(component: string, values: CheckValues): CheckSettings {
+  const problems = identityProblems(values.identity);
+  const deadlineSeconds = values.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS;
+  if (!wholeNumber(deadlineSeconds, 1, 86400)) {
+    problems.push(`deadlineSeconds = ${shown(deadlineSeconds)} must be a whole number from 1 to 86400`);
+  }
+  const quick = values.quickRefusalSeconds;
+  if (present(quick) && !wholeNumber(quick, 1, 86400)) {
+    problems.push(`quickRefusalSeconds = ${shown(quick)} must be a whole number from 1 to 86400`);
+  }
+  const armEndpoint = baseUrl(values.armEndpoint ?? DEFAULT_ARM_ENDPOINT, ["https"]);
+  if (armEndpoint === undefined) {
+    problems.push(
+      `armEndpoint = ${shown(values.armEndpoint)} must be an https:// base URL (the token must not travel in clear)`,
+    );
+  }
+  const imdsEndpoint = present(values.imdsEndpoint) ? baseUrl(values.imdsEndpoint, ["http", "https"]) : undefined;
+  if (present(values.imdsEndpoint) && imdsEndpoint === undefined) {
+    problems.push(`imdsEndpoint = ${shown(values.imdsEndpoint)} must be an http:// or https:// base URL`);
+  }
+  const refusedActions = values.refusedActions ?? [];
+  if (!Array.isArray(refusedActions) || !refusedActions.every(isText)) {
+    problems.push(`refusedActions = ${shown(JSON.stringify(refusedActions))} must be a list of action names`);
+  }
+  for (const key of ["readOnly", "revocationPending"] as const) {
+    if (present(values[key]) && typeof values[key] !== "boolean") {
+      problems.push(`${key} = ${shown(values[key])} must be true or false`);
+    }
+  }
+  if (problems.length > 0) throw new AccessCheckArgsError(component, problems);
+
+  const identity = values.identity as Required<Pick<IdentityValues, "type">> & Record<string, unknown>;
+  const user = identity.type === "UserAssigned";
+  const given = (key: string) => (isText(identity[key]) ? (identity[key] as string) : undefined);
+  const clientId = given("clientId");
+  const resourceId = given("resourceId");
+  const selectBy = user
+    ? ((identity.selectBy as Selector | undefined) ??
+      (clientId !== undefined ? "clientId" : resourceId !== undefined ? "resourceId" : "objectId"))
+    : undefined;
+  return {
+    kind: user ? "user" : "system",
+    principalId: identity.principalId as string,
+    tenantId: identity.tenantId as string,
+    ...(clientId !== undefined ? { clientId } : {}),
+    ...(resourceId !== undefined ? { resourceId } : {}),
+    ...(selectBy !== undefined ? { selectBy } : {}),
+    readOnly: values.readOnly !== false,
+    refusedActions: refusedActions as string[],
+    deadlineSeconds: deadlineSeconds as number,
+    ...(present(quick) ? { quickRefusalSeconds: quick as number } : {}),
+    revocationPending: values.revocationPending === true,
+    armEndpoint: armEndpoint as string,
+    ...(imdsEndpoint !== undefined ? { imdsEndpoint } : {}),
+  };
+}
+
+/** SSH's settings as given (every Input resolved), the private key aside. */
+export interface SshValues {
+  host?: unknown;
+  port?: unknown;
+  user?: unknown;
+  hostKey?: unknown;
+  dialErrorLimit?: unknown;
+}
+
+export interface SshSettings {
+  host: string;
+  port: number;
+  user: string;
+  hostKey: string;
+  dialErrorLimit: number;
+}
+
+/** One OpenSSH public key line: its type, then base64 key data, then an optional comment. */
+const HOST_KEY_LINE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( [^\r\n]*)?$/;
+
+/** Validates the connection (the private key is checked on its own, as a secret); throws AccessCheckArgsError. */
+export function sshSettings(component: string, values: SshValues): SshSettings {
+  const problems: string[] = [];
+  const port = values.port ?? DEFAULT_SSH_PORT;
+  const user = values.user ?? DEFAULT_SSH_USER;
+  const dialErrorLimit = values.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
+  if (!isText(values.host)) problems.push("ssh.host is required: the address the VM's SSH server answers at");
+  if (!wholeNumber(port, 1, 65535)) problems.push(`ssh.port = ${shown(port)} must be a whole number from 1 to 65535`);
+  if (!isText(user)) problems.push(`ssh.user = ${shown(user)} must be a user name`);
+  if (typeof values.hostKey !== "string" || !HOST_KEY_LINE.test(values.hostKey.trim())) {
+    const hostKey =
+      typeof values.hostKey === "string" && values.hostKey.length > 40
+        ? `${values.hostKey.slice(0, 37)}...`
+        : values.hostKey;
+    problems.push(
+      `ssh.hostKey = ${shown(hostKey)} must be the VM's SSH host public key, one OpenSSH line (ssh-ed25519 AAAA…): the only key the check accepts`,
+    );
+  }
+  if (!wholeNumber(dialErrorLimit, -1, Number.MAX_SAFE_INTEGER)) {
+    problems.push(`ssh.dialErrorLimit = ${shown(dialErrorLimit)} must be -1 (no limit) or a whole number from 0`);
+  }
+  if (problems.length > 0) throw new AccessCheckArgsError(component, problems);
+  return {
+    host: values.host as string,
+    port: port as number,
+    user: user as string,
+    hostKey: (values.hostKey as string).trim(),
+    dialErrorLimit: dialErrorLimit as number,
+  };
+}
+
+/** The private key, or AccessCheckArgsError when there is none (its text is never shown). */
+export function privateKeyValue(component: string, value: unknown): string {
+  if (!isText(value)) {
+    throw new AccessCheckArgsError(component, [
+      "ssh.privateKey is required: an OpenSSH private key authorized for ssh.user",
+    ]);
+  }
+  return value;
+}
+
+const RESOURCE_GROUP_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)$/i;
+
+/** The subscription and resource group a scope names, or undefined when it is not a resource group ID. */
+export function resourceGroupScope(scope: unknown): { subscriptionId: string; resourceGroup: string } | undefined {
+  if (typeof scope !== "string") return undefined;
+  const match = RESOURCE_GROUP_ID.exec(scope);
+  return match ? { subscriptionId: match[1], resourceGroup: match[2] } : undefined;
+}
+
+/** What one probe run proves and sends. */
+export interface RunPlan {
+  scope: string;
+  expectation: Expectation;
+  kind: IdentityKind;
+  expected: Expected;
+  /** The remote command's `create`. */
+  create: string;
+  /** The remote command's `update`, when a run repeated in place must differ from the first. */
+  update?: string;
+  /** Whether the probe script goes on stdin (not while a revocation is pending: nothing is probed). */
+  sendsProbe: boolean;
+  pending: boolean;
+}
+
+/** The probe run for `scope` (the `index`-th of `arg`); throws AccessCheckArgsError for a bad scope. */
+export function planRun(
+  component: string,
+  settings: CheckSettings,
+  run: { scope: unknown; expectation: Expectation; arg: string; index: number },
+): RunPlan {
+  const target = resourceGroupScope(run.scope);
+  if (target === undefined) {
+    throw new AccessCheckArgsError(component, [
+      `${run.arg}[${run.index}] = ${shown(run.scope)} must be a resource group ID: /subscriptions/<subscription ID>/resourceGroups/<name>`,
+    ]);
+  }
+  const scope = run.scope as string;
+  const selector: Pick<ProbeSettings, "clientId" | "objectId" | "resourceId"> =
+    settings.selectBy === "clientId"
+      ? { clientId: settings.clientId }
+      : settings.selectBy === "objectId"
+        ? { objectId: settings.principalId }
+        : settings.selectBy === "resourceId"
+          ? { resourceId: settings.resourceId }
+          : {};
+  const probe = (deadlineSeconds: number): ProbeSettings => ({
+    armEndpoint: settings.armEndpoint,
+    ...selector,
+    ...target,
+    deadlineSeconds,
+    ...(settings.imdsEndpoint !== undefined ? { imdsEndpoint: settings.imdsEndpoint } : {}),
+  });
+  const expected: Expected = {
+    principalId: settings.principalId,
+    ...(settings.clientId !== undefined ? { clientId: settings.clientId } : {}),
+    ...(settings.resourceId !== undefined ? { resourceId: settings.resourceId } : {}),
+    tenantId: settings.tenantId,
+    resourceGroupId: scope,
+    resource: `${settings.armEndpoint}/`,
+    ...(settings.selectBy === "objectId" ? { selector: "object_id" as const } : {}),
+    ...(settings.selectBy === "resourceId" ? { selector: "msi_res_id" as const } : {}),
+    ...(run.expectation === "granted" && !settings.readOnly ? { readOnly: false as const } : {}),
+    ...(run.expectation === "granted" && settings.refusedActions.length > 0
+      ? { refusedActions: settings.refusedActions }
+      : {}),
+  };
+  const common = { scope, expectation: run.expectation, kind: settings.kind, expected };
+  if (run.expectation === "granted") {
+    return {
+      ...common,
+      create: probeCommandLine(probe(settings.deadlineSeconds), "granted"),
+      sendsProbe: true,
+      pending: false,
+    };
+  }
+  const refusal = refusalCommandLine(probe(settings.deadlineSeconds));
+  if (settings.revocationPending) {
+    return { ...common, create: REVOCATION_PENDING_COMMAND, update: refusal, sendsProbe: false, pending: true };
+  }
+  if (settings.quickRefusalSeconds !== undefined) {
+    // A first run takes ARM's answer quickly; a run repeated in place (after a revocation) waits.
+    return {
+      ...common,
+      create: probeCommandLine(probe(settings.quickRefusalSeconds), "denied"),
+      update: refusal,
+      sendsProbe: true,
+      pending: false,
+    };
+  }
+  return { ...common, create: refusal, sendsProbe: true, pending: false };
+}
+
+/** The named checks of a run that probed nothing because its revocation is pending. */
+export function pendingChecks(scope: string): Check[] {
+  return [
+    {
+      name: REVOCATION_PENDING_CHECK,
+      ok: false,
+      detail: `the grant on ${scope} is removed at the end of this update, after the check: run pulumi up again to prove the denial`,
+    },
+  ];
+}
