@@ -3,7 +3,12 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { ReaderAccess } from "./components/access";
-import { isRevocationPending, programAccessCheck, revocationPendingLine } from "./components/accessCheck";
+import {
+  formerCommandAlias,
+  isRevocationPending,
+  programAccessCheck,
+  revocationPendingLine,
+} from "./components/accessCheck";
 import { readerGrantRemains } from "./components/grantState";
 import { UserIdentity } from "./components/identity";
 import { Network } from "./components/network";
@@ -80,6 +85,8 @@ const systemAccess = linuxVms.map((vm, index) =>
 const denialPending = (principalId: pulumi.Input<string>) =>
   settings.grantAccess ? false : readerGrantRemains(client.subscriptionId, resourceGroup.id, principalId);
 const scopes = settings.grantAccess ? { readableScopes: [resourceGroup.id] } : { refusedScopes: [resourceGroup.id] };
+// Each check's command keeps the URN it had under the one AccessCheckRun before the checks became components.
+const formerCheckAlias = formerCommandAlias(`${prefix}-check`);
 const checks = linuxVms.flatMap((vm, index) => {
   const common = {
     vmName: vm.vmName,
@@ -122,7 +129,7 @@ const checks = linuxVms.flatMap((vm, index) => {
             userAccess?.assignmentId ?? "no-grant",
           ],
         },
-        { dependsOn: userAccess ? [userAccess, vm] : [vm], transformations: [keepCommandUrn] },
+        { dependsOn: userAccess ? [userAccess, vm] : [vm], transformations: [formerCheckAlias] },
       ),
     );
   }
@@ -137,24 +144,12 @@ const checks = linuxVms.flatMap((vm, index) => {
           revocationPending: denialPending(vm.systemPrincipalId),
           triggers: [vm.vmId, vm.systemPrincipalId, access?.assignmentId ?? "no-grant"],
         },
-        { dependsOn: access ? [access, vm] : [vm], transformations: [keepCommandUrn] },
+        { dependsOn: access ? [access, vm] : [vm], transformations: [formerCheckAlias] },
       ),
     );
   }
   return perVm;
 });
-
-/**
- * Each check's command was a child of one `vm-identity-access:accessCheck:AccessCheckRun` named
- * `vmia-check` before the checks became VmAccessCheck components: the alias keeps it the same resource
- * on an existing stack, instead of a new check replacing the old one.
- */
-function keepCommandUrn(args: pulumi.ResourceTransformationArgs): pulumi.ResourceTransformationResult | undefined {
-  if (args.type !== "command:remote:Command") return undefined;
-  const formerParent = pulumi.createUrn(`${prefix}-check`, "vm-identity-access:accessCheck:AccessCheckRun");
-  const alias = pulumi.createUrn(args.name, args.type, formerParent);
-  return { props: args.props, opts: pulumi.mergeOptions(args.opts, { aliases: [alias] }) };
-}
 
 function requireAddress(address: string | undefined): string {
   if (!address) throw new pulumi.RunError("The public IP has no address: a Standard static IP should have one");

@@ -47,3 +47,19 @@ export function programAccessCheck(expectation: Expectation, results: AccessChec
   }
   return accessCheck;
 }
+
+/**
+ * Keeps a check's remote command the same resource on a stack deployed before the checks became
+ * VmAccessCheck components: each command was then a child of one
+ * `vm-identity-access:accessCheck:AccessCheckRun` named `formerParent`, and its URN said so. An alias to
+ * that URN (Pulumi matches it against the stack's state) moves it under its component instead of
+ * replacing it: no new check runs just because the program's structure changed.
+ */
+export function formerCommandAlias(formerParent: string): pulumi.ResourceTransformation {
+  return (args) => {
+    if (args.type !== "command:remote:Command") return undefined;
+    const parent = pulumi.createUrn(formerParent, "vm-identity-access:accessCheck:AccessCheckRun");
+    const alias = pulumi.createUrn(args.name, args.type, parent);
+    return { props: args.props, opts: pulumi.mergeOptions(args.opts, { aliases: [alias] }) };
+  };
+}

@@ -232,7 +232,7 @@ export class VmAccessCheck extends pulumi.ComponentResource {
   public readonly results: pulumi.Output<any[]>;
 
   constructor(name: string, args: VmAccessCheckArgs, opts?: pulumi.ComponentResourceOptions) {
-    super(VM_ACCESS_CHECK_TYPE, name, {}, opts);
+    // Checked before anything registers: a check with nothing to probe creates nothing.
     const runs = [
       ...scopeList(name, "readableScopes", args.readableScopes).map((scope, index) => ({
         scope,
@@ -252,6 +252,7 @@ export class VmAccessCheck extends pulumi.ComponentResource {
         "readableScopes and refusedScopes are both empty: list at least one resource group ID to probe",
       ]);
     }
+    super(VM_ACCESS_CHECK_TYPE, name, {}, opts);
     const failOnMismatch = args.failOnMismatch ?? true;
     const settings = pulumi
       .output({

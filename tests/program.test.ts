@@ -1,4 +1,7 @@
+import type * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it, vi } from "vitest";
+import { formerCommandAlias } from "../components/accessCheck";
+import { REVOCATION_PENDING_COMMAND } from "../components/probeCommand";
 import { READER_ROLE_ID, roleAssignmentName } from "../components/roleAssignment";
 import type { AccessCheck } from "../verify/contract";
 import {
@@ -16,8 +19,10 @@ import {
 const READER = `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/${READER_ROLE_ID}`;
 const BASE = { sshAllowedCidr: "198.51.100.7/32" };
 
-const run = (settings: Record<string, string>, options: { probe?: ProbeAnswer; azureEnvironment?: string } = {}) =>
-  runProgram({ ...BASE, ...settings }, { ...options, resetModules: () => vi.resetModules() });
+const run = (
+  settings: Record<string, string>,
+  options: { probe?: ProbeAnswer; azureEnvironment?: string; grantRemains?: boolean } = {},
+) => runProgram({ ...BASE, ...settings }, { ...options, resetModules: () => vi.resetModules() });
 
 const ofType = (result: ProgramRun, type: string): Registration[] =>
   result.registrations.filter((r) => r.type === type);
@@ -259,6 +264,72 @@ describe("grantAccess false (the negative control)", async () => {
     expect(inlineProbeSettings(String(command.inputs.create)).PROBE_DEADLINE_SECONDS).toBe("10");
     const accessCheck = result.outputs?.accessCheck as AccessCheck;
     expect(accessCheck).toMatchObject({ verified: true, expectation: "denied" });
+  });
+
+  it("waits for the refusal when the check runs again in place (after a revocation), with the full deadline", () => {
+    const [command] = ofType(result, "command:remote:Command");
+    const identity = result.outputs?.identity as { clientId: string };
+    expect(command.inputs.update).toBe(
+      `ARM_ENDPOINT='${ARM}' MI_CLIENT_ID='${identity.clientId}' SUBSCRIPTION_ID='${SUBSCRIPTION_ID}' ` +
+        `RESOURCE_GROUP='${result.outputs?.resourceGroupName}' PROBE_DEADLINE_SECONDS='600' PROBE_EXPECT='denied' bash -s`,
+    );
+    expect((command.inputs.triggers as string[])[3]).toBe("no-grant");
+  });
+});
+
+describe("grantAccess false on a stack whose Reader grant ARM still holds (switched from granted)", async () => {
+  const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+  const result = await run(
+    { grantAccess: "false", identity: "both" },
+    { probe: fakeProbeAnswer({ denied: true }), grantRemains: true },
+  );
+  const warnings = warn.mock.calls.map((call) => String(call[0]));
+  warn.mockRestore();
+
+  it("says so in one line: the denial is proven by the next pulumi up", () => {
+    expect(warnings).toEqual([
+      `warning: [runtime] Access to ${result.outputs?.resourceGroupId} is revoked at the end of this update (Pulumi deletes removed role assignments last): run pulumi up again to prove the denial.`,
+    ]);
+  });
+
+  it("probes nothing, and the update succeeds with an accessCheck that says the denial comes next", () => {
+    expectNoRejections(result);
+    const commands = ofType(result, "command:remote:Command");
+    expect(commands.map((c) => c.inputs.create)).toEqual([REVOCATION_PENDING_COMMAND, REVOCATION_PENDING_COMMAND]);
+    for (const command of commands) {
+      expect(command.inputs).not.toHaveProperty("stdin");
+      expect(String(command.inputs.update)).toMatch(/PROBE_EXPECT='denied' bash -s$/);
+      // The same triggers as once the grant is gone: the next update runs the check again in place.
+      expect((command.inputs.triggers as string[]).at(-1)).toBe("no-grant");
+    }
+    const accessCheck = output<AccessCheck>(result, "accessCheck");
+    expect(accessCheck.verified).toBe(false);
+    expect(accessCheck.expectation).toBe("denied");
+    expect(accessCheck.results.map((r) => [r.identity, r.verified, r.checks.map((c) => c.name)])).toEqual([
+      ["user", false, ["revocation-pending"]],
+      ["system", false, ["revocation-pending"]],
+    ]);
+  });
+});
+
+describe("formerCommandAlias", () => {
+  it("aliases each check command to its URN under the former AccessCheckRun, and leaves other resources alone", async () => {
+    const pulumiModule = await import("@pulumi/pulumi");
+    await pulumiModule.runtime.setMocks(
+      { newResource: (args) => ({ id: args.name, state: {} }), call: () => ({}) },
+      "vm-identity-access",
+      "dev",
+      false,
+    );
+    const alias = formerCommandAlias("vmia-check");
+    const base = { props: {}, opts: {}, resource: undefined as unknown as pulumi.Resource };
+    expect(alias({ ...base, type: "tls:index/privateKey:PrivateKey", name: "k" })).toBeUndefined();
+    const result = alias({ ...base, type: "command:remote:Command", name: "vmia-check-0-user" });
+    const [urn] = (result?.opts.aliases ?? []) as pulumi.Output<string>[];
+    const resolved = await new Promise((resolveUrn) => urn.apply(resolveUrn));
+    expect(resolved).toBe(
+      "urn:pulumi:dev::vm-identity-access::vm-identity-access:accessCheck:AccessCheckRun$command:remote:Command::vmia-check-0-user",
+    );
   });
 });
 

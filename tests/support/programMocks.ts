@@ -217,11 +217,18 @@ function fakeState(args: pulumi.runtime.MockResourceArgs, facts: FakeAzure, coun
  * until the rejections it left have surfaced), those registration failures are not reported as
  * unhandled; every other unhandled rejection still reaches the test runner's own listeners.
  */
-async function withRegistrationFailuresExpected<T>(run: () => Promise<T>): Promise<T> {
+export async function withRegistrationFailuresExpected<T>(
+  run: () => Promise<T>,
+  alsoExpected: (reason: Error) => boolean = () => false,
+): Promise<T> {
   const runnerListeners = process.listeners("unhandledRejection");
   process.removeAllListeners("unhandledRejection");
   const filter = (reason: unknown, promise: Promise<unknown>) => {
-    if (reason instanceof Error && reason.message.startsWith("failed to register new resource")) return;
+    if (
+      reason instanceof Error &&
+      (reason.message.startsWith("failed to register new resource") || alsoExpected(reason))
+    )
+      return;
     for (const listener of runnerListeners) listener(reason, promise);
   };
   process.on("unhandledRejection", filter);
