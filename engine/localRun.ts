@@ -26,7 +26,7 @@ import {
 } from "../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../local/kept";
 import { writeOutputs } from "../local/state";
-import { verdictLine } from "../local/verdict";
+import { revocationPending, verdictLine } from "../local/verdict";
 import { LocalAzure } from "../local-azure/index";
 import type { AccessCheck } from "../verify/contract";
 import { judgeAccessCheck } from "../verify/judge";
@@ -244,10 +244,17 @@ async function upInContext(
     // No outputs yet (a first up that failed early).
   }
   writeOutputs(stateDir, outputs);
-  const accessCheck = rejudged(outputs.accessCheck);
+  // A pending revocation is read from the stored output: re-judging its (unprobed) evidence would lose it.
+  const pending = up.code === 0 && revocationPending(outputs.accessCheck) !== undefined;
+  const accessCheck = pending ? (outputs.accessCheck as AccessCheck) : rejudged(outputs.accessCheck);
   const ok = up.code === 0 && accessCheck?.verified === true;
+  // An update that only removes a grant succeeds without proving anything yet: its verdict says so.
   const error =
-    up.code !== 0 ? upError(up.output) : ok ? null : "the deployment finished without a verified accessCheck output";
+    up.code !== 0
+      ? upError(up.output)
+      : ok || pending
+        ? null
+        : "the deployment finished without a verified accessCheck output";
   const identity = config[`${PROJECT}:identity`] ?? "user";
   return {
     ok,

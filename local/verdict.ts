@@ -1,3 +1,5 @@
+import { REVOCATION_PENDING_CHECK } from "../components/accessCheckPlan";
+
 /**
  * The one-line verdict `npm run local` ends with, from the accessCheck output (or the one a failed
  * check carried) and the deployment's error.
@@ -6,7 +8,17 @@
 interface AccessCheckLike {
   verified?: unknown;
   expectation?: unknown;
-  results?: Array<{ vm?: unknown; verified?: unknown }>;
+  results?: Array<{ vm?: unknown; verified?: unknown; checks?: unknown }>;
+}
+
+/** The pending revocation's detail, when this update only removes the grant (the next one proves the denial). */
+export function revocationPending(accessCheck: unknown): string | undefined {
+  for (const result of asAccessCheck(accessCheck)?.results ?? []) {
+    const checks = Array.isArray(result.checks) ? (result.checks as Array<{ name?: unknown; detail?: unknown }>) : [];
+    const pending = checks.find((check) => check.name === REVOCATION_PENDING_CHECK);
+    if (pending) return String(pending.detail);
+  }
+  return undefined;
 }
 
 function asAccessCheck(value: unknown): AccessCheckLike | null {
@@ -68,6 +80,8 @@ export function verdictLine(opts: {
 }): string {
   const check = asAccessCheck(opts.accessCheck);
   if (opts.ok && check) return `VERIFIED: ${summary(check, opts.identity)}`;
+  const pending = opts.error === null ? revocationPending(check) : undefined;
+  if (pending !== undefined) return `NOT VERIFIED YET: ${pending}`;
   const reason =
     (opts.error !== null ? failedProbeReason(opts.error) : undefined) ??
     firstLines(opts.error ?? "the access check did not verify the expected access");

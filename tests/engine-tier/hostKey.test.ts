@@ -39,7 +39,7 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("host-key pinning und
       ).toString("base64");
     }
     writeCloud(cloudDir(stateDir), cloud);
-    const urn = `urn:pulumi:${stack}::vm-identity-access::vm-identity-access:accessCheck:AccessCheckRun$command:remote:Command::vmia-check-0-user`;
+    const urn = `urn:pulumi:${stack}::vm-identity-access::vm-identity-access:index:VmAccessCheck$command:remote:Command::vmia-check-0-user`;
     const up = await upWithEngine({ ...options, config: { sshDialErrorLimit: "2" } }, () => undefined, stack, [
       "--replace",
       urn,

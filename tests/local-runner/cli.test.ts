@@ -287,6 +287,19 @@ describe("the verdict line", () => {
     );
   });
 
+  it("NOT VERIFIED YET, in one line, when the update only removes the grant and the next one proves the denial", () => {
+    const detail =
+      "the grant on /subscriptions/s/resourceGroups/rg is removed at the end of this update, after the check: run pulumi up again to prove the denial";
+    const pending = {
+      verified: false,
+      expectation: "denied",
+      results: [{ vm: "vm0", verified: false, checks: [{ name: "revocation-pending", ok: false, detail }] }],
+    };
+    expect(verdictLine({ ok: false, accessCheck: pending, error: null, identity: "user" })).toBe(
+      `NOT VERIFIED YET: ${detail}`,
+    );
+  });
+
   it("NOT VERIFIED gives a failed probe command's own error, not its command line", () => {
     const probe = {
       probeVersion: 1,

@@ -16,7 +16,9 @@ export type Mutation =
   /** Detach every identity from the VM (PUT identity type None): its token requests must fail. */
   | "remove-identity"
   /** No Reader at the VM's own group; a Reader assignment for the identity at a sibling group instead. */
-  | "reader-at-sibling-group";
+  | "reader-at-sibling-group"
+  /** The identity's Reader assignment at the VM's group is deleted (a revocation), just before the probe. */
+  | "revoke-reader";
 
 export interface ProbeFaultCase {
   id: string;
@@ -32,6 +34,8 @@ export interface ProbeFaultCase {
   mutation?: Mutation;
   /** PROBE_DEADLINE_SECONDS for this run: CUT_OFF_DEADLINE_SECONDS where the row ends in failure. */
   deadlineSeconds: number;
+  /** PROBE_EXPECT=denied: the probe waits for ARM's refusal (unset: contract v1's behaviour). */
+  probeExpect?: "denied";
   expect: {
     exitCode: 0 | 1;
     /** The judge's verdict under each expectation: exactly one (or neither) may hold, never a false one. */
@@ -181,6 +185,56 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
       error: { stage: "arm", status: 403, code: "AuthorizationFailed" },
       minResourceGroupAttempts: 2,
     },
+  },
+  {
+    id: "revocation-waited-out",
+    tried:
+      "the Reader assignment is deleted just before the probe and keeps authorizing for 2 s; PROBE_EXPECT=denied waits for the 403",
+    identity: "user",
+    grant: true,
+    faultsAtSeed: NO_DELAYS,
+    mutation: "revoke-reader",
+    faultsAtProbe: { rbacDelaySeconds: 2 },
+    probeExpect: "denied",
+    deadlineSeconds: 30,
+    expect: {
+      exitCode: 0,
+      verifiedWhenGranted: false,
+      verifiedWhenDenied: true,
+      error: { stage: "arm", status: 403, code: "AuthorizationFailed" },
+      minResourceGroupAttempts: 2,
+    },
+  },
+  {
+    id: "revocation-not-by-deadline",
+    tried: "the deleted Reader assignment keeps authorizing past PROBE_DEADLINE_SECONDS=2 (PROBE_EXPECT=denied)",
+    identity: "user",
+    grant: true,
+    faultsAtSeed: NO_DELAYS,
+    mutation: "revoke-reader",
+    faultsAtProbe: { rbacDelaySeconds: 3600 },
+    probeExpect: "denied",
+    deadlineSeconds: 2,
+    // Exit 1 fails the remote command, so the next `pulumi up` probes again; no false verdict either way.
+    expect: {
+      exitCode: 1,
+      verifiedWhenGranted: false,
+      verifiedWhenDenied: false,
+      error: { stage: "arm", status: 200, code: null },
+      minResourceGroupAttempts: 2,
+    },
+  },
+  {
+    id: "revocation-unseen-by-v1",
+    tried: "the same revocation probed without PROBE_EXPECT (contract v1): ARM's first 200 ends the run",
+    identity: "user",
+    grant: true,
+    faultsAtSeed: NO_DELAYS,
+    mutation: "revoke-reader",
+    faultsAtProbe: { rbacDelaySeconds: 3600 },
+    deadlineSeconds: 30,
+    // Why the denied case waits: read once, the revoked grant still looks like access.
+    expect: { exitCode: 0, verifiedWhenGranted: true, verifiedWhenDenied: false, requests: 3 },
   },
   {
     id: "deadline-no-grant",

@@ -77,6 +77,16 @@ async function applyMutation(azure: LocalAzure, seed: SeededVm, row: ProbeFaultC
     await azure.arm.request("PATCH", `${vmResourceId(seed, vmName)}?api-version=2024-11-01`, {
       identity: { type: "None" },
     });
+  } else if (row.mutation === "revoke-reader") {
+    const principalId = (seed.userIdentity ?? seed.systemIdentity)?.principalId;
+    const listed = await azure.arm.request(
+      "GET",
+      `${seed.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01`,
+    );
+    const assignments = (listed.body as { value: Array<{ id: string; properties: { principalId: string } }> }).value;
+    for (const assignment of assignments.filter((a) => a.properties.principalId === principalId)) {
+      await azure.arm.deleteAndWait(`${assignment.id}?api-version=2022-04-01`);
+    }
   } else if (row.mutation === "reader-at-sibling-group") {
     const sibling = `${seed.resourceGroup}-sibling`;
     const siblingId = `/subscriptions/${azure.subscriptionId}/resourceGroups/${sibling}`;
@@ -132,7 +142,9 @@ export async function runProbeFaultCase(row: ProbeFaultCase): Promise<ProbeCaseR
     Object.assign(azure.faults, row.faultsAtProbe ?? {});
     stretchWindowsToProbeStart(azure, row, (Date.now() - seedStartedAt) / 1000);
     const seenBefore = azure.requestLog.length;
-    const run = await runProbeTimed(probeVars(azure, seed, row.identity, row.deadlineSeconds), azure.caCertPath);
+    const vars = probeVars(azure, seed, row.identity, row.deadlineSeconds);
+    if (row.probeExpect !== undefined) vars.PROBE_EXPECT = row.probeExpect;
+    const run = await runProbeTimed(vars, azure.caCertPath);
     const probeRequests = azure.requestLog.slice(seenBefore);
     return {
       observation: observe(run, expectedFor(azure, seed, row.identity), row.identity, probeRequests.length),

@@ -1,0 +1,70 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { destroyWithEngine, upWithEngine } from "../../engine/localRun";
+import { commandProviderInstalled, engineBuilt, isolatedStack } from "./support";
+
+/**
+ * Revocation as a first-class case (issue 18), with the real engine, the command provider and a Local
+ * Azure kept between the runs: granted → denied → granted on one stack, each verified, with no
+ * --replace, --target or state edits. Pulumi deletes the Reader assignment that left the program only at
+ * the end of an update, after the check; so the update that drops it proves nothing yet and says so in
+ * one line, and the next one runs the check again in place and waits out the revocation (Local Azure's
+ * RBAC delay applies to a deleted assignment too), as granting is waited out.
+ */
+
+const { stateDir, stack } = isolatedStack("revoke");
+const options = { stateDir, accessCheckTimeoutSeconds: 60 };
+const GRANTED = "VERIFIED: 1 of 1 check(s) proved access for identity user on 1 VM";
+const PENDING_LINE =
+  /is revoked at the end of this update \(Pulumi deletes removed role assignments last\): run pulumi up again to prove the denial\./;
+let droppedAt = 0;
+
+describe.skipIf(!engineBuilt || !commandProviderInstalled)("granted, denied, granted again on one stack", () => {
+  afterAll(async () => {
+    await destroyWithEngine(stateDir, () => undefined, stack);
+  }, 180_000);
+
+  it("pulumi up verifies access", async () => {
+    const up = await upWithEngine(options, () => undefined, stack);
+    expect(up.error).toBeNull();
+    expect(up.verdict).toBe(GRANTED);
+  }, 150_000);
+
+  it("the up that drops the grant succeeds, probes nothing and says in one line that the next up proves the denial", async () => {
+    const lines: string[] = [];
+    const up = await upWithEngine({ ...options, grantAccess: false }, (line) => lines.push(line), stack);
+    droppedAt = Date.now();
+    expect(up.error).toBeNull();
+    expect(up.verdict).toMatch(
+      /^NOT VERIFIED YET: the grant on \/subscriptions\/[^ ]+\/resourceGroups\/[^ ]+ is removed at the end of this update, after the check: run pulumi up again to prove the denial$/,
+    );
+    expect(lines.some((line) => PENDING_LINE.test(line))).toBe(true);
+    // Pulumi deleted the assignment at the end of this update: the next one can prove the denial.
+    expect(lines.some((line) => /azure-native:authorization:RoleAssignment vmia-user-reader deleted/.test(line))).toBe(
+      true,
+    );
+  }, 150_000);
+
+  it("the next up runs the check again in place and waits out the revocation until ARM refuses", async () => {
+    const lines: string[] = [];
+    // The deleted assignment keeps authorizing for Local Azure's RBAC delay from its deletion: 15 s from now.
+    const rbacDelaySeconds = Math.ceil((Date.now() - droppedAt) / 1000) + 15;
+    const up = await upWithEngine(
+      { ...options, grantAccess: false, faults: { rbacDelaySeconds } },
+      (line) => lines.push(line),
+      stack,
+    );
+    expect(up.error).toBeNull();
+    expect(up.verdict).toBe("VERIFIED: 1 of 1 check(s) proved denial for identity user on 1 VM");
+    expect(lines.some((line) => /command:remote:Command vmia-check-0-user updated/.test(line))).toBe(true);
+    const [result] = (up.outputs.accessCheck as { results: Array<{ probe: { resourceGroup: { attempts: number } } }> })
+      .results;
+    // ARM still allowed the read at first: the probe asked again until the 403.
+    expect(result.probe.resourceGroup.attempts).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+
+  it("granting again verifies access, waiting out the new grant's propagation", async () => {
+    const up = await upWithEngine({ ...options, faults: { rbacDelaySeconds: 3 } }, () => undefined, stack);
+    expect(up.error).toBeNull();
+    expect(up.verdict).toBe(GRANTED);
+  }, 150_000);
+});
