@@ -138,14 +138,14 @@ export function rejudged(accessCheck: unknown): AccessCheck | null {
   );
 }
 
-interface EngineContext {
+export interface EngineContext {
   stateDir: string;
   env: NodeJS.ProcessEnv;
   azure: LocalAzure;
 }
 
 /** Starts the kept Local Azure and the environment the CLI and the stand-ins need. */
-async function startEngineContext(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineContext> {
+export async function startEngineContext(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineContext> {
   const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateDir) });
   writeKept(stateDir, azure, []);
   const env: NodeJS.ProcessEnv = {
@@ -165,7 +165,7 @@ async function startEngineContext(stateDir: string, faults: LocalRunOptions["fau
   return { stateDir, env, azure };
 }
 
-async function stopEngineContext(context: EngineContext): Promise<void> {
+export async function stopEngineContext(context: EngineContext): Promise<void> {
   removeKept(context.stateDir);
   await context.azure.stop();
 }
