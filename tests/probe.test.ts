@@ -390,40 +390,6 @@ describe("against one shared Local Azure", () => {
     });
   });
 
-  describe("waiting for a refusal (PROBE_EXPECT=denied)", () => {
-    it("PROBE_EXPECT=denied takes ARM's first 403 as the proven refusal: exit 0, one read, nothing waited", async () => {
-      const run = await probe(denied, envFor(denied, { PROBE_EXPECT: "denied" }));
-      expect(run.exitCode, run.stderr).toBe(0);
-      const result = run.result as ProbeResultV1;
-      expect(result.ok).toBe(false);
-      expect(result.error).toMatchObject({ stage: "arm", status: 403, code: "AuthorizationFailed" });
-      expect(result.resourceGroup?.attempts).toBe(1);
-      expect(result.permissions).toBeNull();
-      expect(run.requests).toEqual([`imds 200 ${TOKEN_PATH}`, `arm 403 ${rgPath(denied)}`]);
-      expect(run.stderr).not.toContain("retrying");
-    });
-
-    it("PROBE_EXPECT=denied asks again while ARM still allows the read, and fails at the deadline saying so", async () => {
-      const run = await probe(granted, envFor(granted, { PROBE_EXPECT: "denied", PROBE_DEADLINE_SECONDS: "2" }));
-      expect(run.exitCode).toBe(1);
-      const result = run.result as ProbeResultV1;
-      expect(result.ok).toBe(true);
-      expect(result.resourceGroup?.status).toBe(200);
-      expect(result.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
-      expect(result.permissions).toBeNull();
-      expect(result.error).toEqual({
-        stage: "arm",
-        status: 200,
-        code: null,
-        message: "ARM still allowed the read when the deadline of 2s passed: access was not refused",
-      });
-      expect(run.stderr).toContain(
-        "probe: arm resourceGroup attempt 1: HTTP 200, still allowed: waiting for the refusal\n",
-      );
-      expect(run.stderr).toContain("probe: arm resourceGroup: deadline of 2s reached; giving up\n");
-    });
-  });
-
   describe("bad input: exit 2, stage input, no request sent", () => {
     const TWO_SELECTORS =
       "at most one of MI_CLIENT_ID, MI_OBJECT_ID, MI_RESOURCE_ID may be set (none selects the system-assigned identity)";
@@ -542,6 +508,50 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
     });
   });
 
+  describe("waiting for a refusal (PROBE_EXPECT=denied)", () => {
+    it("takes ARM's first 403 as the proven refusal: exit 0, one read, nothing waited", async () => {
+      await withLab(
+        {},
+        async (lab) => {
+          const run = await probe(lab, envFor(lab, { PROBE_EXPECT: "denied" }));
+          expect(run.exitCode, run.stderr).toBe(0);
+          const result = run.result as ProbeResultV1;
+          expect(result.ok).toBe(false);
+          expect(result.error).toMatchObject({ stage: "arm", status: 403, code: "AuthorizationFailed" });
+          expect(result.resourceGroup?.attempts).toBe(1);
+          expect(result.permissions).toBeNull();
+          expect(run.requests).toEqual([`imds 200 ${TOKEN_PATH}`, `arm 403 ${rgPath(lab)}`]);
+          expect(run.stderr).not.toContain("retrying");
+        },
+        { grant: false },
+      );
+    });
+
+    it("asks again while ARM still allows the read, and fails at the deadline saying so", async () => {
+      await withLab({}, async (lab) => {
+        const deadline = CUT_OFF_DEADLINE_SECONDS;
+        const run = await probe(lab, envFor(lab, { PROBE_EXPECT: "denied", PROBE_DEADLINE_SECONDS: String(deadline) }));
+        expect(run.exitCode).toBe(1);
+        const result = run.result as ProbeResultV1;
+        expect(result.ok).toBe(true);
+        expect(result.resourceGroup?.status).toBe(200);
+        expect(result.resourceGroup?.attempts).toBe(announcedWaits(run.stderr, "arm resourceGroup").length + 1);
+        expect(result.resourceGroup?.attempts).toBeGreaterThanOrEqual(2);
+        expect(result.permissions).toBeNull();
+        expect(result.error).toEqual({
+          stage: "arm",
+          status: 200,
+          code: null,
+          message: `ARM still allowed the read when the deadline of ${deadline}s passed: access was not refused`,
+        });
+        expect(run.stderr).toContain(
+          "probe: arm resourceGroup attempt 1: HTTP 200, still allowed: waiting for the refusal\n",
+        );
+        expect(run.stderr).toContain(`probe: arm resourceGroup: deadline of ${deadline}s reached; giving up\n`);
+      });
+    });
+  });
+
   describe("retries", () => {
     it.each([404, 410, 429, 500, 503] as const)("rides out an IMDS %i burst", async (status) => {
       await withLab({ imdsBurst: { status, count: 1 } }, async (lab) => {
@@ -566,13 +576,28 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
             .filter((a) => a.properties.principalId === user(lab.vm).principalId)
             .map((a) => a.id);
           expect(ids).toHaveLength(1);
-          // Revoked now; it keeps authorizing for 3 s (the window counts from the deletion).
+          // Revoked now, but still authorizing (the window counts from the deletion) until ARM has answered
+          // the probe with a 200 at least once: then the revocation takes effect.
           await deployerRequest("DELETE", `${ids[0]}?api-version=2022-04-01`);
-          lab.azure.faults.rbacDelaySeconds = 3;
-          const run = await probe(
+          lab.azure.faults.rbacDelaySeconds = 3600;
+          const mark = lab.azure.requestLog.length;
+          const running = probe(
             { azure: lab.azure, vm: lab.vm },
             { ...envFor(lab), MI_CLIENT_ID: user(lab.vm).clientId, PROBE_EXPECT: "denied" },
           );
+          const allowedOnce = () =>
+            lab.azure.requestLog
+              .slice(mark)
+              .some(
+                (entry) => entry.service === "arm" && entry.status === 200 && entry.path === lab.vm.resourceGroupId,
+              );
+          let settled = false;
+          void running.finally(() => {
+            settled = true;
+          });
+          while (!allowedOnce() && !settled) await new Promise((resolve) => setTimeout(resolve, 20));
+          lab.azure.faults.rbacDelaySeconds = 0;
+          const run = await running;
           expect(run.exitCode, run.stderr).toBe(0);
           const result = run.result as ProbeResultV1;
           expect(result.error).toMatchObject({ stage: "arm", status: 403, code: "AuthorizationFailed" });

@@ -74,6 +74,18 @@ export function roleGuidOf(roleDefinitionId: string): string | undefined {
 }
 
 /**
+ * Whether an assignment authorizes at `now`: a live one once the propagation delay has passed since its
+ * creation, a deleted one until the delay has passed since its deletion. A deleted one counts from its
+ * deletion only (whether its grant had finished propagating is not modelled), so a test can open a
+ * revocation window on an assignment of any age.
+ */
+function inForce(assignment: RoleAssignment, now: number, propagationMs: number): boolean {
+  return assignment.deletedAt === undefined
+    ? assignment.createdAt + propagationMs <= now
+    : now < assignment.deletedAt + propagationMs;
+}
+
+/**
  * The permissions `principalId` holds at `scope` at `now`, from the assignments older than
  * `propagationMs` and not deleted longer ago than that (RBAC propagation both ways, read at each
  * request, so a test can stretch a window it is in).
@@ -89,9 +101,7 @@ export function effectivePermissions(
     .filter(
       (a) =>
         a.principalId.toLowerCase() === principalId.toLowerCase() &&
-        // A deleted one counts from its deletion only (whether its grant had finished propagating is not
-        // modelled), so a test can open a revocation window on an assignment of any age.
-        (a.deletedAt === undefined ? a.createdAt + propagationMs <= now : now < a.deletedAt + propagationMs) &&
+        inForce(a, now, propagationMs) &&
         isWithinScope(scope, a.scope),
     )
     .flatMap((a) => {
@@ -134,8 +144,7 @@ export function holdsRoleAround(
   return assignments.some(
     (a) =>
       a.principalId.toLowerCase() === principalId.toLowerCase() &&
-      a.createdAt + propagationMs <= now &&
-      (a.deletedAt === undefined || now < a.deletedAt + propagationMs) &&
+      inForce(a, now, propagationMs) &&
       (isWithinScope(a.scope, scope) || isWithinScope(scope, a.scope)),
   );
 }

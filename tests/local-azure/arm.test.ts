@@ -109,10 +109,12 @@ describe("authorization", () => {
   });
 
   it("keeps a deleted assignment authorizing for the propagation delay, while ARM's reads no longer show it", async () => {
-    const principal = String(sibling.userIdentity?.principalId);
+    // An identity of its own: no other test's (deleted) assignment may authorize it when the delay changes.
+    const own = await seedVm(azure, { identity: "user", grant: false, resourceGroup: "rg-c", vmName: "vm-c" });
+    const principal = String(own.userIdentity?.principalId);
     const client = await asIdentity(principal);
-    const read = async () => (await client.request("GET", `${sibling.resourceGroupId}?api-version=2021-04-01`)).status;
-    const path = `${sibling.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/5c1b2d3e-0000-4000-8000-000000000009${API}`;
+    const read = async () => (await client.request("GET", `${own.resourceGroupId}?api-version=2021-04-01`)).status;
+    const path = `${own.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/5c1b2d3e-0000-4000-8000-000000000009${API}`;
     const pollUntil = async (status: number) => {
       for (let tries = 0; tries < 200 && (await read()) !== status; tries++)
         await new Promise((r) => setTimeout(r, 25));

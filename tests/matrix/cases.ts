@@ -189,12 +189,12 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
   {
     id: "revocation-waited-out",
     tried:
-      "the Reader assignment is deleted just before the probe and keeps authorizing for 2 s; PROBE_EXPECT=denied waits for the 403",
+      "the Reader assignment is deleted just before the probe and keeps authorizing for 4 s; PROBE_EXPECT=denied waits for the 403",
     identity: "user",
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
-    faultsAtProbe: { rbacDelaySeconds: 2 },
+    faultsAtProbe: { rbacDelaySeconds: 4 },
     probeExpect: "denied",
     deadlineSeconds: 30,
     expect: {

@@ -139,8 +139,12 @@ export async function runProbeFaultCase(row: ProbeFaultCase): Promise<ProbeCaseR
     const seedStartedAt = Date.now();
     const seed = await seedVm(azure, { identity: row.identity, grant: row.grant, vmName });
     await applyMutation(azure, seed, row, vmName);
+    const mutatedAt = Date.now();
     Object.assign(azure.faults, row.faultsAtProbe ?? {});
     stretchWindowsToProbeStart(azure, row, (Date.now() - seedStartedAt) / 1000);
+    // A revocation's window runs from the deletion: lengthened by the time since, it stays open at least
+    // its configured length after the probe starts.
+    if (row.mutation === "revoke-reader") azure.faults.rbacDelaySeconds += (Date.now() - mutatedAt) / 1000;
     const seenBefore = azure.requestLog.length;
     const vars = probeVars(azure, seed, row.identity, row.deadlineSeconds);
     if (row.probeExpect !== undefined) vars.PROBE_EXPECT = row.probeExpect;
