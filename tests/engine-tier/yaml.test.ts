@@ -3,7 +3,9 @@
  * VmAccessCheck from the plugin package in components/package, through the built CLI, Pulumi's YAML
  * language host (pulumi-language-yaml v1.25.0, built by `npm run engine:build`), the Node.js language host
  * stand-in running Pulumi's component provider host, and the command provider stand-in, against a VM that
- * Local Azure's ARM created beforehand (seedVm: resource group, user-assigned identity, Reader on the group).
+ * Local Azure's ARM created beforehand (seedVm: resource group, user-assigned identity, Reader on the group):
+ * the check verifies the read with the token's claims as evidence, keeps no token or key in the state, changes
+ * nothing on a second run, and fails `pulumi up` with ARM's refusal for a group the identity cannot read.
  *
  * The example runs in place (its `packages:` path is relative to it), with its stack's config in a
  * temporary file (--config-file) and its state in a temporary file:// backend.
@@ -124,18 +126,43 @@ describe("examples/yaml: a Pulumi YAML program runs VmAccessCheck through the re
   it("pulumi up verifies the identity's read of the resource group, with the token's claims as evidence", async () => {
     const up = await pulumi("up", "--yes", "--skip-preview", "--config-file", configFile);
     expect(up.stdout).toContain("vm-identity-access:index:VmAccessCheck");
+    // Neither the YAML host (it warns about config keys it does not know) nor the component complains.
+    expect(`${up.stdout}${up.stderr}`).not.toMatch(/warning/i);
     const outputs = JSON.parse((await pulumi("stack", "output", "--json")).stdout);
     expect(outputs.verified).toBe(true);
-    const evidence = outputs.evidence as Array<{ scope: string; verified: boolean; claims?: Record<string, unknown> }>;
+    const evidence = outputs.evidence as Array<Record<string, unknown>>;
     expect(evidence).toHaveLength(1);
     expect(evidence[0]).toMatchObject({
       scope: vm.resourceGroupId,
+      expectation: "granted",
       verified: true,
-      claims: { oid: vm.userIdentity?.principalId, appid: vm.userIdentity?.clientId, tid: vm.userIdentity?.tenantId },
+      selector: "client_id",
+      tokenStatus: 200,
+      readStatus: 200,
+      actions: ["*/read"],
+      notActions: [],
+      claims: {
+        aud: `${azure.armEndpoint}/`,
+        oid: vm.userIdentity?.principalId,
+        appid: vm.userIdentity?.clientId,
+        tid: vm.userIdentity?.tenantId,
+      },
     });
-    const checks = outputs.checks as Array<{ name: string; ok: boolean }>;
-    expect(checks.length).toBeGreaterThan(0);
-    expect(checks.filter((check) => !check.ok)).toEqual([]);
+    const checks = outputs.checks as Array<{ scope: string; name: string; ok: boolean }>;
+    expect(checks.map((check) => [check.scope, check.name, check.ok])).toEqual(
+      [
+        "probe-output",
+        "token-obtained",
+        "token-audience",
+        "token-principal",
+        "token-tenant",
+        "token-client-id",
+        "identity-selector",
+        "target-resource-group",
+        "resource-group-read",
+        "permissions-read-only",
+      ].map((name) => [vm.resourceGroupId, name, true]),
+    );
   }, 240_000);
 
   it("the state holds no token and no private key in clear", async () => {
@@ -147,6 +174,23 @@ describe("examples/yaml: a Pulumi YAML program runs VmAccessCheck through the re
   it("a second run changes nothing", async () => {
     await pulumi("preview", "--expect-no-changes", "--config-file", configFile);
   }, 180_000);
+
+  it("a resource group the identity cannot read fails pulumi up, with ARM's refusal in the output", async () => {
+    const other = `/subscriptions/${azure.subscriptionId}/resourceGroups/rg-yaml-other`;
+    await azure.arm.putAndWait(`${other}?api-version=2024-03-01`, { location: azure.location });
+    await config("resourceGroupId", other);
+    await config("deadlineSeconds", "3");
+    const failed = await pulumi("up", "--yes", "--skip-preview", "--config-file", configFile).then(
+      () => "pulumi up succeeded",
+      (e: Error) => e.message,
+    );
+    // The probe's run fails its command, so the next `pulumi up` probes again; its progress is the reason.
+    expect(failed).toContain(`command:remote:Command (check):\n    error: Process exited with status 1: running "`);
+    expect(failed).toContain("RESOURCE_GROUP='rg-yaml-other' PROBE_DEADLINE_SECONDS='3' bash -s");
+    expect(failed).toContain("probe: arm resourceGroup attempt 1: HTTP 403 AuthorizationFailed");
+    expect(failed).toContain("probe: arm resourceGroup: deadline of 3s reached; giving up");
+    expect(failed).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./);
+  }, 240_000);
 
   // Why examples/yaml writes its `packages:` entry itself: the YAML host built here answers the CLI's Link
   // call Unimplemented (pulumi-yaml gained Link in v1.26.2), so `pulumi package add` stops after reading the
