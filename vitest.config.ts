@@ -22,7 +22,7 @@ export const EXCLUDE = [...configDefaults.exclude, "tests/engine-tier/**", "test
  * Every other file, and any new one, runs in a process of its own.
  */
 export const SHARED_THREAD = [
-  "tests/{judge,layers,probeCommand,roleAssignment,settings,ssh-exec,tls-keys,verify-cli}.test.ts",
+  "tests/{judge,layers,probeCommand,roleAssignment,settings,ssh-exec,tls-keys,verify-cli,yamlExample}.test.ts",
   "tests/conformance/{arm-auth,arm-deployer,arm-reader,discovery,entra,graph,newest-sdks,openssh,public-audiences}.test.ts",
   "tests/engine/*.test.ts",
   "tests/harness/*.test.ts",

@@ -9,10 +9,13 @@
 #   pulumi-resource-command         this project's stand-in for @pulumi/command's provider (engine/commandhost:
 #                                   the real one is not served by the Go module proxy here, see engine/README.md),
 #                                   installed as plugin resource-command-v<its version> in .engine/pulumi-home
+#   pulumi-language-yaml            Pulumi's YAML language host, github.com/pulumi/pulumi-yaml at the version
+#                                   engine/yaml/go.mod pins, built with that release's own dependencies (a
+#                                   module of its own, so they do not mix with the CLI's)
 #
-# Idempotent: a stamp of the inputs (go.mod, go.sum, the language host's source, this script, the Go
-# version) in .engine/stamp makes a second run with nothing changed a no-op; otherwise Go's build
-# cache makes a rebuild fast. Set ENGINE_REBUILD=1 to build even when the stamp matches.
+# Idempotent: a stamp of the inputs (go.mod and go.sum, engine/yaml/go.mod and go.sum, the stand-ins'
+# source, this script, the Go version) in .engine/stamp makes a second run with nothing changed a no-op;
+# otherwise Go's build cache makes a rebuild fast. Set ENGINE_REBUILD=1 to build even when the stamp matches.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,12 +40,13 @@ cd "$root/engine"
 stamp_of_inputs() {
   {
     go version
-    # The command provider's tests are not inputs of what is built.
-    sha256sum go.mod go.sum langhost/*.go $(ls commandhost/*.go | grep -v '_test\.go$') build.sh installPlugin.sh
+    # Tests are not inputs of what is built.
+    sha256sum go.mod go.sum yaml/go.mod yaml/go.sum $(ls langhost/*.go commandhost/*.go | grep -v '_test\.go$') \
+      build.sh installPlugin.sh
   } | sha256sum | cut -d' ' -f1
 }
 stamp="$(stamp_of_inputs)"
-outputs=(pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs pulumi-resource-command)
+outputs=(pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs pulumi-resource-command pulumi-language-yaml)
 all_built=1
 for f in "${outputs[@]}"; do
   [[ -x $bin/$f ]] || all_built=0
@@ -82,6 +86,13 @@ build() { # OUTPUT PACKAGE VERSION
 }
 build pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$cli_version"
 build pulumi-language-nodejs ./langhost "$sdk_version"
+# The YAML host from its own module (engine/yaml/go.mod): the build list is the release's go.mod, as
+# checkVersions.ts checks; -X sets the version its GetPluginInfo reports, as pulumi-yaml's Makefile does.
+yaml_version="$(cd yaml && go list -m -f '{{.Version}}' github.com/pulumi/pulumi-yaml)"
+echo "engine:build: go build github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml ($yaml_version) -> $bin/pulumi-language-yaml"
+(cd yaml && go build -buildvcs=false -ldflags "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=$yaml_version" \
+  -o "$bin/pulumi-language-yaml.tmp" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml)
+mv -f "$bin/pulumi-language-yaml.tmp" "$bin/pulumi-language-yaml"
 # Its version is the @pulumi/command release it stands in for, declared in engine/commandhost/main.go
 # (checkVersions.ts compares it with the lock file); nothing to set with -X.
 echo "engine:build: go build ./commandhost -> $bin/pulumi-resource-command"

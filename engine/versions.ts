@@ -90,6 +90,89 @@ export function checkEnginePins(p: EnginePins): string[] {
   return problems;
 }
 
+/** The YAML language host's pins: engine/yaml/go.mod, and the go.mod of the pulumi-yaml release it builds. */
+export interface YamlHostPins {
+  /** github.com/pulumi/pulumi-yaml in engine/yaml/go.mod, e.g. "v1.25.0". */
+  yaml: string;
+  /** github.com/pulumi/pulumi/sdk/v3 and pkg/v3 as engine/yaml/go.mod selects them. */
+  sdk: string;
+  pkg: string;
+  /** What that pulumi-yaml release's own go.mod requires. */
+  releaseSdk: string;
+  releasePkg: string;
+  /** github.com/pulumi/pulumi/pkg/v3 in engine/go.mod: the CLI that starts the host. */
+  cli: string;
+}
+
+/**
+ * Every way the YAML host's pins are wrong, each saying what to change. The host is built with the
+ * release's own dependencies (so it is that release, not a mix), and its SDK may not be newer than the CLI
+ * (a language host may then use protocol the engine does not have yet; an older one is what Pulumi
+ * supports, and every Pulumi release ships a YAML host built on an older SDK).
+ */
+export function checkYamlHostPins(p: YamlHostPins): string[] {
+  const problems: string[] = [];
+  for (const [module, selected, release] of [
+    ["sdk/v3", p.sdk, p.releaseSdk],
+    ["pkg/v3", p.pkg, p.releasePkg],
+  ] as const) {
+    if (selected !== release) {
+      problems.push(
+        `engine/yaml/go.mod builds pulumi-yaml ${p.yaml} with github.com/pulumi/pulumi/${module} ${selected}, but that ` +
+          `release requires ${release}: build it with its own dependencies (remove the raised requirement, then ` +
+          "cd engine/yaml && go mod tidy)",
+      );
+    }
+  }
+  if (compareSemver(p.sdk, p.cli) > 0) {
+    problems.push(
+      `the YAML host (pulumi-yaml ${p.yaml}) is built on github.com/pulumi/pulumi/sdk/v3 ${p.sdk}, newer than the ` +
+        `engine's CLI ${p.cli}: raise the CLI in engine/go.mod, or pin an older pulumi-yaml in engine/yaml/go.mod`,
+    );
+  }
+  return problems;
+}
+
+/** What `go version -m BINARY` says about a binary: its modules' versions and its -ldflags. */
+export interface GoBuildInfo {
+  /** Module path to version: the module of the main package ("mod") and its dependencies ("dep"). */
+  modules: Record<string, string>;
+  /** The -ldflags build setting, "" when none. */
+  ldflags: string;
+}
+
+export function parseGoBuildInfo(text: string): GoBuildInfo {
+  const modules: Record<string, string> = {};
+  let ldflags = "";
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split("\t");
+    if ((fields[0] === "mod" || fields[0] === "dep") && fields.length >= 3) modules[fields[1]] = fields[2];
+    if (fields[0] === "build" && fields[1]?.startsWith("-ldflags=")) {
+      ldflags = fields[1].slice("-ldflags=".length).replace(/^"(.*)"$/, "$1");
+    }
+  }
+  return { modules, ldflags };
+}
+
+/** The variable pulumi-yaml's Makefile sets with -X to the release version (what GetPluginInfo reports). */
+export const YAML_VERSION_VAR = "github.com/pulumi/pulumi-yaml/pkg/version.Version";
+
+/** How a built pulumi-language-yaml differs from the pin: its pulumi-yaml module, and the version it reports. */
+export function checkBuiltYamlHost(info: GoBuildInfo, yaml: string, bin: string): string[] {
+  const problems: string[] = [];
+  const built = info.modules["github.com/pulumi/pulumi-yaml"];
+  if (built !== yaml) {
+    problems.push(
+      `${bin} was built from pulumi-yaml ${built ?? "(none)"}, engine/yaml/go.mod pins ${yaml}: rebuild with npm run engine:build`,
+    );
+  }
+  const reported = new RegExp(`-X ${YAML_VERSION_VAR.replace(/\./g, "\\.")}=(\\S+)`).exec(info.ldflags)?.[1];
+  if (reported !== yaml) {
+    problems.push(`${bin} reports version ${reported ?? "(unset)"}, not ${yaml}: rebuild with npm run engine:build`);
+  }
+  return problems;
+}
+
 /** The folder name under $PULUMI_HOME/plugins where the engine looks for a plugin of this kind, name and version. */
 export function pluginDirName(kind: "resource" | "analyzer" | "language", name: string, version: string): string {
   if (!/^[a-zA-Z0-9-][a-zA-Z0-9-_.]*[a-zA-Z0-9]$/.test(name)) {

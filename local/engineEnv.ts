@@ -37,7 +37,9 @@ export interface EngineEnvOptions {
  * - PULUMI_HOME under .engine/ (plugins installed by engine/installPlugin.sh live there);
  * - PULUMI_BACKEND_URL file:// on the state folder, PULUMI_CONFIG_PASSPHRASE for its secrets;
  * - no update check, no plugin downloads (offline: a missing plugin is reported at once, by name and
- *   version), and no plugins picked up from PATH, so the engine loads exactly the installed versions.
+ *   version), no package name looked up in the Pulumi Registry (`pulumi package add/get-schema NAME`
+ *   would ask it before trying NAME as a plugin), and no plugins picked up from PATH, so the engine loads
+ *   exactly the installed versions.
  */
 export function engineEnv(opts: EngineEnvOptions): Record<string, string> {
   if (!opts.stateDir) {
@@ -52,6 +54,7 @@ export function engineEnv(opts: EngineEnvOptions): Record<string, string> {
     PULUMI_CONFIG_PASSPHRASE: opts.passphrase,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
     PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
     PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
   };

@@ -71,6 +71,7 @@ const (
 func main() {
 	tracing := flag.String("tracing", "", "Emit tracing to a Zipkin-compatible tracing endpoint")
 	flag.String("runtime", "nodejs", "Only nodejs is supported")
+	acceptObsoleteFlags(flag.CommandLine)
 	showVersion := flag.Bool("version", false, "Print the plugin version and exit")
 	flag.Parse()
 	if *showVersion {

@@ -32,10 +32,11 @@ describe("engine environment", () => {
     expect(rel.PATH).toBe(path.resolve(".engine/bin"));
   });
 
-  it("works offline: no update check, no plugin downloads, no ambient plugins", () => {
+  it("works offline: no update check, no plugin downloads, no registry look-ups, no ambient plugins", () => {
     expect(env).toMatchObject({
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
       PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
     });
   });

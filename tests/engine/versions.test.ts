@@ -2,10 +2,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  checkBuiltYamlHost,
   checkEnginePins,
+  checkYamlHostPins,
   compareSemver,
   goModRequire,
   lockedVersion,
+  parseGoBuildInfo,
   parsePulumiVersionOutput,
   parseSemver,
   pluginDirName,
@@ -95,5 +98,74 @@ describe("engine versions", () => {
     expect(pluginDirName("resource", "command", "1.2.1-alpha.1")).toBe("resource-command-v1.2.1-alpha.1");
     expect(pluginExecutableName("resource", "azure-native")).toBe("pulumi-resource-azure-native");
     expect(() => pluginDirName("resource", "bad/name", "1.0.0")).toThrow("not a plugin name");
+  });
+
+  describe("the YAML language host (engine/yaml/go.mod)", () => {
+    const yamlPins = {
+      yaml: "v1.25.0",
+      sdk: "v3.206.0",
+      pkg: "v3.206.0",
+      releaseSdk: "v3.206.0",
+      releasePkg: "v3.206.0",
+      cli: "v3.248.0",
+    };
+
+    it("accepts the release's own dependencies on an SDK older than the CLI's, or equal to it", () => {
+      expect(checkYamlHostPins(yamlPins)).toEqual([]);
+      expect(checkYamlHostPins({ ...yamlPins, sdk: "v3.248.0", releaseSdk: "v3.248.0" })).toEqual([]);
+    });
+
+    it("refuses a dependency raised above what the release requires, naming it and the way back", () => {
+      expect(checkYamlHostPins({ ...yamlPins, pkg: "v3.248.0" })).toEqual([
+        "engine/yaml/go.mod builds pulumi-yaml v1.25.0 with github.com/pulumi/pulumi/pkg/v3 v3.248.0, but that release " +
+          "requires v3.206.0: build it with its own dependencies (remove the raised requirement, then cd engine/yaml && go mod tidy)",
+      ]);
+    });
+
+    it("refuses a YAML host built on an SDK newer than the CLI", () => {
+      const newer = { ...yamlPins, sdk: "v3.255.0", pkg: "v3.255.0", releaseSdk: "v3.255.0", releasePkg: "v3.255.0" };
+      expect(checkYamlHostPins(newer)).toEqual([
+        "the YAML host (pulumi-yaml v1.25.0) is built on github.com/pulumi/pulumi/sdk/v3 v3.255.0, newer than the " +
+          "engine's CLI v3.248.0: raise the CLI in engine/go.mod, or pin an older pulumi-yaml in engine/yaml/go.mod",
+      ]);
+    });
+
+    it("the committed engine/yaml/go.mod selects pulumi's sdk and pkg no newer than the CLI", () => {
+      const goMod = fs.readFileSync(path.join(root, "engine", "yaml", "go.mod"), "utf8");
+      const cli = goModRequire(
+        fs.readFileSync(path.join(root, "engine", "go.mod"), "utf8"),
+        "github.com/pulumi/pulumi/pkg/v3",
+      );
+      const sdk = goModRequire(goMod, "github.com/pulumi/pulumi/sdk/v3");
+      expect(goModRequire(goMod, "github.com/pulumi/pulumi-yaml")).toBe("v1.25.0");
+      expect(compareSemver(sdk ?? "missing", cli ?? "missing")).toBeLessThanOrEqual(0);
+    });
+
+    // The shape of `go version -m` for a tool built from another module: its module is "mod", not "dep".
+    const goVersionM = [
+      ".engine/bin/pulumi-language-yaml: go1.25.11",
+      "\tpath\tgithub.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml",
+      "\tmod\tgithub.com/pulumi/pulumi-yaml\tv1.25.0\th1:fy/AKkIafzwtk/6Bj9KFXGj6uqYWGXY31UmLvhrfjqs=",
+      "\tdep\tgithub.com/pulumi/pulumi/sdk/v3\tv3.206.0\th1:x=",
+      '\tbuild\t-ldflags="-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v1.25.0"',
+      "\tbuild\tCGO_ENABLED=1",
+    ].join("\n");
+
+    it("reads the modules and -ldflags of a built binary", () => {
+      expect(parseGoBuildInfo(goVersionM)).toEqual({
+        modules: { "github.com/pulumi/pulumi-yaml": "v1.25.0", "github.com/pulumi/pulumi/sdk/v3": "v3.206.0" },
+        ldflags: "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v1.25.0",
+      });
+    });
+
+    it("accepts a built host of the pinned release, and names a stale or unversioned one", () => {
+      const bin = ".engine/bin/pulumi-language-yaml";
+      expect(checkBuiltYamlHost(parseGoBuildInfo(goVersionM), "v1.25.0", bin)).toEqual([]);
+      expect(checkBuiltYamlHost({ modules: {}, ldflags: "" }, "v1.25.0", bin)).toEqual([
+        `${bin} was built from pulumi-yaml (none), engine/yaml/go.mod pins v1.25.0: rebuild with npm run engine:build`,
+        `${bin} reports version (unset), not v1.25.0: rebuild with npm run engine:build`,
+      ]);
+      expect(checkBuiltYamlHost(parseGoBuildInfo(goVersionM), "v1.26.2", bin)).toHaveLength(2);
+    });
   });
 });
