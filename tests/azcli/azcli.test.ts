@@ -22,6 +22,8 @@ const REPO = resolve(__dirname, "../..");
 const stateDir = mkdtempSync(join(tmpdir(), "azcli-tier-"));
 const NET_AUDIT_LOG = join(stateDir, "net-audit.log");
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+/** The subscription's display name, as Local Azure's GET /subscriptions gives it. */
+const SUBSCRIPTION_NAME = "Local Azure";
 
 let azPath = "";
 let service: RunningService;
@@ -146,11 +148,15 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
     );
     expect(cloud.name).toBe("LocalAzure");
     expect(cloud.isActive).toBe(true);
-    // Learn: "az cloud register" reads {arm}/metadata/endpoints?api-version=2022-09-01 (azure-cli's
-    // cloud module); authentication.loginEndpoint is the authority az signs in at.
+    // Given on the command line: ARM's endpoint. Everything else az learnt from
+    // {arm}/metadata/endpoints?api-version=2022-09-01 (azure/cli/command_modules/cloud/custom.py):
+    // authentication.loginEndpoint is the authority it signs in at, audiences[0] the resource it asks
+    // tokens for, microsoftGraphResourceId Graph's URL and audience at once.
+    expect(cloud.endpoints.resourceManager).toBe(service.kept.armEndpoint);
     expect(cloud.endpoints.activeDirectory).toBe(service.kept.authorityHost);
-    expect(cloud.endpoints.resourceManager).toBe(`${service.kept.armEndpoint}/`);
-    expect(new URL(cloud.endpoints.microsoftGraphResourceId).hostname).toBe("127.0.0.1");
+    expect(cloud.endpoints.activeDirectoryResourceId).toBe(`${service.kept.armEndpoint}/`);
+    expect(cloud.endpoints.management).toBe(`${service.kept.armEndpoint}/`);
+    expect(cloud.endpoints.microsoftGraphResourceId).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
   });
 
   it("the deployer signs in with its client secret and finds its subscription", async () => {
@@ -166,14 +172,17 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
       String(shellEnv.AZURE_TENANT_ID),
     );
     expect(accounts).toEqual([
-      expect.objectContaining({
+      {
         cloudName: "LocalAzure",
+        homeTenantId: service.kept.tenantId,
         id: service.kept.subscriptionId,
         isDefault: true,
+        managedByTenants: [],
+        name: SUBSCRIPTION_NAME,
         state: "Enabled",
         tenantId: service.kept.tenantId,
         user: { name: service.kept.deployer.clientId, type: "servicePrincipal" },
-      }),
+      },
     ]);
   });
 
@@ -253,13 +262,23 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
       "--client-id",
       uami.clientId,
     );
+    // GET /subscriptions lists the subscription: the identity holds Reader on a resource group in it.
     expect(accounts).toEqual([
-      expect.objectContaining({
-        cloudName: "LocalAzure",
+      {
+        environmentName: "LocalAzure",
+        homeTenantId: service.kept.tenantId,
         id: service.kept.subscriptionId,
+        isDefault: true,
+        managedByTenants: [],
+        name: SUBSCRIPTION_NAME,
+        state: "Enabled",
         tenantId: service.kept.tenantId,
-        user: expect.objectContaining({ type: "servicePrincipal" }),
-      }),
+        user: {
+          assignedIdentityInfo: `MSIClient-${uami.clientId}`,
+          name: "userAssignedIdentity",
+          type: "servicePrincipal",
+        },
+      },
     ]);
   });
 
@@ -276,7 +295,7 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
     const write = await az(onTheVm(), "group", "update", "--name", resourceGroup, "--set", "tags.probe=write");
     expect(write.code).toBe(1);
     expect(write.stderr).toContain(
-      `(AuthorizationFailed) The client '${uami.clientId}' with object id '${uami.principalId}' does not have authorization to perform action 'Microsoft.Resources/subscriptions/resourcegroups/write' over scope '/subscriptions/${service.kept.subscriptionId}/resourcegroups/${resourceGroup}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+      `(AuthorizationFailed) The client '${uami.clientId}' with object id '${uami.principalId}' does not have authorization to perform action 'Microsoft.Resources/subscriptions/resourceGroups/write' over scope '/subscriptions/${service.kept.subscriptionId}/resourcegroups/${resourceGroup}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
     );
   });
 
