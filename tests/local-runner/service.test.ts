@@ -6,13 +6,14 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runLocalCli, serviceTarget } from "../../local/cli";
 import { deployerArm } from "../../local/deploy";
-import { KEPT_FILE, processAlive, readLiveKept, renderEnv } from "../../local/kept";
+import { KEPT_FILE, processAlive, readLiveKept, renderEnv, writeKept } from "../../local/kept";
 import {
   type RunningService,
   runningService,
   SERVICE_LOG_FILE,
   SERVICE_PID_FILE,
   serviceStatus,
+  startService,
 } from "../../local/service";
 import { readState } from "../../local/state";
 
@@ -117,6 +118,27 @@ describe("npm run local -- start", () => {
       stderr:
         "error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized) and --state-dir; not --identity, --no-grant\n",
     });
+  });
+});
+
+describe("npm run local -- start while another process keeps a Local Azure", () => {
+  it("refuses: that process's cloud is the one the service would load", async () => {
+    const busy = mkdtempSync(join(tmpdir(), "service-busy-"));
+    try {
+      // What `npm run local -- --keep` or a running `--engine` leaves: a live kept.json of another process.
+      writeKept(
+        busy,
+        { ...serviceTarget(service), ...service.kept, caCertPem: service.caCertPem, vmRuntime: () => undefined },
+        [],
+        process.pid,
+      );
+      await expect(startService(busy)).rejects.toThrow(
+        `process ${process.pid} keeps a Local Azure in ${busy} (npm run local -- --keep or --engine): stop it first (Ctrl-C), then npm run local -- start`,
+      );
+      expect(existsSync(join(busy, SERVICE_PID_FILE))).toBe(false);
+    } finally {
+      rmSync(busy, { recursive: true, force: true });
+    }
   });
 });
 
