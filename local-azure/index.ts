@@ -49,7 +49,7 @@ export interface LocalAzureOptions {
    */
   persistDir?: string;
   /**
-   * Told of every request each server (ARM, Entra, every IMDS) answered, once answered: method, path
+   * Told of every request each server (ARM, Entra, Graph, every IMDS) answered, once answered: method, path
    * with query, status. Never a header or a body, so never a token or a secret.
    */
   onRequest?: (entry: ServedRequest) => void;
@@ -59,7 +59,7 @@ export interface LocalAzureOptions {
 
 /** One answered request, as LocalAzureOptions.onRequest is told of it. */
 export interface ServedRequest {
-  service: "arm" | "entra" | "imds";
+  service: "arm" | "entra" | "graph" | "imds";
   method: string;
   /** Path and query as the client sent them. */
   url: string;
@@ -252,6 +252,7 @@ export class LocalAzure {
     const handle = armRequestHandler(service, store);
     reportRequests(server, "arm", options.onRequest);
     reportRequests(entraServer, "entra", options.onRequest);
+    reportRequests(graph.server, "graph", options.onRequest);
     server.on("request", (req, res) => {
       // A kept cloud is saved once each change is answered.
       if (options.persistDir && req.method !== "GET" && req.method !== "HEAD") {

@@ -311,6 +311,7 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
       / arm GET \/metadata\/endpoints\?api-version=2022-09-01 200\n/,
       / entra POST \/[0-9a-f-]{36}\/oauth2\/v2\.0\/token 200\n/,
       / arm GET \/subscriptions\?api-version=[0-9-]+ 200\n/,
+      / graph POST \/v1\.0\/directoryObjects\/getByIds 200\n/,
       / imds GET \/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=[^ ]+&client_id=[0-9a-f-]{36} 200\n/,
       / arm PUT \/subscriptions\/[^ ]+\/providers\/Microsoft\.Authorization\/roleAssignments\/[0-9a-f-]{36}\?api-version=[0-9-]+ 201\n/,
     ]) {
