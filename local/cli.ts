@@ -310,35 +310,45 @@ function waitForSigint(): Promise<void> {
 async function destroyCommand(stateDir: string, io: CliIo): Promise<number> {
   const say = (line: string) => io.stdout(`${line}\n`);
   const service = serviceFor(io, stateDir);
-  await destroyLocal({ stateDir, onProgress: say, ...(service ? { service: serviceTarget(service) } : {}) });
+  if (service) return destroyInService(stateDir, service, say);
+  await destroyLocal({ stateDir, onProgress: say });
   if (!existsSync(cloudDir(stateDir)) && !existsSync(backendDir(stateDir))) return 0;
   if (engineMissing() === null) {
     const code = await destroyWithEngine(stateDir, say);
-    if (service) {
-      say(
-        code === 0
-          ? `Stack local is destroyed and removed; the Local Azure service (pid ${service.pid}) runs on.`
-          : "pulumi destroy failed (see above); the Local Azure service runs on.",
-      );
-    } else {
-      say(
-        code === 0
-          ? "Stack local is destroyed and removed; the kept cloud is empty."
-          : "pulumi destroy failed; the kept cloud was emptied anyway.",
-      );
-    }
-    return code === 0 ? 0 : 1;
-  }
-  if (service) {
     say(
-      `The engine is not built, so pulumi destroy cannot run: stack local's resources stay in the Local Azure service (pid ${service.pid}).`,
+      code === 0
+        ? "Stack local is destroyed and removed; the kept cloud is empty."
+        : "pulumi destroy failed; the kept cloud was emptied anyway.",
     );
-    return 1;
+    return code === 0 ? 0 : 1;
   }
   rmSync(cloudDir(stateDir), { recursive: true, force: true });
   rmSync(backendDir(stateDir), { recursive: true, force: true });
   say("Emptied the kept cloud and the engine's local state (the engine is not built, so pulumi destroy did not run).");
   return 0;
+}
+
+/** `destroy` with the service running: both stacks' resources go through its ARM; it runs on. */
+async function destroyInService(
+  stateDir: string,
+  service: RunningService,
+  say: (line: string) => void,
+): Promise<number> {
+  await destroyLocal({ stateDir, onProgress: say, service: serviceTarget(service) });
+  if (!existsSync(backendDir(stateDir))) return 0;
+  if (engineMissing() !== null) {
+    say(
+      `The engine is not built, so pulumi destroy cannot run: stack local's resources stay in the Local Azure service (pid ${service.pid}).`,
+    );
+    return 1;
+  }
+  const code = await destroyWithEngine(stateDir, say);
+  say(
+    code === 0
+      ? `Stack local is destroyed and removed; the Local Azure service (pid ${service.pid}) runs on.`
+      : "pulumi destroy failed (see above); the Local Azure service runs on.",
+  );
+  return code === 0 ? 0 : 1;
 }
 
 function outputCommand(name: string | undefined, flags: { json?: boolean; stateDir?: string }, io: CliIo): number {
@@ -426,7 +436,9 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
     );
   program
     .command("env")
-    .description("print export lines for a shell to eval: the kept Local Azure's endpoints, deployer and CA")
+    .description(
+      "print export lines for a shell to eval: the running Local Azure for the Azure SDKs and the Azure CLI, and the built pulumi",
+    )
     .action(() => {
       const answer = renderEnv(program.opts().stateDir);
       io.stdout(answer.stdout);

@@ -62,7 +62,7 @@ export function serviceStatus(stateDir: string, alive: (pid: number) => boolean 
   const lookup = readLiveKept(stateDir, alive);
   if ("none" in lookup || lookup.kept.pid !== pid) return { starting: pid };
   const cloud = readCloud(cloudDir(stateDir));
-  if (!cloud) return { starting: pid };
+  if (!cloud || !existsSync(lookup.kept.caBundle)) return { starting: pid };
   return {
     running: {
       pid,

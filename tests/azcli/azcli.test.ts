@@ -166,8 +166,9 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
       "--service-principal",
       "--username",
       String(shellEnv.AZURE_CLIENT_ID),
-      "--password",
-      String(shellEnv.AZURE_CLIENT_SECRET),
+      // One argument: a client secret may start with "-" (az's help: "Use --password=secret if the
+      // first character of the password is '-'").
+      `--password=${shellEnv.AZURE_CLIENT_SECRET}`,
       "--tenant",
       String(shellEnv.AZURE_TENANT_ID),
     );
