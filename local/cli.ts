@@ -268,9 +268,11 @@ function printServiceKeepInstructions(
   service: RunningService,
   io: CliIo,
 ): void {
-  // The service lists its VMs in kept.json as they start: read it again, after the run.
+  // The service lists its VMs in kept.json as they start: read it again, after the run. It may hold
+  // other stacks' VMs too: this run's first VM is the one its outputs name.
   const now = runningService(options.stateDir ?? DEFAULT_STATE_DIR) ?? service;
-  const vm = now.kept.vms[0];
+  const vmName = (result.outputs.vms as Array<{ name?: string }> | undefined)?.[0]?.name;
+  const vm = now.kept.vms.find((candidate) => candidate.name === vmName);
   const resourceGroup = result.outputs.resourceGroupName;
   if (vm && typeof resourceGroup === "string") {
     const identity = result.outputs.identity as { clientId?: string } | null | undefined;
