@@ -229,6 +229,12 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
   });
 
   it("az role assignment create --assignee <principalId> finds the principal in Graph and grants Reader", async () => {
+    // A new identity reaches the directory after a replication delay, on Azure as here (Learn, "Assign
+    // Azure roles using Azure CLI": use --assignee-object-id with --assignee-principal-type, or wait).
+    // Wait as a user would: until az itself finds its service principal in Graph.
+    for (let tries = 1; (await az(shellEnv, "ad", "sp", "show", "--id", uami.principalId)).code !== 0; tries++) {
+      if (tries === 60) throw new Error(`the service principal ${uami.principalId} never showed in Graph`);
+    }
     const scope = `/subscriptions/${service.kept.subscriptionId}/resourcegroups/${resourceGroup}`;
     const assignment = await azJson<Record<string, string>>(
       shellEnv,
