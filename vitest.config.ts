@@ -10,7 +10,13 @@ export const INCLUDE = [
   "local/**/*.test.ts",
 ];
 // The engine tier needs the CLI built with Go: npm run test:engine (vitest.engine.config.ts) runs it.
-export const EXCLUDE = [...configDefaults.exclude, "tests/engine-tier/**", "tests/policy/engine.test.ts"];
+// The Azure CLI tier needs Python: npm run test:azcli (vitest.azcli.config.ts) runs it.
+export const EXCLUDE = [
+  ...configDefaults.exclude,
+  "tests/engine-tier/**",
+  "tests/policy/engine.test.ts",
+  "tests/azcli/**",
+];
 
 /**
  * Files that share one worker thread and its module cache, one after another. Most of a small file's

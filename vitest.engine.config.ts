@@ -1,11 +1,21 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { longestFirst } from "./tests/support/longestFirst";
 
 // The engine tier: tests that drive the Pulumi CLI built by `npm run engine:build` (Go needed). Run
 // with `npm run test:engine`; `npm test` never runs them (vitest.config.ts excludes this folder).
+/**
+ * Files that run alone, after the others (ENGINE_TIER_ALONE=1, the second half of npm run test:engine):
+ * byHand.test.ts types `pulumi preview`, `up`… without --stack, as a user does, so it relies on the
+ * project's selected stack, which Pulumi keeps per project in PULUMI_HOME/workspaces: shared by every
+ * engine-tier file, each of which selects a stack of its own.
+ */
+const ALONE = ["tests/engine-tier/byHand.test.ts"];
+const alone = process.env.ENGINE_TIER_ALONE === "1";
+
 export default defineConfig({
   test: {
-    include: ["tests/engine-tier/**/*.test.ts", "tests/policy/engine.test.ts"],
+    include: alone ? ALONE : ["tests/engine-tier/**/*.test.ts", "tests/policy/engine.test.ts"],
+    exclude: alone ? configDefaults.exclude : [...configDefaults.exclude, ...ALONE],
     pool: "forks",
     // Each file drives whole pulumi commands (a Go CLI, a language host and node processes), so one
     // at a time would keep them from crowding a 2-core machine; two at a time, the files that mostly

@@ -25,6 +25,7 @@ import {
   KEPT_ENV,
 } from "../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../local/kept";
+import { runningService } from "../local/service";
 import { writeOutputs } from "../local/state";
 import { revocationPending, verdictLine } from "../local/verdict";
 import { LocalAzure } from "../local-azure/index";
@@ -144,10 +145,22 @@ export interface EngineContext {
   azure: LocalAzure;
 }
 
-/** Starts the kept Local Azure and the environment the CLI and the stand-ins need. */
-export async function startEngineContext(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineContext> {
-  const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateDir) });
-  writeKept(stateDir, azure, []);
+/**
+ * What a run of the CLI needs: its environment and where the program's config points, on this run's
+ * Local Azure or on the service's (`npm run local -- start`), which runs on after the run.
+ */
+interface EngineSession {
+  stateDir: string;
+  env: NodeJS.ProcessEnv;
+  azure: { armEndpoint: string; sshPort: number };
+  /** Stops this run's Local Azure; a service's runs on. */
+  stop: () => Promise<void>;
+  /** True when the service holds the cloud. */
+  service: boolean;
+}
+
+/** The environment the CLI and the stand-ins need on this state folder (the stand-ins installed). */
+function engineEnvironment(stateDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...engineEnv({
@@ -162,12 +175,38 @@ export async function startEngineContext(stateDir: string, faults: LocalRunOptio
   };
   for (const name of ["PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"]) delete env[name];
   installStandIns(env);
-  return { stateDir, env, azure };
+  return env;
+}
+
+/** Starts the kept Local Azure and the environment the CLI and the stand-ins need. */
+export async function startEngineContext(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineContext> {
+  const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateDir) });
+  writeKept(stateDir, azure, []);
+  return { stateDir, env: engineEnvironment(stateDir), azure };
 }
 
 export async function stopEngineContext(context: EngineContext): Promise<void> {
   removeKept(context.stateDir);
   await context.azure.stop();
+}
+
+/**
+ * The service of this state folder when it runs, else a Local Azure started here on the kept cloud
+ * for the duration of the run.
+ */
+async function startEngineSession(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineSession> {
+  const service = runningService(stateDir);
+  if (service && faults) {
+    throw new Error(
+      `the Local Azure service (pid ${service.pid}) has the faults it was started with: stop it (npm run local -- stop) to run with others`,
+    );
+  }
+  if (service) {
+    const azure = { armEndpoint: service.kept.armEndpoint, sshPort: service.sshPort };
+    return { stateDir, env: engineEnvironment(stateDir), azure, stop: async () => undefined, service: true };
+  }
+  const context = await startEngineContext(stateDir, faults);
+  return { ...context, stop: () => stopEngineContext(context), service: false };
 }
 
 /** The stack's config file, in the program's folder where `pulumi` looks for it (git-ignored for `local`). */
@@ -176,7 +215,7 @@ function stackConfigFile(stack: string): string {
 }
 
 /** Selects the stack (creating it with the passphrase provider) and writes its config. */
-async function prepareStack(context: EngineContext, stack: string, config: Record<string, string>): Promise<void> {
+async function prepareStack(context: EngineSession, stack: string, config: Record<string, string>): Promise<void> {
   mkdirSync(backendDir(context.stateDir), { recursive: true });
   // Written first, and again last: the CLI writes the salt of whichever backend it last used back
   // into the file, which the next state folder's passphrase would not open.
@@ -199,16 +238,16 @@ export async function upWithEngine(
   /** More `pulumi up` flags, e.g. `--replace <urn>`. */
   extraArgs: string[] = [],
 ): Promise<Omit<LocalRunResult, "azure">> {
-  const context = await startEngineContext(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
+  const context = await startEngineSession(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
   try {
     return await upInContext(context, opts, onProgress, stack, extraArgs);
   } finally {
-    await stopEngineContext(context);
+    await context.stop();
   }
 }
 
 async function upInContext(
-  context: EngineContext,
+  context: EngineSession,
   opts: Omit<LocalRunOptions, "keep">,
   onProgress: (line: string) => void,
   stack: string,
@@ -273,12 +312,12 @@ export async function upAndKeep(
   opts: Omit<LocalRunOptions, "keep">,
   onProgress: (line: string) => void,
 ): Promise<{ result: Omit<LocalRunResult, "azure">; release: () => Promise<void> }> {
-  const context = await startEngineContext(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
+  const context = await startEngineSession(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
   try {
     const result = await upInContext(context, opts, onProgress, ENGINE_STACK, []);
-    return { result, release: () => stopEngineContext(context) };
+    return { result, release: () => context.stop() };
   } catch (error) {
-    await stopEngineContext(context);
+    await context.stop();
     throw error;
   }
 }
@@ -293,12 +332,12 @@ export async function pulumiWithEngine(
   args: string[],
 ): Promise<PulumiRun> {
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
-  const context = await startEngineContext(stateDir, opts.faults);
+  const context = await startEngineSession(stateDir, opts.faults);
   try {
     await prepareStack(context, stack, runnerConfig(opts, context.azure));
     return await runPulumi([...args, "--stack", stack], context.env);
   } finally {
-    await stopEngineContext(context);
+    await context.stop();
   }
 }
 
@@ -308,7 +347,7 @@ export async function destroyWithEngine(
   onProgress: (line: string) => void,
   stack = ENGINE_STACK,
 ): Promise<number> {
-  const context = await startEngineContext(resolve(stateDir), undefined);
+  const context = await startEngineSession(resolve(stateDir), undefined);
   let code = 0;
   try {
     const select = await runPulumi(["stack", "select", stack, "--non-interactive"], context.env);
@@ -326,8 +365,9 @@ export async function destroyWithEngine(
     await runPulumi(["stack", "rm", stack, "--yes", "--force", "--non-interactive"], context.env);
     rmSync(stackConfigFile(stack), { force: true });
   } finally {
-    await stopEngineContext(context);
-    rmSync(cloudDir(context.stateDir), { recursive: true, force: true });
+    await context.stop();
+    // A service's cloud is its own: it runs on, with the stack's resources deleted from it.
+    if (!context.service) rmSync(cloudDir(context.stateDir), { recursive: true, force: true });
   }
   return code;
 }

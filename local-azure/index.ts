@@ -48,6 +48,36 @@ export interface LocalAzureOptions {
    * the store is saved after every change and on stop. Unset: a fresh cloud, gone on stop().
    */
   persistDir?: string;
+  /**
+   * Told of every request each server (ARM, Entra, Graph, every IMDS) answered, once answered: method, path
+   * with query, status. Never a header or a body, so never a token or a secret.
+   */
+  onRequest?: (entry: ServedRequest) => void;
+  /** Told after a VM's IMDS and guest started, changed or stopped (vmIds() then lists the VMs). */
+  onVmsChanged?: () => void;
+}
+
+/** One answered request, as LocalAzureOptions.onRequest is told of it. */
+export interface ServedRequest {
+  service: "arm" | "entra" | "graph" | "imds";
+  method: string;
+  /** Path and query as the client sent them. */
+  url: string;
+  status: number;
+}
+
+/** Tells `onRequest` of each request `server` answers. */
+function reportRequests(
+  server: Server | HttpServer,
+  service: ServedRequest["service"],
+  onRequest: ((entry: ServedRequest) => void) | undefined,
+): void {
+  if (!onRequest) return;
+  server.on("request", (req, res) =>
+    res.on("finish", () =>
+      onRequest({ service, method: req.method ?? "", url: req.url ?? "", status: res.statusCode }),
+    ),
+  );
 }
 
 interface VmRuntime {
@@ -109,6 +139,7 @@ export class LocalAzure {
     private readonly graphServer: Server,
     private readonly dataDir: string,
     private readonly ownsDataDir: boolean,
+    private readonly hooks: Pick<LocalAzureOptions, "onRequest" | "onVmsChanged">,
   ) {
     this.faults = faults;
     this.deployerSignIn = new ClientSecretTokenSource({
@@ -219,6 +250,9 @@ export class LocalAzure {
       onVmDeleted: (vmId) => (azure as LocalAzure).vmDeleted(vmId),
     });
     const handle = armRequestHandler(service, store);
+    reportRequests(server, "arm", options.onRequest);
+    reportRequests(entraServer, "entra", options.onRequest);
+    reportRequests(graph.server, "graph", options.onRequest);
     server.on("request", (req, res) => {
       // A kept cloud is saved once each change is answered.
       if (options.persistDir && req.method !== "GET" && req.method !== "HEAD") {
@@ -245,6 +279,7 @@ export class LocalAzure {
       graph.server,
       dataDir,
       ownsDataDir,
+      options,
     );
     if (options.persistDir) {
       const persisted = readCloud(options.persistDir);
@@ -329,6 +364,11 @@ export class LocalAzure {
     return token;
   }
 
+  /** The ARM IDs of the VMs running now (each with its IMDS), in the order they were created. */
+  vmIds(): string[] {
+    return [...this.vms.keys()].map((key) => this.store.resource(key)?.id ?? key);
+  }
+
   vmRuntime(vmResourceId: string): { imdsEndpoint: string; publicIp: string | null; guest: Guest | null } | undefined {
     const runtime = this.vms.get(vmResourceId.toLowerCase());
     return runtime && { imdsEndpoint: runtime.imdsEndpoint, publicIp: runtime.publicIp, guest: runtime.guest };
@@ -337,6 +377,11 @@ export class LocalAzure {
   /** A VM was created or updated: its IMDS and, once it has a public IP, its SSH guest. */
   private async vmChanged(vmId: string, restored?: { imdsHost: string; imdsPort: number }): Promise<void> {
     if (this.stopped) return;
+    await this.startVm(vmId, restored);
+    this.hooks.onVmsChanged?.();
+  }
+
+  private async startVm(vmId: string, restored?: { imdsHost: string; imdsPort: number }): Promise<void> {
     const key = vmId.toLowerCase();
     let runtime = this.vms.get(key);
     if (!runtime) {
@@ -354,6 +399,7 @@ export class LocalAzure {
         imdsHost,
         restored?.imdsPort ?? 0,
       );
+      reportRequests(imds.server, "imds", this.hooks.onRequest);
       const imdsPort = Number(new URL(imds.endpoint).port);
       runtime = { imdsEndpoint: imds.endpoint, imds: imds.server, publicIp: null, guest: null, imdsHost, imdsPort };
       this.vms.set(key, runtime);
@@ -410,6 +456,7 @@ export class LocalAzure {
     this.vms.delete(vmId.toLowerCase());
     await runtime.guest?.close();
     await new Promise<void>((resolve) => runtime.imds.close(() => resolve()));
+    if (!this.stopped) this.hooks.onVmsChanged?.();
   }
 
   /** Closes every server and guest, so the process can exit. */

@@ -1,10 +1,12 @@
 /**
- * `npm run local`: deploys the stack to a fresh Local Azure and checks access; `output [NAME] [--json]`
- * prints the last run's outputs like `pulumi stack output`; `destroy` deletes the stack; `env` prints
- * `export` lines for a shell to eval while a Local Azure is kept (`--keep`).
- * Exit codes: 0 verified, 1 not verified or failed, 2 bad flags.
+ * `npm run local`: deploys the stack to Local Azure (the service when one runs, else a fresh one in
+ * this process) and checks access; `output [NAME] [--json]` prints the last run's outputs like `pulumi
+ * stack output`; `destroy` deletes the stack; `env` prints `export` lines for a shell to eval while a
+ * Local Azure runs; `start`, `status` and `stop` run Local Azure as a service.
+ * Exit codes: 0 verified, 1 not verified or failed, 2 bad flags; `status`: 0 running, 3 not.
  */
 import { existsSync, rmSync } from "node:fs";
+import { relative, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Faults } from "../local-azure/index";
 import {
@@ -28,6 +30,15 @@ import {
 import { removeKept, renderEnv } from "./kept";
 import { outputsJson, outputsTable, singleOutput } from "./outputFormat";
 import { violationLine } from "./policyCheck";
+import {
+  type RunningService,
+  runningService,
+  START_COMMAND,
+  serviceStatus,
+  serviceStatusText,
+  startService,
+  stopService,
+} from "./service";
 import { readOutputs, readState } from "./state";
 
 export interface CliIo {
@@ -39,6 +50,31 @@ export interface CliIo {
   deploy?: (opts: LocalRunOptions) => Promise<LocalRunResult>;
   /** Replaces the check for a built CLI (tests): why --engine cannot run, or null. */
   engineMissing?: () => string | null;
+  /**
+   * Replaces the lookup of a running Local Azure service (tests). With `deploy` replaced and this
+   * not given, there is none: a test's fake deployment never meets the developer's own service.
+   */
+  findService?: (stateDir: string) => RunningService | null;
+}
+
+/** The service a run uses, if one runs in its state folder. */
+function serviceFor(io: CliIo, stateDir: string): RunningService | null {
+  const find = io.findService ?? (io.deploy ? () => null : runningService);
+  return find(stateDir);
+}
+
+/** What deployLocal and the engine need of a running service. */
+export function serviceTarget(service: RunningService): NonNullable<LocalRunOptions["service"]> {
+  return {
+    armEndpoint: service.kept.armEndpoint,
+    authorityHost: service.kept.authorityHost,
+    caCertPem: service.caCertPem,
+    subscriptionId: service.kept.subscriptionId,
+    tenantId: service.kept.tenantId,
+    location: service.location,
+    sshPort: service.sshPort,
+    deployer: service.deployer,
+  };
 }
 
 /** Flag values as commander hands them to the root action. */
@@ -113,8 +149,17 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
       return 2;
     }
   }
+  const service = serviceFor(io, options.stateDir ?? DEFAULT_STATE_DIR);
+  if (service) {
+    const refused = useService(service, options, flags.engine === true);
+    if (refused) {
+      io.stderr(`error: ${refused}\n`);
+      return 2;
+    }
+  }
   const deploy = io.deploy ?? (flags.engine ? deployWithEngine : deployLocal);
   io.stdout("Deploying vm-identity-access to Local Azure (offline)...\n");
+  if (service) io.stdout(`Into the Local Azure service (pid ${service.pid}, ARM ${service.kept.armEndpoint}).\n`);
   const result = await deploy({ ...options, onProgress: (line) => io.stdout(`${line}\n`) });
   io.stdout(`\n${outputsTable(result.outputs)}\n`);
   const violations = result.policyViolations ?? [];
@@ -124,6 +169,10 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   if (result.error && !result.ok) io.stderr(`error: ${result.error}\n`);
   io.stdout(`${result.verdict}\n`);
   io.stdout(`(${result.wallSeconds.toFixed(2)} s)\n`);
+  if (service && flags.keep) {
+    printServiceKeepInstructions(result, options, service, io);
+    return result.ok ? 0 : 1;
+  }
   if (options.keep && result.release) {
     // Under the engine: the engine runner keeps Local Azure; the real CLI works in another shell.
     try {
@@ -193,6 +242,58 @@ function printKeepInstructions(result: LocalRunResult, options: LocalRunOptions,
   if (ssh) io.stdout(`On the VM itself: ${ssh} (the admin key is in the local state.json, never printed)\n`);
 }
 
+/**
+ * Points the run at a running service (sets options.service), or says why it cannot: fault flags set
+ * a Local Azure's faults when it starts, and the service has its own. With the service, nothing needs
+ * keeping: `--keep` prints where things are and returns.
+ */
+function useService(service: RunningService, options: LocalRunOptions, engine: boolean): string | null {
+  if (options.faults) {
+    return (
+      `the Local Azure service (pid ${service.pid}) runs with the faults it was started with; fault flags apply ` +
+      "to a Local Azure that starts: stop it (npm run local -- stop), then run this again, or start it with them " +
+      `(${START_COMMAND} --rbac-delay 45)`
+    );
+  }
+  // The engine runner finds the service itself (same state folder); the mock runner is handed it.
+  if (!engine) options.service = serviceTarget(service);
+  delete options.keep;
+  return null;
+}
+
+/** `--keep` with a service: the tutorial's commands against it, and that it runs on. */
+function printServiceKeepInstructions(
+  result: LocalRunResult,
+  options: LocalRunOptions,
+  service: RunningService,
+  io: CliIo,
+): void {
+  // The service lists its VMs in kept.json as they start: read it again, after the run. It may hold
+  // other stacks' VMs too: this run's first VM is the one its outputs name.
+  const now = runningService(options.stateDir ?? DEFAULT_STATE_DIR) ?? service;
+  const vmName = (result.outputs.vms as Array<{ name?: string }> | undefined)?.[0]?.name;
+  const vm = now.kept.vms.find((candidate) => candidate.name === vmName);
+  const resourceGroup = result.outputs.resourceGroupName;
+  if (vm && typeof resourceGroup === "string") {
+    const identity = result.outputs.identity as { clientId?: string } | null | undefined;
+    const [tokenCurl, armCurl] = tutorialCurlCommands({
+      imdsEndpoint: vm.imdsEndpoint,
+      armEndpoint: now.kept.armEndpoint,
+      caCertPath: now.kept.caBundle,
+      subscriptionId: now.kept.subscriptionId,
+      resourceGroup,
+      clientId: options.identity === "system" ? undefined : identity?.clientId,
+    });
+    io.stdout(
+      `\nThe tutorial's check by hand, against ${vm.name}'s IMDS and Local Azure's ARM:\n  ${tokenCurl}\n  ${armCurl}\n`,
+    );
+  }
+  io.stdout(
+    `\nThe Local Azure service (pid ${now.pid}) keeps running: any client, in any shell, after ` +
+      'eval "$(npm run -s local -- env)"; npm run local -- stop stops it.\n',
+  );
+}
+
 function waitForSigint(): Promise<void> {
   // A pending promise alone does not keep Node running: hold the event loop open until Ctrl-C.
   const keepAlive = setInterval(() => undefined, 60_000);
@@ -204,9 +305,14 @@ function waitForSigint(): Promise<void> {
   );
 }
 
-/** Deletes the stack: the mock runner's, then the engine's kept cloud (real pulumi destroy when built), emptied. */
+/**
+ * Deletes the stack: the mock runner's, then the engine's (real pulumi destroy when built); the kept
+ * cloud is emptied, unless the service holds it (it runs on, without the stacks' resources).
+ */
 async function destroyCommand(stateDir: string, io: CliIo): Promise<number> {
   const say = (line: string) => io.stdout(`${line}\n`);
+  const service = serviceFor(io, stateDir);
+  if (service) return destroyInService(stateDir, service, say);
   await destroyLocal({ stateDir, onProgress: say });
   if (!existsSync(cloudDir(stateDir)) && !existsSync(backendDir(stateDir))) return 0;
   if (engineMissing() === null) {
@@ -222,6 +328,29 @@ async function destroyCommand(stateDir: string, io: CliIo): Promise<number> {
   rmSync(backendDir(stateDir), { recursive: true, force: true });
   say("Emptied the kept cloud and the engine's local state (the engine is not built, so pulumi destroy did not run).");
   return 0;
+}
+
+/** `destroy` with the service running: both stacks' resources go through its ARM; it runs on. */
+async function destroyInService(
+  stateDir: string,
+  service: RunningService,
+  say: (line: string) => void,
+): Promise<number> {
+  await destroyLocal({ stateDir, onProgress: say, service: serviceTarget(service) });
+  if (!existsSync(backendDir(stateDir))) return 0;
+  if (engineMissing() !== null) {
+    say(
+      `The engine is not built, so pulumi destroy cannot run: stack local's resources stay in the Local Azure service (pid ${service.pid}).`,
+    );
+    return 1;
+  }
+  const code = await destroyWithEngine(stateDir, say);
+  say(
+    code === 0
+      ? `Stack local is destroyed and removed; the Local Azure service (pid ${service.pid}) runs on.`
+      : "pulumi destroy failed (see above); the Local Azure service runs on.",
+  );
+  return code === 0 ? 0 : 1;
 }
 
 function outputCommand(name: string | undefined, flags: { json?: boolean; stateDir?: string }, io: CliIo): number {
@@ -309,18 +438,94 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
     );
   program
     .command("env")
-    .description("print export lines for a shell to eval: the kept Local Azure's endpoints, deployer and CA")
+    .description(
+      "print export lines for a shell to eval: the running Local Azure for the Azure SDKs and the Azure CLI, and the built pulumi",
+    )
     .action(() => {
       const answer = renderEnv(program.opts().stateDir);
       io.stdout(answer.stdout);
       io.stderr(answer.stderr);
       setResult(Promise.resolve(answer.code));
     });
+  addServiceCommands(program, io, setResult);
   program
     .command("destroy")
     .description("delete the stack (Local Azure is in-memory: without --keep running, this clears the local state)")
     .action(() => setResult(destroyCommand(program.opts().stateDir, io)));
   return program;
+}
+
+/** The flags `start` takes besides --state-dir: the faults the service runs with. */
+const FAULT_FLAGS = ["rbacDelay", "identityAttachDelay", "sshNotReady", "imdsBurst", "armThrottle", "armUnauthorized"];
+
+/** `start`, `status` and `stop`: Local Azure as a background service (local/service.ts). */
+function addServiceCommands(program: Command, io: CliIo, setResult: (work: Promise<number>) => void): void {
+  const stateDir = () => program.opts<DeployFlags>().stateDir ?? DEFAULT_STATE_DIR;
+  program
+    .command("start")
+    .description(
+      "run Local Azure in the background (it outlives this shell) on the kept cloud in .local-azure/cloud; the fault flags set its faults",
+    )
+    .action(() => setResult(startCommand(program.opts<DeployFlags>(), stateDir(), io)));
+  program
+    .command("status")
+    .description(
+      "whether Local Azure runs as a service, and where it listens (exit 0 while it runs, 3 when it does not)",
+    )
+    .action(() => setResult(Promise.resolve(statusCommand(stateDir(), io))));
+  program
+    .command("stop")
+    .description("stop the Local Azure service (its cloud stays in .local-azure/cloud for the next start)")
+    .action(() => setResult(stopCommand(stateDir(), io)));
+}
+
+async function startCommand(flags: DeployFlags, stateDir: string, io: CliIo): Promise<number> {
+  const deployOnly = Object.entries(flags)
+    .filter(([name, value]) => value !== undefined && !FAULT_FLAGS.includes(name) && name !== "stateDir")
+    .filter(([name, value]) => !(name === "grant" && value === true))
+    .map(([name]) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^grant$/, "no-grant")}`)
+    .sort();
+  if (deployOnly.length > 0) {
+    io.stderr(
+      `error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized) and --state-dir; not ${deployOnly.join(", ")}\n`,
+    );
+    return 2;
+  }
+  const outcome = await startService(stateDir, deployOptionsFromFlags(flags).faults);
+  if ("already" in outcome) {
+    io.stdout(
+      `Local Azure is already running (pid ${outcome.already.pid}, ARM ${outcome.already.kept.armEndpoint}).\n`,
+    );
+    return 0;
+  }
+  io.stdout(serviceStatusText(outcome.started));
+  return 0;
+}
+
+/** As `systemctl status`: 0 while it runs, 3 when it does not. */
+function statusCommand(stateDir: string, io: CliIo): number {
+  const lookup = serviceStatus(stateDir);
+  if ("running" in lookup) {
+    io.stdout(serviceStatusText(lookup.running));
+    return 0;
+  }
+  if ("starting" in lookup) {
+    io.stdout(`Local Azure is starting (pid ${lookup.starting}).\n`);
+    return 3;
+  }
+  io.stdout(`${lookup.stopped}; start it with ${START_COMMAND}\n`);
+  return 3;
+}
+
+async function stopCommand(stateDir: string, io: CliIo): Promise<number> {
+  const outcome = await stopService(stateDir);
+  const cloud = relative(process.cwd(), cloudDir(stateDir));
+  io.stdout(
+    outcome === "stopped"
+      ? `Local Azure stopped; its cloud stays in ${cloud.startsWith("..") ? cloudDir(resolve(stateDir)) : cloud} for the next start (npm run local -- destroy empties it).\n`
+      : "Local Azure is not running.\n",
+  );
+  return 0;
 }
 
 /** Runs the CLI on `argv` (without node and script); resolves to the exit code. Never throws for bad flags. */

@@ -1,6 +1,8 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { ArmClient } from "../local-azure/armClient";
+import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import type { Faults, LocalAzure } from "../local-azure/index";
 import { KEPT_FILE, writeKept } from "./kept";
 import { type StateEntry, stateKey } from "./mocks";
@@ -36,6 +38,11 @@ export interface LocalRunOptions {
   stateDir?: string;
   /** Leave Local Azure running (result.azure); the caller stops it. */
   keep?: boolean;
+  /**
+   * A Local Azure that runs as a service (`npm run local -- start`): deploy into it instead of starting
+   * one in this process. Its cloud outlives the run, so the state lists everything the stack holds there.
+   */
+  service?: DeployTarget;
   /** The Pulumi program to run. Default <repo>/index.ts; tests pass a deliberately bad one. */
   programPath?: string;
   onProgress?: (line: string) => void;
@@ -59,6 +66,31 @@ export interface LocalRunResult {
   verdict: string;
   /** The policy pack's violations (policy/), advisory ones included; a mandatory one fails the run. */
   policyViolations?: PolicyViolation[];
+}
+
+/** Where a deployment goes and how the deployer signs in: a LocalAzure of this process, or a service's. */
+export interface DeployTarget {
+  armEndpoint: string;
+  authorityHost: string;
+  caCertPem: string;
+  subscriptionId: string;
+  tenantId: string;
+  location: string;
+  sshPort: number;
+  deployer: { principalId: string; clientId: string; clientSecret: string };
+}
+
+/** The deployer's ARM client for a target, signed in with its client secret like any other client. */
+export function deployerArm(target: DeployTarget): ArmClient {
+  const signIn = new ClientSecretTokenSource({
+    authorityHost: target.authorityHost,
+    tenantId: target.tenantId,
+    clientId: target.deployer.clientId,
+    clientSecret: target.deployer.clientSecret,
+    scope: `${target.armEndpoint}/.default`,
+    caPem: target.caCertPem,
+  });
+  return new ArmClient(target.armEndpoint, target.caCertPem, () => signIn.token());
 }
 
 /** Kept instances of this process, by state dir, so destroyLocal can delete through their ARM. */
@@ -147,23 +179,29 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
   });
   let azure: LocalAzure | null = null;
   try {
-    // Local Azure starts while the worker loads Pulumi and the SDKs.
-    const { LocalAzure: LocalAzureClass } = await import("../local-azure/index");
-    azure = await LocalAzureClass.start({ faults: opts.faults });
-    const config = runnerConfig(opts, azure);
+    // Local Azure starts while the worker loads Pulumi and the SDKs (unless a service runs it).
+    let target: DeployTarget;
+    if (opts.service) target = opts.service;
+    else {
+      const { LocalAzure: LocalAzureClass } = await import("../local-azure/index");
+      azure = await LocalAzureClass.start({ faults: opts.faults });
+      target = azure;
+    }
+    const config = runnerConfig(opts, target);
+    const previous = previousResources(stateDir);
     const start: WorkerStart = {
       kind: "start",
       config,
       azure: {
-        armEndpoint: azure.armEndpoint,
-        caCertPem: azure.caCertPem,
-        subscriptionId: azure.subscriptionId,
-        tenantId: azure.tenantId,
-        deployer: azure.deployer,
-        authorityHost: azure.authorityHost,
-        location: "eastus",
+        armEndpoint: target.armEndpoint,
+        caCertPem: target.caCertPem,
+        subscriptionId: target.subscriptionId,
+        tenantId: target.tenantId,
+        deployer: target.deployer,
+        authorityHost: target.authorityHost,
+        location: opts.service ? target.location : "eastus",
       },
-      previous: previousResources(stateDir),
+      previous,
       runStart,
       programPath: opts.programPath ?? PROGRAM_PATH,
     };
@@ -176,9 +214,20 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     const verified = (done.outputs.accessCheck as { verified?: unknown } | undefined)?.verified === true;
     const ok = done.error === null && verified;
     const error = done.error ?? (ok ? null : "the deployment finished without a verified accessCheck output");
-    if (done.resources.length > 0) writeState(stateDir, done.resources, opts.keep ? azure.armEndpoint : null);
+    if (opts.service) {
+      const held = await settleInService(
+        deployerArm(opts.service),
+        previous,
+        done.resources,
+        done.error === null,
+        (line) => opts.onProgress?.(line),
+      );
+      writeState(stateDir, held, opts.service.armEndpoint);
+    } else if (done.resources.length > 0) {
+      writeState(stateDir, done.resources, opts.keep && azure ? azure.armEndpoint : null);
+    }
     writeOutputs(stateDir, done.outputs);
-    if (opts.keep) {
+    if (opts.keep && azure) {
       keptInstances.set(stateDir, { azure, resources: done.resources });
       // Where any client finds this Local Azure while it runs (npm run local -- env renders it).
       const vmIds = done.resources
@@ -220,6 +269,8 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
 export interface DestroyOptions {
   stateDir?: string;
   onProgress?: (line: string) => void;
+  /** The Local Azure service that holds the stack's resources (`npm run local -- start`). */
+  service?: DeployTarget;
 }
 
 /** What destroyLocal did: deleted through a kept Local Azure's ARM, or only cleared the local state. */
@@ -230,32 +281,75 @@ export function deletionOrder(resources: StateEntry[]): StateEntry[] {
   return resources.filter((entry) => entry.type.startsWith("azure-native:")).reverse();
 }
 
+/** Deletes the resources through ARM, dependents first (the reverse of creation), saying each. */
+async function deleteResources(arm: ArmClient, resources: StateEntry[], say: (line: string) => void): Promise<void> {
+  const apiVersions: Record<string, string> = {};
+  const { resourceMappings } = await import("./armMapping");
+  for (const mapping of resourceMappings) apiVersions[mapping.type] = mapping.apiVersion;
+  for (const entry of deletionOrder(resources)) {
+    const started = Date.now();
+    try {
+      await arm.deleteAndWait(`${entry.id}?api-version=${apiVersions[entry.type]}`);
+    } catch (error) {
+      // Already gone (a resource group delete takes its children with it): nothing left to do.
+      if ((error as { status?: number }).status !== 404) throw error;
+    }
+    say(`  - ${entry.type}  ${entry.name}  ${((Date.now() - started) / 1000).toFixed(2)}s`);
+  }
+}
+
+/**
+ * After a run against a service, what the stack holds there (the state to write). A run that
+ * succeeded deletes what the previous run created and this one did not, dependents first, as `pulumi
+ * up` deletes what left the program; after a failed run both runs' resources stay listed, so that
+ * `destroy` finds everything.
+ */
+export async function settleInService(
+  arm: ArmClient,
+  previous: Record<string, StateEntry>,
+  resources: StateEntry[],
+  succeeded: boolean,
+  say: (line: string) => void,
+): Promise<StateEntry[]> {
+  const current = new Set(resources.map((entry) => stateKey(entry.type, entry.name)));
+  const currentIds = new Set(resources.map((entry) => entry.id.toLowerCase()));
+  const left = Object.values(previous).filter(
+    (entry) => !current.has(stateKey(entry.type, entry.name)) && !currentIds.has(entry.id.toLowerCase()),
+  );
+  if (!succeeded) return [...left, ...resources];
+  if (left.length > 0) {
+    say("Deleting what the previous run created and this one did not:");
+    await deleteResources(arm, left, say);
+  }
+  return resources;
+}
+
 /**
  * Deletes the stack: through ARM in reverse dependency order when this process keeps its Local Azure
- * running, otherwise (Local Azure is in-memory and gone) clears the local state. Says which.
+ * running or a service holds the stack, otherwise (Local Azure is in-memory and gone) clears the local
+ * state. Says which.
  */
 export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOutcome> {
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
   const say = opts.onProgress ?? (() => undefined);
   const kept = keptInstances.get(stateDir);
-  const apiVersions: Record<string, string> = {};
-  const { resourceMappings } = await import("./armMapping");
-  for (const mapping of resourceMappings) apiVersions[mapping.type] = mapping.apiVersion;
   let outcome: DestroyOutcome = "cleared";
   if (kept) {
-    for (const entry of deletionOrder(kept.resources)) {
-      const started = Date.now();
-      try {
-        await kept.azure.arm.deleteAndWait(`${entry.id}?api-version=${apiVersions[entry.type]}`);
-      } catch (error) {
-        // Already gone (a resource group delete takes its children with it): nothing left to do.
-        if ((error as { status?: number }).status !== 404) throw error;
-      }
-      say(`  - ${entry.type}  ${entry.name}  ${((Date.now() - started) / 1000).toFixed(2)}s`);
-    }
+    await deleteResources(kept.azure.arm, kept.resources, say);
     keptInstances.delete(stateDir);
     outcome = "deleted";
     say("Deleted every resource through Local Azure's ARM, dependents first; cleared the local state.");
+  } else if (opts.service) {
+    const resources = Object.values(readState(stateDir)?.resources ?? {});
+    await deleteResources(deployerArm(opts.service), resources, say);
+    outcome = "deleted";
+    say(
+      resources.length > 0
+        ? "Deleted every resource of the stack through the Local Azure service, dependents first; cleared the local state."
+        : "The local stack holds nothing in the Local Azure service; cleared the local state.",
+    );
+    clearState(stateDir);
+    return outcome;
   } else {
     const keptBy = keptElsewhere(stateDir);
     if (keptBy !== null && (await askKeeperToDestroy(stateDir, keptBy))) {

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { shellQuote } from "../components/probeCommand";
 import { engineShellEnv } from "./engineStack";
@@ -110,27 +110,30 @@ export function processAlive(pid: number): boolean {
 
 export type KeptLookup = { kept: KeptLocalAzure } | { none: string };
 
-const START_HINT = "start one with `npm run local -- --keep` and leave it running";
+/** The one command that starts Local Azure for any client (local/service.ts). */
+export const START_COMMAND = "npm run local -- start";
+
+const START_HINT = `start it with \`${START_COMMAND}\``;
 
 /** The live kept Local Azure of this state dir, or why there is none (one sentence). */
 export function readLiveKept(stateDir: string, alive: (pid: number) => boolean = processAlive): KeptLookup {
   const file = join(stateDir, KEPT_FILE);
-  if (!existsSync(file)) return { none: `no Local Azure is kept (no ${file}); ${START_HINT}` };
+  if (!existsSync(file)) return { none: `no Local Azure is running (no ${file}); ${START_HINT}` };
   let parsed: z.SafeParseReturnType<unknown, KeptLocalAzure>;
   try {
     parsed = keptSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
   } catch (error) {
-    return { none: `no Local Azure is kept (${file} is not JSON: ${(error as Error).message}); ${START_HINT}` };
+    return { none: `no Local Azure is running (${file} is not JSON: ${(error as Error).message}); ${START_HINT}` };
   }
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return {
-      none: `no Local Azure is kept (${file} is not a kept record: ${issue?.path.join(".") || "(root)"} ${issue?.message}); ${START_HINT}`,
+      none: `no Local Azure is running (${file} is not a kept record: ${issue?.path.join(".") || "(root)"} ${issue?.message}); ${START_HINT}`,
     };
   }
   if (!alive(parsed.data.pid)) {
     return {
-      none: `no Local Azure is kept (${file} names process ${parsed.data.pid}, which is no longer running); ${START_HINT}`,
+      none: `no Local Azure is running (${file} names process ${parsed.data.pid}, which is no longer running); ${START_HINT}`,
     };
   }
   return { kept: parsed.data };
@@ -155,7 +158,7 @@ export function exportLine(name: string, value: EnvValue): string {
 }
 
 /**
- * The Azure SDK's environment for a kept Local Azure: @azure/identity's EnvironmentCredential
+ * The Azure SDK's and the Azure CLI's environment for a kept Local Azure: @azure/identity's EnvironmentCredential
  * variables (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST), the
  * subscription, the ARM endpoint as AZURE_RESOURCE_MANAGER_ENDPOINT (the name Azure Service Operator
  * reads beside AZURE_AUTHORITY_HOST for a custom cloud), and the CA for Node (NODE_EXTRA_CA_CERTS) and
@@ -177,10 +180,31 @@ export const azureSdkEnv: EnvSource = {
         ["AZURE_RESOURCE_MANAGER_ENDPOINT", kept.armEndpoint],
         ["NODE_EXTRA_CA_CERTS", kept.caBundle],
         ["SSL_CERT_FILE", kept.caBundle],
+        ...azureCliVariables(stateDir, kept),
       ],
     };
   },
 };
+
+/** Microsoft's Azure CLI's own settings folder for Local Azure, beside kept.json (never ~/.azure). */
+export const AZURE_CLI_CONFIG_SUBDIR = "azure-cli";
+
+/**
+ * Microsoft's Azure CLI (az) for a kept Local Azure: its own config folder (AZURE_CONFIG_DIR: the
+ * cloud registered for Local Azure, the sign-ins and token cache stay out of ~/.azure), the CA for
+ * Python's requests (REQUESTS_CA_BUNDLE), MSAL's instance discovery off (core.instance_discovery: an
+ * authority MSAL does not know is otherwise checked against login.microsoftonline.com) and telemetry
+ * off (core.collect_telemetry), so that the requests az sends stay on loopback. az reads any `az
+ * config` setting from AZURE_<SECTION>_<NAME>.
+ */
+function azureCliVariables(stateDir: string, kept: KeptLocalAzure): Array<[string, EnvValue]> {
+  return [
+    ["AZURE_CONFIG_DIR", join(resolve(stateDir), AZURE_CLI_CONFIG_SUBDIR)],
+    ["REQUESTS_CA_BUNDLE", kept.caBundle],
+    ["AZURE_CORE_INSTANCE_DISCOVERY", "false"],
+    ["AZURE_CORE_COLLECT_TELEMETRY", "false"],
+  ];
+}
 
 /** Every source `npm run local -- env` renders, in order; add a source here to add its lines. */
 export const ENV_SOURCES: EnvSource[] = [azureSdkEnv, engineShellEnv];

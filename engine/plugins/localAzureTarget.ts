@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { KEPT_ENV } from "../../local/engineStack";
+import { processAlive } from "../../local/kept";
+import { START_COMMAND } from "../../local/service";
 
 /**
  * Where a stand-in plugin finds Local Azure, and its refusal to run anywhere else. The stand-ins
@@ -28,8 +30,9 @@ export class NotLocalAzureError extends Error {
   constructor(plugin: string, reason: string) {
     super(
       `${plugin} here is a stand-in that talks to Local Azure (this repository's offline emulator) only, never to Azure, ` +
-        `and it refuses to start: ${reason}. Run it through \`npm run local -- --engine\`, which starts Local Azure and ` +
-        `sets ${KEPT_ENV}; for real Azure, install the real plugin (pulumi plugin install resource ${plugin.replace(/^pulumi-resource-/, "")}).`,
+        `and it refuses to start: ${reason}. Start Local Azure with \`${START_COMMAND}\` and run pulumi in a shell that ran ` +
+        `eval "$(npm run -s local -- env)" (it sets ${KEPT_ENV}); for real Azure, install the real plugin ` +
+        `(pulumi plugin install resource ${plugin.replace(/^pulumi-resource-/, "")}).`,
     );
     this.name = "NotLocalAzureError";
   }
@@ -58,18 +61,26 @@ function loopbackHttpsUrl(value: unknown, field: string, fail: (reason: string) 
 }
 
 /** Reads and checks the kept Local Azure named by LOCAL_AZURE_KEPT; throws NotLocalAzureError otherwise. */
-export function localAzureTarget(plugin: string, env: NodeJS.ProcessEnv = process.env): LocalAzureTarget {
+export function localAzureTarget(
+  plugin: string,
+  env: NodeJS.ProcessEnv = process.env,
+  alive: (pid: number) => boolean = processAlive,
+): LocalAzureTarget {
   const fail = (reason: string): never => {
     throw new NotLocalAzureError(plugin, reason);
   };
   const keptPath = env[KEPT_ENV];
   if (keptPath === undefined || keptPath === "") fail(`${KEPT_ENV} is not set`);
-  if (!existsSync(keptPath as string)) fail(`${KEPT_ENV}=${keptPath} does not exist (no Local Azure is kept)`);
+  if (!existsSync(keptPath as string)) fail(`no Local Azure is running (${KEPT_ENV}=${keptPath} does not exist)`);
   let kept: Record<string, unknown>;
   try {
     kept = JSON.parse(readFileSync(keptPath as string, "utf8")) as Record<string, unknown>;
   } catch (error) {
     return fail(`${keptPath} is not JSON (${(error as Error).message})`);
+  }
+  // A Local Azure killed without cleaning up (SIGKILL, a reboot) leaves its kept.json behind.
+  if (typeof kept.pid === "number" && !alive(kept.pid)) {
+    fail(`no Local Azure is running (${keptPath} names process ${kept.pid}, which is gone)`);
   }
   const armEndpoint = loopbackHttpsUrl(kept.armEndpoint, "armEndpoint", fail);
   const authorityHost = loopbackHttpsUrl(kept.authorityHost ?? kept.armEndpoint, "authorityHost", fail);

@@ -56,6 +56,10 @@ const expectedExports = (dir: string) =>
     `export AZURE_RESOURCE_MANAGER_ENDPOINT='${azure.armEndpoint}'`,
     `export NODE_EXTRA_CA_CERTS='${join(dir, "ca.pem")}'`,
     `export SSL_CERT_FILE='${join(dir, "ca.pem")}'`,
+    `export AZURE_CONFIG_DIR='${join(dir, "azure-cli")}'`,
+    `export REQUESTS_CA_BUNDLE='${join(dir, "ca.pem")}'`,
+    "export AZURE_CORE_INSTANCE_DISCOVERY='false'",
+    "export AZURE_CORE_COLLECT_TELEMETRY='false'",
   ].join("\n");
 
 describe("kept.json", () => {
@@ -158,7 +162,7 @@ describe("npm run -s local -- env", () => {
     expect(code).toBe(1);
     // One line: each source's reason (the engine's too: engine not built, or no engine stack here).
     expect(err.join("")).toBe(
-      `nothing to print: no Local Azure is kept (no ${join(dir, KEPT_FILE)}); start one with \`npm run local -- --keep\` and leave it running; ${ENGINE_REASON}\n`,
+      `nothing to print: no Local Azure is running (no ${join(dir, KEPT_FILE)}); start it with \`npm run local -- start\`; ${ENGINE_REASON}\n`,
     );
   });
 
@@ -168,7 +172,7 @@ describe("npm run -s local -- env", () => {
     writeKept(dir, azure, [vm.vmId], pid);
     expect(renderEnv(dir)).toEqual({
       stdout: "",
-      stderr: `nothing to print: no Local Azure is kept (${join(dir, KEPT_FILE)} names process ${pid}, which is no longer running); start one with \`npm run local -- --keep\` and leave it running; ${ENGINE_REASON}\n`,
+      stderr: `nothing to print: no Local Azure is running (${join(dir, KEPT_FILE)} names process ${pid}, which is no longer running); start it with \`npm run local -- start\`; ${ENGINE_REASON}\n`,
       code: 1,
     });
   });
@@ -178,7 +182,7 @@ describe("npm run -s local -- env", () => {
     writeFileSync(join(dir, KEPT_FILE), JSON.stringify({ pid: process.pid }));
     const lookup = readLiveKept(dir);
     expect(lookup).toEqual({
-      none: `no Local Azure is kept (${join(dir, KEPT_FILE)} is not a kept record: armEndpoint Required); start one with \`npm run local -- --keep\` and leave it running`,
+      none: `no Local Azure is running (${join(dir, KEPT_FILE)} is not a kept record: armEndpoint Required); start it with \`npm run local -- start\``,
     });
   });
 

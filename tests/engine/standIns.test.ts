@@ -406,8 +406,14 @@ describe("stand-ins refuse to run outside Local Azure", () => {
     expect(() =>
       localAzureTarget("pulumi-resource-azure-native", { [KEPT_ENV]: kept("https://management.azure.com") }),
     ).toThrow("not an https endpoint on loopback");
+    // No Local Azure runs: the one command that starts one, and how this shell then finds it.
     expect(() => localAzureTarget("pulumi-resource-tls", { [KEPT_ENV]: join(dir, "missing.json") })).toThrow(
-      "does not exist",
+      `pulumi-resource-tls here is a stand-in that talks to Local Azure (this repository's offline emulator) only, never to Azure, and it refuses to start: no Local Azure is running (LOCAL_AZURE_KEPT=${join(dir, "missing.json")} does not exist). Start Local Azure with \`npm run local -- start\` and run pulumi in a shell that ran eval "$(npm run -s local -- env)" (it sets LOCAL_AZURE_KEPT); for real Azure, install the real plugin (pulumi plugin install resource tls).`,
+    );
+    // A kept.json left behind by a Local Azure that was killed.
+    const stale = kept("https://127.0.0.1:4443");
+    expect(() => localAzureTarget("x", { [KEPT_ENV]: stale }, (pid) => pid !== 1)).toThrow(
+      `refuses to start: no Local Azure is running (${stale} names process 1, which is gone)`,
     );
     expect(localAzureTarget("x", { [KEPT_ENV]: kept("https://127.0.0.1:4443") })).toMatchObject({
       armEndpoint: "https://127.0.0.1:4443",

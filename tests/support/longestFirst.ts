@@ -14,6 +14,7 @@ export const LONGEST_FIRST = [
   "tests/policy/localRunner.test.ts",
   "tests/policy/stack.test.ts",
   "tests/local-runner/deployLocal.test.ts",
+  "tests/local-runner/service.test.ts",
 ];
 
 /** Vitest's order (failed first, then longest by its cache, else largest), with `files` first, in their order. */

@@ -1,0 +1,189 @@
+import { fork } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import type { Faults } from "../local-azure/index";
+import { readCloud } from "../local-azure/persist";
+import { cloudDir } from "./engineStack";
+import { KEPT_FILE, type KeptLocalAzure, processAlive, readLiveKept, START_COMMAND } from "./kept";
+
+/**
+ * Local Azure as a service: `npm run local -- start` runs it in the background, in a process of its
+ * own that outlives the shell (its own session), until `npm run local -- stop`. It keeps its cloud in
+ * `.local-azure/cloud/` (the cloud `--engine` keeps between runs), writes `kept.json` for any client
+ * (and keeps its VM list current), its pid to `local-azure.pid` and every request it answers to
+ * `local-azure.log`. `npm run local`, `--engine`, `--keep`, `env` and the stand-in plugins use it.
+ */
+
+export const SERVICE_PID_FILE = "local-azure.pid";
+export const SERVICE_LOG_FILE = "local-azure.log";
+export { START_COMMAND };
+
+/** The service's own process (local/serviceMain.ts), run by path. */
+const SERVICE_MAIN = join(__dirname, "serviceMain.ts");
+
+export function servicePidFile(stateDir: string): string {
+  return join(stateDir, SERVICE_PID_FILE);
+}
+
+export function serviceLogFile(stateDir: string): string {
+  return join(stateDir, SERVICE_LOG_FILE);
+}
+
+/** A running service: kept.json's endpoints, and from its kept cloud what kept.json does not say. */
+export interface RunningService {
+  pid: number;
+  kept: KeptLocalAzure;
+  caCertPem: string;
+  sshPort: number;
+  location: string;
+  /** The deployer service principal (Owner on the subscription), with its principal ID for getClientConfig. */
+  deployer: { principalId: string; clientId: string; clientSecret: string };
+  logFile: string;
+}
+
+export type ServiceLookup =
+  | { running: RunningService }
+  /** Its process is up but not serving yet (or kept.json is not its own yet). */
+  | { starting: number }
+  | { stopped: string };
+
+function readPid(file: string): number | null {
+  if (!existsSync(file)) return null;
+  const pid = Number(readFileSync(file, "utf8").trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** Whether the service of this state folder runs, and where; or why it does not (one sentence). */
+export function serviceStatus(stateDir: string, alive: (pid: number) => boolean = processAlive): ServiceLookup {
+  const pidFile = servicePidFile(stateDir);
+  const pid = readPid(pidFile);
+  if (pid === null) return { stopped: `Local Azure is not running (no ${pidFile})` };
+  if (!alive(pid)) return { stopped: `Local Azure is not running (${pidFile} names process ${pid}, which is gone)` };
+  const lookup = readLiveKept(stateDir, alive);
+  if ("none" in lookup || lookup.kept.pid !== pid) return { starting: pid };
+  const cloud = readCloud(cloudDir(stateDir));
+  if (!cloud || !existsSync(lookup.kept.caBundle)) return { starting: pid };
+  return {
+    running: {
+      pid,
+      kept: lookup.kept,
+      caCertPem: readFileSync(lookup.kept.caBundle, "utf8"),
+      sshPort: cloud.identity.sshPort,
+      location: cloud.identity.location,
+      deployer: cloud.identity.deployer,
+      logFile: serviceLogFile(stateDir),
+    },
+  };
+}
+
+/** The running service of this state folder, or null. */
+export function runningService(stateDir: string): RunningService | null {
+  const lookup = serviceStatus(stateDir);
+  return "running" in lookup ? lookup.running : null;
+}
+
+/** From the service's process to `start`, once it serves (or why it could not). */
+export type ServiceMessage = { kind: "ready" } | { kind: "failed"; error: string };
+
+/** What `start` did. */
+export type StartOutcome = { started: RunningService } | { already: RunningService };
+
+function logTail(file: string, lines = 8): string {
+  if (!existsSync(file)) return "";
+  return readFileSync(file, "utf8").trim().split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * Starts the service in the background and resolves once it serves; a running one is left as it is.
+ * Refuses while another process keeps a Local Azure in this state folder (`--keep`, or `--engine`
+ * mid-run: its cloud is the one the service would load).
+ */
+export async function startService(stateDir: string, faults?: Partial<Faults>): Promise<StartOutcome> {
+  const dir = resolve(stateDir);
+  const lookup = serviceStatus(dir);
+  if ("running" in lookup) return { already: lookup.running };
+  if ("starting" in lookup) {
+    throw new Error(`Local Azure is starting (process ${lookup.starting}); npm run local -- status says when it runs`);
+  }
+  const kept = readLiveKept(dir);
+  if ("kept" in kept) {
+    throw new Error(
+      `process ${kept.kept.pid} keeps a Local Azure in ${dir} (npm run local -- --keep or --engine): stop it first (Ctrl-C), then ${START_COMMAND}`,
+    );
+  }
+  mkdirSync(dir, { recursive: true });
+  // A pid file whose process is gone (killed with SIGKILL, or the machine restarted) is stale.
+  rmSync(servicePidFile(dir), { force: true });
+  const logFile = serviceLogFile(dir);
+  const log = openSync(logFile, "a", 0o600);
+  const child = fork(SERVICE_MAIN, [dir, JSON.stringify(faults ?? {})], {
+    cwd: resolve(__dirname, ".."),
+    execArgv: ["--import", "tsx"],
+    // Its own session: the shell's hang-up and Ctrl-C do not reach it.
+    detached: true,
+    stdio: ["ignore", log, log, "ipc"],
+  });
+  closeSync(log);
+  const outcome = await new Promise<ServiceMessage>((done) => {
+    child.once("message", (message: ServiceMessage) => done(message));
+    child.once("exit", (code, signal) =>
+      done({ kind: "failed", error: `it exited (${signal ?? `exit ${code}`}) before serving` }),
+    );
+    child.once("error", (error) => done({ kind: "failed", error: error.message }));
+  });
+  if (outcome.kind === "failed") {
+    const tail = logTail(logFile);
+    throw new Error(`Local Azure did not start: ${outcome.error}${tail ? `\n${tail}` : ""}`);
+  }
+  // Let go of it: this process may exit, the service runs on.
+  child.disconnect();
+  child.unref();
+  const started = serviceStatus(dir);
+  if (!("running" in started)) throw new Error(`Local Azure said it serves, but ${JSON.stringify(started)}`);
+  return { started: started.running };
+}
+
+const STOP_WAIT_MS = 30_000;
+
+/**
+ * Stops the service (SIGTERM: it removes kept.json, saves its cloud and exits) and resolves once its
+ * process is gone. The cloud stays in `.local-azure/cloud/` for the next start.
+ */
+export async function stopService(stateDir: string): Promise<"stopped" | "not running"> {
+  const dir = resolve(stateDir);
+  const pid = readPid(servicePidFile(dir));
+  if (pid === null || !processAlive(pid)) {
+    rmSync(servicePidFile(dir), { force: true });
+    return "not running";
+  }
+  process.kill(pid, "SIGTERM");
+  // Not this process's child: nothing tells it when that process ends, so ask until it is gone.
+  const deadline = Date.now() + STOP_WAIT_MS;
+  while (processAlive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, "SIGKILL");
+      rmSync(join(dir, KEPT_FILE), { force: true });
+      break;
+    }
+    await new Promise((wake) => setTimeout(wake, 50));
+  }
+  rmSync(servicePidFile(dir), { force: true });
+  return "stopped";
+}
+
+/** `status`'s text for a running service: where each part listens, and how to use it. */
+export function serviceStatusText(service: RunningService, cwd = process.cwd()): string {
+  const { kept } = service;
+  const shown = (path: string) => (relative(cwd, path).startsWith("..") ? path : relative(cwd, path));
+  const lines = [
+    `Local Azure is running (pid ${service.pid}).`,
+    `  ARM           ${kept.armEndpoint}`,
+    `  Entra         ${kept.authorityHost}  tenant ${kept.tenantId}`,
+    `  subscription  ${kept.subscriptionId}`,
+    `  CA            ${shown(kept.caBundle)}`,
+    ...kept.vms.map((vm) => `  VM ${vm.name}  IMDS ${vm.imdsEndpoint}  SSH ${vm.host}:${vm.sshPort}`),
+    `  log           ${shown(service.logFile)}`,
+    `Any client, in any shell: eval "$(npm run -s local -- env)"; stop it with npm run local -- stop.`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
