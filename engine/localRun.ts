@@ -179,8 +179,12 @@ function engineEnvironment(stateDir: string): NodeJS.ProcessEnv {
 }
 
 /** Starts the kept Local Azure and the environment the CLI and the stand-ins need. */
-export async function startEngineContext(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineContext> {
-  const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateDir) });
+export async function startEngineContext(
+  stateDir: string,
+  faults: LocalRunOptions["faults"],
+  guests?: LocalRunOptions["guest"],
+): Promise<EngineContext> {
+  const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateDir), guests });
   writeKept(stateDir, azure, []);
   return { stateDir, env: engineEnvironment(stateDir), azure };
 }
@@ -194,18 +198,27 @@ export async function stopEngineContext(context: EngineContext): Promise<void> {
  * The service of this state folder when it runs, else a Local Azure started here on the kept cloud
  * for the duration of the run.
  */
-async function startEngineSession(stateDir: string, faults: LocalRunOptions["faults"]): Promise<EngineSession> {
+async function startEngineSession(
+  stateDir: string,
+  faults: LocalRunOptions["faults"],
+  guests?: LocalRunOptions["guest"],
+): Promise<EngineSession> {
   const service = runningService(stateDir);
   if (service && faults) {
     throw new Error(
       `the Local Azure service (pid ${service.pid}) has the faults it was started with: stop it (npm run local -- stop) to run with others`,
     );
   }
+  if (service && guests === "linux") {
+    throw new Error(
+      `the Local Azure service (pid ${service.pid}) runs portable guests: stop it (npm run local -- stop) to run with --guest linux`,
+    );
+  }
   if (service) {
     const azure = { armEndpoint: service.kept.armEndpoint, sshPort: service.sshPort };
     return { stateDir, env: engineEnvironment(stateDir), azure, stop: async () => undefined, service: true };
   }
-  const context = await startEngineContext(stateDir, faults);
+  const context = await startEngineContext(stateDir, faults, guests);
   return { ...context, stop: () => stopEngineContext(context), service: false };
 }
 
@@ -238,7 +251,7 @@ export async function upWithEngine(
   /** More `pulumi up` flags, e.g. `--replace <urn>`. */
   extraArgs: string[] = [],
 ): Promise<Omit<LocalRunResult, "azure">> {
-  const context = await startEngineSession(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
+  const context = await startEngineSession(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults, opts.guest);
   try {
     return await upInContext(context, opts, onProgress, stack, extraArgs);
   } finally {
@@ -312,7 +325,7 @@ export async function upAndKeep(
   opts: Omit<LocalRunOptions, "keep">,
   onProgress: (line: string) => void,
 ): Promise<{ result: Omit<LocalRunResult, "azure">; release: () => Promise<void> }> {
-  const context = await startEngineSession(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults);
+  const context = await startEngineSession(resolve(opts.stateDir ?? DEFAULT_STATE_DIR), opts.faults, opts.guest);
   try {
     const result = await upInContext(context, opts, onProgress, ENGINE_STACK, []);
     return { result, release: () => context.stop() };
@@ -332,7 +345,7 @@ export async function pulumiWithEngine(
   args: string[],
 ): Promise<PulumiRun> {
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
-  const context = await startEngineSession(stateDir, opts.faults);
+  const context = await startEngineSession(stateDir, opts.faults, opts.guest);
   try {
     await prepareStack(context, stack, runnerConfig(opts, context.azure));
     return await runPulumi([...args, "--stack", stack], context.env);

@@ -24,7 +24,13 @@ function serial(): string {
     .replace(/^[89a-f]/, "1");
 }
 
-/** A fresh CA and a server certificate for 127.0.0.1 and localhost, valid for a day. */
+/**
+ * The names Local Azure's server certificate covers: its loopback endpoints, and Azure's ARM host,
+ * which real guests resolve to a relay to Local Azure's ARM (linuxGuest/).
+ */
+export const SERVER_NAMES = ["127.0.0.1", "localhost", "management.azure.com"] as const;
+
+/** A fresh CA and a server certificate for SERVER_NAMES, valid for a day. */
 export async function createTlsMaterial(): Promise<TlsMaterial> {
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + 24 * 3600_000);
@@ -56,10 +62,11 @@ export async function createTlsMaterial(): Promise<TlsMaterial> {
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        { type: "ip", value: "127.0.0.1" },
-        { type: "dns", value: "localhost" },
-      ]),
+      new x509.SubjectAlternativeNameExtension(
+        SERVER_NAMES.map((name) =>
+          /^[\d.]+$/.test(name) ? { type: "ip", value: name } : { type: "dns", value: name },
+        ),
+      ),
       await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });

@@ -3,13 +3,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createServer as createNetServer } from "node:net";
+import { createServer as createNetServer, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
 import { armAudiences, graphAudiences } from "./audiences";
-import { createTlsMaterial } from "./ca";
+import { createTlsMaterial, SERVER_NAMES } from "./ca";
 import { hostKeysFromCustomData } from "./cloudInit";
 import { Entra, type EntraKeys } from "./entra";
 import { ClientSecretTokenSource } from "./entraClient";
@@ -18,6 +18,11 @@ import { startGraphServer } from "./graph/http";
 import { GraphService } from "./graph/service";
 import { type Guest, startGuest } from "./guest";
 import { startImds } from "./imds";
+import { hostFacts, realGuestsUnavailable } from "./linuxGuest/host";
+import type { ImageLocation } from "./linuxGuest/image";
+import { bootLinuxGuest, type LinuxGuest } from "./linuxGuest/machine";
+import { reapEnvironment, sweepLeftovers } from "./linuxGuest/reaper";
+import type { VmRequest } from "./linuxGuest/seed";
 import { nsgAdmits } from "./nsg";
 import { type CloudIdentity, readCloud, restoreStore, snapshotStore, writeCloud } from "./persist";
 import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
@@ -37,8 +42,15 @@ export interface LocalAzureOptions {
   faults?: Partial<Faults>;
   /** Where ca.pem and the VMs' home folders go; default a fresh temporary folder, removed on stop(). */
   dataDir?: string;
-  /** The port every guest's SSH server listens on (each on its VM's own address); default a free port. */
+  /** The port every portable guest's SSH server listens on (each on its VM's own address); default a free port. */
   sshPort?: number;
+  /**
+   * What a VM's guest is: "portable" (default), an SSH server in this process (any OS, no root), or
+   * "linux", a booted Debian with systemd, cloud-init and OpenSSH per VM (linuxGuest/; needs Linux,
+   * root and `npm run guest:build`), with SSH on port 22 of its public IP and Azure's own IMDS and
+   * ARM addresses inside.
+   */
+  guests?: GuestKind;
   subscriptionId?: string;
   tenantId?: string;
   location?: string;
@@ -80,21 +92,32 @@ function reportRequests(
   );
 }
 
+export type GuestKind = "portable" | "linux";
+
+/** What a VM's guest is, either kind: where its SSH answers, and how to stop it. */
+export type RunningGuest = Guest | LinuxGuest;
+
 interface VmRuntime {
   imdsEndpoint: string;
   imds: HttpServer;
   publicIp: string | null;
-  guest: Guest | null;
+  guest: RunningGuest | null;
   imdsHost: string;
   imdsPort: number;
 }
 
 const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
 
-/** Whether a saved certificate is still valid for an hour at least (the CA lasts a day; then a new one is made). */
-function stillValid(certPem: string): boolean {
+/**
+ * Whether saved TLS material is still good: valid for an hour at least (the CA lasts a day; then a new
+ * one is made), and the server certificate names every host it serves (older ones lack Azure's).
+ */
+function stillValid(tls: { caCertPem: string; serverCertPem: string }): boolean {
   try {
-    return new Date(new X509Certificate(certPem).validTo).getTime() > Date.now() + 3600_000;
+    const valid = new Date(new X509Certificate(tls.caCertPem).validTo).getTime() > Date.now() + 3600_000;
+    const server = new X509Certificate(tls.serverCertPem);
+    const covers = (name: string) => (isIP(name) ? server.checkIP(name) : server.checkHost(name)) !== undefined;
+    return valid && SERVER_NAMES.every(covers);
   } catch {
     return false;
   }
@@ -114,6 +137,8 @@ export class LocalAzure {
   private readonly vms = new Map<string, VmRuntime>();
   private nextImdsHost = 2;
   private stopped = false;
+  /** With real guests: the image they boot and the host's cgroups (see linuxGuest/host.ts). */
+  private linux: { image: ImageLocation; cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]> } | null = null;
   /** Set when the cloud is kept (options.persistDir): what it is saved with besides the store. */
   private kept: { dir: string; identity: Omit<CloudIdentity, "vms" | "nextImdsHost"> } | null = null;
 
@@ -163,6 +188,16 @@ export class LocalAzure {
       armUnauthorized: { ...DEFAULT_FAULTS.armUnauthorized, ...options.faults?.armUnauthorized },
       imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
     };
+    const guests = options.guests ?? "portable";
+    let linux: LocalAzure["linux"] = null;
+    if (guests === "linux") {
+      const facts = hostFacts();
+      const why = realGuestsUnavailable(facts);
+      if (why !== null || facts.image === null || facts.cgroups === null) throw new Error(why ?? "no guest image");
+      linux = { image: facts.image, cgroups: facts.cgroups };
+      // What an earlier run that crashed left behind goes before anything new starts.
+      await sweepLeftovers(reapEnvironment(facts.cgroups));
+    }
     const saved = options.persistDir ? readCloud(options.persistDir)?.identity : undefined;
     const subscriptionId = saved?.subscriptionId ?? options.subscriptionId ?? "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
     const tenantId = saved?.tenantId ?? options.tenantId ?? "72f988bf-0000-4000-8000-00000000ab1e";
@@ -170,11 +205,13 @@ export class LocalAzure {
     const ownsDataDir = options.dataDir === undefined && options.persistDir === undefined;
     const dataDir = options.persistDir ?? options.dataDir ?? mkdtempSync(join(tmpdir(), "local-azure-"));
     mkdirSync(dataDir, { recursive: true });
-    const [tls, entra, sshPort] = await Promise.all([
-      saved && stillValid(saved.tls.caCertPem) ? saved.tls : createTlsMaterial(),
+    const [tls, entra, portableSshPort] = await Promise.all([
+      saved && stillValid(saved.tls) ? saved.tls : createTlsMaterial(),
       Entra.create(tenantId, saved?.entraKeys as EntraKeys | undefined),
       saved?.sshPort ?? options.sshPort ?? freePort(),
     ]);
+    // Real guests have SSH where Azure's VMs have it; a kept cloud keeps the portable port for portable runs.
+    const sshPort = linux ? 22 : portableSshPort;
     const caCertPath = join(dataDir, "ca.pem");
     writeFileSync(caCertPath, tls.caCertPem);
 
@@ -281,6 +318,7 @@ export class LocalAzure {
       ownsDataDir,
       options,
     );
+    azure.linux = linux;
     if (options.persistDir) {
       const persisted = readCloud(options.persistDir);
       if (persisted) restoreStore(store, persisted.store);
@@ -290,7 +328,7 @@ export class LocalAzure {
           armPort: Number(new URL(armEndpoint).port),
           entraPort: Number(new URL(authorityHost).port),
           graphPort: Number(new URL(graphEndpoint).port),
-          sshPort,
+          sshPort: portableSshPort,
           subscriptionId,
           tenantId,
           location,
@@ -369,9 +407,17 @@ export class LocalAzure {
     return [...this.vms.keys()].map((key) => this.store.resource(key)?.id ?? key);
   }
 
-  vmRuntime(vmResourceId: string): { imdsEndpoint: string; publicIp: string | null; guest: Guest | null } | undefined {
+  vmRuntime(
+    vmResourceId: string,
+  ): { imdsEndpoint: string; publicIp: string | null; guest: RunningGuest | null } | undefined {
     const runtime = this.vms.get(vmResourceId.toLowerCase());
     return runtime && { imdsEndpoint: runtime.imdsEndpoint, publicIp: runtime.publicIp, guest: runtime.guest };
+  }
+
+  /** A VM's real guest (guests "linux"), once it has one. */
+  linuxGuest(vmResourceId: string): LinuxGuest | undefined {
+    const guest = this.vms.get(vmResourceId.toLowerCase())?.guest;
+    return guest && "leaderPid" in guest ? guest : undefined;
   }
 
   /** A VM was created or updated: its IMDS and, once it has a public IP, its SSH guest. */
@@ -415,6 +461,10 @@ export class LocalAzure {
     };
     const nicId = properties.networkProfile?.networkInterfaces?.[0]?.id;
     const publicIp = this.publicIpOf(nicId);
+    if (this.linux) {
+      await this.linuxGuestChanged(runtime, vm?.body as unknown as VmRequest | undefined, publicIp, nicId);
+      return;
+    }
     if (runtime.guest) await runtime.guest.close();
     runtime.guest = null;
     runtime.publicIp = publicIp;
@@ -432,6 +482,36 @@ export class LocalAzure {
       notReadyForSeconds: this.faults.sshNotReadySeconds,
       workDir,
       admits: (sourceIp) => nsgAdmits(this.store, this.nsgOf(nicId), sourceIp, this.sshPort),
+    });
+  }
+
+  /**
+   * A real guest boots once, when its VM first has a public IP and an OS profile, and runs until the VM
+   * is deleted: updates (an identity attached or removed) change what its IMDS answers, not the machine.
+   */
+  private async linuxGuestChanged(
+    runtime: VmRuntime,
+    vm: VmRequest | undefined,
+    publicIp: string | null,
+    nicId: string | undefined,
+  ): Promise<void> {
+    const linux = this.linux as NonNullable<LocalAzure["linux"]>;
+    if (runtime.guest && runtime.publicIp === publicIp) return;
+    await runtime.guest?.close();
+    runtime.guest = null;
+    runtime.publicIp = publicIp;
+    if (!publicIp || !vm?.properties?.osProfile?.adminUsername) return;
+    const arm = new URL(this.armEndpoint);
+    runtime.guest = await bootLinuxGuest({
+      request: vm,
+      publicIp,
+      imds: { host: runtime.imdsHost, port: runtime.imdsPort },
+      arm: { host: arm.hostname, port: Number(arm.port) },
+      caCertPem: this.caCertPem,
+      admits: (sourceIp) => nsgAdmits(this.store, this.nsgOf(nicId), sourceIp, 22),
+      notReadyForSeconds: this.faults.sshNotReadySeconds,
+      image: linux.image,
+      cgroups: linux.cgroups,
     });
   }
 

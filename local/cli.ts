@@ -8,7 +8,8 @@
 import { existsSync, rmSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import type { Faults } from "../local-azure/index";
+import type { Faults, GuestKind } from "../local-azure/index";
+import { hostFacts, realGuestsUnavailable } from "../local-azure/linuxGuest/host";
 import {
   DEFAULT_STATE_DIR,
   DESTROY_SIGNAL,
@@ -55,6 +56,8 @@ export interface CliIo {
    * not given, there is none: a test's fake deployment never meets the developer's own service.
    */
   findService?: (stateDir: string) => RunningService | null;
+  /** Replaces the check of this machine (tests): why --guest linux cannot run, or null. */
+  realGuestsMissing?: () => string | null;
 }
 
 /** The service a run uses, if one runs in its state folder. */
@@ -92,6 +95,7 @@ interface DeployFlags {
   keep?: boolean;
   stateDir?: string;
   engine?: boolean;
+  guest?: GuestKind;
 }
 
 function argument<T>(parse: (text: string) => T): (text: string) => T {
@@ -120,6 +124,7 @@ export function deployOptionsFromFlags(flags: DeployFlags): LocalRunOptions {
   if (Object.keys(faults).length > 0) options.faults = faults;
   if (flags.keep) options.keep = true;
   if (flags.stateDir !== undefined) options.stateDir = flags.stateDir;
+  if (flags.guest === "linux") options.guest = "linux";
   return options;
 }
 
@@ -142,6 +147,13 @@ export function tutorialCurlCommands(opts: {
 
 async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   const options = deployOptionsFromFlags(flags);
+  if (options.guest === "linux") {
+    const missing = (io.realGuestsMissing ?? (() => realGuestsUnavailable(hostFacts())))();
+    if (missing) {
+      io.stderr(`error: ${missing}\n`);
+      return 2;
+    }
+  }
   if (flags.engine) {
     const missing = (io.engineMissing ?? engineMissing)();
     if (missing) {
@@ -254,6 +266,10 @@ function useService(service: RunningService, options: LocalRunOptions, engine: b
       "to a Local Azure that starts: stop it (npm run local -- stop), then run this again, or start it with them " +
       `(${START_COMMAND} --rbac-delay 45)`
     );
+  }
+  // The service's VMs have portable guests; real guests need a Local Azure that boots them.
+  if (options.guest === "linux") {
+    return `the Local Azure service (pid ${service.pid}) runs portable guests: stop it (npm run local -- stop), then run --guest linux again`;
   }
   // The engine runner finds the service itself (same state folder); the mock runner is handed it.
   if (!engine) options.service = serviceTarget(service);
@@ -425,6 +441,14 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
     .option(
       "--engine",
       "the real pulumi up (built by npm run engine:build) against a Local Azure kept in .local-azure/ between runs",
+    )
+    .addOption(
+      new Option(
+        "--guest <kind>",
+        "the VMs' guests: portable (an SSH server in Local Azure; any OS) or linux (booted Debian guests; root, npm run guest:build)",
+      )
+        .choices(["portable", "linux"])
+        .default("portable"),
     )
     .option("--state-dir <dir>", "where the local stack state lives", DEFAULT_STATE_DIR)
     .action((flags: DeployFlags) => setResult(deployCommand(flags, io)));

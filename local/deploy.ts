@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ArmClient } from "../local-azure/armClient";
 import { ClientSecretTokenSource } from "../local-azure/entraClient";
-import type { Faults, LocalAzure } from "../local-azure/index";
+import type { Faults, GuestKind, LocalAzure } from "../local-azure/index";
 import { KEPT_FILE, writeKept } from "./kept";
 import { type StateEntry, stateKey } from "./mocks";
 import { hasMandatory, type PolicyViolation, policyVerdict } from "./policyCheck";
@@ -36,6 +36,13 @@ export interface LocalRunOptions {
   config?: Record<string, string>;
   /** Default <repo>/.local-azure */
   stateDir?: string;
+  /**
+   * The VMs' guests: "portable" (default; an SSH server in Local Azure, which the program reaches through
+   * the emulator-only settings armEndpoint and sshPort) or "linux" (booted Debian guests; the program
+   * runs with its production settings: ARM at https://management.azure.com, SSH on port 22, IMDS at
+   * 169.254.169.254).
+   */
+  guest?: GuestKind;
   /** Leave Local Azure running (result.azure); the caller stops it. */
   keep?: boolean;
   /**
@@ -96,17 +103,24 @@ export function deployerArm(target: DeployTarget): ArmClient {
 /** Kept instances of this process, by state dir, so destroyLocal can delete through their ARM. */
 const keptInstances = new Map<string, { azure: LocalAzure; resources: StateEntry[] }>();
 
-/** The raw Pulumi config for a run: what the runner always sets, the options, then `config` (which wins). */
+/**
+ * The raw Pulumi config for a run: what the runner always sets, the options, then `config` (which
+ * wins). With real guests the program needs none of the emulator's settings: only sshAllowedCidr, the
+ * one setting every deployment must choose.
+ */
 export function runnerConfig(
   opts: LocalRunOptions,
   azure: { armEndpoint: string; sshPort: number },
 ): Record<string, string> {
   const key = (name: string) => (name.includes(":") ? name : `${CONFIG_NAMESPACE}:${name}`);
-  const config: Record<string, string> = {
-    [key("armEndpoint")]: azure.armEndpoint,
-    [key("sshPort")]: String(azure.sshPort),
-    [key("sshAllowedCidr")]: "127.0.0.1/32",
-  };
+  const config: Record<string, string> =
+    opts.guest === "linux"
+      ? { [key("sshAllowedCidr")]: "127.0.0.1/32" }
+      : {
+          [key("armEndpoint")]: azure.armEndpoint,
+          [key("sshPort")]: String(azure.sshPort),
+          [key("sshAllowedCidr")]: "127.0.0.1/32",
+        };
   if (opts.identity !== undefined) config[key("identity")] = opts.identity;
   if (opts.vmCount !== undefined) config[key("vmCount")] = String(opts.vmCount);
   if (opts.grantAccess !== undefined) config[key("grantAccess")] = String(opts.grantAccess);
@@ -184,7 +198,7 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     if (opts.service) target = opts.service;
     else {
       const { LocalAzure: LocalAzureClass } = await import("../local-azure/index");
-      azure = await LocalAzureClass.start({ faults: opts.faults });
+      azure = await LocalAzureClass.start({ faults: opts.faults, guests: opts.guest });
       target = azure;
     }
     const config = runnerConfig(opts, target);

@@ -1,0 +1,348 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT } from "./host";
+import { IMAGE_HOSTS, type ImageLocation } from "./image";
+import { ensureWatcher, ownerStamp, reapEnvironment, reapGuests } from "./reaper";
+import { type GatedListener, gatedListener, type Relay, unixRelay } from "./relay";
+import { GUEST_ARM_ADDRESS, guestHosts, guestSeed, IMDS_ADDRESS, type VmRequest } from "./seed";
+
+/**
+ * One real guest: the image booted by systemd-nspawn (systemd as PID 1, cloud-init, OpenSSH's sshd)
+ * on an overlay of its own, in network and mount namespaces of its own, in a cgroup of its own.
+ * Inside it, Azure's addresses answer: IMDS at http://169.254.169.254 and ARM at
+ * https://management.azure.com (its /etc/hosts), each through socat in the guest's namespace, a Unix
+ * socket, and a pipe here to the VM's IMDS server and Local Azure's ARM. Outside, the VM's public IP
+ * (a loopback address) has SSH on port 22, relayed to the guest's sshd through the VM's NSG.
+ */
+
+export interface LinuxGuestOptions {
+  /** The VM's request (name, osProfile…): the only source of what the guest is provisioned with. */
+  request: VmRequest;
+  /** The VM's public IP: a loopback address; SSH answers on its port 22. */
+  publicIp: string;
+  /** The VM's own IMDS server, which the guest reaches at 169.254.169.254:80. */
+  imds: { host: string; port: number };
+  /** Local Azure's ARM (HTTPS; its certificate names management.azure.com), reached at management.azure.com:443. */
+  arm: { host: string; port: number };
+  /** Local Azure's CA, added to the guest's trust store. */
+  caCertPem: string;
+  /** The VM's NSG: whether a connection from this source may reach SSH. */
+  admits: (sourceIp: string) => boolean;
+  /** A slow VM: port 22 refuses connections for this long after the start. Defaults to 0. */
+  notReadyForSeconds?: number;
+  image: ImageLocation;
+  cgroups: CgroupRoots;
+  /** Where a boot failure is reported. Defaults to a line on stderr. */
+  onError?: (error: Error) => void;
+}
+
+export interface LinuxGuest {
+  /** Names the guest's folder, cgroup and container. */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dir: string;
+  /** Resolves once systemd in the guest reports the boot finished (sshd and cloud-init done) and the relays listen. */
+  readonly ready: Promise<void>;
+  /** The guest's PID 1 as the host sees it (for nsenter), once known. */
+  leaderPid(): number | null;
+  /** Stops the guest and removes everything it had: processes, cgroups, folder. */
+  close(): Promise<void>;
+}
+
+const SSH_PORT = 22;
+const GUEST_TRUST_BUNDLE = "etc/ssl/certs/ca-certificates.crt";
+
+/**
+ * Runs in `unshare --mount --net`: loopback up with IMDS's address, the overlay mounted (in this
+ * mount namespace only, so it goes when the guest's last process does), then systemd-nspawn.
+ * Arguments: lower upper work root, then nspawn's.
+ */
+const BOOT_SCRIPT = `set -e
+ip link set lo up
+ip addr add ${IMDS_ADDRESS}/32 dev lo
+mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4"
+shift 4
+exec systemd-nspawn "$@"`;
+
+/** `sh -c` that moves itself into a cgroup, then runs the command: everything a guest starts is in its cgroup. */
+function inCgroup(cgroup: string, argv: string[]): [string, string[]] {
+  return ["sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv]];
+}
+
+/** Resolves when `file` exists (a socket a child process binds), watching its folder rather than polling. */
+function whenExists(file: string, child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(dirname(file));
+    const check = () => {
+      try {
+        readFileSync(file);
+      } catch (error) {
+        // A socket cannot be read, but it exists: ENXIO (or EOPNOTSUPP) rather than ENOENT.
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      }
+      finish();
+      resolve();
+    };
+    const failed = () => {
+      finish();
+      reject(new Error(`${child.spawnargs.join(" ")} exited before it made ${file}`));
+    };
+    const finish = () => {
+      watcher.close();
+      child.off("exit", failed);
+    };
+    watcher.on("change", check);
+    child.once("exit", failed);
+    check();
+  });
+}
+
+/** Resolves when the child's stderr says it listens (socat -d -d: "N listening on …"). */
+function whenListening(child: ChildProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const onData = (chunk: Buffer) => {
+      seen = (seen + chunk.toString()).slice(-2000);
+      if (seen.includes("listening on")) {
+        child.off("exit", onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null) =>
+      reject(new Error(`the ${what} relay exited (${code}) before listening: ${seen.trim().split("\n").pop()}`));
+    child.stderr?.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+let trustBundleCache: { image: string; text: string } | null = null;
+
+function imageTrustBundle(image: ImageLocation): string {
+  if (trustBundleCache?.image !== image.rootfs) {
+    trustBundleCache = { image: image.rootfs, text: readFileSync(join(image.rootfs, GUEST_TRUST_BUNDLE), "utf8") };
+  }
+  return trustBundleCache.text;
+}
+
+function writeInto(upper: string, path: string, text: string, mode = 0o644): void {
+  const file = join(upper, path);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+  writeFileSync(file, text, { mode });
+}
+
+/**
+ * The guest's own files on top of the image: the NoCloud seed and the platform's cloud-init settings
+ * from the VM's request, /etc/hosts naming Azure's ARM, and Local Azure's CA in the trust store (as
+ * update-ca-certificates would put it there).
+ */
+function provision(upper: string, opts: LinuxGuestOptions): string {
+  const seed = guestSeed(opts.request);
+  writeInto(upper, "var/lib/cloud/seed/nocloud/meta-data", seed.metaData, 0o600);
+  // user-data carries what customData carries, the SSH host key's private half among it.
+  writeInto(upper, "var/lib/cloud/seed/nocloud/user-data", seed.userData, 0o600);
+  writeInto(upper, "etc/cloud/cloud.cfg.d/90-azure-provisioning.cfg", seed.platformConfig);
+  writeInto(upper, "etc/hosts", guestHosts(IMAGE_HOSTS, seed.hostname));
+  const ca = opts.caCertPem.endsWith("\n") ? opts.caCertPem : `${opts.caCertPem}\n`;
+  writeInto(upper, "usr/local/share/ca-certificates/local-azure.crt", ca);
+  writeInto(upper, GUEST_TRUST_BUNDLE, `${imageTrustBundle(opts.image)}${ca}`);
+  return seed.hostname;
+}
+
+function validate(opts: LinuxGuestOptions): void {
+  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(opts.publicIp)) {
+    throw new Error(`a guest's public IP must be an IPv4 loopback address (127.x.y.z); got "${opts.publicIp}"`);
+  }
+  // overlayfs options are comma- and colon-separated.
+  if (/[,:]/.test(opts.image.rootfs)) {
+    throw new Error(`the guest image path must not contain "," or ":" (overlayfs options); got ${opts.image.rootfs}`);
+  }
+}
+
+export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGuest> {
+  validate(opts);
+  const id = `vm-${randomBytes(5).toString("hex")}`;
+  const dir = join(GUEST_RUNTIME_ROOT, id);
+  const env = reapEnvironment(opts.cgroups);
+  // The owner file first, under a name the reaper does not take for a finished guest, then renamed.
+  mkdirSync(GUEST_RUNTIME_ROOT, { recursive: true });
+  const fresh = join(GUEST_RUNTIME_ROOT, `.new-${id}`);
+  mkdirSync(fresh, { mode: 0o700 });
+  writeFileSync(join(fresh, "owner"), `${ownerStamp()}\n`);
+  renameSync(fresh, dir);
+  ensureWatcher(env);
+
+  const children: ChildProcess[] = [];
+  const relays: Relay[] = [];
+  let gate: GatedListener | null = null;
+  let gateTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let leader: number | null = null;
+  let booted = false;
+  const report =
+    opts.onError ?? ((error: Error) => process.stderr.write(`guest ${opts.request.name}: ${error.message}\n`));
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(gateTimer);
+    await Promise.all([gate?.close(), ...relays.map((relay) => relay.close())]);
+    await reapGuests([id], env);
+  };
+
+  try {
+    const upper = join(dir, "upper");
+    const work = join(dir, "work");
+    const root = join(dir, "root");
+    for (const folder of [upper, work, root]) mkdirSync(folder, { mode: 0o755 });
+    const hostname = provision(upper, opts);
+
+    const cgroup = join(opts.cgroups.unified, CGROUP_FOLDER, id);
+    const machineCgroup = join(cgroup, "machine");
+    const relayCgroup = join(cgroup, "relays");
+    for (const folder of [machineCgroup, relayCgroup]) mkdirSync(folder, { recursive: true });
+
+    // The host's ends of the relays listen before anything in the guest can dial them.
+    relays.push(await unixRelay(join(dir, "imds.sock"), opts.imds), await unixRelay(join(dir, "arm.sock"), opts.arm));
+    const openGate = async () => {
+      gate = await gatedListener({
+        host: opts.publicIp,
+        port: SSH_PORT,
+        admits: opts.admits,
+        target: { path: join(dir, "ssh.sock") },
+      });
+      if (closed) await gate.close();
+      // Opened late (notReadyForSeconds): a guest already up takes connections at once.
+      else if (booted) gate.open();
+    };
+    const delay = opts.notReadyForSeconds ?? 0;
+    if (delay === 0) await openGate();
+    else gateTimer = setTimeout(() => openGate().catch(report), delay * 1000);
+
+    const start = (argv: string[], stdio: "log" | "pipe", extraEnv: NodeJS.ProcessEnv = {}, cg = relayCgroup) => {
+      const [command, args] = inCgroup(cg, argv);
+      const log = stdio === "log" ? openSync(join(dir, "console.log"), "a") : null;
+      const child = spawn(command, args, {
+        // Own process group: the terminal's Ctrl-C is for Local Azure, which stops its guests itself.
+        detached: true,
+        stdio: log === null ? ["ignore", "pipe", "pipe"] : ["ignore", log, log],
+        env: { ...env, ...extraEnv },
+      });
+      if (log !== null) closeSync(log);
+      children.push(child);
+      return child;
+    };
+
+    // systemd-nspawn reports to NOTIFY_SOCKET: the container's leader PID once it runs, READY=1 once
+    // systemd inside reports the boot finished (--notify-ready). Node has no Unix datagram sockets: socat reads them.
+    const notifySocket = join(dir, "notify.sock");
+    const notify = start(["socat", "-u", `UNIX-RECV:${notifySocket}`, "STDOUT"], "pipe");
+    await whenExists(notifySocket, notify);
+
+    const boot = start(
+      [
+        "unshare",
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        BOOT_SCRIPT,
+        "boot",
+        opts.image.rootfs,
+        upper,
+        work,
+        root,
+        "--quiet",
+        "--boot",
+        // This machine's PID 1 need not be systemd, nor a system bus be there: no machined, no scope unit.
+        "--register=no",
+        "--keep-unit",
+        `--directory=${root}`,
+        `--machine=${id}`,
+        `--hostname=${hostname}`,
+        "--resolv-conf=off",
+        "--link-journal=no",
+        "--console=read-only",
+        "--notify-ready=yes",
+      ],
+      "log",
+      // Pure cgroup2 inside the guest, whatever mix the host has.
+      { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: "1", NOTIFY_SOCKET: notifySocket },
+      machineCgroup,
+    );
+
+    const ready = new Promise<void>((resolve, reject) => {
+      let messages = "";
+      let relaysStarted: Promise<void> | null = null;
+      const startRelays = (namespacePid: number) => {
+        const inGuestNet = (what: string, socatArgs: string[]) =>
+          whenListening(
+            start(["nsenter", "-t", String(namespacePid), "-n", "socat", "-d", "-d", ...socatArgs], "pipe"),
+            what,
+          );
+        return Promise.all([
+          inGuestNet("IMDS", [
+            `TCP-LISTEN:80,bind=${IMDS_ADDRESS},reuseaddr,fork`,
+            `UNIX-CONNECT:${join(dir, "imds.sock")}`,
+          ]),
+          inGuestNet("ARM", [
+            `TCP-LISTEN:443,bind=${GUEST_ARM_ADDRESS},reuseaddr,fork`,
+            `UNIX-CONNECT:${join(dir, "arm.sock")}`,
+          ]),
+          inGuestNet("SSH", [`UNIX-LISTEN:${join(dir, "ssh.sock")},fork,unlink-early`, `TCP:127.0.0.1:${SSH_PORT}`]),
+        ]).then(() => undefined);
+      };
+      notify.stdout?.on("data", (chunk: Buffer) => {
+        messages += chunk.toString();
+        const pid = /X_NSPAWN_LEADER_PID=(\d+)/.exec(messages);
+        // The container runs, so its namespaces exist: the relays can enter them (through nspawn's own PID,
+        // which shares the guest's network namespace).
+        if (pid && relaysStarted === null) {
+          leader = Number(pid[1]);
+          relaysStarted = startRelays(boot.pid as number);
+          relaysStarted.catch(reject);
+        }
+        if (messages.includes("READY=1") && relaysStarted !== null) {
+          relaysStarted.then(resolve, reject);
+        }
+      });
+      boot.once("exit", (code, signal) => {
+        if (closed) return;
+        let tail = "";
+        try {
+          tail = readFileSync(join(dir, "console.log"), "utf8").trim().split("\n").slice(-3).join(" | ");
+        } catch {
+          // No log: nothing more to say.
+        }
+        reject(new Error(`systemd-nspawn exited (${signal ?? `exit ${code}`}) before the guest was ready: ${tail}`));
+      });
+    });
+    ready.then(
+      () => {
+        booted = true;
+        (gate as GatedListener | null)?.open();
+      },
+      (error: Error) => {
+        if (!closed) report(error);
+      },
+    );
+
+    return {
+      id,
+      host: opts.publicIp,
+      port: SSH_PORT,
+      dir,
+      ready,
+      leaderPid: () => leader,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

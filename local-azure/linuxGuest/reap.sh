@@ -1,0 +1,95 @@
+#!/bin/sh
+# Removes real guests (local-azure/linuxGuest): every process in a guest's cgroup (the container, its
+# systemd-nspawn and its socat relays), the guest's cgroups and its folder (overlay upper layer,
+# sockets, console log). The overlay mount and the network namespace live in namespaces only the
+# guest's processes hold, so they go with them.
+#
+#   reap.sh guest ID...      these guests
+#   reap.sh sweep            guests whose owner process is gone (it crashed, or was killed with -9)
+#   reap.sh watch PID START  waits until its stdin closes, which happens when the owner process exits
+#                            however it exits (normal exit, Ctrl-C, SIGTERM, a crash), then removes
+#                            the guests that owner left
+#
+# Environment (set by reaper.ts): GUEST_RUNTIME_ROOT (guest folders), GUEST_CGROUPS (the folders
+# holding the guests' cgroups: the cgroup2 one first, then any hierarchy systemd-nspawn mirrors into).
+set -u
+: "${GUEST_RUNTIME_ROOT:?}" "${GUEST_CGROUPS:?}"
+
+# The start time of process $1 (field 22 of /proc/PID/stat), empty when it is gone.
+start_time() {
+  [ -r "/proc/$1/stat" ] || return 0
+  sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+}
+
+# Whether guest $1's owner (the "PID START" in its owner file) still runs.
+owner_alive() {
+  owner_file="$GUEST_RUNTIME_ROOT/$1/owner"
+  [ -r "$owner_file" ] || return 1
+  read -r owner_pid owner_start < "$owner_file" || return 1
+  [ -n "$owner_pid" ] && [ "$(start_time "$owner_pid")" = "$owner_start" ]
+}
+
+kill_cgroup() {
+  cg="$1"
+  [ -d "$cg" ] || return 0
+  i=0
+  while :; do
+    if [ -e "$cg/cgroup.kill" ]; then
+      echo 1 > "$cg/cgroup.kill" 2>/dev/null
+      grep -q '^populated 1' "$cg/cgroup.events" 2>/dev/null || break
+    else
+      pids=$(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)
+      [ -n "$pids" ] || break
+      # shellcheck disable=SC2086
+      kill -9 $pids 2>/dev/null
+    fi
+    i=$((i + 1))
+    # A killed container takes a moment to exit; give up after about 20 s rather than hang.
+    [ "$i" -lt 1000 ] || { echo "reap.sh: processes of $cg did not exit" >&2; break; }
+    sleep 0.02
+  done
+}
+
+reap_guest() {
+  id="$1"
+  case "$id" in "" | */* | . | ..) return 0 ;; esac
+  for root in $GUEST_CGROUPS; do kill_cgroup "$root/$id"; done
+  for root in $GUEST_CGROUPS; do
+    [ -d "$root/$id" ] && find "$root/$id" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  rm -rf "${GUEST_RUNTIME_ROOT:?}/$id"
+}
+
+# Every guest ID known here: folders (those still being made are .new-*, renamed once their owner file
+# is written) and cgroups, since a crash between making one and the other leaves either alone.
+known_guests() {
+  { ls -A "$GUEST_RUNTIME_ROOT" 2>/dev/null
+    for root in $GUEST_CGROUPS; do
+      for cg in "$root"/*/; do [ -d "$cg" ] && basename "$cg"; done
+    done
+  } | sort -u
+}
+
+case "${1:-}" in
+  guest)
+    shift
+    for id in "$@"; do reap_guest "$id"; done
+    ;;
+  sweep)
+    for id in $(known_guests); do owner_alive "$id" || reap_guest "$id"; done
+    ;;
+  watch)
+    owner="$2 $3"
+    # Returns at end of file: the owner's end of the pipe closed.
+    cat > /dev/null
+    for id in $(known_guests); do
+      if [ -r "$GUEST_RUNTIME_ROOT/$id/owner" ] && [ "$(cat "$GUEST_RUNTIME_ROOT/$id/owner")" = "$owner" ]; then
+        reap_guest "$id"
+      fi
+    done
+    ;;
+  *)
+    echo "usage: reap.sh guest ID... | sweep | watch PID START" >&2
+    exit 2
+    ;;
+esac
