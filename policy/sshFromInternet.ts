@@ -1,7 +1,8 @@
 import * as network from "@pulumi/azure-native/network";
-import type { ResourceValidationPolicy } from "@pulumi/policy";
+import * as command from "@pulumi/command";
+import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type * as pulumi from "@pulumi/pulumi";
-import { knownItems, peek, sameText, shown } from "./values";
+import { knownItems, peek, sameText, shown, UNKNOWN } from "./values";
 
 export const SSH_PORT = 22;
 
@@ -82,15 +83,17 @@ function admitsInboundTcp(rule: RuleFields): boolean {
 
 /**
  * The violations of one rule: one message per Internet source when the rule allows inbound TCP to
- * `port`. `subject` names the resource and, for an inline rule, its place in the list.
+ * `port`. `subject` names the resource and, for an inline rule, its place in the list; `sshBy` names
+ * the remote command that makes `port` an SSH port, when it is not SSH's own 22.
  */
-export function ruleViolations(subject: string, rule: RuleFields, port = SSH_PORT): string[] {
+export function ruleViolations(subject: string, rule: RuleFields, port = SSH_PORT, sshBy?: string): string[] {
   if (!admitsInboundTcp(rule)) return [];
   const portField = admittedPort(rule, port);
   if (portField === undefined) return [];
+  const why = sshBy === undefined ? "" : `, where remote command ${shown(sshBy)} connects over SSH`;
   return internetSources(rule).map(
     (source) =>
-      `${subject} allows inbound SSH (port ${port}, ${portField}) from the Internet: ${source}; ${ALLOWED_SOURCES}`,
+      `${subject} allows inbound SSH (port ${port}${why}, ${portField}) from the Internet: ${source}; ${ALLOWED_SOURCES}`,
   );
 }
 
@@ -99,24 +102,76 @@ export function networkSecurityGroupViolations(
   name: string,
   nsg: NetworkSecurityGroupProps,
   port = SSH_PORT,
+  sshBy?: string,
 ): string[] {
   const rules = peek(() => nsg.securityRules);
   return knownItems(rules).flatMap(({ index, item }) => {
     const ruleName = peek(() => item.name);
     const label = typeof ruleName === "string" ? ` (${shown(ruleName)})` : "";
-    return ruleViolations(`network security group "${name}": securityRules[${index}]${label}`, item, port);
+    return ruleViolations(`network security group "${name}": securityRules[${index}]${label}`, item, port, sshBy);
   });
 }
 
 /** Violations of a separate `network.SecurityRule`. */
-export function securityRuleViolations(name: string, rule: SecurityRuleProps, port = SSH_PORT): string[] {
-  return ruleViolations(`security rule "${name}"`, rule, port);
+export function securityRuleViolations(
+  name: string,
+  rule: SecurityRuleProps,
+  port = SSH_PORT,
+  sshBy?: string,
+): string[] {
+  return ruleViolations(`security rule "${name}"`, rule, port, sshBy);
 }
 
-export const noSshFromInternet: ResourceValidationPolicy = {
+/**
+ * The SSH ports besides 22 that the stack itself uses: the `connection.port` of each remote command
+ * (the provider's default is 22), with the first command using each. A port not known yet is skipped.
+ */
+export function remoteSshPorts(commands: Array<{ name: string; port: unknown }>): Map<number, string> {
+  const ports = new Map<number, string>();
+  for (const { name, port } of commands) {
+    const value = port === undefined || port === null ? SSH_PORT : port;
+    if (value === UNKNOWN || typeof value !== "number" || value === SSH_PORT || ports.has(value)) continue;
+    ports.set(value, name);
+  }
+  return ports;
+}
+
+/** The stack's violations on the SSH ports its remote commands use besides 22 (22 is judged per resource). */
+export function stackSshViolations(resources: PolicyResource[]): string[] {
+  const ports = remoteSshPorts(
+    resources
+      .filter((resource) => resource.isType(command.remote.Command))
+      .map((resource) => ({
+        name: resource.name,
+        port: peek(() => (resource.props as { connection?: { port?: unknown } }).connection?.port),
+      })),
+  );
+  const violations: string[] = [];
+  for (const [port, sshBy] of ports) {
+    for (const resource of resources) {
+      // The inputs as registered (asType would type them as the resource's outputs).
+      if (resource.isType(network.NetworkSecurityGroup)) {
+        const nsg = resource.props as NetworkSecurityGroupProps;
+        violations.push(...networkSecurityGroupViolations(resource.name, nsg, port, sshBy));
+      } else if (resource.isType(network.SecurityRule)) {
+        const rule = resource.props as SecurityRuleProps;
+        violations.push(...securityRuleViolations(resource.name, rule, port, sshBy));
+      }
+    }
+  }
+  return violations;
+}
+
+/**
+ * SSH is port 22, and any other port the stack's own remote commands reach SSH on (a VM whose sshd
+ * listens elsewhere is reached there). Port 22 is judged per resource, before it is created; the
+ * other ports need the whole stack to be known, so they are judged with it (in `pulumi up`'s preview,
+ * and the local runner's, still before anything is created).
+ */
+export const noSshFromInternet: ResourceValidationPolicy & StackValidationPolicy = {
   name: "nsg-no-ssh-from-internet",
   description:
-    "No network security group rule (inline or a separate SecurityRule) allows inbound SSH (TCP 22) from the Internet: *, Internet, Any or any /0 prefix.",
+    "No network security group rule (inline or a separate SecurityRule) allows inbound SSH from the Internet (*, Internet, Any or any /0 prefix): TCP 22, or any port the stack's remote commands connect to over SSH.",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
     const nsg = args.asType(network.NetworkSecurityGroup);
@@ -130,5 +185,8 @@ export const noSshFromInternet: ResourceValidationPolicy = {
       return;
     }
     args.notApplicable("Policy only applies to azure-native:network:NetworkSecurityGroup and SecurityRule");
+  },
+  validateStack: (args, reportViolation) => {
+    for (const message of stackSshViolations(args.resources)) reportViolation(message);
   },
 };
