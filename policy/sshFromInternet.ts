@@ -164,9 +164,12 @@ export function stackSshViolations(resources: PolicyResource[]): string[] {
 
 /**
  * SSH is port 22, and any other port the stack's own remote commands reach SSH on (a VM whose sshd
- * listens elsewhere is reached there). Port 22 is judged per resource, before it is created; the
- * other ports need the whole stack to be known, so they are judged with it (in `pulumi up`'s preview,
- * and the local runner's, still before anything is created).
+ * listens elsewhere is reached there): the policy knows the SSH rule by the port the check connects
+ * to, not by its name or priority. Port 22 is judged per resource, before the rule exists. Another
+ * port is only known once the remote command's connection is (@pulumi/command resolves it with its
+ * defaults, so a preview sees it unknown): the stack validation judges it at the end of the update,
+ * which then fails. Azure's VMs, and the real guests, have SSH on 22; the portable guest's random
+ * port is the case this catches.
  */
 export const noSshFromInternet: ResourceValidationPolicy & StackValidationPolicy = {
   name: "nsg-no-ssh-from-internet",

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runLocalCli } from "../../local/cli";
 import { deployLocal } from "../../local/deploy";
+import { programWithSshOpenToAll } from "../support/editedProgram";
 
 const OPEN_SSH = join(__dirname, "fixtures", "openSsh", "index.ts");
 const WIDE_ROLE = join(__dirname, "fixtures", "wideRole", "index.ts");
@@ -76,5 +77,33 @@ describe("npm run local rejects a violation that only shows once values are know
     expect(result.timeline.map((event) => [event.type, event.name, event.ok])).toEqual([
       ["azure-native:resources:ResourceGroup", "wide-rg", true],
     ]);
+  });
+});
+
+/**
+ * The edit a new user might try: the SSH rule of components/network.ts opened to "*". The portable
+ * guest's SSH is on a random port, not 22: the policy knows it is SSH by the port the check connects
+ * to, which is known only once the command's connection is, so the stack validation rejects the run at
+ * its end (on port 22, as with real guests, the rule is refused before it exists).
+ */
+describe("npm run local rejects the stack's own SSH rule opened to *", () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "policy-runner-"));
+  const program = programWithSshOpenToAll();
+  afterAll(() => {
+    program.remove();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("naming the rule, its port and the check that connects there", async () => {
+    const result = await deployLocal({ programPath: program.programPath, stateDir });
+    const port = /port (\d+),/.exec(result.policyViolations?.[0]?.message ?? "")?.[1];
+    expect(Number(port)).toBeGreaterThan(1024);
+    const message = `network security group "vmia-nsg": securityRules[0] ("allow-ssh-from-allowed-cidr") allows inbound SSH (port ${port}, where remote command "vmia-check-0-user" connects over SSH, destinationPortRange "${port}") from the Internet: sourceAddressPrefix "*"; allowed: a specific network such as "203.0.113.7/32", never *, Internet, Any or a /0 prefix`;
+    expect(result.policyViolations).toEqual([
+      { policy: "nsg-no-ssh-from-internet", enforcementLevel: "mandatory", resource: "(stack)", message },
+    ]);
+    expect(result.ok).toBe(false);
+    expect(result.verdict).toBe("REJECTED BY POLICY: 1 mandatory violation (nsg-no-ssh-from-internet)");
+    expect(result.error).toBe(`policy violation: nsg-no-ssh-from-internet (mandatory) (stack): ${message}`);
   });
 });

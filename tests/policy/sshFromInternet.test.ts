@@ -1,14 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { evaluateResource } from "../../local/policyCheck";
+import { evaluateResource, evaluateStack, type RegisteredResource } from "../../local/policyCheck";
 import {
   isInternetSource,
   type NetworkSecurityGroupProps,
   networkSecurityGroupViolations,
   noSshFromInternet,
   portRangeIncludes,
+  remoteSshPorts,
   type SecurityRuleProps,
   securityRuleViolations,
 } from "../../policy/sshFromInternet";
+import { UNKNOWN } from "../../policy/values";
 
 const ALLOWED = 'allowed: a specific network such as "203.0.113.7/32", never *, Internet, Any or a /0 prefix';
 
@@ -177,6 +179,70 @@ describe("nsg-no-ssh-from-internet: the policy object", () => {
       noSshFromInternet,
     ]);
     expect(other).toEqual([]);
+  });
+});
+
+describe("nsg-no-ssh-from-internet: SSH on the ports the stack's remote commands connect to", () => {
+  const check = (name: string, port?: number): RegisteredResource => ({
+    type: "command:remote:Command",
+    name,
+    inputs: { connection: { host: "203.0.113.10", user: "azureuser", ...(port === undefined ? {} : { port }) } },
+  });
+  const openNsg = (port: string): RegisteredResource => ({
+    type: "azure-native:network:NetworkSecurityGroup",
+    name: "vmia-nsg",
+    inputs: nsg(sshRule({ destinationPortRange: port, sourceAddressPrefix: "*" })),
+  });
+
+  it("rejects the stack's SSH rule opened to * on the port its check connects to", async () => {
+    const violations = await evaluateStack([openNsg("40022"), check("vmia-check-0-user", 40022)], [noSshFromInternet]);
+    expect(violations).toEqual([
+      {
+        policy: "nsg-no-ssh-from-internet",
+        enforcementLevel: "mandatory",
+        resource: "(stack)",
+        message: `network security group "vmia-nsg": securityRules[0] ("allow-ssh-from-allowed-cidr") allows inbound SSH (port 40022, where remote command "vmia-check-0-user" connects over SSH, destinationPortRange "40022") from the Internet: sourceAddressPrefix "*"; ${ALLOWED}`,
+      },
+    ]);
+  });
+
+  it("judges a separate SecurityRule too, and a range covering the port", async () => {
+    const rule: RegisteredResource = {
+      type: "azure-native:network:SecurityRule",
+      name: "admin",
+      inputs: { ...sshRule({ destinationPortRange: "2000-3000", sourceAddressPrefix: "Internet" }), name: undefined },
+    };
+    expect((await evaluateStack([rule, check("probe", 2222)], [noSshFromInternet])).map((v) => v.message)).toEqual([
+      `security rule "admin" allows inbound SSH (port 2222, where remote command "probe" connects over SSH, destinationPortRange "2000-3000") from the Internet: sourceAddressPrefix "Internet"; ${ALLOWED}`,
+    ]);
+  });
+
+  it("leaves port 22 to the per-resource check (no second report) and passes the stack as it is", async () => {
+    expect(await evaluateStack([openNsg("22"), check("vmia-check-0-user")], [noSshFromInternet])).toEqual([]);
+    const narrow: RegisteredResource = { ...openNsg("40022"), inputs: nsg(sshRule({ destinationPortRange: "40022" })) };
+    expect(await evaluateStack([narrow, check("vmia-check-0-user", 40022)], [noSshFromInternet])).toEqual([]);
+  });
+
+  it("an open port no remote command uses for SSH is not SSH", async () => {
+    expect(await evaluateStack([openNsg("8443"), check("vmia-check-0-user", 40022)], [noSshFromInternet])).toEqual([]);
+  });
+
+  it("remoteSshPorts: each port besides 22 once, with the first command using it; unknown ports skipped", () => {
+    expect(
+      remoteSshPorts([
+        { name: "a", port: undefined },
+        { name: "b", port: 2222 },
+        { name: "c", port: 2222 },
+        { name: "d", port: UNKNOWN },
+        { name: "e", port: 22 },
+        { name: "f", port: 40022 },
+      ]),
+    ).toEqual(
+      new Map([
+        [2222, "b"],
+        [40022, "f"],
+      ]),
+    );
   });
 });
 
