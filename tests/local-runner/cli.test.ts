@@ -73,6 +73,10 @@ describe("npm run local: bad flags exit 2 with a message naming the flag and wha
       "error: option '--arm-unauthorized <count>' argument '0' is invalid. allowed: an integer count from 1 to 1000",
     ],
     [["--bogus"], "error: unknown option '--bogus'"],
+    [
+      ["--guest", "windows"],
+      "error: option '--guest <kind>' argument 'windows' is invalid. Allowed choices are portable, linux.",
+    ],
   ];
   for (const [argv, message] of cases) {
     it(argv.join(" "), async () => {
@@ -132,6 +136,11 @@ describe("npm run local: flags -> deployLocal options", () => {
 
   it("defaults: grant on, no faults, no identity override", () => {
     expect(deployOptionsFromFlags({ grant: true })).toEqual({ grantAccess: true });
+  });
+
+  it("--guest linux asks for real guests; the portable guest is the default and adds nothing", () => {
+    expect(deployOptionsFromFlags({ grant: true, guest: "linux" })).toEqual({ grantAccess: true, guest: "linux" });
+    expect(deployOptionsFromFlags({ grant: true, guest: "portable" })).toEqual({ grantAccess: true });
   });
 
   it("prints progress, the outputs table and one verdict line; exit 0 only when verified", async () => {
@@ -368,5 +377,51 @@ describe("npm run local --keep", () => {
       "  curl --cacert '/tmp/la/ca.pem' 'https://127.0.0.1:40000/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/vmia-rg1a2b3c4d?api-version=2016-09-01' -H 'Authorization: Bearer <ACCESS_TOKEN>'\n",
     );
     expect(stdout).toContain("press Ctrl-C to stop it");
+  });
+});
+
+describe("npm run local -- --guest linux", () => {
+  async function run(argv: string[], missing: string | null) {
+    let stdout = "";
+    let stderr = "";
+    const calls: LocalRunOptions[] = [];
+    const code = await runLocalCli(argv, {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
+      realGuestsMissing: () => missing,
+      engineMissing: () => null,
+      deploy: async (opts) => {
+        calls.push(opts);
+        return fakeResult({});
+      },
+    });
+    return { code, stdout, stderr, calls };
+  }
+
+  it("where this machine cannot run real guests: why, in one line, exit 2, nothing deployed", async () => {
+    const why = "--guest linux needs root (it makes namespaces, mounts and cgroups, and binds port 22); run it as root";
+    for (const argv of [
+      ["--guest", "linux"],
+      ["--guest", "linux", "--engine"],
+    ]) {
+      const result = await run(argv, why);
+      expect(result).toEqual({ code: 2, stdout: "", stderr: `error: ${why}\n`, calls: [] });
+    }
+  });
+
+  it("where it can: deploys with guest linux, with the engine too", async () => {
+    const result = await run(["--guest", "linux", "--vm-count", "3"], null);
+    expect(result.code).toBe(0);
+    expect(result.calls.map(({ guest, vmCount }) => ({ guest, vmCount }))).toEqual([{ guest: "linux", vmCount: 3 }]);
+  });
+
+  it("the portable default never asks whether real guests could run", async () => {
+    const result = await run([], "must not be asked");
+    expect(result.code).toBe(0);
+    expect(result.calls[0].guest).toBeUndefined();
   });
 });

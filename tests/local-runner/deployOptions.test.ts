@@ -41,6 +41,13 @@ describe("runnerConfig", () => {
     });
   });
 
+  it("with real guests sets none of the emulator's settings: the program runs as on Azure", () => {
+    expect(runnerConfig({ guest: "linux", vmCount: 3 }, azure)).toEqual({
+      "vm-identity-access:sshAllowedCidr": "127.0.0.1/32",
+      "vm-identity-access:vmCount": "3",
+    });
+  });
+
   it("keeps a surrounding pulumi run's config out of the worker", () => {
     expect(workerEnvironment({ PATH: "/bin", PULUMI_CONFIG: "{}", PULUMI_CONFIG_SECRET_KEYS: "[]" })).toEqual({
       PATH: "/bin",
