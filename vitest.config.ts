@@ -11,11 +11,13 @@ export const INCLUDE = [
 ];
 // The engine tier needs the CLI built with Go: npm run test:engine (vitest.engine.config.ts) runs it.
 // The Azure CLI tier needs Python: npm run test:azcli (vitest.azcli.config.ts) runs it.
+// The real guests' tier needs Linux and root: npm run test:guest (vitest.guest.config.ts) runs it.
 export const EXCLUDE = [
   ...configDefaults.exclude,
   "tests/engine-tier/**",
   "tests/policy/engine.test.ts",
   "tests/azcli/**",
+  "tests/guest/**",
 ];
 
 /**

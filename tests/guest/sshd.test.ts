@@ -1,0 +1,262 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { probeCommandLine, probeEnvironment } from "../../components/probeCommand";
+import type { LocalAzure } from "../../local-azure/index";
+import { generatePrivateKey } from "../../local-azure/tlsKeys";
+import { bootVm, type GuestVm, leftovers, run, SshClient, startCloud } from "./support";
+
+/**
+ * One real guest, met as a user meets an Azure VM: OpenSSH's client on port 22 of its public IP, the
+ * host key cloud-init installed from customData, the admin user from osProfile, and inside it Azure's
+ * own addresses for IMDS and ARM.
+ */
+
+const PROBE = readFileSync(join(__dirname, "..", "..", "verify", "probe.sh"), "utf8");
+
+let azure: LocalAzure;
+let vm: GuestVm;
+let ssh: SshClient;
+
+beforeAll(async () => {
+  azure = await startCloud();
+  vm = await bootVm(azure, { identity: "user", adminUsername: "opsadmin", vmName: "sshd-vm" });
+  ssh = new SshClient(vm);
+}, 120_000);
+
+afterAll(async () => {
+  ssh?.remove();
+  await azure?.stop();
+}, 60_000);
+
+function probeLine(extra: Partial<Parameters<typeof probeCommandLine>[0]> = {}): string {
+  return probeCommandLine(
+    {
+      armEndpoint: "https://management.azure.com",
+      clientId: vm.userIdentity?.clientId,
+      subscriptionId: azure.subscriptionId,
+      resourceGroup: vm.resourceGroup,
+      deadlineSeconds: 60,
+      ...extra,
+    },
+    "granted",
+  );
+}
+
+describe("the probe over the guest's sshd", () => {
+  it("runs verify/probe.sh from stdin with the program's command line: exit 0, a token for Azure's ARM", async () => {
+    const result = await ssh.exec(probeLine(), { stdin: PROBE });
+    expect(result.code).toBe(0);
+    const evidence = JSON.parse(result.stdout);
+    expect(evidence).toMatchObject({
+      probeVersion: 1,
+      ok: true,
+      identity: { selector: "client_id", value: vm.userIdentity?.clientId },
+      target: {
+        subscriptionId: azure.subscriptionId,
+        resourceGroup: vm.resourceGroup,
+        armEndpoint: "https://management.azure.com",
+        resource: "https://management.azure.com/",
+      },
+      token: { status: 200, claims: { aud: "https://management.azure.com/", oid: vm.userIdentity?.principalId } },
+      resourceGroup: { status: 200, body: { id: vm.resourceGroupId, properties: { provisioningState: "Succeeded" } } },
+      error: null,
+    });
+    // The probe's progress goes to stderr; the token never shows anywhere.
+    expect(result.stderr).toContain("probe: imds token attempt 1: HTTP 200");
+    expect(`${result.stdout}${result.stderr}`).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+  });
+
+  it("exits 2 on bad input (two selectors), before any request", async () => {
+    const line = `MI_OBJECT_ID=${vm.userIdentity?.principalId} ${probeLine()}`;
+    const result = await ssh.exec(line, { stdin: PROBE });
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      ok: false,
+      error: { stage: "input", status: null },
+    });
+  });
+
+  it("exits 1 when the deadline passes: an identity this VM does not have stays 'Identity not found'", async () => {
+    const result = await ssh.exec(probeLine({ clientId: randomUUID(), deadlineSeconds: 2 }), { stdin: PROBE });
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { stage: "imds", status: 400 } });
+  });
+
+  it("gets its variables inline: sshd drops SSH env requests its AcceptEnv does not list", async () => {
+    const names = probeEnvironment({
+      armEndpoint: "https://management.azure.com",
+      subscriptionId: "s",
+      resourceGroup: "g",
+      deadlineSeconds: 1,
+    }).map(([name]) => name);
+    const echo = names.map((name) => `${name}=\${${name}-unset}`).join(" ");
+    const sent = await ssh.exec(`echo ${echo}`, {
+      extra: ["-o", `SetEnv=${names.map((name) => `${name}=sent`).join(" ")}`],
+    });
+    expect(sent.stdout.trim()).toBe(names.map((name) => `${name}=unset`).join(" "));
+    const inline = await ssh.exec(`ARM_ENDPOINT=inline bash -c 'echo $ARM_ENDPOINT'`);
+    expect(inline.stdout.trim()).toBe("inline");
+  });
+});
+
+describe("the guest's SSH host key and admin user", () => {
+  it("ssh-keyscan finds only the key the program pinned", async () => {
+    const scan = await run("ssh-keyscan", ["-T", "20", "-t", "rsa,ecdsa,ed25519", vm.publicIp]);
+    const keys = scan.stdout
+      .split("\n")
+      .filter((line) => line.trim() !== "" && !line.startsWith("#"))
+      .map((line) => line.split(" ").slice(1, 3).join(" "));
+    expect(keys).toEqual([vm.hostPublicKey.split(" ").slice(0, 2).join(" ")]);
+    const files = await ssh.exec("ls /etc/ssh | grep '^ssh_host_'");
+    expect(files.stdout.split("\n").filter(Boolean)).toEqual(["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]);
+  });
+
+  it("the journal shows cloud-init's key written before sshd first started", async () => {
+    const journal = (await ssh.exec("sudo journalctl -b -o short-unix --no-pager")).stdout.split("\n");
+    const at = (pattern: RegExp) => {
+      const line = journal.find((entry) => pattern.test(entry));
+      return line === undefined ? Number.NaN : Number(line.split(" ")[0]);
+    };
+    const cloudInitNetworkDone = at(/Finished cloud-init-network\.service/);
+    const sshdStarting = at(/Starting ssh\.service/);
+    const sshdListening = at(/sshd\[\d+\]: Server listening on/);
+    expect(cloudInitNetworkDone).toBeLessThan(sshdStarting);
+    expect(sshdStarting).toBeLessThan(sshdListening);
+    // cloud-init's own log dates the write of the pinned key (cc_ssh, in that stage), in the guest's local time.
+    const log = await ssh.exec(
+      "sudo grep 'Writing to /etc/ssh/ssh_host_ed25519_key - ' /var/log/cloud-init.log; date +%z",
+    );
+    const [written, zone] = log.stdout.trim().split("\n");
+    const stamp = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d),(\d{3})/.exec(written);
+    expect(stamp).not.toBeNull();
+    const zoneIso = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+    const writtenAt = Date.parse(`${stamp?.[1]}T${stamp?.[2]}.${stamp?.[3]}${zoneIso}`) / 1000;
+    expect(writtenAt).toBeLessThanOrEqual(sshdListening);
+    expect(journal.filter((entry) => /sshd-keygen|ssh-keygen -A/.test(entry))).toEqual([]);
+  });
+
+  it("the admin user is the one osProfile names, with sudo, and the image's default user does not exist", async () => {
+    const who = await ssh.exec("id -un; sudo -n id -un; getent passwd debian || echo no-debian; hostname");
+    expect(who.stdout.split("\n")).toEqual(["opsadmin", "root", "no-debian", "sshd-vm", ""]);
+  });
+
+  it("password login is refused: sshd offers public keys only", async () => {
+    const refused = await ssh.exec("true", {
+      extra: ["-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no"],
+    });
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toContain(`opsadmin@${vm.publicIp}: Permission denied (publickey).`);
+    const config = await ssh.exec("sudo sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '");
+    expect(config.stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "kbdinteractiveauthentication no",
+      "passwordauthentication no",
+    ]);
+  });
+
+  it("a key osProfile does not list is refused", async () => {
+    const other = new SshClient({ ...vm, adminKey: generatePrivateKey("ED25519").privateKeyOpenssh });
+    try {
+      const refused = await other.exec("true");
+      expect(refused.code).toBe(255);
+      expect(refused.stderr).toContain("Permission denied (publickey)");
+    } finally {
+      other.remove();
+    }
+  });
+});
+
+describe("the VM's public IP: SSH on port 22 through its NSG", () => {
+  /** The bytes a TCP client from `source` gets from port 22 before the server closes or 5 s pass. */
+  function banner(source: string): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = connect({ host: vm.publicIp, port: 22, localAddress: source });
+      let got = "";
+      socket.on("data", (chunk) => {
+        got += chunk.toString();
+        if (got.includes("\n")) socket.destroy();
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", () => resolve(got));
+      socket.setTimeout(5000, () => socket.destroy());
+    });
+  }
+
+  it("admits sshAllowedCidr and refuses any other source, as the NSG's rules decide, live", async () => {
+    const rg = vm.resourceGroupId;
+    const nsgId = `${rg}/providers/Microsoft.Network/networkSecurityGroups/sshd-vm-nsg`;
+    await azure.arm.putAndWait(`${nsgId}?api-version=2024-05-01`, {
+      location: azure.location,
+      properties: {
+        securityRules: [
+          {
+            name: "allow-ssh-from-allowed-cidr",
+            properties: {
+              priority: 100,
+              direction: "Inbound",
+              access: "Allow",
+              protocol: "Tcp",
+              sourceAddressPrefix: "127.0.0.1/32",
+              sourcePortRange: "*",
+              destinationAddressPrefix: "*",
+              destinationPortRange: "22",
+            },
+          },
+        ],
+      },
+    });
+    const nicId = `${rg}/providers/Microsoft.Network/networkInterfaces/sshd-vm-nic`;
+    const nic = (await azure.arm.request("GET", `${nicId}?api-version=2024-05-01`)).body as { properties: object };
+    await azure.arm.putAndWait(`${nicId}?api-version=2024-05-01`, {
+      location: azure.location,
+      properties: { ...nic.properties, networkSecurityGroup: { id: nsgId } },
+    });
+    expect(await banner("127.0.0.1")).toMatch(/^SSH-2\.0-OpenSSH_/);
+    expect(await banner("127.0.0.9")).toBe("");
+    const outside = await ssh.exec("true", { extra: ["-b", "127.0.0.9"] });
+    expect(outside.code).toBe(255);
+    expect(outside.stdout).toBe("");
+    expect((await ssh.exec("echo inside")).stdout).toBe("inside\n");
+  });
+});
+
+describe("Azure's own addresses inside the guest", () => {
+  it("management.azure.com is Local Azure's ARM, over TLS the guest's trust store verifies", async () => {
+    const result = await ssh.exec(
+      "getent hosts management.azure.com; curl -sS -o /dev/null -w '%{http_code} %{ssl_verify_result}\\n' https://management.azure.com/subscriptions?api-version=2022-12-01",
+    );
+    expect(result.stdout).toBe("127.0.2.1       management.azure.com\n401 0\n");
+  });
+
+  it("IMDS at 169.254.169.254 answers with this VM's identities; a detached identity is gone at once", async () => {
+    const token = (clientId: string) =>
+      `curl -sS -o /dev/null -w '%{http_code}\\n' -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F&client_id=${clientId}'`;
+    const clientId = vm.userIdentity?.clientId as string;
+    expect((await ssh.exec(token(clientId))).stdout).toBe("200\n");
+    const vmUrl = `${vm.vmId}?api-version=2024-11-01`;
+    const current = (await azure.arm.request("GET", vmUrl)).body as Record<string, unknown>;
+    await azure.arm.putAndWait(vmUrl, { ...current, identity: { type: "SystemAssigned" } });
+    expect((await ssh.exec(token(clientId))).stdout).toBe("400\n");
+    const compute = await ssh.exec(
+      "curl -sS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/osProfile/adminUsername?api-version=2021-02-01&format=text'",
+    );
+    expect(compute.stdout).toBe("opsadmin");
+  });
+});
+
+describe("deleting the VM", () => {
+  it("stops its guest: port 22 refuses, and nothing of the guest is left", async () => {
+    const dir = vm.guest.dir;
+    await azure.arm.deleteAndWait(`${vm.vmId}?api-version=2024-11-01`);
+    expect(azure.linuxGuest(vm.vmId)).toBeUndefined();
+    const refused = await new Promise<string>((resolve) => {
+      const socket = connect({ host: vm.publicIp, port: 22 });
+      socket.on("connect", () => resolve("connected"));
+      socket.on("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+    });
+    expect(refused).toBe("ECONNREFUSED");
+    expect(leftovers().filter((line) => line.includes(dir.split("/").pop() as string))).toEqual([]);
+  });
+});
