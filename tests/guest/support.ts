@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHostKeyCloudConfig } from "../../components/cloudInit";
 import { type Faults, LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
-import { GUEST_RUNTIME_ROOT } from "../../local-azure/linuxGuest/host";
+import { GUEST_RUNTIME_ROOT, processStartTime } from "../../local-azure/linuxGuest/host";
 import type { LinuxGuest } from "../../local-azure/linuxGuest/machine";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
 
@@ -133,16 +133,47 @@ export async function ok(result: Promise<Run>): Promise<string> {
   return done.stdout;
 }
 
-/** What remains of real guests on this machine: folders, cgroups, processes, mounts. Empty when nothing leaked. */
-export function leftovers(): string[] {
-  const found: string[] = [];
+/**
+ * What remains of real guests: their folders, cgroups and processes. Other Local Azures may run real
+ * guests on this machine at the same time (another test file, another clone's CI), so only guests in
+ * scope count: those these processes own or with these IDs, and any whose owner is gone or whose
+ * folder is gone while something of it remains, which are leaks whoever made them. Empty when nothing leaked.
+ */
+export function leftovers(scope: { owners?: number[]; ids?: string[] } = { owners: [process.pid] }): string[] {
   const list = (dir: string) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []);
-  for (const entry of list(GUEST_RUNTIME_ROOT)) found.push(`folder ${entry.name}`);
+  const folders = new Map<string, string | null>();
+  for (const entry of list(GUEST_RUNTIME_ROOT)) {
+    let owner: string | null = null;
+    try {
+      owner = readFileSync(join(GUEST_RUNTIME_ROOT, entry.name, "owner"), "utf8").trim();
+    } catch {
+      // Being made or removed: no owner file (yet, or any more).
+    }
+    folders.set(entry.name.replace(/^\.new-/, ""), owner);
+  }
+  const ownerGone = (owner: string | null) => {
+    if (owner === null) return false;
+    const [pid, start] = owner.split(" ");
+    return processStartTime(Number(pid)) !== start;
+  };
+  const inScope = (id: string) => {
+    if (!folders.has(id)) return true;
+    const owner = folders.get(id) ?? null;
+    return (
+      (scope.ids ?? []).includes(id) ||
+      (scope.owners ?? []).some((pid) => owner?.startsWith(`${pid} `)) ||
+      ownerGone(owner)
+    );
+  };
+  const found: string[] = [];
+  for (const [id] of folders) if (inScope(id)) found.push(`folder ${id}`);
   const cgroupFolders = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"].map((root) =>
     join(root, "vm-identity-access"),
   );
   for (const folder of cgroupFolders) {
-    for (const entry of list(folder)) if (entry.isDirectory()) found.push(`cgroup ${join(folder, entry.name)}`);
+    for (const entry of list(folder)) {
+      if (entry.isDirectory() && inScope(entry.name)) found.push(`cgroup ${join(folder, entry.name)}`);
+    }
   }
   for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
     let args = "";
@@ -151,10 +182,8 @@ export function leftovers(): string[] {
     } catch {
       continue;
     }
-    if (args.includes(`${GUEST_RUNTIME_ROOT}/`)) found.push(`process ${pid} ${args.trim()}`);
-  }
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    if (line.includes(`${GUEST_RUNTIME_ROOT}/`)) found.push(`mount ${line}`);
+    const id = new RegExp(`${GUEST_RUNTIME_ROOT}/([^/ ]+)`).exec(args)?.[1];
+    if (id !== undefined && inScope(id)) found.push(`process ${pid} ${args.trim()}`);
   }
   return found;
 }
