@@ -15,7 +15,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { onPath, processStartTime } from "./host";
 import {
   aptSources,
@@ -76,6 +76,8 @@ async function installMissingTools(): Promise<void> {
 function takeLock(location: ImageLocation): () => void {
   const lock = `${location.dir}.lock`;
   const owner = `${process.pid} ${processStartTime(process.pid)}`;
+  // A machine's first build: the cache folder is not there yet.
+  mkdirSync(dirname(lock), { recursive: true });
   for (;;) {
     try {
       mkdirSync(lock);
