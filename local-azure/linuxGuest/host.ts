@@ -19,6 +19,7 @@ export const HOST_TOOLS: ReadonlyArray<{ tool: string; debianPackage: string }> 
   { tool: "systemd-nspawn", debianPackage: "systemd-container" },
   { tool: "socat", debianPackage: "socat" },
   { tool: "unshare", debianPackage: "util-linux" },
+  { tool: "nsenter", debianPackage: "util-linux" },
   { tool: "ip", debianPackage: "iproute2" },
 ];
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT } from "./host";
 import { IMAGE_HOSTS, type ImageLocation } from "./image";
@@ -77,12 +77,7 @@ function whenExists(file: string, child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     const watcher = watch(dirname(file));
     const check = () => {
-      try {
-        readFileSync(file);
-      } catch (error) {
-        // A socket cannot be read, but it exists: ENXIO (or EOPNOTSUPP) rather than ENOENT.
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-      }
+      if (!existsSync(file)) return;
       finish();
       resolve();
     };

@@ -48,9 +48,9 @@ export function sweepLeftovers(env: NodeJS.ProcessEnv): Promise<void> {
 
 let watcher: ChildProcess | null = null;
 
-/** Starts this process's watcher once (it exits by itself after this process does). */
+/** Starts this process's watcher, once while it runs (it exits by itself after this process does). */
 export function ensureWatcher(env: NodeJS.ProcessEnv): void {
-  if (watcher !== null) return;
+  if (watcher !== null && watcher.exitCode === null && watcher.signalCode === null) return;
   const [pid, start] = ownerStamp().split(" ");
   watcher = spawn("sh", [REAP_SCRIPT, "watch", pid, start], {
     env,
