@@ -21,7 +21,8 @@ let vm: GuestVm;
 let ssh: SshClient;
 
 beforeAll(async () => {
-  azure = await startCloud();
+  // An identity attached is usable at once (the attach-delay fault is the portable tests' business).
+  azure = await startCloud({ identityAttachDelaySeconds: 0 });
   vm = await bootVm(azure, { identity: "user", adminUsername: "opsadmin", vmName: "sshd-vm" });
   ssh = new SshClient(vm);
 }, 120_000);
@@ -230,15 +231,28 @@ describe("Azure's own addresses inside the guest", () => {
     expect(result.stdout).toBe("127.0.2.1       management.azure.com\n401 0\n");
   });
 
-  it("IMDS at 169.254.169.254 answers with this VM's identities; a detached identity is gone at once", async () => {
-    const token = (clientId: string) =>
-      `curl -sS -o /dev/null -w '%{http_code}\\n' -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F&client_id=${clientId}'`;
+  it("IMDS at 169.254.169.254 answers with this VM's identities, as they are attached and detached", async () => {
+    const token = (selector: string) =>
+      `curl -sS -o /dev/null -w '%{http_code}\\n' -H Metadata:true 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F${selector}'`;
     const clientId = vm.userIdentity?.clientId as string;
-    expect((await ssh.exec(token(clientId))).stdout).toBe("200\n");
+    expect((await ssh.exec(token(`&client_id=${clientId}`))).stdout).toBe("200\n");
+    expect((await ssh.exec(token(""))).stdout).toBe("200\n");
     const vmUrl = `${vm.vmId}?api-version=2024-11-01`;
     const current = (await azure.arm.request("GET", vmUrl)).body as Record<string, unknown>;
-    await azure.arm.putAndWait(vmUrl, { ...current, identity: { type: "SystemAssigned" } });
-    expect((await ssh.exec(token(clientId))).stdout).toBe("400\n");
+    const updated = await azure.arm.putAndWait(vmUrl, { ...current, identity: { type: "SystemAssigned" } });
+    const systemPrincipal = (updated.body as { identity: { principalId: string } }).identity.principalId;
+    expect((await ssh.exec(token(`&client_id=${clientId}`))).stdout).toBe("400\n");
+    // The guest's IMDS now issues for the system-assigned identity: its oid in the token.
+    const claims = await ssh.exec("bash -s", {
+      // The token's claims, decoded in the guest: base64url, padded for base64 -d (never the token itself).
+      stdin: [
+        'token=$(curl -sS -H Metadata:true \'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F\' | sed \'s/.*"access_token":"\\([^"]*\\)".*/\\1/\')',
+        "payload=$(printf %s \"$token\" | cut -d. -f2 | tr '_-' '/+')",
+        'while [ $(( $(printf %s "$payload" | wc -c) % 4 )) -ne 0 ]; do payload="$payload="; done',
+        'printf %s "$payload" | base64 -d',
+      ].join("\n"),
+    });
+    expect(claims.stdout).toContain(`"oid":"${systemPrincipal}"`);
     const compute = await ssh.exec(
       "curl -sS -H Metadata:true 'http://169.254.169.254/metadata/instance/compute/osProfile/adminUsername?api-version=2021-02-01&format=text'",
     );
