@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { type Faults, LocalAzure, type SeededVm, seedVm } from "../../local-azur
 import { GUEST_RUNTIME_ROOT, processStartTime } from "../../local-azure/linuxGuest/host";
 import type { LinuxGuest } from "../../local-azure/linuxGuest/machine";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
+import { runTool, type ToolResult } from "../conformance/support/ssh";
 
 /**
  * The real guests' test tier (npm run test:guest): Local Azure with booted Debian guests, reached as
@@ -59,28 +59,11 @@ export async function bootVm(
   };
 }
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = ToolResult;
 
-/** Runs a program to its end, stdin given; never rejects (the exit code is part of what tests assert). */
+/** Runs a program to its end, stdin given; never rejects for an exit code (tests assert it). */
 export function run(command: string, args: string[], stdin = ""): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(stdin);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runTool(command, args, { stdin });
 }
 
 /** OpenSSH's client against the VM's public IP, port 22, its host key pinned, batch mode (no prompts). */

@@ -1,17 +1,22 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { deployOptionsFromFlags, runLocalCli, tutorialCurlCommands } from "../../local/cli";
+import { type CliIo, deployOptionsFromFlags, runLocalCli, tutorialCurlCommands } from "../../local/cli";
 import type { LocalRunOptions, LocalRunResult } from "../../local/deploy";
 import { outputsJson, outputsTable } from "../../local/outputFormat";
 import { verdictLine } from "../../local/verdict";
 
 const FIXTURE_STATE = join(__dirname, "fixtures", "state");
 
-async function cli(argv: string[], deploy?: (opts: LocalRunOptions) => Promise<LocalRunResult>) {
+async function cli(
+  argv: string[],
+  deploy?: (opts: LocalRunOptions) => Promise<LocalRunResult>,
+  checks: Pick<CliIo, "engineMissing" | "realGuestsMissing"> = {},
+) {
   let stdout = "";
   let stderr = "";
   const calls: LocalRunOptions[] = [];
   const code = await runLocalCli(argv, {
+    ...checks,
     stdout: (text) => {
       stdout += text;
     },
@@ -381,26 +386,8 @@ describe("npm run local --keep", () => {
 });
 
 describe("npm run local -- --guest linux", () => {
-  async function run(argv: string[], missing: string | null) {
-    let stdout = "";
-    let stderr = "";
-    const calls: LocalRunOptions[] = [];
-    const code = await runLocalCli(argv, {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      realGuestsMissing: () => missing,
-      engineMissing: () => null,
-      deploy: async (opts) => {
-        calls.push(opts);
-        return fakeResult({});
-      },
-    });
-    return { code, stdout, stderr, calls };
-  }
+  const run = (argv: string[], missing: string | null) =>
+    cli(argv, async () => fakeResult({}), { realGuestsMissing: () => missing, engineMissing: () => null });
 
   it("where this machine cannot run real guests: why, in one line, exit 2, nothing deployed", async () => {
     const why = "--guest linux needs root (it makes namespaces, mounts and cgroups, and binds port 22); run it as root";
