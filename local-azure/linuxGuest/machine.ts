@@ -169,7 +169,6 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
   renameSync(fresh, dir);
   ensureWatcher(env);
 
-  const children: ChildProcess[] = [];
   const relays: Relay[] = [];
   let gate: GatedListener | null = null;
   let gateTimer: NodeJS.Timeout | undefined;
@@ -226,7 +225,6 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
         env: { ...env, ...extraEnv },
       });
       if (log !== null) closeSync(log);
-      children.push(child);
       return child;
     };
 
