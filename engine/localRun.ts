@@ -25,6 +25,7 @@ import {
   KEPT_ENV,
 } from "../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../local/kept";
+import { hasMandatory, type PolicyViolation, policyError, policyVerdict, STACK_SUBJECT } from "../local/policyCheck";
 import { runningService } from "../local/service";
 import { writeOutputs } from "../local/state";
 import { revocationPending, verdictLine } from "../local/verdict";
@@ -127,6 +128,30 @@ export function upError(output: string): string {
     .map((line) => line.trim().replace(/^error: /, ""));
   const unique = [...new Set(errors)].filter((line) => line !== "update failed");
   return unique.length > 0 ? unique.join("\n") : "pulumi up failed (see its output above)";
+}
+
+/**
+ * The policy pack's violations as `pulumi up` prints them under "Policies:": `- [level]  policy
+ * (type: name)`, then the policy's description, then the violation's message. A stack policy's
+ * subject (the pulumi:pulumi:Stack resource) is named as the local runner names it.
+ */
+export function policyViolationsFromOutput(output: string): PolicyViolation[] {
+  const lines = output.split("\n");
+  const violations: PolicyViolation[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const head = /^\s*- \[(mandatory|advisory|remediate)\]\s+(\S+)\s+\(([^:()]+(?::[^:()]+)*): ([^()]+)\)\s*$/.exec(
+      lines[i],
+    );
+    if (!head) continue;
+    const message = (lines[i + 2] ?? "").trim();
+    violations.push({
+      policy: head[2],
+      enforcementLevel: head[1] === "advisory" ? "advisory" : "mandatory",
+      resource: head[3] === "pulumi:pulumi:Stack" ? STACK_SUBJECT : head[4],
+      message,
+    });
+  }
+  return violations;
 }
 
 /** The accessCheck output re-judged from its expected values and probe evidence (never a stored verdict). */
@@ -299,10 +324,13 @@ async function upInContext(
   // A pending revocation is read from the stored output: re-judging its (unprobed) evidence would lose it.
   const pending = up.code === 0 && revocationPending(outputs.accessCheck) !== undefined;
   const accessCheck = pending ? (outputs.accessCheck as AccessCheck) : rejudged(outputs.accessCheck);
+  const policyViolations = policyViolationsFromOutput(up.output);
+  const rejected = up.code !== 0 && hasMandatory(policyViolations);
   const ok = up.code === 0 && accessCheck?.verified === true;
   // An update that only removes a grant succeeds without proving anything yet: its verdict says so.
-  const error =
-    up.code !== 0
+  const error = rejected
+    ? policyError(policyViolations)
+    : up.code !== 0
       ? upError(up.output)
       : ok || pending
         ? null
@@ -316,7 +344,10 @@ async function upInContext(
     timeline: [],
     wallSeconds: (Date.now() - started) / 1000,
     // After a failed up, the stack's outputs are the previous update's: not this run's evidence.
-    verdict: verdictLine({ ok, accessCheck: up.code === 0 ? accessCheck : null, error, identity }),
+    verdict: rejected
+      ? policyVerdict(policyViolations)
+      : verdictLine({ ok, accessCheck: up.code === 0 ? accessCheck : null, error, identity }),
+    policyViolations,
   };
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { rejudged, stackConfigText, upError, yamlValue } from "../../engine/localRun";
+import { policyViolationsFromOutput, rejudged, stackConfigText, upError, yamlValue } from "../../engine/localRun";
 import { runLocalCli } from "../../local/cli";
 import { REPO_ROOT } from "../../local/deploy";
 import { engineMissing } from "../../local/engineBridge";
@@ -50,6 +50,45 @@ describe("npm run local -- --engine: result", () => {
         '{"probeVersion":1,"ok":false}',
       ].join("\n"),
     );
+  });
+
+  it("reads the policy pack's violations from pulumi up's Policies section, a stack policy's as (stack)", () => {
+    const output = [
+      "  Policies:",
+      "      ❌ vm-identity-access-security@v0.1.0 (local: /repo/policy)",
+      "          - [mandatory]  nsg-no-ssh-from-internet  (azure-native:network:NetworkSecurityGroup: web-nsg)",
+      "            No network security group rule allows inbound SSH from the Internet.",
+      '            network security group "web-nsg": securityRules[0] ("ssh") allows inbound SSH (port 22)',
+      "          - [mandatory]  nsg-no-ssh-from-internet  (pulumi:pulumi:Stack: vm-identity-access-local)",
+      "            No network security group rule allows inbound SSH from the Internet.",
+      '            network security group "vmia-nsg": securityRules[0] allows inbound SSH (port 40022)',
+      "          - [advisory]  stack-at-most-10-vms  (pulumi:pulumi:Stack: vm-identity-access-local)",
+      "            Advisory: a stack holds at most 10 virtual machines.",
+      "            the stack has 11 virtual machines",
+      "  ",
+      "  Diagnostics:",
+    ].join("\n");
+    expect(policyViolationsFromOutput(output)).toEqual([
+      {
+        policy: "nsg-no-ssh-from-internet",
+        enforcementLevel: "mandatory",
+        resource: "web-nsg",
+        message: 'network security group "web-nsg": securityRules[0] ("ssh") allows inbound SSH (port 22)',
+      },
+      {
+        policy: "nsg-no-ssh-from-internet",
+        enforcementLevel: "mandatory",
+        resource: "(stack)",
+        message: 'network security group "vmia-nsg": securityRules[0] allows inbound SSH (port 40022)',
+      },
+      {
+        policy: "stack-at-most-10-vms",
+        enforcementLevel: "advisory",
+        resource: "(stack)",
+        message: "the stack has 11 virtual machines",
+      },
+    ]);
+    expect(policyViolationsFromOutput("  Resources:\n      + 17 created\n")).toEqual([]);
   });
 
   it("falls back to the error lines when there is no Diagnostics section", () => {
