@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { type CliIo, deployOptionsFromFlags, runLocalCli, tutorialCurlCommands } from "../../local/cli";
 import type { LocalRunOptions, LocalRunResult } from "../../local/deploy";
 import { outputsJson, outputsTable } from "../../local/outputFormat";
+import type { RunningService } from "../../local/service";
 import { verdictLine } from "../../local/verdict";
 
 const FIXTURE_STATE = join(__dirname, "fixtures", "state");
@@ -10,7 +11,7 @@ const FIXTURE_STATE = join(__dirname, "fixtures", "state");
 async function cli(
   argv: string[],
   deploy?: (opts: LocalRunOptions) => Promise<LocalRunResult>,
-  checks: Pick<CliIo, "engineMissing" | "realGuestsMissing"> = {},
+  checks: Pick<CliIo, "engineMissing" | "realGuestsMissing" | "findService"> = {},
 ) {
   let stdout = "";
   let stderr = "";
@@ -404,6 +405,21 @@ describe("npm run local -- --guest linux", () => {
     const result = await run(["--guest", "linux", "--vm-count", "3"], null);
     expect(result.code).toBe(0);
     expect(result.calls.map(({ guest, vmCount }) => ({ guest, vmCount }))).toEqual([{ guest: "linux", vmCount: 3 }]);
+  });
+
+  it("refuses a running Local Azure service, whose VMs have portable guests: exit 2, saying how", async () => {
+    const service = { pid: 4242 } as RunningService;
+    const result = await cli(["--guest", "linux"], async () => fakeResult({}), {
+      realGuestsMissing: () => null,
+      findService: () => service,
+    });
+    expect(result).toEqual({
+      code: 2,
+      stdout: "",
+      stderr:
+        "error: the Local Azure service (pid 4242) runs portable guests: stop it (npm run local -- stop), then run --guest linux again\n",
+      calls: [],
+    });
   });
 
   it("the portable default never asks whether real guests could run", async () => {
