@@ -443,12 +443,11 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
       "the real pulumi up (built by npm run engine:build) against a Local Azure kept in .local-azure/ between runs",
     )
     .addOption(
+      // No commander default: unset is the portable guest, and `start` tells flags given from flags left out.
       new Option(
         "--guest <kind>",
-        "the VMs' guests: portable (an SSH server in Local Azure; any OS) or linux (booted Debian guests; root, npm run guest:build)",
-      )
-        .choices(["portable", "linux"])
-        .default("portable"),
+        "the VMs' guests: portable (the default: an SSH server in Local Azure; any OS) or linux (booted Debian guests; root, npm run guest:build)",
+      ).choices(["portable", "linux"]),
     )
     .option("--state-dir <dir>", "where the local stack state lives", DEFAULT_STATE_DIR)
     .action((flags: DeployFlags) => setResult(deployCommand(flags, io)));
