@@ -115,7 +115,7 @@ function expectProven(report: EphemeralReport, expectation: AccessCheck["expecta
 
 // Azure deploys take minutes; Local Azure's take seconds, but five run at once on two cores.
 // Hang guards: a case waits for its stack, however long a busy machine takes to get there.
-const CASE_TIMEOUT_MS = target === "azure" ? 1_800_000 : target === "engine" ? 600_000 : 300_000;
+const CASE_TIMEOUT_MS = target === "azure" ? 1_800_000 : 600_000;
 
 const identities: IdentityMode[] =
   target === "azure" && process.env.E2E_IDENTITY

@@ -26,7 +26,6 @@ import { securityPolicies } from "../../policy/policies";
  * would send, without the CLI.
  */
 const POLICY_DIR = resolve(__dirname, "..", "..", "policy");
-const BOOT_TIMEOUT_MS = 120_000;
 
 let analyzer: ChildProcess | undefined;
 let client: AnalyzerClient;
@@ -93,7 +92,7 @@ describe("the pack under Pulumi's analyzer host (policy/ with the root node_modu
   beforeAll(async () => {
     const port = await bootAnalyzer();
     client = new AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  }, BOOT_TIMEOUT_MS);
+  });
 
   afterAll(() => {
     client?.close();

@@ -4,7 +4,7 @@
  */
 
 /** How long a test or hook may run before vitest calls it hung (vitest.config.ts). */
-export const TEST_TIMEOUT_MS = 120_000;
+export const TEST_TIMEOUT_MS = 300_000;
 
 /**
  * How long a child process a test starts may run before the test kills it: shorter than the test

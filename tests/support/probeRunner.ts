@@ -54,7 +54,7 @@ const GUEST_PATH = "/usr/local/bin:/usr/bin:/bin";
  * for the tests where the deadline must cut off what follows (a denial, a hang, refused connections):
  * with a short one, a busy machine changes which step the deadline cuts, and so the outcome.
  */
-export const CUT_OFF_DEADLINE_SECONDS = 8;
+export const CUT_OFF_DEADLINE_SECONDS = 20;
 
 /**
  * The waits the probe announced before retrying a stage ("probe: arm resourceGroup: retrying in 1.500s"),
