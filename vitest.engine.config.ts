@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from "vitest/config";
+import { TEST_TIMEOUT_MS } from "./tests/support/hangGuard";
 import { longestFirst } from "./tests/support/longestFirst";
 
 // The engine tier: tests that drive the Pulumi CLI built by `npm run engine:build` (Go needed). Run
@@ -17,12 +18,21 @@ export default defineConfig({
     include: alone ? ALONE : ["tests/engine-tier/**/*.test.ts", "tests/policy/engine.test.ts"],
     exclude: alone ? configDefaults.exclude : [...configDefaults.exclude, ...ALONE],
     pool: "forks",
-    // Each file drives whole pulumi commands (a Go CLI, a language host and node processes), so one
-    // at a time would keep them from crowding a 2-core machine; two at a time, the files that mostly
-    // wait (the host-key refusal's dials, the RBAC delays of heal and revocation) start first.
+    // Each file drives whole pulumi commands (a Go CLI, a language host and node processes), so two at
+    // a time on a 2-core machine. The files that mostly wait (the RBAC delays of heal and revocation)
+    // and the longest (stack; killed, waiting for the update to start) start first: vitest, without its
+    // cache (a fresh clone, as in CI), would order them by size and start one of them last. The
+    // host-key refusal no longer waits out 60 dials (sshDialErrorLimit 2), so it need not lead.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    sequence: { sequencer: longestFirst(["tests/engine-tier/hostKey.test.ts", "tests/engine-tier/heal.test.ts"]) },
-    testTimeout: 180_000,
-    hookTimeout: 120_000,
+    sequence: {
+      sequencer: longestFirst([
+        "tests/engine-tier/heal.test.ts",
+        "tests/engine-tier/revocation.test.ts",
+        "tests/engine-tier/stack.test.ts",
+        "tests/engine-tier/killed.test.ts",
+      ]),
+    },
+    testTimeout: TEST_TIMEOUT_MS,
+    hookTimeout: TEST_TIMEOUT_MS,
   },
 });
