@@ -13,6 +13,13 @@ import { builtImage, type ImageLocation, imageLocation } from "./image";
 export const GUEST_RUNTIME_ROOT = "/run/vm-identity-access/guests";
 /** The folder under each cgroup hierarchy that holds the guests' cgroups. */
 export const CGROUP_FOLDER = "vm-identity-access";
+/**
+ * systemd-nspawn's runtime state on the host (src/nspawn/nspawn.c): propagate/<machine> for
+ * `machinectl bind`, and locks/inode-<dev>:<ino> for the image it boots. It removes them only when it
+ * exits by itself, and a guest is stopped with cgroup.kill, so machine.ts gives each guest's
+ * systemd-nspawn a tmpfs here in its own mount namespace.
+ */
+export const NSPAWN_RUNTIME_ROOT = "/run/systemd/nspawn";
 
 /** The tools the guests need on the host, and the Debian package of each (for the error message). */
 export const HOST_TOOLS: ReadonlyArray<{ tool: string; debianPackage: string }> = [

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT } from "./host";
+import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT, NSPAWN_RUNTIME_ROOT } from "./host";
 import { IMAGE_HOSTS, type ImageLocation } from "./image";
 import { ensureWatcher, ownerStamp, reapEnvironment, reapGuests } from "./reaper";
 import { type GatedListener, gatedListener, type Relay, unixRelay } from "./relay";
@@ -56,14 +56,19 @@ const SSH_PORT = 22;
 const GUEST_TRUST_BUNDLE = "etc/ssl/certs/ca-certificates.crt";
 
 /**
- * Runs in `unshare --mount --net`: loopback up with IMDS's address, the overlay mounted (in this
- * mount namespace only, so it goes when the guest's last process does), then systemd-nspawn.
+ * Runs in `unshare --mount --net`: loopback up with IMDS's address, the overlay mounted, and a tmpfs
+ * for systemd-nspawn's runtime state (its propagate folder and image lock, which it removes only when
+ * it exits by itself, never when a guest is stopped with cgroup.kill), then systemd-nspawn. Both
+ * mounts are in this mount namespace only, so they go when the guest's last process does. mkdir -p
+ * makes at most the folder systemd-nspawn itself would make on the host, empty.
  * Arguments: lower upper work root, then nspawn's.
  */
 const BOOT_SCRIPT = `set -e
 ip link set lo up
 ip addr add ${IMDS_ADDRESS}/32 dev lo
 mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4"
+mkdir -p ${NSPAWN_RUNTIME_ROOT}
+mount -t tmpfs -o mode=0755,size=1m nspawn-runtime ${NSPAWN_RUNTIME_ROOT}
 shift 4
 exec systemd-nspawn "$@"`;
 
@@ -122,6 +127,21 @@ function imageTrustBundle(image: ImageLocation): string {
   return trustBundleCache.text;
 }
 
+/**
+ * Makes folders inside the folders all guests share, again if one of those vanished meanwhile:
+ * reap.sh removes a shared folder once it is empty, when another Local Azure's last guest goes.
+ */
+function makeInShared(make: () => void): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      make();
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt === 5) throw error;
+    }
+  }
+}
+
 function writeInto(upper: string, path: string, text: string, mode = 0o644): void {
   const file = join(upper, path);
   mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
@@ -162,9 +182,11 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
   const dir = join(GUEST_RUNTIME_ROOT, id);
   const env = reapEnvironment(opts.cgroups);
   // The owner file first, under a name the reaper does not take for a finished guest, then renamed.
-  mkdirSync(GUEST_RUNTIME_ROOT, { recursive: true });
   const fresh = join(GUEST_RUNTIME_ROOT, `.new-${id}`);
-  mkdirSync(fresh, { mode: 0o700 });
+  makeInShared(() => {
+    mkdirSync(GUEST_RUNTIME_ROOT, { recursive: true });
+    mkdirSync(fresh, { mode: 0o700 });
+  });
   writeFileSync(join(fresh, "owner"), `${ownerStamp()}\n`);
   renameSync(fresh, dir);
   ensureWatcher(env);
@@ -196,7 +218,9 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
     const cgroup = join(opts.cgroups.unified, CGROUP_FOLDER, id);
     const machineCgroup = join(cgroup, "machine");
     const relayCgroup = join(cgroup, "relays");
-    for (const folder of [machineCgroup, relayCgroup]) mkdirSync(folder, { recursive: true });
+    makeInShared(() => {
+      for (const folder of [machineCgroup, relayCgroup]) mkdirSync(folder, { recursive: true });
+    });
 
     // The host's ends of the relays listen before anything in the guest can dial them.
     relays.push(await unixRelay(join(dir, "imds.sock"), opts.imds), await unixRelay(join(dir, "arm.sock"), opts.arm));

@@ -1,8 +1,11 @@
 #!/bin/sh
 # Removes real guests (local-azure/linuxGuest): every process in a guest's cgroup (the container, its
 # systemd-nspawn and its socat relays), the guest's cgroups and its folder (overlay upper layer,
-# sockets, console log). The overlay mount and the network namespace live in namespaces only the
-# guest's processes hold, so they go with them.
+# sockets, console log). The overlay mount, the network namespace and systemd-nspawn's own state
+# (/run/systemd/nspawn, a tmpfs of the guest's mount namespace: machine.ts) live in namespaces only the
+# guest's processes hold, so they go with them. A guest booted before that tmpfs existed left
+# systemd-nspawn's propagate folder on the host: it is removed with the guest, or swept after it.
+# The shared folders (the guests' folder, the cgroup folders holding theirs) go with the last guest.
 #
 #   reap.sh guest ID...      these guests
 #   reap.sh sweep            guests whose owner process is gone (it crashed, or was killed with -9)
@@ -11,9 +14,15 @@
 #                            the guests that owner left
 #
 # Environment (set by reaper.ts): GUEST_RUNTIME_ROOT (guest folders), GUEST_CGROUPS (the folders
-# holding the guests' cgroups: the cgroup2 one first, then any hierarchy systemd-nspawn mirrors into).
+# holding the guests' cgroups: the cgroup2 one first, then any hierarchy systemd-nspawn mirrors into),
+# NSPAWN_PROPAGATE (systemd-nspawn's folder of per-machine propagate folders on the host),
+# GUEST_SHARED_FOLDERS (the folders all guests share, innermost first: removed once empty).
 set -u
-: "${GUEST_RUNTIME_ROOT:?}" "${GUEST_CGROUPS:?}"
+: "${GUEST_RUNTIME_ROOT:?}" "${GUEST_CGROUPS:?}" "${NSPAWN_PROPAGATE:?}" "${GUEST_SHARED_FOLDERS:?}"
+
+# A guest ID as machine.ts makes them: only such names are taken from NSPAWN_PROPAGATE, which other
+# systemd-nspawn users share.
+GUEST_ID_PATTERN='^vm-[0-9a-f]{10}$'
 
 # The start time of process $1 (field 22 of /proc/PID/stat), empty when it is gone.
 start_time() {
@@ -58,15 +67,26 @@ reap_guest() {
     [ -d "$root/$id" ] && find "$root/$id" -depth -type d -exec rmdir {} + 2>/dev/null
   done
   rm -rf "${GUEST_RUNTIME_ROOT:?}/$id"
+  [ -d "$NSPAWN_PROPAGATE/$id" ] && rm -rf --one-file-system "${NSPAWN_PROPAGATE:?}/$id"
+  return 0
+}
+
+# The shared folders, once no guest is left in them (rmdir refuses a folder that is not empty, so a
+# guest another Local Azure is making keeps them; machine.ts makes them again if they went meanwhile).
+remove_empty_shared_folders() {
+  for folder in $GUEST_SHARED_FOLDERS; do rmdir "$folder" 2>/dev/null; done
+  return 0
 }
 
 # Every guest ID known here: folders (those still being made are .new-*, renamed once their owner file
-# is written) and cgroups, since a crash between making one and the other leaves either alone.
+# is written) and cgroups, since a crash between making one and the other leaves either alone, and
+# systemd-nspawn's propagate folders named as guests (a guest's folder goes before them).
 known_guests() {
   { ls -A "$GUEST_RUNTIME_ROOT" 2>/dev/null
     for root in $GUEST_CGROUPS; do
       for cg in "$root"/*/; do [ -d "$cg" ] && basename "$cg"; done
     done
+    ls -A "$NSPAWN_PROPAGATE" 2>/dev/null | grep -E "$GUEST_ID_PATTERN"
   } | sort -u
 }
 
@@ -74,9 +94,11 @@ case "${1:-}" in
   guest)
     shift
     for id in "$@"; do reap_guest "$id"; done
+    remove_empty_shared_folders
     ;;
   sweep)
     for id in $(known_guests); do owner_alive "$id" || reap_guest "$id"; done
+    remove_empty_shared_folders
     ;;
   watch)
     owner="$2 $3"
@@ -87,6 +109,7 @@ case "${1:-}" in
         reap_guest "$id"
       fi
     done
+    remove_empty_shared_folders
     ;;
   *)
     echo "usage: reap.sh guest ID... | sweep | watch PID START" >&2

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { join } from "node:path";
-import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT, processStartTime } from "./host";
+import { dirname, join } from "node:path";
+import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT, NSPAWN_RUNTIME_ROOT, processStartTime } from "./host";
 
 /**
  * Nothing a real guest starts outlives it: reap.sh removes a guest's processes, cgroups and folder.
@@ -12,11 +12,19 @@ import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT, processStartTime }
 
 const REAP_SCRIPT = join(__dirname, "reap.sh");
 
-export function reapEnvironment(cgroups: CgroupRoots, runtimeRoot = GUEST_RUNTIME_ROOT): NodeJS.ProcessEnv {
+export function reapEnvironment(
+  cgroups: CgroupRoots,
+  runtimeRoot = GUEST_RUNTIME_ROOT,
+  nspawnRoot = NSPAWN_RUNTIME_ROOT,
+): NodeJS.ProcessEnv {
+  const cgroupFolders = [cgroups.unified, ...cgroups.mirrors].map((root) => join(root, CGROUP_FOLDER));
   return {
     PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
     GUEST_RUNTIME_ROOT: runtimeRoot,
-    GUEST_CGROUPS: [cgroups.unified, ...cgroups.mirrors].map((root) => join(root, CGROUP_FOLDER)).join(" "),
+    GUEST_CGROUPS: cgroupFolders.join(" "),
+    NSPAWN_PROPAGATE: join(nspawnRoot, "propagate"),
+    // The runtime root's parent is the project's folder in /run, made with it (mkdir -p).
+    GUEST_SHARED_FOLDERS: [...cgroupFolders, runtimeRoot, dirname(runtimeRoot)].join(" "),
   };
 }
 

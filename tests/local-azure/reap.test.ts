@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { processStartTime } from "../../local-azure/linuxGuest/host";
 
-// reap.sh's bookkeeping on folders alone (no cgroup filesystem, no root): which guests it removes.
+// reap.sh's bookkeeping on folders alone (no cgroup filesystem, no root): which guests it removes,
+// with what systemd-nspawn left of them, and when the folders all guests share go.
 // Killing a real guest's cgroup is npm run test:guest's (tests/guest/leftovers.test.ts).
 
 const REAP = join(__dirname, "..", "..", "local-azure", "linuxGuest", "reap.sh");
@@ -13,24 +14,42 @@ let base = "";
 
 afterEach(() => rmSync(base, { recursive: true, force: true }));
 
-function layout(guests: Record<string, string | null>) {
+/**
+ * Guests as folders: each one's runtime folder (with its owner file, unless null) and cgroups, and
+ * systemd-nspawn's propagate folder for those listed in `propagate` (as a guest booted before
+ * systemd-nspawn's state had a tmpfs left it), beside other machines' that are not guests.
+ */
+function layout(guests: Record<string, string | null>, propagate: string[] = []) {
   base = mkdtempSync(join(tmpdir(), "reap-"));
-  const runtime = join(base, "run");
+  const project = join(base, "run", "project");
+  const runtime = join(project, "guests");
   const cgroups = [join(base, "unified", "vm-identity-access"), join(base, "systemd", "vm-identity-access")];
+  const nspawnPropagate = join(base, "nspawn", "propagate");
+  mkdirSync(join(nspawnPropagate, "other-machine"), { recursive: true });
   for (const [id, owner] of Object.entries(guests)) {
     mkdirSync(join(runtime, id, "upper", "etc"), { recursive: true });
     if (owner !== null) writeFileSync(join(runtime, id, "owner"), `${owner}\n`);
     for (const root of cgroups) mkdirSync(join(root, id, "machine", "payload"), { recursive: true });
   }
+  for (const id of propagate) mkdirSync(join(nspawnPropagate, id));
   const reap = (...args: string[]) =>
     execFileSync("sh", [REAP, ...args], {
-      env: { PATH: process.env.PATH, GUEST_RUNTIME_ROOT: runtime, GUEST_CGROUPS: cgroups.join(" ") },
+      env: {
+        PATH: process.env.PATH,
+        GUEST_RUNTIME_ROOT: runtime,
+        GUEST_CGROUPS: cgroups.join(" "),
+        NSPAWN_PROPAGATE: nspawnPropagate,
+        GUEST_SHARED_FOLDERS: [...cgroups, runtime, project].join(" "),
+      },
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
     });
+  const list = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : null);
   const left = () => ({
-    folders: existsSync(runtime) ? readdirSync(runtime).sort() : [],
-    cgroups: cgroups.map((root) => (existsSync(root) ? readdirSync(root).sort() : [])),
+    folders: list(runtime),
+    cgroups: cgroups.map(list),
+    propagate: list(nspawnPropagate),
+    project: list(project),
   });
   return { reap, left };
 }
@@ -39,27 +58,57 @@ const alive = `${process.pid} ${processStartTime(process.pid)}`;
 
 describe("reap.sh", () => {
   it("sweep removes guests whose owner is gone or was another process with that PID, and keeps live owners'", () => {
-    const { reap, left } = layout({
-      "vm-live": alive,
-      "vm-dead": "999999999 1",
-      "vm-reused": `${process.pid} 1`,
-      "vm-noowner": null,
-    });
+    const { reap, left } = layout(
+      {
+        "vm-live": alive,
+        "vm-dead": "999999999 1",
+        "vm-reused": `${process.pid} 1`,
+        "vm-noowner": null,
+      },
+      ["vm-dead"],
+    );
     reap("sweep");
-    expect(left()).toEqual({ folders: ["vm-live"], cgroups: [["vm-live"], ["vm-live"]] });
+    expect(left()).toEqual({
+      folders: ["vm-live"],
+      cgroups: [["vm-live"], ["vm-live"]],
+      propagate: ["other-machine"],
+      project: ["guests"],
+    });
   });
 
-  it("sweep removes a cgroup whose folder is gone (a crash between making one and the other)", () => {
+  it("sweep removes a cgroup whose folder is gone (a crash between making one and the other), then the shared folders", () => {
     const { reap, left } = layout({ "vm-live": alive });
-    rmSync(join(base, "run", "vm-live"), { recursive: true });
+    rmSync(join(base, "run", "project", "guests", "vm-live"), { recursive: true });
     reap("sweep");
-    expect(left()).toEqual({ folders: [], cgroups: [[], []] });
+    expect(left()).toEqual({ folders: null, cgroups: [null, null], propagate: ["other-machine"], project: null });
+  });
+
+  it("sweep removes systemd-nspawn's propagate folder of a guest that is gone, and no other machine's", () => {
+    const { reap, left } = layout({ "vm-0a1b2c3d4e": alive }, ["vm-0a1b2c3d4e", "vm-9f8e7d6c5b", "vm-notaguest"]);
+    reap("sweep");
+    expect(left()).toEqual({
+      folders: ["vm-0a1b2c3d4e"],
+      cgroups: [["vm-0a1b2c3d4e"], ["vm-0a1b2c3d4e"]],
+      propagate: ["other-machine", "vm-0a1b2c3d4e", "vm-notaguest"],
+      project: ["guests"],
+    });
   });
 
   it("guest removes exactly the guests named, whoever owns them, and ignores names that are not guest IDs", () => {
-    const { reap, left } = layout({ "vm-a": alive, "vm-b": alive });
+    const { reap, left } = layout({ "vm-a": alive, "vm-b": alive }, ["vm-a", "vm-b"]);
     reap("guest", "vm-a", "..", "vm-b/../vm-b", "");
-    expect(left()).toEqual({ folders: ["vm-b"], cgroups: [["vm-b"], ["vm-b"]] });
+    expect(left()).toEqual({
+      folders: ["vm-b"],
+      cgroups: [["vm-b"], ["vm-b"]],
+      propagate: ["other-machine", "vm-b"],
+      project: ["guests"],
+    });
+  });
+
+  it("guest removes the shared folders with the last guest", () => {
+    const { reap, left } = layout({ "vm-a": alive });
+    reap("guest", "vm-a");
+    expect(left()).toEqual({ folders: null, cgroups: [null, null], propagate: ["other-machine"], project: null });
   });
 
   it("says how to call it when the mode is unknown", () => {
