@@ -1,14 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalAzure } from "../../local-azure/index";
-import { leftovers, run } from "./support";
+import { NSPAWN_RUNTIME_ROOT } from "../../local-azure/linuxGuest/host";
+import { bootVm, footprint, leftovers, run, startCloud } from "./support";
 
 /**
- * Nothing a real guest starts outlives it: not when its Local Azure exits normally (the other files
- * check that after each run), nor on Ctrl-C, SIGTERM or a crash (its watcher removes the guest), nor
- * when the watcher dies too (the next Local Azure with real guests sweeps what is left).
+ * Nothing a real guest starts outlives it: not when its Local Azure stops (the other files check that
+ * after each run too), nor on Ctrl-C, SIGTERM or a crash (its watcher removes the guest), nor when the
+ * watcher dies too (the next Local Azure with real guests sweeps what is left). "Nothing" is what
+ * leftovers() looks for: the guest's folder, cgroups and processes, its namespaces, mounts and Unix
+ * sockets, and what systemd-nspawn keeps on the host (propagate folder, image lock).
  */
 
 const HOLDER = join(__dirname, "fixtures", "holder.ts");
@@ -33,6 +36,13 @@ async function holder(): Promise<{ child: ChildProcess; guestId: string }> {
   return { child, guestId };
 }
 
+/** An empty folder where systemd-nspawn would have put a guest's propagate folder on the host. */
+function strayPropagateFolder(id: string): string {
+  const folder = join(NSPAWN_RUNTIME_ROOT, "propagate", id);
+  mkdirSync(folder, { recursive: true, mode: 0o600 });
+  return folder;
+}
+
 /** The PID of the watcher that cleans up after `owner`, from the process table. */
 function watcherOf(owner: number): number {
   for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
@@ -54,6 +64,22 @@ async function exited(pid: number): Promise<void> {
   await run("tail", [`--pid=${pid}`, "-f", "/dev/null"]);
 }
 
+describe("a guest's Local Azure stopped", () => {
+  it("removes the guest and everything it held on the host", async () => {
+    const azure = await startCloud();
+    let print: ReturnType<typeof footprint> | undefined;
+    try {
+      const vm = await bootVm(azure, { vmName: "stopped-vm" });
+      print = footprint(vm.guest.id);
+      expect(print.namespaces.map((ns) => ns.split(":")[0])).toEqual(expect.arrayContaining(["mnt", "net"]));
+      expect(leftovers({ footprints: [print] })).toContain(`folder ${vm.guest.id}`);
+    } finally {
+      await azure.stop();
+    }
+    expect(leftovers({ footprints: [print] })).toEqual([]);
+  });
+});
+
 describe("a guest's Local Azure ended any way: its watcher removes the guest", () => {
   it.each([
     ["Ctrl-C (SIGINT to its process group)", "SIGINT", true],
@@ -63,10 +89,11 @@ describe("a guest's Local Azure ended any way: its watcher removes the guest", (
     const { child, guestId } = await holder();
     const owner = child.pid as number;
     const watcher = watcherOf(owner);
-    expect(leftovers({ ids: [guestId] })).toContain(`folder ${guestId}`);
+    const print = footprint(guestId);
+    expect(leftovers({ footprints: [print] })).toContain(`folder ${guestId}`);
     process.kill(toGroup ? -owner : owner, signal);
     await exited(watcher);
-    expect(leftovers({ ids: [guestId] })).toEqual([]);
+    expect(leftovers({ footprints: [print] })).toEqual([]);
   });
 });
 
@@ -75,15 +102,30 @@ describe("after a crash that took the watcher too", () => {
     const { child, guestId } = await holder();
     const owner = child.pid as number;
     const watcher = watcherOf(owner);
+    const print = footprint(guestId);
     process.kill(watcher, "SIGKILL");
     process.kill(owner, "SIGKILL");
     await Promise.all([exited(watcher), exited(owner)]);
-    const left = leftovers({ ids: [guestId] });
+    const left = leftovers({ footprints: [print] });
     expect(left).toContain(`folder ${guestId}`);
     expect(left.some((line) => line.startsWith("process "))).toBe(true);
+    expect(left.some((line) => line.startsWith("namespace net:"))).toBe(true);
     const next = await LocalAzure.start({ guests: "linux" });
     try {
-      expect(leftovers({ ids: [guestId] })).toEqual([]);
+      expect(leftovers({ footprints: [print] })).toEqual([]);
+    } finally {
+      await next.stop();
+    }
+  });
+
+  it("the sweep also removes a propagate folder systemd-nspawn left on the host for a guest that is gone", async () => {
+    // As a guest booted before systemd-nspawn's state had a tmpfs of its own left it, once killed.
+    const id = "vm-0123456789";
+    const folder = strayPropagateFolder(id);
+    expect(leftovers({ ids: [id] })).toContain(`nspawn ${folder}`);
+    const next = await LocalAzure.start({ guests: "linux" });
+    try {
+      expect(leftovers({ ids: [id] })).toEqual([]);
     } finally {
       await next.stop();
     }

@@ -1,9 +1,24 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { renderHostKeyCloudConfig } from "../../components/cloudInit";
 import { type Faults, LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
-import { GUEST_RUNTIME_ROOT, processStartTime } from "../../local-azure/linuxGuest/host";
+import {
+  CGROUP_FOLDER,
+  cgroupRoots,
+  GUEST_RUNTIME_ROOT,
+  NSPAWN_RUNTIME_ROOT,
+  processStartTime,
+} from "../../local-azure/linuxGuest/host";
 import type { LinuxGuest } from "../../local-azure/linuxGuest/machine";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
 import { runTool, type ToolResult } from "../conformance/support/ssh";
@@ -116,16 +131,88 @@ export async function ok(result: Promise<Run>): Promise<string> {
   return done.stdout;
 }
 
+const CGROUP_BASES = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"];
+/** A guest ID as machine.ts makes them (the names systemd-nspawn's folders get). */
+const GUEST_ID = /^vm-[0-9a-f]{10}$/;
+
+function entries(dir: string) {
+  return existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : [];
+}
+
+function pids(): string[] {
+  return readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+}
+
+/** The namespaces a process is in ("net:[4026532175]"…), empty once it is gone. */
+function namespacesOf(pid: string): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/ns`).map((kind) => readlinkSync(`/proc/${pid}/ns/${kind}`));
+  } catch {
+    return [];
+  }
+}
+
 /**
- * What remains of real guests: their folders, cgroups and processes. Other Local Azures may run real
- * guests on this machine at the same time (another test file, another clone's CI), so only guests in
- * scope count: those these processes own or with these IDs, and any whose owner is gone or whose
- * folder is gone while something of it remains, which are leaks whoever made them. Empty when nothing leaked.
+ * What a running guest holds on the host besides its folder, cgroups and processes: the namespaces
+ * its processes are in (network, mount, PID… made by unshare and systemd-nspawn) and the name of the
+ * lock systemd-nspawn takes on its root (/run/systemd/nspawn/locks/inode-DEV:INO, from the root's
+ * device and inode as the container sees it). Taken while the guest runs, checked by leftovers().
  */
-export function leftovers(scope: { owners?: number[]; ids?: string[] } = { owners: [process.pid] }): string[] {
-  const list = (dir: string) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []);
+export interface GuestFootprint {
+  id: string;
+  namespaces: string[];
+  nspawnLock: string;
+}
+
+export function footprint(id: string): GuestFootprint {
+  const unified = cgroupRoots()?.unified;
+  if (unified === undefined) throw new Error("no cgroup2 hierarchy");
+  const procs = (folder: string): string[] =>
+    entries(folder).flatMap((entry) =>
+      entry.isDirectory()
+        ? procs(join(folder, entry.name))
+        : entry.name === "cgroup.procs"
+          ? readFileSync(join(folder, entry.name), "utf8").split("\n").filter(Boolean)
+          : [],
+    );
+  const members = procs(join(unified, CGROUP_FOLDER, id));
+  const hostNamespaces = new Set(namespacesOf(String(process.pid)));
+  const namespaces = new Set(members.flatMap(namespacesOf).filter((ns) => !hostNamespaces.has(ns)));
+  const hostRoot = statSync("/");
+  const roots = new Set<string>();
+  for (const pid of members) {
+    try {
+      const root = statSync(`/proc/${pid}/root`);
+      if (root.dev !== hostRoot.dev || root.ino !== hostRoot.ino) roots.add(`${root.dev}:${root.ino}`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  if (roots.size !== 1 || namespaces.size === 0) {
+    throw new Error(`guest ${id} is not running (container roots ${[...roots].join(" ") || "none"})`);
+  }
+  return {
+    id,
+    namespaces: [...namespaces].sort(),
+    nspawnLock: join(NSPAWN_RUNTIME_ROOT, "locks", `inode-${[...roots][0]}`),
+  };
+}
+
+/**
+ * What remains of real guests: their folders, cgroups and processes, what systemd-nspawn keeps for
+ * them on the host (its propagate folder; a machine's registration or image, which --register=no and
+ * --directory should never make), mounts and Unix sockets naming their folders, and the shared
+ * folders left empty. With footprints, also each guest's namespaces (held by a process or mounted)
+ * and systemd-nspawn's lock. Other Local Azures may run real guests on this machine at the same time
+ * (another test file, another clone's CI), so only guests in scope count: those these processes own
+ * or with these IDs, and any whose owner is gone or whose folder is gone while something of it
+ * remains, which are leaks whoever made them. Empty when nothing leaked.
+ */
+export function leftovers(
+  scope: { owners?: number[]; ids?: string[]; footprints?: GuestFootprint[] } = { owners: [process.pid] },
+): string[] {
   const folders = new Map<string, string | null>();
-  for (const entry of list(GUEST_RUNTIME_ROOT)) {
+  for (const entry of entries(GUEST_RUNTIME_ROOT)) {
     let owner: string | null = null;
     try {
       owner = readFileSync(join(GUEST_RUNTIME_ROOT, entry.name, "owner"), "utf8").trim();
@@ -139,34 +226,67 @@ export function leftovers(scope: { owners?: number[]; ids?: string[] } = { owner
     const [pid, start] = owner.split(" ");
     return processStartTime(Number(pid)) !== start;
   };
+  const ids = [...(scope.ids ?? []), ...(scope.footprints ?? []).map((print) => print.id)];
   const inScope = (id: string) => {
     if (!folders.has(id)) return true;
     const owner = folders.get(id) ?? null;
-    return (
-      (scope.ids ?? []).includes(id) ||
-      (scope.owners ?? []).some((pid) => owner?.startsWith(`${pid} `)) ||
-      ownerGone(owner)
-    );
+    return ids.includes(id) || (scope.owners ?? []).some((pid) => owner?.startsWith(`${pid} `)) || ownerGone(owner);
   };
   const found: string[] = [];
   for (const [id] of folders) if (inScope(id)) found.push(`folder ${id}`);
-  const cgroupFolders = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"].map((root) =>
-    join(root, "vm-identity-access"),
-  );
-  for (const folder of cgroupFolders) {
-    for (const entry of list(folder)) {
-      if (entry.isDirectory() && inScope(entry.name)) found.push(`cgroup ${join(folder, entry.name)}`);
+  if (existsSync(GUEST_RUNTIME_ROOT) && folders.size === 0) found.push(`empty folder ${GUEST_RUNTIME_ROOT}`);
+  const projectRun = dirname(GUEST_RUNTIME_ROOT);
+  if (existsSync(projectRun) && readdirSync(projectRun).length === 0) found.push(`empty folder ${projectRun}`);
+  for (const folder of CGROUP_BASES.map((root) => join(root, CGROUP_FOLDER))) {
+    const guests = entries(folder).filter((entry) => entry.isDirectory());
+    for (const entry of guests) if (inScope(entry.name)) found.push(`cgroup ${join(folder, entry.name)}`);
+    if (existsSync(folder) && guests.length === 0) found.push(`empty cgroup ${folder}`);
+  }
+  const nspawnGuests = entries(join(NSPAWN_RUNTIME_ROOT, "propagate"))
+    .map((entry) => entry.name)
+    .filter((name) => GUEST_ID.test(name));
+  for (const id of new Set([...folders.keys(), ...ids, ...nspawnGuests])) {
+    if (!inScope(id)) continue;
+    for (const path of [
+      join(NSPAWN_RUNTIME_ROOT, "propagate", id),
+      join(NSPAWN_RUNTIME_ROOT, "unix-export", id),
+      join("/run/systemd/machines", id),
+      join("/var/lib/machines", id),
+    ]) {
+      if (existsSync(path)) found.push(`nspawn ${path}`);
     }
   }
-  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+  const guestPath = new RegExp(`${GUEST_RUNTIME_ROOT}/([^/ ]+)`);
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const id = guestPath.exec(line)?.[1]?.replace(/^\.new-/, "");
+    if (id !== undefined && inScope(id)) found.push(`mount ${line}`);
+  }
+  for (const line of readFileSync("/proc/net/unix", "utf8").split("\n").slice(1)) {
+    const id = guestPath.exec(line)?.[1];
+    if (id !== undefined && inScope(id)) found.push(`socket ${line.split(" ").pop()}`);
+  }
+  for (const pid of pids()) {
     let args = "";
     try {
       args = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
     } catch {
       continue;
     }
-    const id = new RegExp(`${GUEST_RUNTIME_ROOT}/([^/ ]+)`).exec(args)?.[1];
+    const id = guestPath.exec(args)?.[1];
     if (id !== undefined && inScope(id)) found.push(`process ${pid} ${args.trim()}`);
+  }
+  const held = new Set((scope.footprints ?? []).flatMap((print) => print.namespaces));
+  if (held.size > 0) {
+    for (const pid of pids()) {
+      for (const ns of namespacesOf(pid)) if (held.has(ns)) found.push(`namespace ${ns} held by process ${pid}`);
+    }
+    for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+      const root = line.split(" ")[3];
+      if (held.has(root)) found.push(`namespace ${root} mounted: ${line}`);
+    }
+  }
+  for (const print of scope.footprints ?? []) {
+    if (existsSync(print.nspawnLock)) found.push(`nspawn ${print.nspawnLock}`);
   }
   return found;
 }
