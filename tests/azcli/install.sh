@@ -36,7 +36,9 @@ fi
 stamp_of_inputs() {
   {
     "$python" --version
-    sha256sum "$here/requirements.txt" "$here/constraints.txt" "$here/install.sh"
+    # Relative names: the stamp is of the contents, the same from every clone sharing the cache
+    # (with the clone's path in it, each clone would install the venv again under the others' feet).
+    cd "$here" && sha256sum requirements.txt constraints.txt install.sh
   } 2>&1 | sha256sum | cut -d' ' -f1
 }
 stamp="$(stamp_of_inputs)"
