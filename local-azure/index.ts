@@ -51,6 +51,12 @@ export interface LocalAzureOptions {
    * ARM addresses inside.
    */
   guests?: GuestKind;
+  /**
+   * With real guests: host folders every guest sees read-only at the same path, as a tool of the
+   * host's (the Azure CLI tier's venv and the Python it runs on) used inside the VMs without
+   * installing it in the image. None by default.
+   */
+  linuxGuestBinds?: readonly string[];
   subscriptionId?: string;
   tenantId?: string;
   location?: string;
@@ -138,7 +144,11 @@ export class LocalAzure {
   private nextImdsHost = 2;
   private stopped = false;
   /** With real guests: the image they boot and the host's cgroups (see linuxGuest/host.ts). */
-  private linux: { image: ImageLocation; cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]> } | null = null;
+  private linux: {
+    image: ImageLocation;
+    cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]>;
+    binds: readonly string[];
+  } | null = null;
   /** Set when the cloud is kept (options.persistDir): what it is saved with besides the store. */
   private kept: { dir: string; identity: Omit<CloudIdentity, "vms" | "nextImdsHost"> } | null = null;
 
@@ -194,7 +204,7 @@ export class LocalAzure {
       const facts = hostFacts();
       const why = realGuestsUnavailable(facts);
       if (why !== null || facts.image === null || facts.cgroups === null) throw new Error(why ?? "no guest image");
-      linux = { image: facts.image, cgroups: facts.cgroups };
+      linux = { image: facts.image, cgroups: facts.cgroups, binds: options.linuxGuestBinds ?? [] };
       // What an earlier run that crashed left behind goes before anything new starts.
       await sweepLeftovers(reapEnvironment(facts.cgroups));
     }
@@ -512,6 +522,7 @@ export class LocalAzure {
       notReadyForSeconds: this.faults.sshNotReadySeconds,
       image: linux.image,
       cgroups: linux.cgroups,
+      readOnlyBinds: linux.binds,
     });
   }
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT, NSPAWN_RUNTIME_ROOT } from "./host";
 import { IMAGE_HOSTS, type ImageLocation } from "./image";
 import { ensureWatcher, ownerStamp, reapEnvironment, reapGuests } from "./reaper";
@@ -32,6 +32,11 @@ export interface LinuxGuestOptions {
   admits: (sourceIp: string) => boolean;
   /** A slow VM: port 22 refuses connections for this long after the start. Defaults to 0. */
   notReadyForSeconds?: number;
+  /**
+   * Host folders the guest sees read-only at the same path (systemd-nspawn --bind-ro): a tool of the
+   * host's used inside the guest without installing it in the image. None by default.
+   */
+  readOnlyBinds?: readonly string[];
   image: ImageLocation;
   cgroups: CgroupRoots;
   /** Where a boot failure is reported. Defaults to a line on stderr. */
@@ -174,6 +179,14 @@ function validate(opts: LinuxGuestOptions): void {
   if (/[,:]/.test(opts.image.rootfs)) {
     throw new Error(`the guest image path must not contain "," or ":" (overlayfs options); got ${opts.image.rootfs}`);
   }
+  for (const folder of opts.readOnlyBinds ?? []) {
+    // --bind-ro=SOURCE[:DESTINATION[:OPTIONS]]: a colon would start the destination.
+    if (!isAbsolute(folder) || folder.includes(":") || !existsSync(folder)) {
+      throw new Error(
+        `a folder bound into a guest must be an existing absolute path without ":" (systemd-nspawn --bind-ro); got ${folder}`,
+      );
+    }
+  }
 }
 
 export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGuest> {
@@ -286,6 +299,7 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
         "--link-journal=no",
         "--console=read-only",
         "--notify-ready=yes",
+        ...(opts.readOnlyBinds ?? []).map((folder) => `--bind-ro=${folder}`),
       ],
       "log",
       // Pure cgroup2 inside the guest, whatever mix the host has.
