@@ -17,7 +17,9 @@ import {
   imageStamp,
   MASKED_UNITS,
 } from "../../local-azure/linuxGuest/image";
+import { bootLinuxGuest, type LinuxGuestOptions } from "../../local-azure/linuxGuest/machine";
 import { guestHostname, guestHosts, guestSeed, userDataOf, type VmRequest } from "../../local-azure/linuxGuest/seed";
+import { guestBinds, NET_AUDIT } from "../guest/hostAzureCli";
 
 // The pure parts of the real guests (local-azure/linuxGuest/): what a guest is provisioned with, the
 // image's name and cache, and why a machine cannot run them. Booting them is npm run test:guest's.
@@ -214,5 +216,50 @@ describe("realGuestsUnavailable: why --guest linux cannot run here, in one line"
         throw new Error("ENOENT");
       }),
     ).toBeNull();
+  });
+});
+
+describe("bootLinuxGuest refuses a read-only bind it cannot give, before it makes anything", () => {
+  const options = (readOnlyBinds: string[]) =>
+    ({
+      request: request(),
+      publicIp: "127.77.0.2",
+      image: { rootfs: "/nonexistent/rootfs" },
+      readOnlyBinds,
+    }) as unknown as LinuxGuestOptions;
+
+  it.each([["relative/folder"], ["/tmp/a:b"], ["/nonexistent/folder"]])("%s", async (folder) => {
+    await expect(bootLinuxGuest(options([folder]))).rejects.toThrow(
+      `a folder bound into a guest must be an existing absolute path without ":" (systemd-nspawn --bind-ro); got ${folder}`,
+    );
+  });
+});
+
+describe("guestBinds: the Azure CLI tier's venv inside a real guest", () => {
+  const venv = "/root/.cache/vm-identity-access/azure-cli-2.91.0";
+  const pyenvCfg = "home = /root/.pyenv/versions/3.11.7/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n";
+  const imageHas = (paths: string[]) => (path: string) => paths.includes(path);
+
+  it("binds the venv, the Python installation it names and the network audit, each at its host path", () => {
+    expect(guestBinds(venv, pyenvCfg, "/root/.pyenv/versions/3.11.7/bin/python3.11", imageHas(["/usr"]))).toEqual({
+      binds: [venv, "/root/.pyenv/versions/3.11.7", NET_AUDIT],
+    });
+  });
+
+  it("refuses a venv on the system's Python, whose folders the guest has too", () => {
+    const debian = "home = /usr/bin\nversion = 3.11.2\n";
+    expect(guestBinds(venv, debian, "/usr/bin/python3.11", imageHas(["/usr"]))).toEqual({
+      unusable:
+        "/usr is a folder of the guest's own system too: bound read-only it would hide the guest's; make the venv with a Python installed elsewhere (AZCLI_PYTHON=… bash tests/azcli/install.sh)",
+    });
+  });
+
+  it("refuses a pyvenv.cfg without an interpreter folder, or an interpreter outside it", () => {
+    expect(guestBinds(venv, "version = 3.11.7\n", "/x/bin/python3", imageHas([]))).toEqual({
+      unusable: `${venv}/pyvenv.cfg names no interpreter folder (home = <installation>/bin)`,
+    });
+    expect(guestBinds(venv, pyenvCfg, "/opt/other/bin/python3.11", imageHas([]))).toEqual({
+      unusable: "the venv's python is /opt/other/bin/python3.11, outside its installation /root/.pyenv/versions/3.11.7",
+    });
   });
 });
