@@ -58,9 +58,10 @@ const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
 /**
  * az in the guest, run by its admin user with sudo (the venv and its Python sit under the host's
  * /root, which is root's alone in the guest as on any Debian). Its environment is what a user would
- * set: a config folder per identity, the system trust store for Python's requests (pip's certifi
- * ignores it; Learn: "Work behind a proxy" sets REQUESTS_CA_BUNDLE the same way), telemetry off; plus
- * the tier's network audit. Nothing about IMDS or ARM.
+ * set: a config folder per identity, the system trust store as the CA bundle of Python's requests
+ * (REQUESTS_CA_BUNDLE: pip's certifi ignores the system's store, and az's own certificate error asks
+ * for the CA to be added to "the trusted CA bundle"), telemetry off; plus the tier's network audit.
+ * Nothing about IMDS or ARM.
  */
 function az(identity: "user" | "system", ...args: string[]): Promise<Run> {
   if ("unusable" in cli) throw new Error(cli.unusable);
