@@ -26,10 +26,10 @@ import {
 } from "../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../local/kept";
 import { hasMandatory, type PolicyViolation, policyError, policyVerdict, STACK_SUBJECT } from "../local/policyCheck";
-import { runningService } from "../local/service";
+import { guestsInService, runningService } from "../local/service";
 import { writeOutputs } from "../local/state";
 import { revocationPending, verdictLine } from "../local/verdict";
-import { LocalAzure } from "../local-azure/index";
+import { type GuestKind, LocalAzure } from "../local-azure/index";
 import type { AccessCheck } from "../verify/contract";
 import { judgeAccessCheck } from "../verify/judge";
 import { installStandIns } from "./plugins/install";
@@ -182,6 +182,8 @@ interface EngineSession {
   stop: () => Promise<void>;
   /** True when the service holds the cloud. */
   service: boolean;
+  /** The VMs' guests: those asked for, or the service's. */
+  guests: GuestKind;
 }
 
 /** The environment the CLI and the stand-ins need on this state folder (the stand-ins installed). */
@@ -234,17 +236,27 @@ async function startEngineSession(
       `the Local Azure service (pid ${service.pid}) has the faults it was started with: stop it (npm run local -- stop) to run with others`,
     );
   }
-  if (service && guests === "linux") {
-    throw new Error(
-      `the Local Azure service (pid ${service.pid}) runs portable guests: stop it (npm run local -- stop) to run with --guest linux`,
-    );
-  }
   if (service) {
+    // The service's guests were set when it started: the program is configured for those.
+    const inService = guestsInService(service, guests);
+    if ("refused" in inService) throw new Error(inService.refused);
     const azure = { armEndpoint: service.kept.armEndpoint, sshPort: service.sshPort };
-    return { stateDir, env: engineEnvironment(stateDir), azure, stop: async () => undefined, service: true };
+    return {
+      stateDir,
+      env: engineEnvironment(stateDir),
+      azure,
+      stop: async () => undefined,
+      service: true,
+      guests: inService.guests,
+    };
   }
   const context = await startEngineContext(stateDir, faults, guests);
-  return { ...context, stop: () => stopEngineContext(context), service: false };
+  return { ...context, stop: () => stopEngineContext(context), service: false, guests: guests ?? "portable" };
+}
+
+/** The run's options with the session's guests (a service's, when the run asked for none). */
+function withSessionGuests<T extends Pick<LocalRunOptions, "guest">>(opts: T, context: EngineSession): T {
+  return { ...opts, guest: context.guests };
 }
 
 /** The stack's config file, in the program's folder where `pulumi` looks for it (git-ignored for `local`). */
@@ -293,7 +305,7 @@ async function upInContext(
 ): Promise<Omit<LocalRunResult, "azure">> {
   const started = Date.now();
   const stateDir = context.stateDir;
-  const config = runnerConfig(opts, context.azure);
+  const config = runnerConfig(withSessionGuests(opts, context), context.azure);
   await prepareStack(context, stack, config);
   onProgress(`pulumi up --stack ${stack} (${ENGINE_PULUMI}, state in ${backendDir(stateDir)})`);
   const up = await runPulumi(
@@ -378,7 +390,7 @@ export async function pulumiWithEngine(
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
   const context = await startEngineSession(stateDir, opts.faults, opts.guest);
   try {
-    await prepareStack(context, stack, runnerConfig(opts, context.azure));
+    await prepareStack(context, stack, runnerConfig(withSessionGuests(opts, context), context.azure));
     return await runPulumi([...args, "--stack", stack], context.env);
   } finally {
     await context.stop();

@@ -32,6 +32,7 @@ import { removeKept, renderEnv } from "./kept";
 import { outputsJson, outputsTable, singleOutput } from "./outputFormat";
 import { violationLine } from "./policyCheck";
 import {
+  guestsInService,
   type RunningService,
   runningService,
   START_COMMAND,
@@ -163,7 +164,7 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   }
   const service = serviceFor(io, options.stateDir ?? DEFAULT_STATE_DIR);
   if (service) {
-    const refused = useService(service, options, flags.engine === true);
+    const refused = useService(service, options, flags.engine === true, flags.guest);
     if (refused) {
       io.stderr(`error: ${refused}\n`);
       return 2;
@@ -259,7 +260,12 @@ function printKeepInstructions(result: LocalRunResult, options: LocalRunOptions,
  * a Local Azure's faults when it starts, and the service has its own. With the service, nothing needs
  * keeping: `--keep` prints where things are and returns.
  */
-function useService(service: RunningService, options: LocalRunOptions, engine: boolean): string | null {
+function useService(
+  service: RunningService,
+  options: LocalRunOptions,
+  engine: boolean,
+  askedGuests: GuestKind | undefined,
+): string | null {
   if (options.faults) {
     return (
       `the Local Azure service (pid ${service.pid}) runs with the faults it was started with; fault flags apply ` +
@@ -267,10 +273,10 @@ function useService(service: RunningService, options: LocalRunOptions, engine: b
       `(${START_COMMAND} --rbac-delay 45)`
     );
   }
-  // The service's VMs have portable guests; real guests need a Local Azure that boots them.
-  if (options.guest === "linux") {
-    return `the Local Azure service (pid ${service.pid}) runs portable guests: stop it (npm run local -- stop), then run --guest linux again`;
-  }
+  // The service's guests were set when it started: the run deploys for those (no flag needed).
+  const guests = guestsInService(service, askedGuests);
+  if ("refused" in guests) return guests.refused;
+  if (guests.guests === "linux") options.guest = "linux";
   // The engine runner finds the service itself (same state folder); the mock runner is handed it.
   if (!engine) options.service = serviceTarget(service);
   delete options.keep;
@@ -478,8 +484,17 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
   return program;
 }
 
-/** The flags `start` takes besides --state-dir: the faults the service runs with. */
-const FAULT_FLAGS = ["rbacDelay", "identityAttachDelay", "sshNotReady", "imdsBurst", "armThrottle", "armUnauthorized"];
+/** The flags `start` takes: the faults and the guests the service runs with, and the state folder. */
+const START_FLAGS = [
+  "rbacDelay",
+  "identityAttachDelay",
+  "sshNotReady",
+  "imdsBurst",
+  "armThrottle",
+  "armUnauthorized",
+  "guest",
+  "stateDir",
+];
 
 /** `start`, `status` and `stop`: Local Azure as a background service (local/service.ts). */
 function addServiceCommands(program: Command, io: CliIo, setResult: (work: Promise<number>) => void): void {
@@ -504,18 +519,30 @@ function addServiceCommands(program: Command, io: CliIo, setResult: (work: Promi
 
 async function startCommand(flags: DeployFlags, stateDir: string, io: CliIo): Promise<number> {
   const deployOnly = Object.entries(flags)
-    .filter(([name, value]) => value !== undefined && !FAULT_FLAGS.includes(name) && name !== "stateDir")
+    .filter(([name, value]) => value !== undefined && !START_FLAGS.includes(name))
     .filter(([name, value]) => !(name === "grant" && value === true))
     .map(([name]) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^grant$/, "no-grant")}`)
     .sort();
   if (deployOnly.length > 0) {
     io.stderr(
-      `error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized) and --state-dir; not ${deployOnly.join(", ")}\n`,
+      `error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized), --guest and --state-dir; not ${deployOnly.join(", ")}\n`,
     );
     return 2;
   }
-  const outcome = await startService(stateDir, deployOptionsFromFlags(flags).faults);
+  if (flags.guest === "linux") {
+    const missing = (io.realGuestsMissing ?? (() => realGuestsUnavailable(hostFacts())))();
+    if (missing) {
+      io.stderr(`error: ${missing}\n`);
+      return 2;
+    }
+  }
+  const outcome = await startService(stateDir, deployOptionsFromFlags(flags).faults, flags.guest ?? "portable");
   if ("already" in outcome) {
+    const guests = guestsInService(outcome.already, flags.guest);
+    if ("refused" in guests) {
+      io.stderr(`error: ${guests.refused}\n`);
+      return 2;
+    }
     io.stdout(
       `Local Azure is already running (pid ${outcome.already.pid}, ARM ${outcome.already.kept.armEndpoint}).\n`,
     );

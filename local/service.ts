@@ -1,7 +1,7 @@
 import { fork } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import type { Faults } from "../local-azure/index";
+import type { Faults, GuestKind } from "../local-azure/index";
 import { readCloud } from "../local-azure/persist";
 import { cloudDir } from "./engineStack";
 import { KEPT_FILE, type KeptLocalAzure, processAlive, readLiveKept, START_COMMAND } from "./kept";
@@ -11,11 +11,15 @@ import { KEPT_FILE, type KeptLocalAzure, processAlive, readLiveKept, START_COMMA
  * own that outlives the shell (its own session), until `npm run local -- stop`. It keeps its cloud in
  * `.local-azure/cloud/` (the cloud `--engine` keeps between runs), writes `kept.json` for any client
  * (and keeps its VM list current), its pid to `local-azure.pid` and every request it answers to
- * `local-azure.log`. `npm run local`, `--engine`, `--keep`, `env` and the stand-in plugins use it.
+ * `local-azure.log`, and what its VMs' guests are to `local-azure.guests` (`npm run local -- start
+ * --guest linux`: booted Debian guests). `npm run local`, `--engine`, `--keep`, `env` and the stand-in
+ * plugins use it.
  */
 
 export const SERVICE_PID_FILE = "local-azure.pid";
 export const SERVICE_LOG_FILE = "local-azure.log";
+/** The service's guest kind, one word: `portable` or `linux`. Written before it serves, removed when it stops. */
+export const SERVICE_GUESTS_FILE = "local-azure.guests";
 export { START_COMMAND };
 
 /** The service's own process (local/serviceMain.ts), run by path. */
@@ -29,6 +33,16 @@ export function serviceLogFile(stateDir: string): string {
   return join(stateDir, SERVICE_LOG_FILE);
 }
 
+export function serviceGuestsFile(stateDir: string): string {
+  return join(stateDir, SERVICE_GUESTS_FILE);
+}
+
+/** The service's guests; a service started before the file existed runs portable ones. */
+function readGuests(stateDir: string): GuestKind {
+  const file = serviceGuestsFile(stateDir);
+  return existsSync(file) && readFileSync(file, "utf8").trim() === "linux" ? "linux" : "portable";
+}
+
 /** A running service: kept.json's endpoints, and from its kept cloud what kept.json does not say. */
 export interface RunningService {
   pid: number;
@@ -39,6 +53,8 @@ export interface RunningService {
   /** The deployer service principal (Owner on the subscription), with its principal ID for getClientConfig. */
   deployer: { principalId: string; clientId: string; clientSecret: string };
   logFile: string;
+  /** Its VMs' guests, set when it started: portable, or booted Debian guests (`start --guest linux`). */
+  guests: GuestKind;
 }
 
 export type ServiceLookup =
@@ -72,7 +88,28 @@ export function serviceStatus(stateDir: string, alive: (pid: number) => boolean 
       location: cloud.identity.location,
       deployer: cloud.identity.deployer,
       logFile: serviceLogFile(stateDir),
+      guests: readGuests(stateDir),
     },
+  };
+}
+
+const GUEST_WORDS: Record<GuestKind, string> = {
+  portable: "portable guests",
+  linux: "real guests (--guest linux)",
+};
+
+/**
+ * The guests a run into the service gets: the service's own, since a Local Azure's guests are set
+ * when it starts; a run that asks for the other kind is refused, saying how to get it. Pure.
+ */
+export function guestsInService(
+  service: Pick<RunningService, "pid" | "guests">,
+  asked: GuestKind | undefined,
+): { guests: GuestKind } | { refused: string } {
+  if (asked === undefined || asked === service.guests) return { guests: service.guests };
+  const restart = asked === "linux" ? `${START_COMMAND} --guest linux` : START_COMMAND;
+  return {
+    refused: `the Local Azure service (pid ${service.pid}) runs ${GUEST_WORDS[service.guests]}: stop it (npm run local -- stop), then ${restart} for ${GUEST_WORDS[asked]}`,
   };
 }
 
@@ -98,7 +135,11 @@ function logTail(file: string, lines = 8): string {
  * Refuses while another process keeps a Local Azure in this state folder (`--keep`, or `--engine`
  * mid-run: its cloud is the one the service would load).
  */
-export async function startService(stateDir: string, faults?: Partial<Faults>): Promise<StartOutcome> {
+export async function startService(
+  stateDir: string,
+  faults?: Partial<Faults>,
+  guests: GuestKind = "portable",
+): Promise<StartOutcome> {
   const dir = resolve(stateDir);
   const lookup = serviceStatus(dir);
   if ("running" in lookup) return { already: lookup.running };
@@ -116,7 +157,7 @@ export async function startService(stateDir: string, faults?: Partial<Faults>): 
   rmSync(servicePidFile(dir), { force: true });
   const logFile = serviceLogFile(dir);
   const log = openSync(logFile, "a", 0o600);
-  const child = fork(SERVICE_MAIN, [dir, JSON.stringify(faults ?? {})], {
+  const child = fork(SERVICE_MAIN, [dir, JSON.stringify(faults ?? {}), guests], {
     cwd: resolve(__dirname, ".."),
     execArgv: ["--import", "tsx"],
     // Its own session: the shell's hang-up and Ctrl-C do not reach it.
@@ -163,6 +204,7 @@ export async function stopService(stateDir: string): Promise<"stopped" | "not ru
     if (Date.now() > deadline) {
       process.kill(pid, "SIGKILL");
       rmSync(join(dir, KEPT_FILE), { force: true });
+      rmSync(serviceGuestsFile(dir), { force: true });
       break;
     }
     await new Promise((wake) => setTimeout(wake, 50));
@@ -181,6 +223,9 @@ export function serviceStatusText(service: RunningService, cwd = process.cwd()):
     `  Entra         ${kept.authorityHost}  tenant ${kept.tenantId}`,
     `  subscription  ${kept.subscriptionId}`,
     `  CA            ${shown(kept.caBundle)}`,
+    ...(service.guests === "linux"
+      ? ["  guests        linux: a booted Debian per VM, SSH on port 22 of its public IP"]
+      : []),
     ...kept.vms.map((vm) => `  VM ${vm.name}  IMDS ${vm.imdsEndpoint}  SSH ${vm.host}:${vm.sshPort}`),
     `  log           ${shown(service.logFile)}`,
     `Any client, in any shell: eval "$(npm run -s local -- env)"; stop it with npm run local -- stop.`,
