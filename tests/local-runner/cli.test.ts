@@ -407,8 +407,8 @@ describe("npm run local -- --guest linux", () => {
     expect(result.calls.map(({ guest, vmCount }) => ({ guest, vmCount }))).toEqual([{ guest: "linux", vmCount: 3 }]);
   });
 
-  it("refuses a running Local Azure service, whose VMs have portable guests: exit 2, saying how", async () => {
-    const service = { pid: 4242 } as RunningService;
+  it("refuses a running Local Azure service whose VMs have portable guests: exit 2, saying how", async () => {
+    const service = { pid: 4242, guests: "portable" } as RunningService;
     const result = await cli(["--guest", "linux"], async () => fakeResult({}), {
       realGuestsMissing: () => null,
       findService: () => service,
@@ -417,9 +417,39 @@ describe("npm run local -- --guest linux", () => {
       code: 2,
       stdout: "",
       stderr:
-        "error: the Local Azure service (pid 4242) runs portable guests: stop it (npm run local -- stop), then run --guest linux again\n",
+        "error: the Local Azure service (pid 4242) runs portable guests: stop it (npm run local -- stop), then npm run local -- start --guest linux for real guests (--guest linux)\n",
       calls: [],
     });
+  });
+
+  it("into a service started with --guest linux, a run deploys for real guests with or without the flag", async () => {
+    const service = { pid: 4242, guests: "linux", kept: { armEndpoint: "https://127.0.0.1:1" } } as RunningService;
+    for (const argv of [[], ["--guest", "linux"]]) {
+      const result = await cli(argv, async () => fakeResult({}), {
+        realGuestsMissing: () => null,
+        findService: () => service,
+      });
+      expect(result.code).toBe(0);
+      expect(result.calls.map(({ guest, service: target }) => ({ guest, into: target?.armEndpoint }))).toEqual([
+        { guest: "linux", into: "https://127.0.0.1:1" },
+      ]);
+    }
+    const portable = await cli(["--guest", "portable"], async () => fakeResult({}), { findService: () => service });
+    expect(portable).toEqual({
+      code: 2,
+      stdout: "",
+      stderr:
+        "error: the Local Azure service (pid 4242) runs real guests (--guest linux): stop it (npm run local -- stop), then npm run local -- start for portable guests\n",
+      calls: [],
+    });
+  });
+
+  it("start --guest linux where this machine cannot run real guests: why, in one line, exit 2, nothing started", async () => {
+    const why = "--guest linux needs Linux (systemd-nspawn containers); this is darwin";
+    const result = await cli(["--state-dir", "/nonexistent/state", "start", "--guest", "linux"], undefined, {
+      realGuestsMissing: () => why,
+    });
+    expect(result).toEqual({ code: 2, stdout: "", stderr: `error: ${why}\n`, calls: [] });
   });
 
   it("the portable default never asks whether real guests could run", async () => {

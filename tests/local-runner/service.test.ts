@@ -10,6 +10,7 @@ import { KEPT_FILE, processAlive, readLiveKept, renderEnv, writeKept } from "../
 import {
   type RunningService,
   runningService,
+  SERVICE_GUESTS_FILE,
   SERVICE_LOG_FILE,
   SERVICE_PID_FILE,
   serviceStatus,
@@ -99,6 +100,9 @@ describe("npm run local -- start", () => {
     expect(readFileSync(join(stateDir, SERVICE_PID_FILE), "utf8")).toBe(`${service.pid}\n`);
     expect(service.kept.pid).toBe(service.pid);
     expect(statSync(join(stateDir, KEPT_FILE)).mode & 0o777).toBe(0o600);
+    // Its VMs' guests: portable, the default (start --guest linux boots real ones).
+    expect(readFileSync(join(stateDir, SERVICE_GUESTS_FILE), "utf8")).toBe("portable\n");
+    expect(service.guests).toBe("portable");
   });
 
   it("a second start says it is running, and changes nothing", async () => {
@@ -116,7 +120,7 @@ describe("npm run local -- start", () => {
       code: 2,
       stdout: "",
       stderr:
-        "error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized) and --state-dir; not --identity, --no-grant\n",
+        "error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized), --guest and --state-dir; not --identity, --no-grant\n",
     });
   });
 });
@@ -278,7 +282,7 @@ describe("npm run local into the running service", () => {
 });
 
 describe("npm run local -- stop", () => {
-  it("stops it: kept.json and the pid file go, the cloud stays for the next start", async () => {
+  it("stops it: kept.json, the pid and guests files go, the cloud stays for the next start", async () => {
     const stopped = await cli(["stop"]);
     expect(stopped).toEqual({
       code: 0,
@@ -288,6 +292,7 @@ describe("npm run local -- stop", () => {
     expect(processAlive(service.pid)).toBe(false);
     expect(existsSync(join(stateDir, KEPT_FILE))).toBe(false);
     expect(existsSync(join(stateDir, SERVICE_PID_FILE))).toBe(false);
+    expect(existsSync(join(stateDir, SERVICE_GUESTS_FILE))).toBe(false);
     expect(existsSync(join(stateDir, "cloud", "cloud.json"))).toBe(true);
     expect(await cli(["stop"])).toEqual({ code: 0, stdout: "Local Azure is not running.\n", stderr: "" });
     expect((await cli(["status"])).code).toBe(3);
