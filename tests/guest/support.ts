@@ -152,6 +152,16 @@ function namespacesOf(pid: string): string[] {
   }
 }
 
+/** The guest whose cgroup a process is in (its ID), or null for a process of no guest. */
+function guestOfProcess(pid: string): string | null {
+  try {
+    const cgroups = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    return new RegExp(`/${CGROUP_FOLDER}/([^/\n]+)`).exec(cgroups)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * What a running guest holds on the host besides its folder, cgroups and processes: the namespaces
  * its processes are in (network, mount, PID… made by unshare and systemd-nspawn) and the name of the
@@ -275,18 +285,35 @@ export function leftovers(
     const id = guestPath.exec(args)?.[1];
     if (id !== undefined && inScope(id)) found.push(`process ${pid} ${args.trim()}`);
   }
-  const held = new Set((scope.footprints ?? []).flatMap((print) => print.namespaces));
-  if (held.size > 0) {
+  // The kernel numbers a namespace by an inode it reuses once the namespace is freed: one held by a
+  // process of another guest (by its cgroup) is that guest's, made after this one's went.
+  const printOf = new Map((scope.footprints ?? []).flatMap((print) => print.namespaces.map((ns) => [ns, print])));
+  if (printOf.size > 0) {
     for (const pid of pids()) {
-      for (const ns of namespacesOf(pid)) if (held.has(ns)) found.push(`namespace ${ns} held by process ${pid}`);
+      const namespaces = namespacesOf(pid).filter((ns) => printOf.has(ns));
+      if (namespaces.length === 0) continue;
+      const guest = guestOfProcess(pid);
+      for (const ns of namespaces) {
+        if (guest === null || guest === printOf.get(ns)?.id) found.push(`namespace ${ns} held by process ${pid}`);
+      }
     }
     for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
       const root = line.split(" ")[3];
-      if (held.has(root)) found.push(`namespace ${root} mounted: ${line}`);
+      if (printOf.has(root)) found.push(`namespace ${root} mounted: ${line}`);
     }
   }
+  // Its name is the root's device and inode, which a later guest may get too: a lock a running
+  // systemd-nspawn holds (/proc/locks) is that one's.
+  const heldLocks = new Set(
+    readFileSync("/proc/locks", "utf8")
+      .split("\n")
+      // "1: FLOCK  ADVISORY  WRITE 19361 fe:00:10168679 0 EOF": the file as major:minor:inode.
+      .map((line) => /\s[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line)?.[1])
+      .filter((inode): inode is string => inode !== undefined),
+  );
   for (const print of scope.footprints ?? []) {
-    if (existsSync(print.nspawnLock)) found.push(`nspawn ${print.nspawnLock}`);
+    if (!existsSync(print.nspawnLock)) continue;
+    if (!heldLocks.has(String(statSync(print.nspawnLock).ino))) found.push(`nspawn ${print.nspawnLock}`);
   }
   return found;
 }
