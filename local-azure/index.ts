@@ -161,6 +161,7 @@ export class LocalAzure {
       ...options.faults,
       armThrottle: { ...DEFAULT_FAULTS.armThrottle, ...options.faults?.armThrottle },
       armUnauthorized: { ...DEFAULT_FAULTS.armUnauthorized, ...options.faults?.armUnauthorized },
+      revocationLag: { ...DEFAULT_FAULTS.revocationLag, ...options.faults?.revocationLag },
       imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
     };
     const saved = options.persistDir ? readCloud(options.persistDir)?.identity : undefined;

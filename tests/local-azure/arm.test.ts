@@ -140,6 +140,24 @@ describe("authorization", () => {
       azure.faults.rbacDelaySeconds = 0;
     }
   });
+
+  it("keeps a deleted assignment authorizing its principal's next N requests while a revocation lags, then refuses", async () => {
+    const own = await seedVm(azure, { identity: "user", resourceGroup: "rg-d", vmName: "vm-d" });
+    const principal = String(own.userIdentity?.principalId);
+    const client = await asIdentity(principal);
+    const read = async () => (await client.request("GET", `${own.resourceGroupId}?api-version=2021-04-01`)).status;
+    const assignments = await azure.arm.request(
+      "GET",
+      `${own.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments${API}&$filter=${encodeURIComponent(`principalId eq '${principal}'`)}`,
+    );
+    const [grant] = (assignments.body as { value: Array<{ id: string }> }).value;
+    expect((await azure.arm.request("DELETE", `${grant.id}${API}`)).status).toBe(200);
+    // Deleted with no propagation delay: refused at once, until the test opens a lag of two requests.
+    expect(await read()).toBe(403);
+    azure.faults.revocationLag.count = 2;
+    expect([await read(), await read(), await read()]).toEqual([200, 200, 403]);
+    expect(azure.faults.revocationLag.count).toBe(0);
+  });
 });
 
 describe("role assignments", () => {
