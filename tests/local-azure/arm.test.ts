@@ -289,6 +289,56 @@ describe("resources", () => {
     expect(seeded.userIdentity?.id).toMatch(/\/resourcegroups\//);
   });
 
+  it("paces the polls of a running operation with Retry-After, as ARM does, and stops once it is done", async () => {
+    const rg = seeded.resourceGroupId;
+    const nsg = (name: string) =>
+      `${rg}/providers/Microsoft.Network/networkSecurityGroups/${name}?api-version=2024-05-01`;
+    azure.faults.lroSeconds = 30;
+    try {
+      // Learn, "Track asynchronous Azure operations": the 201 and the status URL give Retry-After.
+      const put = await azure.arm.request("PUT", nsg("paced-nsg"), { location: "eastus", properties: {} });
+      expect([put.status, put.headers["retry-after"]]).toEqual([201, "30"]);
+      const status = await azure.arm.request("GET", String(put.headers["azure-asyncoperation"]));
+      expect((status.body as { status: string }).status).toBe("InProgress");
+      expect(status.headers["retry-after"]).toMatch(/^([1-9]|[12][0-9]|30)$/);
+      // A resource group's DELETE: 202 with Location and Retry-After, and again on each 202 poll.
+      await azure.arm.request(
+        "PUT",
+        `/subscriptions/${azure.subscriptionId}/resourceGroups/paced-rg?api-version=2021-04-01`,
+        {
+          location: "eastus",
+        },
+      );
+      const deleted = await azure.arm.request(
+        "DELETE",
+        `/subscriptions/${azure.subscriptionId}/resourceGroups/paced-rg?api-version=2021-04-01`,
+      );
+      expect([deleted.status, deleted.headers["retry-after"], deleted.headers["azure-asyncoperation"]]).toEqual([
+        202,
+        "30",
+        undefined,
+      ]);
+      const result = await azure.arm.request("GET", String(deleted.headers.location));
+      expect(result.status).toBe(202);
+      expect(result.headers["retry-after"]).toMatch(/^([1-9]|[12][0-9]|30)$/);
+    } finally {
+      azure.faults.lroSeconds = 0.02;
+    }
+    azure.faults.lroSeconds = 0;
+    try {
+      // Finished at once: no Retry-After, on the first answer or on the status.
+      const put = await azure.arm.request("PUT", nsg("done-nsg"), { location: "eastus", properties: {} });
+      expect(put.headers["retry-after"]).toBeUndefined();
+      const status = await azure.arm.request("GET", String(put.headers["azure-asyncoperation"]));
+      expect([(status.body as { status: string }).status, status.headers["retry-after"]]).toEqual([
+        "Succeeded",
+        undefined,
+      ]);
+    } finally {
+      azure.faults.lroSeconds = 0.02;
+    }
+  });
+
   it("requires api-version", async () => {
     const response = await azure.arm.request("GET", seeded.resourceGroupId);
     expect([response.status, errorCode(response.body)]).toEqual([400, "MissingApiVersionParameter"]);
