@@ -9,8 +9,10 @@
 # PATH is either an executable file (copied in as pulumi-resource-NAME, mode 755; a wrapper script
 # must use absolute paths, since it runs from the plugin folder's copy) or a folder (copied in whole:
 # it must hold pulumi-resource-NAME, or a PulumiPlugin.yaml with `runtime: nodejs` that the language
-# host runs). While copying, a sibling `resource-NAME-vVERSION.partial` file marks the install as
-# unfinished, so a concurrent engine skips it; it is removed last. Reinstalling replaces the folder.
+# host runs). An install identical to PATH is left as it is: engines running beside this one may be
+# using it (the engine-tier files run two at a time, each installing the stand-ins). Otherwise the
+# copy is made beside the folder and renamed into place, a sibling `resource-NAME-vVERSION.partial`
+# file marking the install as unfinished meanwhile, so a concurrent engine skips it; it is removed last.
 #
 # PULUMI_HOME defaults to .engine/pulumi-home in this repository (the folder local/engineEnv.ts sets).
 # KIND defaults to resource (analyzer for a policy pack).
@@ -48,23 +50,40 @@ fi
 exe="pulumi-$kind-$name"
 dir="$home/plugins/$kind-$name-v$version"
 mkdir -p "$home/plugins"
-: >"$dir.partial"
-rm -rf "$dir"
-mkdir -p "$dir"
+
+# holds_src: true when the folder holds exactly what PATH would put there.
+holds_src() {
+  [[ -d $dir ]] || return 1
+  if [[ -d $src ]]; then diff -rq "$src" "$dir" >/dev/null 2>&1; else cmp -s "$src" "$dir/$exe" && [[ -x $dir/$exe ]]; fi
+}
+if [[ ! -e $dir.partial ]] && holds_src; then
+  echo "installed $kind plugin $name v$version at $dir (unchanged)"
+  exit 0
+fi
+
+staged="$(mktemp -d "$home/plugins/.$kind-$name-v$version.XXXXXX")"
+trap 'rm -rf "$staged"' EXIT
+chmod 755 "$staged"
 if [[ -d $src ]]; then
-  cp -R "$src/." "$dir/"
-  if [[ ! -x $dir/$exe && ! -f $dir/PulumiPlugin.yaml && ! -f $dir/PulumiPolicy.yaml ]]; then
+  cp -R "$src/." "$staged/"
+  if [[ ! -x $staged/$exe && ! -f $staged/PulumiPlugin.yaml && ! -f $staged/PulumiPolicy.yaml ]]; then
     echo "installPlugin: $src has neither an executable $exe nor a PulumiPlugin.yaml" >&2
-    rm -rf "$dir" "$dir.partial"
     exit 1
   fi
 else
   if [[ ! -x $src ]]; then
     echo "installPlugin: $src is not executable (chmod +x it)" >&2
-    rm -rf "$dir" "$dir.partial"
     exit 1
   fi
-  install -m 755 "$src" "$dir/$exe"
+  install -m 755 "$src" "$staged/$exe"
+fi
+: >"$dir.partial"
+rm -rf "$dir"
+# -T: the staged folder becomes $dir; if another install put $dir back meanwhile, this fails (rather
+# than nesting the copy inside it), and that install is taken if it is this one.
+if ! mv -T "$staged" "$dir" 2>/dev/null && ! holds_src; then
+  echo "installPlugin: another install of $kind plugin $name v$version replaced $dir meanwhile" >&2
+  exit 1
 fi
 rm -f "$dir.partial" "$dir.lock"
 echo "installed $kind plugin $name v$version at $dir"

@@ -196,6 +196,7 @@ export class LocalAzure {
       ...options.faults,
       armThrottle: { ...DEFAULT_FAULTS.armThrottle, ...options.faults?.armThrottle },
       armUnauthorized: { ...DEFAULT_FAULTS.armUnauthorized, ...options.faults?.armUnauthorized },
+      revocationLag: { ...DEFAULT_FAULTS.revocationLag, ...options.faults?.revocationLag },
       imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
     };
     const guests = options.guests ?? "portable";

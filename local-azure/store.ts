@@ -12,6 +12,12 @@ export interface Faults {
    * one keeps authorizing them for as long (RBAC propagation, both ways).
    */
   rbacDelaySeconds: number;
+  /**
+   * The next N ARM requests that only a deleted role assignment authorizes are still allowed, however
+   * long ago it was deleted: a revocation that has not reached ARM yet, counted in requests rather
+   * than seconds, so that a test's window neither closes nor stays open with the machine's load.
+   */
+  revocationLag: { count: number };
   /** IMDS answers "Identity not found" for an identity this long after it is attached to a VM. */
   identityAttachDelaySeconds: number;
   /** A VM's SSH server refuses connections this long after the VM is created. */
@@ -30,6 +36,7 @@ export interface Faults {
 
 export const DEFAULT_FAULTS: Faults = {
   rbacDelaySeconds: 0.8,
+  revocationLag: { count: 0 },
   identityAttachDelaySeconds: 0.3,
   sshNotReadySeconds: 0.3,
   armThrottle: { count: 0, retryAfterSeconds: 1 },

@@ -61,8 +61,10 @@ export type EngineMessage =
 
 /**
  * The real CLI's environment for `npm run -s local -- env`: local/engineEnv.ts's variables on this state
- * folder's backend and passphrase, the transpile-only TypeScript the runner uses, and where the
- * stand-ins find a kept Local Azure (`npm run local -- --engine --keep` keeps one).
+ * folder's backend and passphrase, the stack `npm run local -- --engine` made there (PULUMI_STACK, which
+ * the CLI reads before the project's selected stack: that selection lives in PULUMI_HOME, shared by every
+ * state folder and by anything else that runs `pulumi stack select` in this project), the transpile-only
+ * TypeScript the runner uses, and where the stand-ins find a kept Local Azure.
  */
 export const engineShellEnv: EnvSource = {
   name: "Pulumi engine",
@@ -86,6 +88,7 @@ export const engineShellEnv: EnvSource = {
         ["PATH", { prepend: PATH }],
         ...Object.entries(env).sort(([a], [b]) => a.localeCompare(b)),
         ["PULUMI_NODEJS_TRANSPILE_ONLY", "true"],
+        ["PULUMI_STACK", ENGINE_STACK],
         [KEPT_ENV, join(resolve(stateDir), "kept.json")],
       ],
     };

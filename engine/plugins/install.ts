@@ -5,7 +5,7 @@
  * asks for. `npx tsx engine/plugins/install.ts` does it by hand; the engine runner does it on start.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AZURE_NATIVE_VERSION } from "./azureNativeProvider";
 import { TLS_VERSION } from "./tlsProvider";
@@ -53,6 +53,17 @@ export function sdkPluginVersion(repoRoot: string, name: string): string {
   return String(manifest.pulumi?.version ?? manifest.version).replace(/^v/, "");
 }
 
+/**
+ * Writes an executable script unless it already holds `text`; a new one is written beside it and renamed
+ * over it, so an engine starting the launcher meanwhile reads the old script or the new, never half of one.
+ */
+function writeIfChanged(file: string, text: string): void {
+  if (existsSync(file) && readFileSync(file, "utf8") === text) return;
+  const staged = `${file}.${process.pid}.tmp`;
+  writeFileSync(staged, text, { mode: 0o755 });
+  renameSync(staged, file);
+}
+
 /** Writes the launchers and installs them into PULUMI_HOME (env.PULUMI_HOME or the engine tier's). */
 export function installStandIns(env: NodeJS.ProcessEnv = process.env, repoRoot = REPO_ROOT): string[] {
   const launchers = join(repoRoot, ".engine", "stand-ins");
@@ -66,7 +77,7 @@ export function installStandIns(env: NodeJS.ProcessEnv = process.env, repoRoot =
       );
     }
     const launcher = join(launchers, `pulumi-resource-${standIn.name}`);
-    writeFileSync(launcher, launcherScript(standIn, repoRoot, process.execPath), { mode: 0o755 });
+    writeIfChanged(launcher, launcherScript(standIn, repoRoot, process.execPath));
     execFileSync("bash", [join(repoRoot, "engine", "installPlugin.sh"), standIn.name, standIn.version, launcher], {
       env,
       stdio: ["ignore", "pipe", "inherit"],

@@ -7,6 +7,17 @@ import type { Route } from "./routes";
  * Long-running operations, shared by every provider whose PUT or DELETE runs long: each gets an
  * unguessable ID and the two URLs a client polls (Learn, "Track asynchronous Azure operations"):
  * Azure-AsyncOperation answers 200 with a status; Location answers 202 while it runs, then 200.
+ *
+ * While an operation runs, its first answer and every poll that finds it running carry Retry-After,
+ * "the number of seconds to wait before checking the status" (same page), as ARM's do: recorded in
+ * Azure/azure-sdk-for-js's test recordings, Microsoft.Compute's VM PUT answers 201 with
+ * Azure-AsyncOperation and Retry-After 10 and its running status Retry-After 50; Microsoft.Network's
+ * PUTs 201 with Azure-AsyncOperation and Retry-After 3, its running status Retry-After 10, nothing
+ * once Succeeded; a resource group's DELETE 202 with Location and Retry-After 15, again on each 202
+ * poll (sdk/{compute/arm-compute,resources/arm-resources}/recordings/node/…). Local Azure's value is
+ * the whole seconds left until its operation ends (lroSeconds: 50 ms by default), so 1: never 0,
+ * which azure-core (Python, the Azure CLI's) and @azure/core-lro read as "none", falling back to their
+ * own interval (azure-core: 30 s).
  */
 export class Operations implements ArmProvider {
   constructor(private readonly ctx: ArmContext) {}
@@ -21,6 +32,24 @@ export class Operations implements ArmProvider {
   /** An operation that finishes after the configured LRO time. */
   createNow(): string {
     return this.create(Date.now() + this.ctx.faults.lroSeconds * 1000);
+  }
+
+  /** Retry-After while the operation finishing at `readyAt` runs: whole seconds left, at least 1; none once done. */
+  retryAfter(readyAt: number): Record<string, string> {
+    const left = readyAt - Date.now();
+    return left > 0 ? { "retry-after": String(Math.max(1, Math.ceil(left / 1000))) } : {};
+  }
+
+  /**
+   * The headers of an operation's first answer: where to poll (Azure-AsyncOperation, Location, or both,
+   * as the provider's REST spec has it) and, while it runs, when.
+   */
+  accepted(id: string, poll: { asyncOperation?: boolean; location?: boolean }): Record<string, string> {
+    return {
+      ...(poll.asyncOperation ? { "azure-asyncoperation": this.statusUrl(id) } : {}),
+      ...(poll.location ? { location: this.resultUrl(id) } : {}),
+      ...this.retryAfter(this.ctx.store.operations.get(id)?.readyAt ?? 0),
+    };
   }
 
   statusUrl(id: string): string {
@@ -44,9 +73,10 @@ export class Operations implements ArmProvider {
     const operation = this.ctx.store.operations.get(route.name ?? "");
     if (!operation) return armError(404, "NotFound", "The operation was not found.");
     const done = Date.now() >= operation.readyAt;
+    const pace = this.retryAfter(operation.readyAt);
     if (route.kind === "operationStatus")
-      return { status: 200, body: { name: route.name, status: done ? "Succeeded" : "InProgress" } };
-    if (!done) return { status: 202, headers: { location: this.resultUrl(String(route.name)) } };
+      return { status: 200, headers: pace, body: { name: route.name, status: done ? "Succeeded" : "InProgress" } };
+    if (!done) return { status: 202, headers: { location: this.resultUrl(String(route.name)), ...pace } };
     return { status: 200 };
   }
 }

@@ -207,10 +207,7 @@ export class ProviderResources implements ArmProvider {
       if (!longRunning) return { status: 200 };
       // Network and Compute deletes: 202 with Azure-AsyncOperation and Location (their REST specs' x-ms-long-running-operation).
       const operation = operations.createNow();
-      return {
-        status: 202,
-        headers: { "azure-asyncoperation": operations.statusUrl(operation), location: operations.resultUrl(operation) },
-      };
+      return { status: 202, headers: operations.accepted(operation, { asyncOperation: true, location: true }) };
     }
     if (method !== "PUT" && method !== "PATCH") return armError(405, "MethodNotAllowed", `${method} is not supported.`);
     if (method === "PATCH" && !existing) return notFound();
@@ -263,10 +260,6 @@ export class ProviderResources implements ArmProvider {
     const status = existing ? 200 : 201;
     if (!longRunning) return { status, body: this.view(resource) };
     const operation = operations.create(resource.readyAt);
-    return {
-      status,
-      headers: { "azure-asyncoperation": operations.statusUrl(operation) },
-      body: this.view(resource),
-    };
+    return { status, headers: operations.accepted(operation, { asyncOperation: true }), body: this.view(resource) };
   }
 }

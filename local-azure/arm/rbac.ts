@@ -148,3 +148,17 @@ export function holdsRoleAround(
       (isWithinScope(a.scope, scope) || isWithinScope(scope, a.scope)),
   );
 }
+
+/**
+ * Whether a deleted assignment of `principalId` would still allow `action` at `scope`, however long ago
+ * it was deleted: what a revocation that has not reached ARM yet keeps allowing.
+ */
+export function allowedByRevoked(
+  assignments: RoleAssignment[],
+  principalId: string,
+  scope: string,
+  action: string,
+): boolean {
+  const revoked = assignments.filter((a) => a.deletedAt !== undefined);
+  return isAllowed(effectivePermissions(revoked, principalId, scope, 0, Number.POSITIVE_INFINITY), action);
+}

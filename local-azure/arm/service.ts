@@ -9,7 +9,7 @@ import { DiscoveryProvider, MISSING_SUBSCRIPTION, metadataReply, subscriptionNot
 import { managedIdentityProvider } from "./providers/managedIdentity";
 import { networkProvider } from "./providers/network";
 import { ResourcesProvider } from "./providers/resources";
-import { effectivePermissions, holdsRoleAround, isAllowed } from "./rbac";
+import { allowedByRevoked, effectivePermissions, holdsRoleAround, isAllowed } from "./rbac";
 import type { Route } from "./routes";
 
 /**
@@ -103,7 +103,7 @@ export class ArmService {
     }
     const { provider, route } = matched;
     // Operation polls carry their own unguessable ID; a subscription-scope list is filtered item by item.
-    if (route.action !== "" && !route.filtered && !this.shared.allowed(caller.oid, route.scope, route.action)) {
+    if (route.action !== "" && !route.filtered && !this.authorized(caller.oid, route.scope, route.action)) {
       return {
         reply: armError(
           403,
@@ -114,6 +114,19 @@ export class ArmService {
       };
     }
     return { reply: await provider.handle({ method, route, body, caller: caller.oid, url }), principalId: caller.oid };
+  }
+
+  /**
+   * RBAC's answer for the route; while a revocation lags (faults.revocationLag), what only a deleted
+   * assignment grants is still allowed, one request fewer each time.
+   */
+  private authorized(principalId: string, scope: string, action: string): boolean {
+    if (this.shared.allowed(principalId, scope, action)) return true;
+    const lag = this.ctx.faults.revocationLag;
+    if (lag.count <= 0) return false;
+    if (!allowedByRevoked(this.ctx.store.revokedAssignments, principalId, scope, action)) return false;
+    lag.count--;
+    return true;
   }
 
   private match(method: string, path: string): { provider: ArmProvider; route: Route } | undefined {

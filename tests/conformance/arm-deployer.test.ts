@@ -212,6 +212,31 @@ describe("network (@azure/arm-network)", () => {
     expect(await failure(all(network.subnets.list(RG, "no-vnet")))).toEqual([404, "ResourceNotFound"]);
     expect(await failure(network.networkInterfaces.get(RG, "no-nic"))).toEqual([404, "ResourceNotFound"]);
   });
+
+  it("waits as ARM's Retry-After says while an operation runs: one poll finds it running, the next one done", async () => {
+    // Learn, "Track asynchronous Azure operations": Retry-After is "the number of seconds to wait before
+    // checking the status". @azure/core-lro lets it override updateIntervalInMs (POLL's 10 ms): were it
+    // not sent, or not read, the SDK would poll every 10 ms for the operation's 2 s.
+    azure.faults.lroSeconds = 2;
+    const before = azure.requestLog.length;
+    try {
+      const nsg = await network.networkSecurityGroups.beginCreateOrUpdateAndWait(
+        RG,
+        "paced-nsg",
+        { location: azure.location },
+        POLL,
+      );
+      expect(nsg.provisioningState).toBe("Succeeded");
+    } finally {
+      azure.faults.lroSeconds = FAST_FAULTS?.lroSeconds ?? 0;
+    }
+    const polls = azure.requestLog.slice(before).filter((entry) => /\/operationStatuses\//.test(entry.path));
+    // core-lro 2 polls twice at once (beginCreateOrUpdate's own poll, then pollUntilDone's), finds the
+    // operation running, and polls again only the Retry-After later: three polls, not one per 10 ms.
+    expect(polls.map((entry) => entry.status)).toEqual([200, 200, 200]);
+    expect(polls[2].at - polls[1].at).toBeGreaterThanOrEqual(1000);
+    await network.networkSecurityGroups.beginDeleteAndWait(RG, "paced-nsg", POLL);
+  });
 });
 
 let identity: { id: string; principalId: string; clientId: string };

@@ -29,7 +29,7 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("a run killed mid-up"
     await new Promise<void>((resolve, reject) => {
       const watch = (chunk: Buffer) => {
         output += chunk.toString();
-        // The check is running: every Azure resource is created, RBAC has 60 s to go.
+        // The check is running: every Azure resource is created, and the grant is held back for the run.
         if (/command:remote:Command vmia-check-0-user creating/.test(output)) resolve();
       };
       child.stdout.on("data", watch);

@@ -179,16 +179,18 @@ describe("examples/yaml: a Pulumi YAML program runs VmAccessCheck through the re
     const other = `/subscriptions/${azure.subscriptionId}/resourceGroups/rg-yaml-other`;
     await azure.arm.putAndWait(`${other}?api-version=2024-03-01`, { location: azure.location });
     await config("resourceGroupId", other);
-    await config("deadlineSeconds", "3");
+    // ARM refuses for good here, so the probe asks until its deadline: long enough that its first read is
+    // answered (an IMDS token and a TLS handshake first) however busy the machine is, short enough to wait.
+    await config("deadlineSeconds", "10");
     const failed = await pulumi("up", "--yes", "--skip-preview", "--config-file", configFile).then(
       () => "pulumi up succeeded",
       (e: Error) => e.message,
     );
     // The probe's run fails its command, so the next `pulumi up` probes again; its progress is the reason.
     expect(failed).toContain(`command:remote:Command (check):\n    error: Process exited with status 1: running "`);
-    expect(failed).toContain("RESOURCE_GROUP='rg-yaml-other' PROBE_DEADLINE_SECONDS='3' bash -s");
+    expect(failed).toContain("RESOURCE_GROUP='rg-yaml-other' PROBE_DEADLINE_SECONDS='10' bash -s");
     expect(failed).toContain("probe: arm resourceGroup attempt 1: HTTP 403 AuthorizationFailed");
-    expect(failed).toContain("probe: arm resourceGroup: deadline of 3s reached; giving up");
+    expect(failed).toContain("probe: arm resourceGroup: deadline of 10s reached; giving up");
     expect(failed).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./);
   }, 240_000);
 

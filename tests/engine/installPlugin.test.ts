@@ -30,10 +30,25 @@ describe("engine/installPlugin.sh lays a plugin out where the engine looks", () 
     expect(fs.statSync(installed).mode & 0o777).toBe(0o755);
     expect(fs.readdirSync(path.join(home, "plugins"))).toEqual(["resource-azure-native-v3.28.0"]);
 
-    // Reinstalling replaces the folder's content.
+    // The same again leaves the folder as it is: an engine running beside may be using it.
+    const before = fs.statSync(dir).ino;
+    expect((await install("azure-native", "3.28.0", exe)).stdout).toBe(
+      `installed resource plugin azure-native v3.28.0 at ${dir} (unchanged)\n`,
+    );
+    expect(fs.statSync(dir).ino).toBe(before);
+
+    // Reinstalling something else replaces the folder's content.
     fs.writeFileSync(exe, "#!/bin/sh\necho v2\n", { mode: 0o755 });
     await install("azure-native", "3.28.0", exe);
     expect(fs.readFileSync(installed, "utf8")).toContain("v2");
+  });
+
+  it("installs side by side: concurrent installs of one plugin all succeed and leave one complete copy", async () => {
+    const exe = path.join(tmp, "standin.sh");
+    fs.writeFileSync(exe, "#!/bin/sh\necho v1\n", { mode: 0o755 });
+    await Promise.all(Array.from({ length: 6 }, () => install("tls", "5.6.1", exe)));
+    expect(fs.readdirSync(path.join(home, "plugins"))).toEqual(["resource-tls-v5.6.1"]);
+    expect(fs.readdirSync(path.join(home, "plugins", "resource-tls-v5.6.1"))).toEqual(["pulumi-resource-tls"]);
   });
 
   it("copies a folder with a PulumiPlugin.yaml in whole", async () => {

@@ -167,6 +167,8 @@ describe("npm run -s local -- env: the real CLI's lines", () => {
       PULUMI_BACKEND_URL: `file://${join(stateDir, "pulumi")}`,
       PULUMI_CONFIG_PASSPHRASE: passphrase,
       PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+      // The stack --engine made in this backend, whatever stack the project has selected in PULUMI_HOME.
+      PULUMI_STACK: "local",
       LOCAL_AZURE_KEPT: join(stateDir, "kept.json"),
     });
     // Only .engine/bin, in front of the evaluating shell's PATH: npm's script folders stay out of it.

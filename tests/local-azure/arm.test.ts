@@ -115,12 +115,10 @@ describe("authorization", () => {
     const client = await asIdentity(principal);
     const read = async () => (await client.request("GET", `${own.resourceGroupId}?api-version=2021-04-01`)).status;
     const path = `${own.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/5c1b2d3e-0000-4000-8000-000000000009${API}`;
-    const pollUntil = async (status: number) => {
-      for (let tries = 0; tries < 200 && (await read()) !== status; tries++)
-        await new Promise((r) => setTimeout(r, 25));
-      return read();
-    };
-    azure.faults.rbacDelaySeconds = 1;
+    // The delay is read at each request: an hour while the test looks inside the window (however long the
+    // machine takes), none once it lets the change propagate. rbac.test.ts checks the window's edges.
+    const HOUR = 3600;
+    azure.faults.rbacDelaySeconds = HOUR;
     try {
       const put = await azure.arm.request("PUT", path, {
         properties: {
@@ -131,14 +129,35 @@ describe("authorization", () => {
       });
       expect(put.status).toBe(201);
       expect(await read()).toBe(403); // granting propagates
-      expect(await pollUntil(200)).toBe(200);
+      azure.faults.rbacDelaySeconds = 0;
+      expect(await read()).toBe(200);
+      azure.faults.rbacDelaySeconds = HOUR;
       expect((await azure.arm.request("DELETE", path)).status).toBe(200);
       expect((await azure.arm.request("GET", path)).status).toBe(404);
       expect(await read()).toBe(200); // revoking propagates too
-      expect(await pollUntil(403)).toBe(403);
+      azure.faults.rbacDelaySeconds = 0;
+      expect(await read()).toBe(403);
     } finally {
       azure.faults.rbacDelaySeconds = 0;
     }
+  });
+
+  it("keeps a deleted assignment authorizing its principal's next N requests while a revocation lags, then refuses", async () => {
+    const own = await seedVm(azure, { identity: "user", resourceGroup: "rg-d", vmName: "vm-d" });
+    const principal = String(own.userIdentity?.principalId);
+    const client = await asIdentity(principal);
+    const read = async () => (await client.request("GET", `${own.resourceGroupId}?api-version=2021-04-01`)).status;
+    const assignments = await azure.arm.request(
+      "GET",
+      `${own.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments${API}&$filter=${encodeURIComponent(`principalId eq '${principal}'`)}`,
+    );
+    const [grant] = (assignments.body as { value: Array<{ id: string }> }).value;
+    expect((await azure.arm.request("DELETE", `${grant.id}${API}`)).status).toBe(200);
+    // Deleted with no propagation delay: refused at once, until the test opens a lag of two requests.
+    expect(await read()).toBe(403);
+    azure.faults.revocationLag.count = 2;
+    expect([await read(), await read(), await read()]).toEqual([200, 200, 403]);
+    expect(azure.faults.revocationLag.count).toBe(0);
   });
 });
 
@@ -269,6 +288,56 @@ describe("resources", () => {
     const vm = await azure.arm.request("GET", `${seeded.vmId}?api-version=2024-11-01`);
     expect(JSON.stringify(vm.body)).not.toContain("customData");
     expect(seeded.userIdentity?.id).toMatch(/\/resourcegroups\//);
+  });
+
+  it("paces the polls of a running operation with Retry-After, as ARM does, and stops once it is done", async () => {
+    const rg = seeded.resourceGroupId;
+    const nsg = (name: string) =>
+      `${rg}/providers/Microsoft.Network/networkSecurityGroups/${name}?api-version=2024-05-01`;
+    azure.faults.lroSeconds = 30;
+    try {
+      // Learn, "Track asynchronous Azure operations": the 201 and the status URL give Retry-After.
+      const put = await azure.arm.request("PUT", nsg("paced-nsg"), { location: "eastus", properties: {} });
+      expect([put.status, put.headers["retry-after"]]).toEqual([201, "30"]);
+      const status = await azure.arm.request("GET", String(put.headers["azure-asyncoperation"]));
+      expect((status.body as { status: string }).status).toBe("InProgress");
+      expect(status.headers["retry-after"]).toMatch(/^([1-9]|[12][0-9]|30)$/);
+      // A resource group's DELETE: 202 with Location and Retry-After, and again on each 202 poll.
+      await azure.arm.request(
+        "PUT",
+        `/subscriptions/${azure.subscriptionId}/resourceGroups/paced-rg?api-version=2021-04-01`,
+        {
+          location: "eastus",
+        },
+      );
+      const deleted = await azure.arm.request(
+        "DELETE",
+        `/subscriptions/${azure.subscriptionId}/resourceGroups/paced-rg?api-version=2021-04-01`,
+      );
+      expect([deleted.status, deleted.headers["retry-after"], deleted.headers["azure-asyncoperation"]]).toEqual([
+        202,
+        "30",
+        undefined,
+      ]);
+      const result = await azure.arm.request("GET", String(deleted.headers.location));
+      expect(result.status).toBe(202);
+      expect(result.headers["retry-after"]).toMatch(/^([1-9]|[12][0-9]|30)$/);
+    } finally {
+      azure.faults.lroSeconds = 0.02;
+    }
+    azure.faults.lroSeconds = 0;
+    try {
+      // Finished at once: no Retry-After, on the first answer or on the status.
+      const put = await azure.arm.request("PUT", nsg("done-nsg"), { location: "eastus", properties: {} });
+      expect(put.headers["retry-after"]).toBeUndefined();
+      const status = await azure.arm.request("GET", String(put.headers["azure-asyncoperation"]));
+      expect([(status.body as { status: string }).status, status.headers["retry-after"]]).toEqual([
+        "Succeeded",
+        undefined,
+      ]);
+    } finally {
+      azure.faults.lroSeconds = 0.02;
+    }
   });
 
   it("requires api-version", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { effectivePermissions, type RoleAssignment } from "../../local-azure/arm/rbac";
+import { allowedByRevoked, effectivePermissions, type RoleAssignment } from "../../local-azure/arm/rbac";
 
 /** RBAC propagation as pure functions: a grant starts working, and a revoked one stops, after the delay. */
 
@@ -27,5 +27,19 @@ describe("effectivePermissions", () => {
     const revoked = { ...reader, deletedAt: 10_000 };
     expect(actionsAt(revoked, 10_499)).toEqual(["*/read"]);
     expect(actionsAt(revoked, 10_500)).toEqual([]);
+  });
+});
+
+describe("allowedByRevoked", () => {
+  it("is what a deleted assignment granted, however long ago it was deleted; a live one does not count", () => {
+    const revoked = { ...reader, deletedAt: 10_000 };
+    expect(
+      allowedByRevoked([revoked], "P", `${RG}/providers/x/y`, "Microsoft.Resources/subscriptions/resourceGroups/read"),
+    ).toBe(true);
+    expect(allowedByRevoked([revoked], "P", RG, "Microsoft.Resources/subscriptions/resourceGroups/write")).toBe(false);
+    expect(
+      allowedByRevoked([revoked], "someone-else", RG, "Microsoft.Resources/subscriptions/resourceGroups/read"),
+    ).toBe(false);
+    expect(allowedByRevoked([reader], "P", RG, "Microsoft.Resources/subscriptions/resourceGroups/read")).toBe(false);
   });
 });

@@ -168,7 +168,7 @@ export class ResourcesProvider implements ArmProvider {
         if (isWithinScope(assignment.scope, existing.id)) store.roleAssignments.delete(id);
       // Learn, "Resource Groups - Delete": 202 with a Location to poll (ResourceGroups_Delete in the REST spec).
       const operation = this.shared.operations.createNow();
-      return { status: 202, headers: { location: this.shared.operations.resultUrl(operation) } };
+      return { status: 202, headers: this.shared.operations.accepted(operation, { location: true }) };
     }
     return armError(405, "MethodNotAllowed", `${method} is not supported on resource groups.`);
   }

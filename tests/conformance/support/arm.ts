@@ -13,19 +13,25 @@ import type { LocalAzure, LocalAzureOptions } from "../../../local-azure/index";
  * management clients sign in with, and the options that point a client at Local Azure.
  */
 
-/** Fast, deterministic timings: no RBAC or directory delay, LROs that finish after one or two polls. */
+/**
+ * Fast, deterministic timings: no RBAC or directory delay, and long-running operations that have
+ * finished by the SDK's first poll (which @azure/core-lro sends at once). An operation still running
+ * would answer that poll with Retry-After (whole seconds, as ARM does), which core-lro obeys over
+ * POLL's interval: a second per operation. arm-deployer's "waits as ARM's Retry-After says" runs one
+ * that way.
+ */
 export const FAST_FAULTS: LocalAzureOptions["faults"] = {
   rbacDelaySeconds: 0,
   identityAttachDelaySeconds: 0,
   sshNotReadySeconds: 0,
   directoryReplicationSeconds: 0,
-  lroSeconds: 0.02,
+  lroSeconds: 0,
 };
 
 /**
- * Poller options for `begin…AndWait`. Local Azure sends no Retry-After on its operation URLs, so the
- * SDK poller waits `updateIntervalInMs` between polls (core-lro's default is 2000 ms; a Retry-After
- * would override it).
+ * Poller options for `begin…AndWait`: between polls of a running operation that sends no Retry-After,
+ * 10 ms instead of core-lro's default 2000 ms. Local Azure's running operations send one, which
+ * core-lro puts before this interval.
  */
 export const POLL = { updateIntervalInMs: 10 } as const;
 
