@@ -1,4 +1,6 @@
 import { defineConfig } from "vitest/config";
+import { TEST_TIMEOUT_MS } from "./tests/support/hangGuard";
+import { longestFirst } from "./tests/support/longestFirst";
 
 // The real guests' tier: booted Debian guests (systemd-nspawn, cloud-init, OpenSSH) behind Local
 // Azure, which needs Linux, root and the guest image. Run with `npm run test:guest` (it builds the
@@ -9,7 +11,16 @@ export default defineConfig({
     pool: "forks",
     // Each file boots guests and runs whole deployments: two at a time keep a 2-core machine responsive.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    testTimeout: 180_000,
-    hookTimeout: 120_000,
+    // The files that run whole deployments (35–45 s each in .ci/run on 2026-12-06) start first: on a
+    // fresh clone vitest, without its duration cache, ordered them by size and started two of them last.
+    sequence: {
+      sequencer: longestFirst([
+        "tests/guest/engine.test.ts",
+        "tests/guest/service.test.ts",
+        "tests/guest/runner.test.ts",
+      ]),
+    },
+    testTimeout: TEST_TIMEOUT_MS,
+    hookTimeout: TEST_TIMEOUT_MS,
   },
 });

@@ -3,18 +3,19 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
  * npm test's files that take longest, longest first: each waits on deploys, RBAC delay or probe
- * backoff for 6–20 s (vitest's own durations, node_modules/.vite/vitest/). Without that cache, on a
- * fresh clone, vitest starts the largest files first, and the 167-line e2e file, the longest of all,
- * started last: 52 s instead of 45 s for the whole run.
+ * backoff for 12–41 s (vitest's own durations, node_modules/.vite/vitest/). Without that cache, on a
+ * fresh clone as in CI, vitest starts the largest files first, and the longest ones started last: 88 s
+ * for the whole run in .ci/run's fresh clone against 66 s with the cache (2026-12-06, 92ee4ec).
  */
 export const LONGEST_FIRST = [
-  "tests/e2e/e2e.test.ts",
-  "tests/matrix/endToEnd.test.ts",
   "tests/probe.test.ts",
+  "tests/local-runner/service.test.ts",
+  "tests/e2e/e2e.test.ts",
+  "tests/matrix/faults.test.ts",
+  "tests/matrix/endToEnd.test.ts",
   "tests/policy/localRunner.test.ts",
   "tests/policy/stack.test.ts",
   "tests/local-runner/deployLocal.test.ts",
-  "tests/local-runner/service.test.ts",
 ];
 
 /** Vitest's order (failed first, then longest by its cache, else largest), with `files` first, in their order. */
