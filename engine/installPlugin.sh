@@ -9,10 +9,13 @@
 # PATH is either an executable file (copied in as pulumi-resource-NAME, mode 755; a wrapper script
 # must use absolute paths, since it runs from the plugin folder's copy) or a folder (copied in whole:
 # it must hold pulumi-resource-NAME, or a PulumiPlugin.yaml with `runtime: nodejs` that the language
-# host runs). An install identical to PATH is left as it is: engines running beside this one may be
-# using it (the engine-tier files run two at a time, each installing the stand-ins). Otherwise the
-# copy is made beside the folder and renamed into place, a sibling `resource-NAME-vVERSION.partial`
-# file marking the install as unfinished meanwhile, so a concurrent engine skips it; it is removed last.
+# host runs). Installs of one plugin take turns (flock on PULUMI_HOME/.install-locks/KIND-NAME-vVERSION, outside plugins/ where the engine lists plugins): the
+# engine-tier files run two at a time, each installing the stand-ins, and two installs interleaving
+# their remove and rename broke each other ("rm: cannot remove …: Is a directory"). An install
+# identical to PATH is left as it is, since engines running beside this one may be using it.
+# Otherwise the copy is made beside the folder and renamed into place, a sibling
+# `resource-NAME-vVERSION.partial` file marking the install as unfinished meanwhile, as `pulumi plugin
+# install` marks it, so a concurrent engine skips it; it is removed last.
 #
 # PULUMI_HOME defaults to .engine/pulumi-home in this repository (the folder local/engineEnv.ts sets).
 # KIND defaults to resource (analyzer for a policy pack).
@@ -49,7 +52,9 @@ fi
 
 exe="pulumi-$kind-$name"
 dir="$home/plugins/$kind-$name-v$version"
-mkdir -p "$home/plugins"
+mkdir -p "$home/plugins" "$home/.install-locks"
+exec 9>"$home/.install-locks/$kind-$name-v$version"
+flock 9
 
 # holds_src: true when the folder holds exactly what PATH would put there.
 holds_src() {
@@ -79,11 +84,7 @@ else
 fi
 : >"$dir.partial"
 rm -rf "$dir"
-# -T: the staged folder becomes $dir; if another install put $dir back meanwhile, this fails (rather
-# than nesting the copy inside it), and that install is taken if it is this one.
-if ! mv -T "$staged" "$dir" 2>/dev/null && ! holds_src; then
-  echo "installPlugin: another install of $kind plugin $name v$version replaced $dir meanwhile" >&2
-  exit 1
-fi
+# -T: the staged folder becomes $dir itself, never a folder nested inside it.
+mv -T "$staged" "$dir"
 rm -f "$dir.partial" "$dir.lock"
 echo "installed $kind plugin $name v$version at $dir"
