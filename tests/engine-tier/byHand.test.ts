@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rejudged } from "../../engine/localRun";
 import { runLocalCli } from "../../local/cli";
 import { processAlive } from "../../local/kept";
 import { runningService } from "../../local/service";
+import { type LocalStackTurn, takeLocalStackTurn } from "../support/localStackTurn";
 import { commandProviderInstalled, engineBuilt, REPO_ROOT } from "./support";
 
 /**
@@ -18,9 +19,8 @@ import { commandProviderInstalled, engineBuilt, REPO_ROOT } from "./support";
  */
 
 const stateDir = mkdtempSync(join(tmpdir(), "engine-tier-by-hand-"));
-/** `npm run local -- --engine` works on stack `local`, whose config file is in the program's folder. */
-const stackConfig = join(REPO_ROOT, "Pulumi.local.yaml");
-const savedConfig = existsSync(stackConfig) ? readFileSync(stackConfig, "utf8") : null;
+/** `npm run local -- --engine` works on stack `local`: the guest tier's by-hand test takes turns with this one. */
+let turn: LocalStackTurn | undefined;
 
 const SCRIPT = `
 step() { name=$1; shift; "$@" >"$STATE/$name.out" 2>&1; echo "$name $?" >>"$STATE/steps"; }
@@ -59,11 +59,14 @@ const steps = () =>
 const output = (step: string) => readFileSync(join(stateDir, `${step}.out`), "utf8");
 
 describe.skipIf(!engineBuilt || !commandProviderInstalled)("the real pulumi by hand against the service", () => {
+  beforeAll(async () => {
+    turn = await takeLocalStackTurn(REPO_ROOT);
+  }, 660_000);
+
   afterAll(async () => {
     // Whatever failed: no service outlives the test, and the developer's stack config is as it was.
     await runLocalCli(["--state-dir", stateDir, "stop"], { stdout: () => undefined, stderr: () => undefined });
-    if (savedConfig === null) rmSync(stackConfig, { force: true });
-    else writeFileSync(stackConfig, savedConfig);
+    await turn?.end();
     rmSync(stateDir, { recursive: true, force: true });
   }, 60_000);
 

@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rejudged } from "../../engine/localRun";
 import { runLocalCli } from "../../local/cli";
 import { engineMissing } from "../../local/engineBridge";
@@ -10,6 +10,7 @@ import { processAlive } from "../../local/kept";
 import { type RunningService, runningService } from "../../local/service";
 import { readOutputs } from "../../local/state";
 import type { AccessCheck } from "../../verify/contract";
+import { type LocalStackTurn, takeLocalStackTurn } from "../support/localStackTurn";
 import { leftovers } from "./support";
 
 /**
@@ -23,9 +24,8 @@ import { leftovers } from "./support";
 
 const REPO = join(__dirname, "..", "..");
 const stateDir = mkdtempSync(join(tmpdir(), "guest-service-"));
-/** `npm run local -- --engine` works on stack `local`, whose config file is in the program's folder. */
-const stackConfig = join(REPO, "Pulumi.local.yaml");
-const savedConfig = existsSync(stackConfig) ? readFileSync(stackConfig, "utf8") : null;
+/** `npm run local -- --engine` works on stack `local`: the engine tier's by-hand test takes turns with this one. */
+let turn: LocalStackTurn | undefined;
 const engine = engineMissing(REPO);
 
 interface Step {
@@ -62,11 +62,14 @@ function expectProductionEvidence(accessCheck: AccessCheck | null | undefined): 
 
 let service: RunningService;
 
+beforeAll(async () => {
+  turn = await takeLocalStackTurn(REPO);
+}, 660_000);
+
 afterAll(async () => {
   // Whatever failed: no service outlives the test, and the developer's stack config is as it was.
   await runLocalCli(["--state-dir", stateDir, "stop"], { stdout: () => undefined, stderr: () => undefined });
-  if (savedConfig === null) rmSync(stackConfig, { force: true });
-  else writeFileSync(stackConfig, savedConfig);
+  await turn?.end();
   rmSync(stateDir, { recursive: true, force: true });
 }, 120_000);
 
