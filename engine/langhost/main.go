@@ -98,6 +98,10 @@ func main() {
 			cmdutil.Exit(fmt.Errorf("could not start health check: %w", err))
 		}
 	}
+	// Pulumi's host checks the engine every 5 minutes, so a host whose engine was SIGKILLed (the sweep
+	// test's killed run) lingered that long after the test. The engine starts its host as a child:
+	// when this process is re-parented, the engine is gone, and the host goes within a second.
+	go exitWhenOrphaned(os.Getppid(), time.Second)
 
 	host := newHost(engineAddress, *tracing)
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
@@ -114,6 +118,16 @@ func main() {
 	fmt.Printf("%d\n", handle.Port)
 	if err := <-handle.Done; err != nil {
 		cmdutil.Exit(fmt.Errorf("language host RPC stopped serving: %w", err))
+	}
+}
+
+// exitWhenOrphaned exits the process once its parent is no longer parent (re-parented to init or a
+// subreaper), checking every interval.
+func exitWhenOrphaned(parent int, interval time.Duration) {
+	for range time.Tick(interval) {
+		if os.Getppid() != parent {
+			os.Exit(0)
+		}
 	}
 }
 

@@ -105,12 +105,20 @@ export function localAzureTarget(
 }
 
 /**
- * Exits when the engine that started this plugin is gone (this process re-parented): an engine killed
- * with SIGKILL cannot stop its plugins, and a stand-in must not outlive it holding Local Azure's state.
+ * Exits when the engine that started this plugin is gone (this process re-parented, or the pipes of
+ * its stdout and stderr broken): an engine killed with SIGKILL cannot stop its plugins, and a stand-in
+ * must not outlive it holding Local Azure's state. The broken pipe matters most: @pulumi/pulumi's
+ * provider logs an uncaught error to stderr, whose write fails with EPIPE, which it logs again, and so
+ * on, synchronously: the tls stand-in was found spinning a core with 4 GB, the interval never firing.
  */
 export function exitWithEngine(intervalMs = 1000): void {
   const engine = process.ppid;
   setInterval(() => {
     if (process.ppid !== engine) process.exit(0);
   }, intervalMs).unref();
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(0);
+    });
+  }
 }
