@@ -11,13 +11,15 @@ export default defineConfig({
     pool: "forks",
     // Each file boots guests and runs whole deployments: two at a time keep a 2-core machine responsive.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    // The files that run whole deployments (35–45 s each in .ci/run on 2026-12-06) start first: on a
+    // The files that run whole deployments (35–60 s each in .ci/run on 2026-12-06) start first: on a
     // fresh clone vitest, without its duration cache, ordered them by size and started two of them last.
+    // service.test.ts comes third: it takes turns at the project's `local` stack with the engine tier's
+    // byHand.test.ts, which .ci/run starts at the same moment, and the engine tier is the longer one.
     sequence: {
       sequencer: longestFirst([
         "tests/guest/engine.test.ts",
-        "tests/guest/service.test.ts",
         "tests/guest/runner.test.ts",
+        "tests/guest/service.test.ts",
       ]),
     },
     testTimeout: TEST_TIMEOUT_MS,
