@@ -117,39 +117,36 @@ describe.skipIf("unusable" in cli)("Microsoft's Azure CLI inside a real guest, w
     expect(resolved.stdout).toBe("127.0.2.1       management.azure.com\n");
   });
 
+  /** The account `az login --identity` prints: Local Azure's one subscription, signed in as `user`. */
+  const signedInAccount = (user: Record<string, string>) => ({
+    environmentName: "AzureCloud",
+    homeTenantId: azure.tenantId,
+    id: azure.subscriptionId,
+    isDefault: true,
+    managedByTenants: [],
+    name: "Local Azure",
+    state: "Enabled",
+    tenantId: azure.tenantId,
+    user,
+  });
+
   it("az login --identity --client-id signs in as the user-assigned identity through 169.254.169.254", async () => {
     const clientId = vm.userIdentity?.clientId as string;
     const accounts = await azJson<unknown[]>("user", "login", "--identity", "--client-id", clientId);
     // GET /subscriptions lists the subscription: the identity holds Reader on a resource group in it.
     expect(accounts).toEqual([
-      {
-        environmentName: "AzureCloud",
-        homeTenantId: azure.tenantId,
-        id: azure.subscriptionId,
-        isDefault: true,
-        managedByTenants: [],
-        name: "Local Azure",
-        state: "Enabled",
-        tenantId: azure.tenantId,
-        user: { assignedIdentityInfo: `MSIClient-${clientId}`, name: "userAssignedIdentity", type: "servicePrincipal" },
-      },
+      signedInAccount({
+        assignedIdentityInfo: `MSIClient-${clientId}`,
+        name: "userAssignedIdentity",
+        type: "servicePrincipal",
+      }),
     ]);
   });
 
   it("az login --identity signs in as the system-assigned identity", async () => {
     const accounts = await azJson<unknown[]>("system", "login", "--identity");
     expect(accounts).toEqual([
-      {
-        environmentName: "AzureCloud",
-        homeTenantId: azure.tenantId,
-        id: azure.subscriptionId,
-        isDefault: true,
-        managedByTenants: [],
-        name: "Local Azure",
-        state: "Enabled",
-        tenantId: azure.tenantId,
-        user: { assignedIdentityInfo: "MSI", name: "systemAssignedIdentity", type: "servicePrincipal" },
-      },
+      signedInAccount({ assignedIdentityInfo: "MSI", name: "systemAssignedIdentity", type: "servicePrincipal" }),
     ]);
   });
 
