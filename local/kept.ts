@@ -98,13 +98,28 @@ export function removeKept(stateDir: string): void {
   rmSync(join(stateDir, KEPT_FILE), { force: true });
 }
 
+/**
+ * Whether the process runs. A zombie does not: it has exited and waits for its parent to reap it,
+ * which an init that is only a shell (a container's `bash -c` as PID 1, a CI job without an init)
+ * may never do, and kill(pid, 0) still succeeds on it. Linux says so in /proc/<pid>/stat's state.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it exists, but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  return processState(pid) !== "Z";
+}
+
+/** The state letter of /proc/<pid>/stat (after the parenthesised command name), or null without /proc. */
+export function processState(pid: number, proc = "/proc"): string | null {
+  try {
+    const stat = readFileSync(join(proc, String(pid), "stat"), "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) || null;
+  } catch {
+    return null;
   }
 }
 
