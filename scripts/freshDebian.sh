@@ -14,7 +14,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 [ "$(id -u)" -eq 0 ] || { echo "freshDebian.sh: needs root (debootstrap, systemd-nspawn)" >&2; exit 2; }
-for tool in debootstrap systemd-nspawn node git; do
+for tool in debootstrap systemd-nspawn unshare node git; do
   command -v "$tool" >/dev/null || { echo "freshDebian.sh: $tool not found (npm run guest:build installs debootstrap and systemd-container)" >&2; exit 2; }
 done
 
@@ -33,10 +33,19 @@ debootstrap --variant=minbase --include=ca-certificates,curl,openssh-client,git 
   bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
   { tail -20 "$root.debootstrap.log" >&2; exit 1; }
 
+# What Debian's installer writes and debootstrap does not: /etc/hosts naming localhost (vitest resolves it).
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
+
 # apt inside reads the host's sources (so systemTools.sh can install cloud-init there) and its resolver.
 cp -a /etc/apt/sources.list.d/. "$root/etc/apt/sources.list.d/"
 [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$root/etc/apt/sources.list"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+
+# This machine's network trust, which any machine on its network needs to reach the npm registry: its
+# CA bundle (with the CAs under /usr/local/share/ca-certificates) and npm's global config (its cafile).
+cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+[ -f /etc/npmrc ] && cp /etc/npmrc "$root/etc/npmrc"
 
 # Node 20 as this machine has it: the binary and npm.
 node_bin=$(readlink -f "$(command -v node)")
@@ -50,8 +59,18 @@ ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
 git clone -q "$repo" "$root/root/vm-identity-access"
 
 echo "freshDebian.sh: in the fresh machine, as root: npm ci && npm run local; npm test" >&2
-systemd-nspawn --quiet --register=no -D "$root" --chdir=/root/vm-identity-access \
+# As the real guests do (local-azure/linuxGuest/machine.ts): no machined or system bus needed
+# (--register=no --keep-unit), and systemd-nspawn's runtime state on a tmpfs of a private mount
+# namespace, so nothing of it stays on the host.
+unshare --mount --propagation private -- sh -c \
+  'mkdir -p /run/systemd/nspawn && mount -t tmpfs -o mode=0755,size=1m nspawn-runtime /run/systemd/nspawn && exec "$@"' sh \
+  systemd-nspawn --quiet --register=no --keep-unit -D "$root" --chdir=/root/vm-identity-access \
   --setenv=HOME=/root --setenv=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  bash -c 'set -e; echo "+ node $(node --version), npm $(npm --version); cloud-init: $(command -v cloud-init || echo absent); python3: $(command -v python3 || echo absent)"
-    echo "+ npm ci && npm run local"; npm ci --no-audit --no-fund && npm run local
-    echo "+ npm test"; npm test'
+  ${NODE_EXTRA_CA_CERTS:+--setenv=NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS} \
+  bash -c 'set -e
+    echo "+ node $(node --version), npm $(npm --version); cloud-init: $(command -v cloud-init || echo absent); python3: $(command -v python3 || echo absent)"
+    echo "+ npm ci && npm run local"
+    npm ci --no-audit --no-fund
+    npm run local
+    echo "+ npm test"
+    npm test'
