@@ -6,7 +6,7 @@
 #
 #   sudo bash scripts/freshDebian.sh            # keeps nothing: the root filesystem is removed at the end
 #
-# Needs root, debootstrap and systemd-nspawn (npm run guest:build installs both). The Debian mirror is
+# Needs root, debootstrap and systemd-nspawn (npm run guest:build installs both), and npm ci done here. The Debian mirror is
 # this machine's apt's own (read from /etc/apt/sources.list*, never written into a file of the
 # project); Node 20 is this machine's, copied in. The container shares the host's network, as a
 # machine would: npm ci reaches the npm registry and apt the Debian mirror, nothing else is contacted.
@@ -18,9 +18,9 @@ for tool in debootstrap systemd-nspawn unshare node git; do
   command -v "$tool" >/dev/null || { echo "freshDebian.sh: $tool not found (npm run guest:build installs debootstrap and systemd-container)" >&2; exit 2; }
 done
 
-# The first deb source whose URI ends in /debian, as local-azure/linuxGuest/image.ts's debianMirror reads it.
-mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-  grep -oE '(^deb(\s+\[[^]]*\])?\s+|^URIs:\s*)https?://\S+/debian/?(\s|$)' | grep -oE 'https?://\S+/debian' | head -1 || true)
+# The Debian mirror apt uses here, read as the guest image's build reads it (local-azure/linuxGuest/image.ts).
+mirror=$(cd "$repo" && node --import tsx -e \
+  'const { aptSources, debianMirror } = require("./local-azure/linuxGuest/image"); console.log(debianMirror(aptSources()) ?? "")')
 [ -n "$mirror" ] || { echo "freshDebian.sh: no Debian mirror in /etc/apt/sources.list*: add one for apt first" >&2; exit 2; }
 
 root=$(mktemp -d /var/tmp/vmia-fresh-debian.XXXXXX)
