@@ -8,6 +8,7 @@ import { runLocalCli } from "../../local/cli";
 import { processAlive } from "../../local/kept";
 import { runningService } from "../../local/service";
 import { type LocalStackTurn, takeLocalStackTurn } from "../support/localStackTurn";
+import { userShellEnv } from "../support/userShell";
 import { commandProviderInstalled, engineBuilt, REPO_ROOT } from "./support";
 
 /**
@@ -38,11 +39,8 @@ step stopped-preview pulumi preview --non-interactive --color never
 
 function byHand(): Promise<void> {
   // The shell starts with none of the engine's or Local Azure's variables: env alone provides them.
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(PULUMI_|LOCAL_AZURE_|AZURE_)/.test(name)),
-  );
   return new Promise((done, failed) =>
-    execFile("bash", ["-c", SCRIPT], { cwd: REPO_ROOT, env: { ...env, STATE: stateDir } }, (error) =>
+    execFile("bash", ["-c", SCRIPT], { cwd: REPO_ROOT, env: userShellEnv({ STATE: stateDir }) }, (error) =>
       error ? failed(error) : done(),
     ),
   );

@@ -11,6 +11,7 @@ import { type RunningService, runningService } from "../../local/service";
 import { readOutputs } from "../../local/state";
 import type { AccessCheck } from "../../verify/contract";
 import { type LocalStackTurn, takeLocalStackTurn } from "../support/localStackTurn";
+import { userShellEnv } from "../support/userShell";
 import { leftovers } from "./support";
 
 /**
@@ -35,14 +36,11 @@ interface Step {
 
 /** Commands typed into one bash, in a shell with none of Azure's, Pulumi's or Local Azure's variables. */
 function shell(script: string): Promise<Step> {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(PULUMI_|LOCAL_AZURE_|AZURE_)/.test(name)),
-  );
   return new Promise((done) =>
     execFile(
       "bash",
       ["-c", `exec 2>&1\n${script}`],
-      { cwd: REPO, env: { ...env, STATE: stateDir }, timeout: 600_000 },
+      { cwd: REPO, env: userShellEnv({ STATE: stateDir }), timeout: 600_000 },
       (error, stdout) => done({ code: error ? Number((error as { code?: number }).code ?? -1) : 0, out: stdout }),
     ),
   );
