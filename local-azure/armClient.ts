@@ -44,7 +44,7 @@ export class ArmClient {
   ) {}
 
   async request(
-    method: "GET" | "PUT" | "PATCH" | "DELETE" | "POST",
+    method: "GET" | "HEAD" | "PUT" | "PATCH" | "DELETE" | "POST",
     path: string,
     body?: unknown,
   ): Promise<ArmResponse> {

@@ -50,7 +50,11 @@ export type TokenVerdict =
   | { ok: true; token: VerifiedToken }
   | {
       ok: false;
-      code: "InvalidAuthenticationToken" | "ExpiredAuthenticationToken" | "InvalidAuthenticationTokenAudience";
+      code:
+        | "InvalidAuthenticationToken"
+        | "ExpiredAuthenticationToken"
+        | "InvalidAuthenticationTokenAudience"
+        | "InvalidAuthenticationTokenTenant";
       message: string;
     };
 
@@ -187,21 +191,17 @@ export class Entra {
     return { token, expiresOn, notBefore: issuedAt };
   }
 
-  /** ARM's checks of a bearer token: signature, issuer, lifetime, then audience. */
-  async verify(token: string, audiences: string[]): Promise<TokenVerdict> {
+  /**
+   * ARM's checks of a bearer token: signature, lifetime, issuer, then audience. Entra signs every
+   * tenant's tokens with the same keys, so a token another tenant issued verifies and is refused for its
+   * issuer: 401 InvalidAuthenticationTokenTenant, in ARM's words (Azure/azure-sdk-for-net#49391,
+   * Azure/pcs-cli#357, microsoft/vscode-azureappservice#2095), naming the authority (`authority`, this
+   * Entra's host) to get a token of this tenant from. An issuer that is no tenant's is just invalid.
+   */
+  async verify(token: string, audiences: string[], authority = "https://login.windows.net"): Promise<TokenVerdict> {
+    let payload: Awaited<ReturnType<typeof jwtVerify>>["payload"];
     try {
-      const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks), {
-        issuer: this.issuer,
-        algorithms: ["RS256"],
-      });
-      if (typeof payload.aud !== "string" || !audiences.includes(payload.aud)) {
-        return {
-          ok: false,
-          code: "InvalidAuthenticationTokenAudience",
-          message: `The access token has been obtained for wrong audience or resource '${String(payload.aud)}'. It should exactly match with one of the allowed audiences '${audiences.join("','")}'.`,
-        };
-      }
-      return { ok: true, token: { oid: String(payload.oid), appid: String(payload.appid) } };
+      ({ payload } = await jwtVerify(token, createLocalJWKSet(this.jwks), { algorithms: ["RS256"] }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) {
         return {
@@ -212,5 +212,23 @@ export class Entra {
       }
       return { ok: false, code: "InvalidAuthenticationToken", message: "The access token is invalid." };
     }
+    if (payload.iss !== this.issuer) {
+      if (typeof payload.iss === "string" && /^https:\/\/sts\.windows\.net\/[0-9a-f-]{36}\/$/i.test(payload.iss)) {
+        return {
+          ok: false,
+          code: "InvalidAuthenticationTokenTenant",
+          message: `The access token is from the wrong issuer '${payload.iss}'. It must match the tenant '${this.issuer}' associated with this subscription. Please use the authority (URL) '${authority.replace(/\/+$/, "")}/${this.tenantId}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.`,
+        };
+      }
+      return { ok: false, code: "InvalidAuthenticationToken", message: "The access token is invalid." };
+    }
+    if (typeof payload.aud !== "string" || !audiences.includes(payload.aud)) {
+      return {
+        ok: false,
+        code: "InvalidAuthenticationTokenAudience",
+        message: `The access token has been obtained for wrong audience or resource '${String(payload.aud)}'. It should exactly match with one of the allowed audiences '${audiences.join("','")}'.`,
+      };
+    }
+    return { ok: true, token: { oid: String(payload.oid), appid: String(payload.appid) } };
   }
 }

@@ -63,10 +63,26 @@ export interface StoredResource {
   /** Until then, provisioningState reads Creating/Updating. */
   readyAt: number;
   created: boolean;
+  /**
+   * When a long-running DELETE began: from then the resource reads back with provisioningState
+   * Deleting, and it is gone once `lroSeconds` (read when asked) have passed (arm/providerResources.ts).
+   */
+  deletingSince?: number;
+}
+
+/** A resource group; `deletingSince` as a resource's, while its long-running delete runs. */
+export interface StoredResourceGroup {
+  id: string;
+  name: string;
+  location: string;
+  tags?: unknown;
+  deletingSince?: number;
 }
 
 export interface Operation {
   readyAt: number;
+  /** Set for a delete: it ends `lroSeconds` after this, the faults read when asked (so a test can stretch or end it). */
+  startedAt?: number;
 }
 
 export interface RequestLogEntry {
@@ -84,7 +100,7 @@ let nextPublicIp = 0;
 const processBlock = Math.floor(Math.random() * 256);
 
 export class Store {
-  readonly resourceGroups = new Map<string, { id: string; name: string; location: string; tags?: unknown }>();
+  readonly resourceGroups = new Map<string, StoredResourceGroup>();
   readonly resources = new Map<string, StoredResource>();
   readonly roleAssignments = new Map<string, RoleAssignment>();
   /** Deleted assignments (with deletedAt), still authorizing while their revocation propagates. */

@@ -29,7 +29,7 @@ export async function authenticate(
       ),
     };
   }
-  const verdict = await ctx.entra.verify(authorization.slice(7), armAudiences(ctx.endpoint));
+  const verdict = await ctx.entra.verify(authorization.slice(7), armAudiences(ctx.endpoint), authorityHostOf(ctx));
   if (!verdict.ok) return { ok: false, reply: unauthenticated(ctx, verdict.code, verdict.message) };
   return { ok: true, caller: verdict.token };
 }

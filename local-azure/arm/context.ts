@@ -42,10 +42,19 @@ export interface ArmProvider {
   handle(request: ArmRequest): Promise<ArmReply> | ArmReply;
 }
 
-/** A resource provider as `/providers/{namespace}` describes it: its resource types and their API versions. */
+/**
+ * A resource provider as `/providers/{namespace}` describes it: its resource types and the API
+ * versions each is served with (newest first, as Providers_Get lists them), the same list ARM checks a
+ * request's api-version against (./apiVersions.ts).
+ */
 export interface ProviderDescription {
   namespace: string;
-  resourceTypes: Array<{ resourceType: string; apiVersions: string[] }>;
+  resourceTypes: Array<{
+    resourceType: string;
+    apiVersions: readonly string[];
+    /** A type with no location of its own (Microsoft.Authorization's, ARM's own): `locations: []`. */
+    global?: boolean;
+  }>;
 }
 
 /** What the router shares with every provider: the context, long-running operations, RBAC, and the stored resources. */
@@ -60,6 +69,8 @@ export interface ArmShared {
   allowed(principalId: string, scope: string, action: string): boolean;
   /** Removes a stored resource and what hangs on it (a VM's runtime, an identity's principal). */
   forget(resource: StoredResource): Promise<void>;
+  /** Marks a resource, and the resources deleted with it, Deleting since `since` (a long-running delete). */
+  markDeleting(resource: StoredResource, since: number): void;
   /** A stored resource as ARM answers it. */
   view(resource: StoredResource): Record<string, unknown>;
 }

@@ -25,6 +25,18 @@ export function resourceGroupNotFound(resourceGroup: string | undefined): ArmRep
   return armError(404, "ResourceGroupNotFound", `Resource group '${resourceGroup}' could not be found.`);
 }
 
+/**
+ * A write into (or onto) a resource group whose delete is running: 409, as Azure/azure-cli#21121 and
+ * #28679 quote it.
+ */
+export function resourceGroupBeingDeleted(resourceGroup: string): ArmReply {
+  return armError(
+    409,
+    "ResourceGroupBeingDeleted",
+    `The resource group '${resourceGroup}' is in deprovisioning state and cannot perform this operation.`,
+  );
+}
+
 export function resourceNotFound(type: string, name: string, resourceGroup: string): ArmReply {
   return armError(
     404,

@@ -34,6 +34,23 @@ export class Operations implements ArmProvider {
     return this.create(Date.now() + this.ctx.faults.lroSeconds * 1000);
   }
 
+  /** A delete's operation: it ends `lroSeconds` after `startedAt`, as the faults say at each poll. */
+  createDelete(startedAt: number): string {
+    const id = randomUUID();
+    this.ctx.store.operations.set(id, { readyAt: startedAt, startedAt });
+    return id;
+  }
+
+  /** When an operation ends. */
+  readyAt(operation: { readyAt: number; startedAt?: number }): number {
+    return operation.startedAt === undefined ? operation.readyAt : this.deletedAt(operation.startedAt);
+  }
+
+  /** When a delete that began at `startedAt` ends: `lroSeconds` later, read now. */
+  deletedAt(startedAt: number): number {
+    return startedAt + this.ctx.faults.lroSeconds * 1000;
+  }
+
   /** Retry-After while the operation finishing at `readyAt` runs: whole seconds left, at least 1; none once done. */
   retryAfter(readyAt: number): Record<string, string> {
     const left = readyAt - Date.now();
@@ -48,8 +65,13 @@ export class Operations implements ArmProvider {
     return {
       ...(poll.asyncOperation ? { "azure-asyncoperation": this.statusUrl(id) } : {}),
       ...(poll.location ? { location: this.resultUrl(id) } : {}),
-      ...this.retryAfter(this.ctx.store.operations.get(id)?.readyAt ?? 0),
+      ...this.retryAfter(this.readyAtOf(id)),
     };
+  }
+
+  private readyAtOf(id: string): number {
+    const operation = this.ctx.store.operations.get(id);
+    return operation ? this.readyAt(operation) : 0;
   }
 
   statusUrl(id: string): string {
@@ -72,8 +94,9 @@ export class Operations implements ArmProvider {
   handle({ route }: ArmRequest): ArmReply {
     const operation = this.ctx.store.operations.get(route.name ?? "");
     if (!operation) return armError(404, "NotFound", "The operation was not found.");
-    const done = Date.now() >= operation.readyAt;
-    const pace = this.retryAfter(operation.readyAt);
+    const readyAt = this.readyAt(operation);
+    const done = Date.now() >= readyAt;
+    const pace = this.retryAfter(readyAt);
     if (route.kind === "operationStatus")
       return { status: 200, headers: pace, body: { name: route.name, status: done ? "Succeeded" : "InProgress" } };
     if (!done) return { status: 202, headers: { location: this.resultUrl(String(route.name)), ...pace } };

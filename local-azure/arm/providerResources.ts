@@ -1,6 +1,13 @@
 import type { StoredResource } from "../store";
 import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "./context";
-import { type ArmReply, armError, listReply, resourceGroupNotFound, resourceNotFound } from "./errors";
+import {
+  type ArmReply,
+  armError,
+  listReply,
+  resourceGroupBeingDeleted,
+  resourceGroupNotFound,
+  resourceNotFound,
+} from "./errors";
 import { isWithinScope } from "./rbac";
 import { type Route, verbOf } from "./routes";
 
@@ -34,6 +41,12 @@ export type BuildResult = { error: ArmReply } | { stored?: (resource: StoredReso
 export interface ResourceType {
   /** The full type as ARM spells it, e.g. Microsoft.Network/virtualNetworks/subnets. */
   type: string;
+  /**
+   * The REST API versions ARM serves the type with here, newest first: those its clients here send
+   * (azure-native 3.28, the Azure CLI 2.91, the @azure/arm-* majors the tests pin and the newest). A
+   * request at another version is refused as ARM refuses it (./apiVersions.ts); `/providers` lists these.
+   */
+  apiVersions: readonly string[];
   /** A nested type (a VNet's subnets) carries no location of its own. */
   nested?: boolean;
   /** The ID ARM gives a resource at `path` (default: the path with "resourceGroups" spelled so). */
@@ -54,8 +67,6 @@ export interface ResourceNamespace {
   namespace: string;
   /** Whether its PUT and DELETE are long-running (201/202 with Azure-AsyncOperation), as Network's and Compute's are. */
   longRunning: boolean;
-  /** The REST API versions Local Azure serves the namespace with (those the program deploys with). */
-  apiVersions: string[];
   types: ResourceType[];
 }
 
@@ -86,9 +97,12 @@ export class ProviderResources implements ArmProvider {
 
   /** What `/providers/{namespace}` shows for each namespace held here. */
   describe(): ProviderDescription[] {
-    return this.namespaces.map(({ namespace, apiVersions, types }) => ({
+    return this.namespaces.map(({ namespace, types }) => ({
       namespace,
-      resourceTypes: types.map((t) => ({ resourceType: t.type.slice(namespace.length + 1), apiVersions })),
+      resourceTypes: types.map((t) => ({
+        resourceType: t.type.slice(namespace.length + 1),
+        apiVersions: t.apiVersions,
+      })),
     }));
   }
 
@@ -130,9 +144,16 @@ export class ProviderResources implements ArmProvider {
 
   /** A stored resource as ARM answers it: provisioningState from its operation, then its type's view. */
   view(resource: StoredResource): Record<string, unknown> {
-    const creating = Date.now() < resource.readyAt;
+    const now = Date.now();
     const properties = { ...((resource.body.properties as Record<string, unknown>) ?? {}) };
-    properties.provisioningState = creating ? (resource.created ? "Creating" : "Updating") : "Succeeded";
+    properties.provisioningState =
+      resource.deletingSince !== undefined
+        ? "Deleting"
+        : now < resource.readyAt
+          ? resource.created
+            ? "Creating"
+            : "Updating"
+          : "Succeeded";
     this.typeOf(resource.type)?.view?.(resource, properties);
     return { ...resource.body, properties };
   }
@@ -141,6 +162,35 @@ export class ProviderResources implements ArmProvider {
   async forget(resource: StoredResource): Promise<void> {
     this.shared.ctx.store.resources.delete(resource.id.toLowerCase());
     await this.typeOf(resource.type)?.forget?.(resource);
+  }
+
+  /**
+   * Ends the long-running deletes whose time has come: each resource leaves the store (and what hangs
+   * on it, a VM's guest, is torn down) before the request that finds its operation done is answered,
+   * so a poller that sees Succeeded then gets 404, as on Azure.
+   */
+  async settleDeletions(now = Date.now()): Promise<void> {
+    const store = this.shared.ctx.store;
+    const operations = this.shared.operations;
+    const due = [...store.resources.values()].filter(
+      (r) => r.deletingSince !== undefined && operations.deletedAt(r.deletingSince) <= now,
+    );
+    for (const resource of due) {
+      // A request answered meanwhile may have settled it already.
+      if (store.resource(resource.id) !== resource) continue;
+      try {
+        await this.forget(resource);
+      } catch (error) {
+        console.error(`Local Azure: deleting ${resource.id} failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Marks a resource (and the resources deleted with it) Deleting since `since`, unless it already is. */
+  markDeleting(resource: StoredResource, since: number): void {
+    for (const part of [resource, ...(this.typeOf(resource.type)?.children?.(resource) ?? [])]) {
+      part.deletingSince = part.deletingSince ?? since;
+    }
   }
 
   private typeOf(type: string): ResourceType | undefined {
@@ -195,21 +245,30 @@ export class ProviderResources implements ArmProvider {
     if (method === "HEAD") return { status: existing ? 204 : 404 };
     if (method === "GET") return existing ? { status: 200, body: this.view(existing) } : notFound();
     const longRunning = this.longRunning(type);
+    const group = store.resourceGroups.get(String(route.resourceGroup).toLowerCase());
     if (method === "DELETE") {
       if (!existing) return { status: 204 };
       const children = definition?.children?.(existing) ?? [];
-      for (const part of [existing, ...children]) {
-        const refused = this.typeOf(part.type)?.refuseDelete?.(part);
-        if (refused) return refused;
+      if (existing.deletingSince === undefined) {
+        for (const part of [existing, ...children]) {
+          const refused = this.typeOf(part.type)?.refuseDelete?.(part);
+          if (refused) return refused;
+        }
       }
-      for (const child of children) await this.forget(child);
-      await this.forget(existing);
-      if (!longRunning) return { status: 200 };
-      // Network and Compute deletes: 202 with Azure-AsyncOperation and Location (their REST specs' x-ms-long-running-operation).
-      const operation = operations.createNow();
+      if (!longRunning) {
+        for (const child of children) await this.forget(child);
+        await this.forget(existing);
+        return { status: 200 };
+      }
+      // Network and Compute deletes: 202 with Azure-AsyncOperation and Location (their REST specs'
+      // x-ms-long-running-operation). The resource reads back Deleting until the operation ends, then
+      // 404 (settleDeletions); a DELETE meanwhile answers the same operation's end.
+      this.markDeleting(existing, Date.now());
+      const operation = operations.createDelete(existing.deletingSince ?? Date.now());
       return { status: 202, headers: operations.accepted(operation, { asyncOperation: true, location: true }) };
     }
     if (method !== "PUT" && method !== "PATCH") return armError(405, "MethodNotAllowed", `${method} is not supported.`);
+    if (group?.deletingSince !== undefined) return resourceGroupBeingDeleted(group.name);
     if (method === "PATCH" && !existing) return notFound();
     const patch = (body ?? {}) as Record<string, unknown>;
     // PATCH merges: top-level members replace, properties merge one level deep.

@@ -1,5 +1,6 @@
+import { apiVersionRefusal, MISSING_API_VERSION } from "./apiVersions";
 import { authenticate, type Caller, unauthenticated } from "./auth";
-import type { ArmContext, ArmProvider, ArmShared } from "./context";
+import type { ArmContext, ArmProvider, ArmShared, ProviderDescription } from "./context";
 import { type ArmReply, armError } from "./errors";
 import { Operations } from "./operations";
 import { ProviderResources } from "./providerResources";
@@ -42,6 +43,7 @@ export class ArmService {
         ),
       allowed: (principalId, scope, action) => isAllowed(shared.permissionsOf(principalId, scope), action),
       forget: (resource) => resources.forget(resource),
+      markDeleting: (resource, since) => resources.markDeleting(resource, since),
       view: (resource) => resources.view(resource),
     };
     const resources = new ProviderResources(shared, [
@@ -51,11 +53,13 @@ export class ArmService {
     ]);
     const authorization = new AuthorizationProvider(shared);
     const resourceGroups = new ResourcesProvider(shared);
-    const discovery = new DiscoveryProvider(shared, () => [
-      resourceGroups.describe(),
-      authorization.describe(),
-      ...resources.describe(),
-    ]);
+    this.catalog = () => [resourceGroups.describe(), authorization.describe(), ...resources.describe()];
+    const discovery = new DiscoveryProvider(shared, this.catalog);
+    // Long-running deletes end before any request is answered, the one that polls them included.
+    this.settleDeletions = async () => {
+      await resources.settleDeletions();
+      await resourceGroups.settleDeletions();
+    };
     // Tried in this order: Authorization's paths sit under any scope, so they are matched first;
     // discovery's `/subscriptions/{id}/providers/{namespace}/register` before the generic
     // `/providers/{namespace}/…` paths, which come last.
@@ -64,6 +68,14 @@ export class ArmService {
   }
 
   private readonly shared: ArmShared;
+  /** Every provider's namespace and types with their api-versions: what `/providers` shows and requests are checked against. */
+  private readonly catalog: () => ProviderDescription[];
+  private readonly settleDeletions: () => Promise<void>;
+
+  /** The region that answers (ARM names it in x-ms-routing-request-id): the cloud's location. */
+  get region(): string {
+    return this.ctx.location;
+  }
 
   /** The whole request: authentication, faults, authorization, then the route. */
   async handle(
@@ -76,6 +88,7 @@ export class ArmService {
     const url = new URL(`${this.ctx.endpoint}${rawUrl.startsWith("/") ? "" : "/"}${rawUrl}`);
     // SDK clients join a scope that starts with "/" to "/{scope}/providers/…": ARM reads "//" as "/".
     const path = url.pathname.replace(/\/{2,}/g, "/").replace(/\/+$/, "");
+    await this.settleDeletions();
     const anonymous = metadataReply(this.ctx, method, path, url);
     if (anonymous) return { reply: anonymous, principalId: null };
     const authenticated = await authenticate(this.ctx, headers.authorization);
@@ -83,16 +96,8 @@ export class ArmService {
     const caller = authenticated.caller;
     const fault = this.injectedFault(caller);
     if (fault) return { reply: fault, principalId: caller.oid };
-    if (!url.searchParams.get("api-version")) {
-      return {
-        reply: armError(
-          400,
-          "MissingApiVersionParameter",
-          "The api-version query parameter (?api-version=) is required for all requests.",
-        ),
-        principalId: caller.oid,
-      };
-    }
+    const version = url.searchParams.get("api-version");
+    if (!version) return { reply: MISSING_API_VERSION, principalId: caller.oid };
     const matched = this.match(method, path);
     const outside = this.outsideSubscription(matched?.route.scope ?? path);
     if (!matched || outside) {
@@ -102,6 +107,8 @@ export class ArmService {
       };
     }
     const { provider, route } = matched;
+    const unserved = this.unservedVersion(method, route, version, body);
+    if (unserved) return { reply: unserved, principalId: caller.oid };
     // Operation polls carry their own unguessable ID; a subscription-scope list is filtered item by item.
     if (route.action !== "" && !route.filtered && !this.authorized(caller.oid, route.scope, route.action)) {
       return {
@@ -127,6 +134,41 @@ export class ArmService {
     if (!allowedByRevoked(this.ctx.store.revokedAssignments, principalId, scope, action)) return false;
     lag.count--;
     return true;
+  }
+
+  /**
+   * ARM's refusal when no provider serves the route's type at `version` (./apiVersions.ts); undefined
+   * when one does. An operation poll carries its own version; a POST to `{resource}/{action}` (a VM's
+   * restart, its runCommand) is served by the resource's type, whatever route a provider gives it.
+   */
+  private unservedVersion(method: string, route: Route, version: string, body: unknown): ArmReply | undefined {
+    if (!route.type) return undefined;
+    const parent = route.type.split("/").slice(0, -1).join("/");
+    const known = (type: string) =>
+      this.catalog().some((p) =>
+        p.resourceTypes.some((t) => `${p.namespace}/${t.resourceType}`.toLowerCase() === type.toLowerCase()),
+      );
+    const action = method === "POST" && parent.includes("/") && !known(route.type) && known(parent);
+    return apiVersionRefusal(this.catalog(), {
+      type: action ? parent : route.type,
+      version,
+      location: this.locationOf(route, body),
+      locations: [this.ctx.location],
+    });
+  }
+
+  /** Where the route's resource lives, as ARM routes it: the location a PUT names, the resource's, its parent's or its group's. */
+  private locationOf(route: Route, body: unknown): string {
+    const store = this.ctx.store;
+    const named = (body as { location?: unknown } | null)?.location;
+    const found =
+      (typeof named === "string" ? named : undefined) ??
+      [route.kind === "resource" ? route.scope : undefined, route.parentId]
+        .map((id) => (id ? store.resource(id)?.body.location : undefined))
+        .find((location): location is string => typeof location === "string") ??
+      (route.resourceGroup ? store.resourceGroups.get(route.resourceGroup.toLowerCase())?.location : undefined) ??
+      this.ctx.location;
+    return found.replace(/\s+/g, "").toLowerCase();
   }
 
   private match(method: string, path: string): { provider: ArmProvider; route: Route } | undefined {

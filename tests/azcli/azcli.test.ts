@@ -326,3 +326,140 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
     }
   });
 });
+
+/**
+ * What Local Azure refuses and derives, as the Azure CLI surfaces it (local-azure/arm/apiVersions.ts,
+ * providers/network.ts): the VM's addresses found through the read-only back-references (a NIC's
+ * virtualMachine, its ipConfigurations' privateIPAddress) as `az vm list-ip-addresses` finds them;
+ * ARM's NoRegisteredProviderFound for an api-version a type does not have; a NAT gateway made, attached
+ * and refused deletion with the CLI's own api-versions.
+ */
+describe("Local Azure refuses what ARM refuses and derives what ARM derives, through the Azure CLI", () => {
+  let nicId = "";
+
+  it("az vm list-ip-addresses finds the VM's private and public address through its NIC's virtualMachine", async () => {
+    const listed = await azJson<
+      Array<{
+        virtualMachine: {
+          name: string;
+          resourceGroup: string;
+          network: {
+            privateIpAddresses: string[];
+            publicIpAddresses: Array<{ ipAddress: string; ipAllocationMethod: string; name: string; id: string }>;
+          };
+        };
+      }>
+    >(shellEnv, "vm", "list-ip-addresses", "-g", resourceGroup, "-n", vmName);
+    expect(listed).toHaveLength(1);
+    const { virtualMachine } = listed[0];
+    expect(virtualMachine.name).toBe(vmName);
+    expect(virtualMachine.resourceGroup.toLowerCase()).toBe(resourceGroup.toLowerCase());
+    expect(virtualMachine.network.privateIpAddresses).toEqual([expect.stringMatching(/^10\.\d+\.\d+\.4$/)]);
+    expect(virtualMachine.network.publicIpAddresses).toEqual([
+      expect.objectContaining({ ipAllocationMethod: "Static", ipAddress: expect.stringMatching(/^127\./) }),
+    ]);
+    const nic = await azJson<Array<{ id: string; virtualMachine: { id: string } }>>(
+      shellEnv,
+      "network",
+      "nic",
+      "list",
+      "-g",
+      resourceGroup,
+    );
+    nicId = nic[0].id;
+    expect(nic[0].virtualMachine.id.toLowerCase()).toContain(`/virtualmachines/${vmName.toLowerCase()}`);
+  });
+
+  it("az resource show at an api-version networkInterfaces lacks: ARM's NoRegisteredProviderFound, in az's words", async () => {
+    const shown = await az(shellEnv, "resource", "show", "--ids", nicId, "--api-version", "2015-06-15");
+    expect(shown.code).toBe(1);
+    expect(shown.stderr).toContain(
+      `(NoRegisteredProviderFound) No registered resource provider found for location '${service.location}' and API version '2015-06-15' for type 'networkInterfaces'. The supported api-versions are '2022-01-01, 2023-11-01, 2024-05-01, 2025-05-01, 2026-01-01'.`,
+    );
+  });
+
+  it("az network nat gateway create with a Standard static IP, attached to the VM's subnet: each names the other; delete is refused", async () => {
+    const subnet = await azJson<Array<{ id: string; name: string }>>(
+      shellEnv,
+      "network",
+      "vnet",
+      "list",
+      "-g",
+      resourceGroup,
+      "--query",
+      "[0].subnets[0].{id: id, name: name}",
+    ).then((found) => [found].flat());
+    const [vnetName] = subnet[0].id.split("/virtualNetworks/")[1].split("/");
+    await azJson(
+      shellEnv,
+      "network",
+      "public-ip",
+      "create",
+      "-g",
+      resourceGroup,
+      "-n",
+      "nat-ip",
+      "--sku",
+      "Standard",
+      "--allocation-method",
+      "Static",
+    );
+    const nat = await azJson<{ id: string; sku: { name: string }; idleTimeoutInMinutes: number }>(
+      shellEnv,
+      "network",
+      "nat",
+      "gateway",
+      "create",
+      "-g",
+      resourceGroup,
+      "-n",
+      "egress",
+      "--public-ip-addresses",
+      "nat-ip",
+    );
+    expect(nat).toMatchObject({ sku: { name: "Standard" }, idleTimeoutInMinutes: 4 });
+    await azJson(
+      shellEnv,
+      "network",
+      "vnet",
+      "subnet",
+      "update",
+      "-g",
+      resourceGroup,
+      "--vnet-name",
+      vnetName,
+      "-n",
+      subnet[0].name,
+      "--nat-gateway",
+      "egress",
+    );
+    const shown = await azJson<{ subnets: Array<{ id: string }> }>(
+      shellEnv,
+      "network",
+      "nat",
+      "gateway",
+      "show",
+      "-g",
+      resourceGroup,
+      "-n",
+      "egress",
+    );
+    expect(shown.subnets.map((s) => s.id.toLowerCase())).toEqual([subnet[0].id.toLowerCase()]);
+    const ip = await azJson<{ natGateway: { id: string } }>(
+      shellEnv,
+      "network",
+      "public-ip",
+      "show",
+      "-g",
+      resourceGroup,
+      "-n",
+      "nat-ip",
+    );
+    expect(ip.natGateway.id.toLowerCase()).toBe(nat.id.toLowerCase());
+    const refused = await az(shellEnv, "network", "nat", "gateway", "delete", "-g", resourceGroup, "-n", "egress");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      `(CannotDeleteNatGatewayAssociatedToSubnet) NAT Gateway ${nat.id} is still configured on 1 subnets. Remove NAT Gateway from all referenced subnets and then delete NAT Gateway.`,
+    );
+  });
+});

@@ -1,4 +1,5 @@
 import { ResourceManagementClient } from "@azure/arm-resources";
+import { ResourceManagementClient as ResourceManagementClientV8 } from "@azure/arm-resources-v8";
 import {
   createDefaultHttpClient,
   createHttpHeaders,
@@ -6,9 +7,10 @@ import {
   createPipelineRequest,
   isRestError,
 } from "@azure/core-rest-pipeline";
+import { ClientSecretCredential } from "@azure/identity";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
-import { clientOptions, FAST_FAULTS, fixedCredential } from "./support/arm";
+import { clientOptions, FAST_FAULTS, fixedCredential, refusal } from "./support/arm";
 
 /**
  * How Local Azure's ARM refuses a request it cannot authenticate, as Microsoft's clients meet it:
@@ -117,13 +119,51 @@ describe("ARM authentication failures", () => {
     expect(refused.challenge).toBe(challenge("The access token is invalid."));
   });
 
-  it.each([
-    ["another tenant's issuer", "https://sts.windows.net/00000000-0000-4000-8000-0000000000aa/"],
-    ["an issuer that is not Entra", "https://issuer.example/"],
-  ])("token signed by the trusted key but from %s: 401 InvalidAuthenticationToken", async (_label, issuer) => {
-    const refused = await getWith(await token({ issuer }));
+  it("token signed by the trusted key but from an issuer that is not Entra: 401 InvalidAuthenticationToken", async () => {
+    const refused = await getWith(await token({ issuer: "https://issuer.example/" }));
     expect(refused).toMatchObject({ status: 401, code: "InvalidAuthenticationToken", requests: 1 });
     expect(refused.challenge).toBe(challenge("The access token is invalid."));
+  });
+
+  it("a token another tenant issued: 401 InvalidAuthenticationTokenTenant, naming the authority to sign in at", async () => {
+    const other = "00000000-0000-4000-8000-0000000000aa";
+    const refused = await getWith(await token({ issuer: `https://sts.windows.net/${other}/` }));
+    const message = `The access token is from the wrong issuer 'https://sts.windows.net/${other}/'. It must match the tenant 'https://sts.windows.net/${azure.tenantId}/' associated with this subscription. Please use the authority (URL) '${loginEndpoint}/${azure.tenantId}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.`;
+    expect(refused).toEqual({
+      status: 401,
+      code: "InvalidAuthenticationTokenTenant",
+      message,
+      challenge: challenge(message),
+      requests: 1,
+    });
+  });
+
+  it("the deployer of another cloud (its own tenant, the same Entra keys) signs in with ClientSecretCredential: its token is another tenant's", async () => {
+    const elsewhere = await LocalAzure.start({ faults: FAST_FAULTS, tenantId: "0e0e0e0e-0000-4000-8000-0000000000bb" });
+    try {
+      const credential = new ClientSecretCredential(
+        elsewhere.tenantId,
+        elsewhere.deployer.clientId,
+        elsewhere.deployer.clientSecret,
+        {
+          authorityHost: elsewhere.authorityHost,
+          disableInstanceDiscovery: true,
+          tlsOptions: { ca: elsewhere.caCertPem },
+        },
+      );
+      // The newest SDK's default scope: a token for https://management.azure.com, which this ARM also accepts.
+      const client = new ResourceManagementClientV8(credential, azure.subscriptionId, {
+        endpoint: azure.armEndpoint,
+        tlsOptions: { ca: azure.caCertPem },
+      });
+      const refused = await refusal(client.resourceGroups.get(seeded.resourceGroup));
+      expect([refused.statusCode, refused.code]).toEqual([401, "InvalidAuthenticationTokenTenant"]);
+      expect(refused.message).toContain(
+        `The access token is from the wrong issuer 'https://sts.windows.net/${elsewhere.tenantId}/'. It must match the tenant 'https://sts.windows.net/${azure.tenantId}/' associated with this subscription.`,
+      );
+    } finally {
+      await elsewhere.stop();
+    }
   });
 
   it("a token that is not a JWT: 401 InvalidAuthenticationToken", async () => {

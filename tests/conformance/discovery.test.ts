@@ -139,6 +139,37 @@ describe("/metadata/endpoints (the cloud's document; anonymous)", () => {
     expect((await get("?api-version=2020-06-01")).body).toEqual(older.body);
   });
 
+  it("api-version 2015-01-01 (and 1.0): the first document, gallery, Graph, portal and authentication, as go-autorest and Azure Stack Hub read it", async () => {
+    const first = await get("?api-version=2015-01-01");
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({
+      galleryEndpoint: "https://gallery.azure.com/",
+      graphEndpoint: `${azure.graphEndpoint}/`,
+      portalEndpoint: "https://portal.azure.com/",
+      authentication: {
+        loginEndpoint: `${azure.authorityHost}/`,
+        audiences: [`${azure.armEndpoint}/`, "https://management.core.windows.net/", "https://management.azure.com/"],
+      },
+    });
+    expect((await get("?api-version=1.0")).body).toEqual(first.body);
+  });
+
+  it("api-version 2018-01-01: the first document and each cloud's ARM host with its locations under cloudEndpoint", async () => {
+    const { status, body } = await get("?api-version=2018-01-01");
+    const first = (await get("?api-version=2015-01-01")).body as object;
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      ...first,
+      cloudEndpoint: { LocalAzure: { endpoint: new URL(azure.armEndpoint).host, locations: [azure.location] } },
+    });
+    // What hashicorp/terraform-provider-azurerm's location package does with it: the entry whose endpoint is
+    // the ARM host it talks to gives the locations it offers.
+    const entries = Object.values(
+      (body as { cloudEndpoint: Record<string, { endpoint: string; locations: string[] }> }).cloudEndpoint,
+    );
+    expect(entries.find((e) => e.endpoint === new URL(azure.armEndpoint).host)?.locations).toEqual([azure.location]);
+  });
+
   it("refuses a missing or unknown api-version with ARM's 400s", async () => {
     expect(await get("")).toMatchObject({
       status: 400,
@@ -150,7 +181,7 @@ describe("/metadata/endpoints (the cloud's document; anonymous)", () => {
         error: {
           code: "InvalidApiVersionParameter",
           message:
-            "The api-version '2017-01-01' is invalid. The supported versions are '2022-09-01,2020-06-01,2019-05-01'.",
+            "The api-version '2017-01-01' is invalid. The supported versions are '2022-09-01,2020-06-01,2019-05-01,2018-01-01,2015-01-01,1.0'.",
         },
       },
     });
@@ -289,15 +320,23 @@ describe("Providers (resources.json: Providers_List, Providers_Get, Providers_Re
       registrationState: "Registered",
       registrationPolicy: "RegistrationRequired",
     });
-    expect(network.resourceTypes?.map((t) => [t.resourceType, t.locations, t.apiVersions])).toEqual(
-      [
-        "virtualNetworks",
-        "virtualNetworks/subnets",
-        "networkSecurityGroups",
-        "publicIPAddresses",
-        "networkInterfaces",
-      ].map((type) => [type, ["East US"], ["2024-05-01"]]),
-    );
+    // Each type at the versions its clients here send, newest first (local-azure/arm/providers/network.ts).
+    const sdks = ["2026-01-01", "2025-05-01", "2024-05-01"];
+    expect(network.resourceTypes?.map((t) => [t.resourceType, t.locations, t.apiVersions])).toEqual([
+      ["virtualNetworks", ["East US"], [...sdks.slice(0, 1), "2025-07-01", ...sdks.slice(1), "2022-01-01"]],
+      ["virtualNetworks/subnets", ["East US"], [...sdks.slice(0, 2), "2024-07-01", "2024-05-01", "2022-01-01"]],
+      ["networkSecurityGroups", ["East US"], [...sdks, "2022-01-01"]],
+      ["publicIPAddresses", ["East US"], [...sdks.slice(0, 1), "2025-09-01", ...sdks.slice(1), "2022-01-01"]],
+      ["networkInterfaces", ["East US"], [...sdks, "2023-11-01", "2022-01-01"]],
+      ["natGateways", ["East US"], [...sdks.slice(0, 1), "2025-07-01", ...sdks.slice(1)]],
+    ]);
+    // Global types have no locations (GetNamedProviderAtTenant.json).
+    const authorization = await client.providers.get("Microsoft.Authorization");
+    expect(authorization.resourceTypes?.map((t) => [t.resourceType, t.locations, t.apiVersions])).toEqual([
+      ["roleAssignments", [], ["2022-04-01"]],
+      ["roleDefinitions", [], ["2022-05-01-preview", "2022-04-01"]],
+      ["permissions", [], ["2022-05-01-preview", "2022-04-01"]],
+    ]);
   });
 
   it("registers a provider for the deployer, and refuses a Reader with the namespace's register action", async () => {
@@ -339,7 +378,13 @@ describe("Providers (resources.json: Providers_List, Providers_Get, Providers_Re
     const compute = await client.providers.getAtTenantScope("Microsoft.Compute");
     expect(compute).toEqual({
       namespace: "Microsoft.Compute",
-      resourceTypes: [{ resourceType: "virtualMachines", locations: ["East US"], apiVersions: ["2024-11-01"] }],
+      resourceTypes: [
+        {
+          resourceType: "virtualMachines",
+          locations: ["East US"],
+          apiVersions: ["2026-04-01", "2026-03-01", "2025-11-01", "2024-11-01", "2022-11-01"],
+        },
+      ],
     });
     expect((await all(client.providers.listAtTenantScope())).map((p) => p.namespace)).toEqual(NAMESPACES);
   });

@@ -1,5 +1,6 @@
+import type { Store } from "../../store";
 import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "../context";
-import { type ArmReply, armError, listReply, resourceGroupNotFound } from "../errors";
+import { type ArmReply, armError, listReply, resourceGroupBeingDeleted, resourceGroupNotFound } from "../errors";
 import { isWithinScope, ROLE_DEFINITIONS, type RoleAssignment, roleDefinitionByGuid, roleGuidOf } from "../rbac";
 import { type Route, verbOf } from "../routes";
 
@@ -33,17 +34,32 @@ export function listRoleAssignments(
   });
 }
 
+/**
+ * Deletes a role assignment the one way ARM has: gone from reads at once, still authorizing while its
+ * revocation propagates (it joins the revoked assignments with `deletedAt`, which ../rbac.ts reads with
+ * the faults' propagation delay). A deleted assignment and those of a deleted resource group go this way.
+ */
+export function revokeRoleAssignment(store: Store, assignment: RoleAssignment, at = Date.now()): void {
+  store.roleAssignments.delete(assignment.id.toLowerCase());
+  store.revokedAssignments.push({ ...assignment, deletedAt: at });
+}
+
 export class AuthorizationProvider implements ArmProvider {
   constructor(private readonly shared: ArmShared) {}
 
+  /**
+   * Its types, global (no location), at the versions their clients here send: 2022-04-01
+   * (@azure/arm-authorization 9, azure-native 3.28, the probe, the Azure CLI 2.91's role assignments)
+   * and 2022-05-01-preview (the Azure CLI's role definitions and permissions, azure-mgmt-authorization 5).
+   */
   describe(): ProviderDescription {
-    const apiVersions = ["2022-04-01"];
     return {
       namespace: "Microsoft.Authorization",
-      resourceTypes: ["roleAssignments", "roleDefinitions", "permissions"].map((resourceType) => ({
-        resourceType,
-        apiVersions,
-      })),
+      resourceTypes: [
+        { resourceType: "roleAssignments", apiVersions: ["2022-04-01"], global: true },
+        { resourceType: "roleDefinitions", apiVersions: ["2022-05-01-preview", "2022-04-01"], global: true },
+        { resourceType: "permissions", apiVersions: ["2022-05-01-preview", "2022-04-01"], global: true },
+      ],
     };
   }
 
@@ -57,18 +73,32 @@ export class AuthorizationProvider implements ArmProvider {
             scope: match[1],
             target: path,
             name: match[2],
+            type: "Microsoft.Authorization/roleAssignments",
             action: `Microsoft.Authorization/roleAssignments/${verb}`,
           }
-        : { kind: "roleAssignmentList", scope: match[1], action: `Microsoft.Authorization/roleAssignments/${verb}` };
+        : {
+            kind: "roleAssignmentList",
+            scope: match[1],
+            type: "Microsoft.Authorization/roleAssignments",
+            action: `Microsoft.Authorization/roleAssignments/${verb}`,
+          };
     }
     match = /^(.*)\/providers\/Microsoft\.Authorization\/permissions$/i.exec(path);
-    if (match) return { kind: "permissions", scope: match[1], action: "Microsoft.Authorization/permissions/read" };
+    if (match) {
+      return {
+        kind: "permissions",
+        scope: match[1],
+        type: "Microsoft.Authorization/permissions",
+        action: "Microsoft.Authorization/permissions/read",
+      };
+    }
     match = /^(.*)\/providers\/Microsoft\.Authorization\/roleDefinitions(?:\/([^/]+))?$/i.exec(path);
     if (match) {
       return {
         kind: "roleDefinitions",
         scope: match[1],
         name: match[2],
+        type: "Microsoft.Authorization/roleDefinitions",
         action: `Microsoft.Authorization/roleDefinitions/${verb}`,
       };
     }
@@ -159,8 +189,7 @@ export class AuthorizationProvider implements ArmProvider {
     }
     if (method === "DELETE") {
       if (!existing) return { status: 204 };
-      store.roleAssignments.delete(id.toLowerCase());
-      store.revokedAssignments.push({ ...existing, deletedAt: Date.now() });
+      revokeRoleAssignment(store, existing);
       return { status: 200, body: this.roleAssignmentBody(existing) };
     }
     if (method !== "PUT") return armError(405, "MethodNotAllowed", `${method} is not supported on role assignments.`);
@@ -187,7 +216,9 @@ export class AuthorizationProvider implements ArmProvider {
       );
     }
     const rg = /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)/i.exec(route.scope)?.[1];
-    if (rg && !store.resourceGroups.has(rg.toLowerCase())) return resourceGroupNotFound(rg);
+    const group = rg ? store.resourceGroups.get(rg.toLowerCase()) : undefined;
+    if (rg && !group) return resourceGroupNotFound(rg);
+    if (group?.deletingSince !== undefined) return resourceGroupBeingDeleted(group.name);
     const principal = store.principals.get(principalId.toLowerCase());
     const replicating = principal && Date.now() - principal.createdAt < faults.directoryReplicationSeconds * 1000;
     if (!principal || (replicating && principalType === "")) {

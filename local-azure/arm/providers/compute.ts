@@ -12,6 +12,20 @@ import { USER_ASSIGNED_IDENTITY } from "./managedIdentity";
 
 export const VIRTUAL_MACHINE = "Microsoft.Compute/virtualMachines";
 
+/**
+ * The versions virtualMachines is served with, newest first: @azure/arm-compute 25 (2026-04-01) and 24
+ * (2026-03-01), azure-native 3.28 (2024-11-01); the Azure CLI 2.91 sends 2026-04-01 (show, create,
+ * update), 2025-11-01 (deallocate), 2024-11-01 (its SDK profile: identity, stop, delete) and 2022-11-01
+ * (start, restart and the other actions).
+ */
+export const VIRTUAL_MACHINE_API_VERSIONS = ["2026-04-01", "2026-03-01", "2025-11-01", "2024-11-01", "2022-11-01"];
+
+/**
+ * The versions a VM's managed run commands (virtualMachines/runCommands) are served with: azure-native
+ * 3.28 and the Azure CLI 2.91 (2024-11-01), @azure/arm-compute 24 (2026-03-01) and 25 (2026-04-01).
+ */
+export const RUN_COMMAND_API_VERSIONS = ["2026-04-01", "2026-03-01", "2024-11-01"];
+
 interface LinuxConfiguration {
   disablePasswordAuthentication?: boolean;
   ssh?: { publicKeys?: Array<{ keyData?: string }> };
@@ -114,11 +128,11 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
 
   return {
     namespace: "Microsoft.Compute",
-    apiVersions: ["2024-11-01"],
     longRunning: true,
     types: [
       {
         type: VIRTUAL_MACHINE,
+        apiVersions: VIRTUAL_MACHINE_API_VERSIONS,
         build: buildVirtualMachine,
         view: (_vm, properties) => {
           const osProfile = { ...((properties.osProfile as Record<string, unknown>) ?? {}) };

@@ -1,4 +1,5 @@
 import { armAudiences } from "../../audiences";
+import { invalidApiVersion, MISSING_API_VERSION } from "../apiVersions";
 import type { ProviderDescription } from "../context";
 import { type ArmContext, type ArmProvider, type ArmRequest, type ArmShared, authorityHostOf } from "../context";
 import { type ArmReply, armError } from "../errors";
@@ -15,8 +16,24 @@ import { type Route, verbOf } from "../routes";
  *   (the same folder's resources.json: Providers_*), listing the providers Local Azure serves.
  */
 
-/** The api-versions of /metadata/endpoints Local Azure answers: one cloud since 2022-09-01, an array of clouds before. */
-export const METADATA_API_VERSIONS = ["2022-09-01", "2020-06-01", "2019-05-01"] as const;
+/**
+ * The api-versions of /metadata/endpoints Azure serves, newest first, and the document each returns:
+ * one cloud in 2022-09-01 (hashicorp/go-azure-sdk `environments.FromEndpoint`, the Azure CLI's `az
+ * cloud register`); an array of clouds in 2020-06-01 and 2019-05-01 (hashicorp/go-azure-helpers,
+ * msrestazure, the Azure CLI's ARM_CLOUD_METADATA_URL); in 2018-01-01 the first document with the
+ * clouds' hosts and locations under `cloudEndpoint` (what hashicorp/terraform-provider-azurerm's
+ * location package reads at that version); in 2015-01-01 and 1.0 the first document alone
+ * (`galleryEndpoint`, `graphEndpoint`, `portalEndpoint`, `authentication`: what Azure/go-autorest's
+ * `EnvironmentFromURL` and Azure Stack Hub's documented `Add-AzEnvironment` recipes read).
+ */
+export const METADATA_API_VERSIONS = [
+  "2022-09-01",
+  "2020-06-01",
+  "2019-05-01",
+  "2018-01-01",
+  "2015-01-01",
+  "1.0",
+] as const;
 
 /**
  * What the public cloud answers for the services Local Azure does not emulate (as hashicorp/go-azure-sdk's
@@ -140,26 +157,52 @@ export function cloudMetadataList(ctx: ArmContext) {
   ];
 }
 
+/**
+ * The first document (2015-01-01 and 1.0): the portal, gallery and (Azure AD) Graph endpoints with
+ * their slashes, and the authentication ARM's tokens come from, as management.azure.com answers it
+ * (`loginEndpoint` with its slash, the audiences ARM accepts).
+ */
+export function cloudMetadataV1(ctx: ArmContext) {
+  return {
+    galleryEndpoint: PUBLIC.gallery,
+    graphEndpoint: graphOf(ctx),
+    portalEndpoint: `${PUBLIC.portal}/`,
+    authentication: { loginEndpoint: `${authorityHostOf(ctx)}/`, audiences: metadataAudiences(ctx) },
+  };
+}
+
+/**
+ * The 2018-01-01 document: the first one, and under `cloudEndpoint` each cloud's ARM host with the
+ * locations it serves; here Local Azure alone, its host as a client compares it (no scheme, no slash).
+ */
+export function cloudMetadata2018(ctx: ArmContext) {
+  return {
+    ...cloudMetadataV1(ctx),
+    cloudEndpoint: { [CLOUD_NAME]: { endpoint: new URL(ctx.endpoint).host, locations: [ctx.location] } },
+  };
+}
+
 /** `/metadata/endpoints`, answered before any authentication; undefined for any other path. */
 export function metadataReply(ctx: ArmContext, method: string, path: string, url: URL): ArmReply | undefined {
   if (path.toLowerCase() !== "/metadata/endpoints") return undefined;
   if (method !== "GET" && method !== "HEAD")
     return armError(405, "MethodNotAllowed", `${method} is not supported on /metadata/endpoints.`);
   const version = url.searchParams.get("api-version");
-  if (!version) {
-    return armError(
-      400,
-      "MissingApiVersionParameter",
-      "The api-version query parameter (?api-version=) is required for all requests.",
-    );
+  if (!version) return MISSING_API_VERSION;
+  switch (version) {
+    case "2022-09-01":
+      return { status: 200, body: cloudMetadata(ctx) };
+    case "2020-06-01":
+    case "2019-05-01":
+      return { status: 200, body: cloudMetadataList(ctx) };
+    case "2018-01-01":
+      return { status: 200, body: cloudMetadata2018(ctx) };
+    case "2015-01-01":
+    case "1.0":
+      return { status: 200, body: cloudMetadataV1(ctx) };
+    default:
+      return invalidApiVersion(version, METADATA_API_VERSIONS);
   }
-  if (version === "2022-09-01") return { status: 200, body: cloudMetadata(ctx) };
-  if (version === "2020-06-01" || version === "2019-05-01") return { status: 200, body: cloudMetadataList(ctx) };
-  return armError(
-    400,
-    "InvalidApiVersionParameter",
-    `The api-version '${version}' is invalid. The supported versions are '${METADATA_API_VERSIONS.join(",")}'.`,
-  );
 }
 
 /** The regions Local Azure knows by display name (Subscriptions_ListLocations' example, GetLocations.json). */
@@ -213,13 +256,19 @@ export class DiscoveryProvider implements ArmProvider {
   match(method: string, path: string): Route | undefined {
     const lower = path.toLowerCase();
     // Tenant-level routes: any signed-in caller of this tenant may read them.
-    if (lower === "/subscriptions") return { kind: "subscriptionList", scope: "/", action: "" };
-    if (lower === "/tenants") return { kind: "tenantList", scope: "/", action: "" };
+    const type = (resourceType: string) => `Microsoft.Resources/${resourceType}`;
+    if (lower === "/subscriptions")
+      return { kind: "subscriptionList", scope: "/", action: "", type: type("subscriptions") };
+    if (lower === "/tenants") return { kind: "tenantList", scope: "/", action: "", type: type("tenants") };
     let match = /^\/providers(?:\/([^/]+))?$/i.exec(path);
-    if (match) return { kind: "tenantProviders", scope: "/", action: "", name: match[1] };
+    if (match) return { kind: "tenantProviders", scope: "/", action: "", name: match[1], type: type("providers") };
     match = /^(\/subscriptions\/[^/]+)(\/locations)?$/i.exec(path);
     // Visible to a caller with any role in the subscription (checked here, not as an RBAC action).
-    if (match) return { kind: match[2] ? "locationList" : "subscription", scope: match[1], action: "" };
+    if (match) {
+      return match[2]
+        ? { kind: "locationList", scope: match[1], action: "", type: type("subscriptions/locations") }
+        : { kind: "subscription", scope: match[1], action: "", type: type("subscriptions") };
+    }
     match = /^(\/subscriptions\/[^/]+)\/providers(?:\/([^/]+))?$/i.exec(path);
     if (match) {
       // Providers_List needs Microsoft.Resources/subscriptions/providers/read at the subscription
@@ -228,13 +277,21 @@ export class DiscoveryProvider implements ArmProvider {
         kind: "providers",
         scope: match[1],
         name: match[2],
+        type: type("subscriptions/providers"),
         action: `Microsoft.Resources/subscriptions/providers/${verbOf(method)}`,
       };
     }
     match = /^(\/subscriptions\/[^/]+)\/providers\/([^/]+)\/register$/i.exec(path);
     // Registering needs the namespace's own action, e.g. Microsoft.Compute/register/action.
-    if (match)
-      return { kind: "providerRegister", scope: match[1], name: match[2], action: `${match[2]}/register/action` };
+    if (match) {
+      return {
+        kind: "providerRegister",
+        scope: match[1],
+        name: match[2],
+        type: type("subscriptions/providers"),
+        action: `${match[2]}/register/action`,
+      };
+    }
     return undefined;
   }
 
@@ -282,7 +339,12 @@ export class DiscoveryProvider implements ArmProvider {
       ...(inSubscription ? { id: `/subscriptions/${ctx.subscriptionId}/providers/${namespace}` } : {}),
       namespace,
       ...(inSubscription ? { registrationState: "Registered", registrationPolicy: "RegistrationRequired" } : {}),
-      resourceTypes: resourceTypes.map(({ resourceType, apiVersions }) => ({ resourceType, locations, apiVersions })),
+      // A global type has no locations (GetNamedProviderAtTenant.json: Microsoft.Authorization's are []).
+      resourceTypes: resourceTypes.map(({ resourceType, apiVersions, global }) => ({
+        resourceType,
+        locations: global ? [] : locations,
+        apiVersions,
+      })),
     };
   }
 

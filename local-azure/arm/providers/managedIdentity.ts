@@ -13,11 +13,13 @@ export function managedIdentityProvider(shared: ArmShared): ResourceNamespace {
   const { store } = shared.ctx;
   return {
     namespace: "Microsoft.ManagedIdentity",
-    apiVersions: ["2023-01-31"],
     longRunning: false,
     types: [
       {
         type: USER_ASSIGNED_IDENTITY,
+        // azure-native 3.28 (2023-01-31); @azure/arm-msi 2 and the Azure CLI 2.91's SDK profile
+        // (2024-11-30); the Azure CLI 2.91's `az identity` commands (2025-05-31-preview).
+        apiVersions: ["2025-05-31-preview", "2024-11-30", "2023-01-31"],
         // ARM spells a user-assigned identity's ID with "resourcegroups" in lower case.
         idFor: (path) => path.replace(/\/resourceGroups\//i, "/resourcegroups/"),
         build: ({ properties, previous, id }) => {

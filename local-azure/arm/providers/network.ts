@@ -1,12 +1,19 @@
+import { randomUUID } from "node:crypto";
 import type { StoredResource } from "../../store";
 import type { ArmShared } from "../context";
 import { type ArmReply, armError } from "../errors";
-import { type Draft, missingReference, type ResourceNamespace } from "../providerResources";
+import { type BuildResult, type Draft, missingReference, type ResourceNamespace } from "../providerResources";
+import { VIRTUAL_MACHINE } from "./compute";
+import { firstFreeAddress } from "./privateIp";
 
 /**
  * Microsoft.Network: virtual networks and their subnets, network security groups, public IP
- * addresses, network interfaces. Long-running PUT and DELETE; references checked; a resource in
- * use cannot be deleted.
+ * addresses, network interfaces, NAT gateways. Long-running PUT and DELETE; references checked; a
+ * resource in use cannot be deleted; the read-only back-references ARM derives (a NIC's
+ * `virtualMachine`, a public IP's `ipConfiguration` or `natGateway`, a subnet's `ipConfigurations`, an
+ * NSG's `networkInterfaces` and `subnets`, a NAT gateway's `subnets`) are computed when a resource is
+ * read, from what references it now, so they follow every reference made or removed. Shapes:
+ * azure-rest-api-specs specification/network/resource-manager/Microsoft.Network/stable/2024-05-01.
  */
 
 export const VIRTUAL_NETWORK = "Microsoft.Network/virtualNetworks";
@@ -14,8 +21,26 @@ export const SUBNET = "Microsoft.Network/virtualNetworks/subnets";
 const NETWORK_SECURITY_GROUP = "Microsoft.Network/networkSecurityGroups";
 const PUBLIC_IP_ADDRESS = "Microsoft.Network/publicIPAddresses";
 const NETWORK_INTERFACE = "Microsoft.Network/networkInterfaces";
+export const NAT_GATEWAY = "Microsoft.Network/natGateways";
 
-type Subnet = { name: string; properties: Record<string, unknown> };
+/**
+ * The versions each type is served with, newest first: azure-native 3.28 (2024-05-01), @azure/arm-network
+ * 36 (2025-05-01) and 39 (2026-01-01), and what the Azure CLI 2.91's commands for the type send: its
+ * network module (aaz/latest/network: vnet 2025-07-01, vnet subnet 2024-07-01, nsg 2022-01-01,
+ * public-ip 2025-09-01, nic 2023-11-01, nat gateway 2025-07-01) and its vm module's own copies (`az vm
+ * list-ip-addresses`, `az vm show -d`, `az vm create`: 2022-01-01 for vnet, subnet, nsg, public-ip, nic).
+ */
+const SDK_VERSIONS = ["2026-01-01", "2025-05-01", "2024-05-01"];
+const newestFirst = (...versions: string[]) => [...new Set([...SDK_VERSIONS, ...versions])].sort().reverse();
+
+type Properties = Record<string, unknown>;
+type Reference = { id?: unknown };
+type Subnet = { name: string; properties: Properties };
+type IpConfiguration = { id?: string; name?: string; properties?: Properties };
+
+const lower = (id: unknown) => String(id).toLowerCase();
+const refersTo = (reference: unknown, id: string) =>
+  typeof reference === "object" && reference !== null && lower((reference as Reference).id) === lower(id);
 
 /**
  * Named sub-resources (a NIC's ipConfigurations, an NSG's securityRules) carry their own IDs in ARM's
@@ -30,23 +55,56 @@ function withChildIds(items: unknown, parentId: string, collection: string): unk
   );
 }
 
+/** Read-only members a client may send back (a GET, edited, PUT again): ARM ignores them, and so does Local Azure. */
+function dropDerived(properties: Properties, ...members: string[]): void {
+  for (const member of members) delete properties[member];
+}
+
 export function networkProvider(shared: ArmShared): ResourceNamespace {
   const store = shared.ctx.store;
+  const ofType = (type: string) => [...store.resources.values()].filter((r) => r.type === type);
+  const propertiesOf = (resource: StoredResource) => (resource.body.properties ?? {}) as Properties;
+  const ipConfigurationsOf = (nic: StoredResource) =>
+    (propertiesOf(nic).ipConfigurations as IpConfiguration[] | undefined) ?? [];
 
   const subnetsOf = (vnetId: string): StoredResource[] =>
-    [...store.resources.values()].filter(
-      (r) => r.type === SUBNET && r.id.toLowerCase().startsWith(`${vnetId.toLowerCase()}/subnets/`),
+    ofType(SUBNET).filter((r) => r.id.toLowerCase().startsWith(`${vnetId.toLowerCase()}/subnets/`));
+
+  /** Each NIC ipConfiguration that names `reference` (`subnet` or `publicIPAddress`) = `id`, with its NIC. */
+  const ipConfigurationsReferencing = (reference: "subnet" | "publicIPAddress", id: string) =>
+    ofType(NETWORK_INTERFACE).flatMap((nic) =>
+      ipConfigurationsOf(nic)
+        .filter((config) => refersTo(config.properties?.[reference], id))
+        .map((config) => ({ nic, id: String(config.id) })),
     );
+
+  /** The NAT gateways holding public IP `id`. */
+  const natGatewaysHolding = (id: string) =>
+    ofType(NAT_GATEWAY).filter((nat) =>
+      ((propertiesOf(nat).publicIpAddresses as unknown[] | undefined) ?? []).some((ip) => refersTo(ip, id)),
+    );
+
+  const idsOf = (items: Array<{ id: string }>) => items.map(({ id }) => ({ id }));
 
   /**
    * Azure refuses to delete a network resource something else still uses (Learn, "Add, change, or
    * delete an Azure virtual network subnet": a subnet with resources in it cannot be deleted). Codes
    * and messages are the Network provider's, as reported in hashicorp/terraform-provider-azurerm#334
-   * (a VNet PUT that drops a used subnet: InUseSubnetCannotBeDeleted, naming the NIC's ipConfiguration)
-   * and #688 (PublicIPAddressCannotBeDeleted).
+   * (a VNet PUT that drops a used subnet: InUseSubnetCannotBeDeleted, naming the NIC's ipConfiguration),
+   * #688 (PublicIPAddressCannotBeDeleted) and Azure-Samples/Copilot-Studio-with-Azure-AI-Search#62
+   * (CannotDeleteNatGatewayAssociatedToSubnet).
    */
   const inUse = (resource: StoredResource): ArmReply | undefined => {
     const id = resource.id.toLowerCase();
+    if (resource.type === NAT_GATEWAY) {
+      const subnets = ofType(SUBNET).filter((subnet) => refersTo(propertiesOf(subnet).natGateway, id));
+      if (subnets.length === 0) return undefined;
+      return armError(
+        400,
+        "CannotDeleteNatGatewayAssociatedToSubnet",
+        `NAT Gateway ${resource.id} is still configured on ${subnets.length} subnets. Remove NAT Gateway from all referenced subnets and then delete NAT Gateway.`,
+      );
+    }
     const user = [...store.resources.values()].find(
       (other) =>
         other.id.toLowerCase() !== id &&
@@ -57,10 +115,10 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
     );
     if (!user) return undefined;
     // A NIC uses a subnet or a public IP through one of its ipConfigurations, and Azure names that.
-    const configs = (user.body.properties as { ipConfigurations?: Array<{ id?: string }> } | undefined)
-      ?.ipConfigurations;
     const userId =
-      configs?.find((config) => JSON.stringify(config).toLowerCase().includes(`"id":"${id}"`))?.id ?? user.id;
+      (user.type === NETWORK_INTERFACE
+        ? ipConfigurationsOf(user).find((config) => JSON.stringify(config).toLowerCase().includes(`"id":"${id}"`))?.id
+        : undefined) ?? user.id;
     const name = String(resource.body.name);
     switch (resource.type) {
       case SUBNET:
@@ -92,6 +150,63 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
     }
   };
 
+  /**
+   * A reference `properties[member]` to a resource of `type`: `{}` without an ID is ARM's
+   * MissingJsonReferenceId (Azure/azure-sdk-for-net#43499, a subnet's natGateway), an ID of nothing (or
+   * of another type) InvalidResourceReference.
+   */
+  const badReference = (properties: Properties, member: string, type: string, by: string): ArmReply | undefined => {
+    const reference = properties[member];
+    if (reference === undefined || reference === null) return undefined;
+    const id = (reference as Reference).id;
+    if (typeof id !== "string" || id === "") {
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: "InvalidRequestFormat",
+            message: "Cannot parse the request.",
+            details: [
+              {
+                code: "MissingJsonReferenceId",
+                message: `Value for reference id is missing. Path properties.${member}.`,
+              },
+            ],
+          },
+        },
+      };
+    }
+    const target = store.resource(id);
+    return target && target.type === type ? undefined : missingReference(shared, `${id}`, by);
+  };
+
+  /** A subnet's own references: its NAT gateway and its NSG. */
+  const subnetProblem = (properties: Properties, by: string) =>
+    badReference(properties, "natGateway", NAT_GATEWAY, by) ??
+    badReference(properties, "networkSecurityGroup", NETWORK_SECURITY_GROUP, by);
+
+  /**
+   * Who already holds public IP `pipId`, other than `holder`: a NIC's ipConfiguration or a NAT gateway.
+   * ARM lets one resource hold a public IP: PublicIPAddressInUse "Resource {holder} is referencing public
+   * IP address {ip} that is already allocated to resource {other}." (gardener/gardener-extension-provider-azure#757).
+   */
+  const publicIpInUse = (pipId: string, holder: string): ArmReply | undefined => {
+    const others = [
+      ...ipConfigurationsReferencing("publicIPAddress", pipId)
+        .filter(({ nic }) => lower(nic.id) !== lower(holder))
+        .map(({ id }) => id),
+      ...natGatewaysHolding(pipId)
+        .filter((nat) => lower(nat.id) !== lower(holder))
+        .map((nat) => nat.id),
+    ];
+    if (others.length === 0) return undefined;
+    return armError(
+      400,
+      "PublicIPAddressInUse",
+      `Resource ${holder} is referencing public IP address ${store.resource(pipId)?.id ?? pipId} that is already allocated to resource ${others[0]}.`,
+    );
+  };
+
   /** A VNet PUT that lists subnets makes them exactly its subnets, each a child resource with its own ID. */
   const replaceSubnets = (vnet: StoredResource, subnets: Subnet[]) => {
     const wanted = new Set(subnets.map((s) => s.name.toLowerCase()));
@@ -115,7 +230,7 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
     }
   };
 
-  const buildVirtualNetwork = ({ properties, existing }: Draft) => {
+  const buildVirtualNetwork = ({ properties, existing, route }: Draft): BuildResult => {
     const inline = properties.subnets;
     delete properties.subnets;
     // Listed subnets become exactly the VNet's subnets (Azure refuses to drop one in use:
@@ -125,11 +240,15 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
     if (inline === undefined) return {};
     if (!Array.isArray(inline)) return { error: armError(400, "InvalidRequestFormat", "subnets must be an array.") };
     const subnets: Subnet[] = [];
-    for (const item of inline as Array<{ name?: unknown; properties?: Record<string, unknown> }>) {
+    for (const item of inline as Array<{ name?: unknown; properties?: Properties }>) {
       if (typeof item?.name !== "string" || item.name === "") {
         return { error: armError(400, "InvalidRequestFormat", "Cannot parse the request: every subnet needs a name.") };
       }
-      subnets.push({ name: item.name, properties: { ...(item.properties ?? {}) } });
+      const subnetProperties = { ...(item.properties ?? {}) };
+      dropDerived(subnetProperties, "ipConfigurations");
+      const error = subnetProblem(subnetProperties, `${route.scope}/subnets/${item.name}`);
+      if (error) return { error };
+      subnets.push({ name: item.name, properties: subnetProperties });
     }
     const wanted = new Set(subnets.map((s) => s.name.toLowerCase()));
     for (const subnet of existing ? subnetsOf(existing.id) : []) {
@@ -140,60 +259,203 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
     return { stored: (vnet: StoredResource) => replaceSubnets(vnet, subnets) };
   };
 
-  const buildNetworkInterface = ({ properties, route, id }: Draft) => {
+  /** The addresses the NICs other than `nicId` hold in subnet `subnetId`. */
+  const addressesInSubnet = (subnetId: string, nicId: string) =>
+    new Set(
+      ipConfigurationsReferencing("subnet", subnetId)
+        .filter(({ nic }) => lower(nic.id) !== lower(nicId))
+        .flatMap(({ nic, id }) =>
+          ipConfigurationsOf(nic)
+            .filter((config) => lower(config.id) === lower(id))
+            .map((config) => String(config.properties?.privateIPAddress)),
+        ),
+    );
+
+  const buildNetworkInterface = ({ properties, route, id, existing }: Draft): BuildResult => {
     const by = route.scope;
+    dropDerived(properties, "virtualMachine");
     if (properties.networkSecurityGroup) {
-      const error = missingReference(shared, (properties.networkSecurityGroup as { id?: string }).id, by);
+      const error = missingReference(shared, (properties.networkSecurityGroup as Reference).id, by);
       if (error) return { error };
     }
-    for (const config of (properties.ipConfigurations as Array<{ properties?: Record<string, { id?: string }> }>) ??
-      []) {
+    const configs = (withChildIds(properties.ipConfigurations, id, "ipConfigurations") as IpConfiguration[]) ?? [];
+    const previous = existing ? ipConfigurationsOf(existing) : [];
+    const taken = new Map<string, Set<string>>();
+    for (const [index, config] of configs.entries()) {
+      const own = { ...(config.properties ?? {}) };
       for (const reference of ["subnet", "publicIPAddress"]) {
-        const target = config.properties?.[reference];
+        const target = own[reference] as Reference | undefined;
         if (target) {
           const error = missingReference(shared, target.id, by);
           if (error) return { error };
         }
       }
+      const pip = own.publicIPAddress as Reference | undefined;
+      if (pip) {
+        const error = publicIpInUse(String(pip.id), by);
+        if (error) return { error };
+      }
+      // A dynamic address is the subnet's lowest free one, kept while the configuration stays in its subnet.
+      const subnet = store.resource(String((own.subnet as Reference | undefined)?.id ?? ""));
+      own.privateIPAllocationMethod = own.privateIPAllocationMethod ?? "Dynamic";
+      own.privateIPAddressVersion = own.privateIPAddressVersion ?? "IPv4";
+      own.primary = own.primary ?? index === 0;
+      const prefix = subnet
+        ? ((propertiesOf(subnet).addressPrefix ??
+            (propertiesOf(subnet).addressPrefixes as unknown[] | undefined)?.[0]) as string | undefined)
+        : undefined;
+      if (subnet && prefix && own.privateIPAllocationMethod !== "Static") {
+        const before = previous.find((p) => lower(p.id) === lower(config.id))?.properties;
+        const kept = before && refersTo(before.subnet, subnet.id) ? before.privateIPAddress : undefined;
+        const used = taken.get(subnet.id) ?? addressesInSubnet(subnet.id, id);
+        taken.set(subnet.id, used);
+        const address = typeof kept === "string" ? kept : firstFreeAddress(prefix, used);
+        if (!address) {
+          return {
+            error: armError(
+              400,
+              "SubnetIsFull",
+              `Subnet ${subnet.body.name} with address prefix ${prefix} does not have enough capacity for 1 IP addresses.`,
+            ),
+          };
+        }
+        used.add(address);
+        own.privateIPAddress = address;
+      }
+      configs[index] = { ...config, properties: own };
     }
-    properties.ipConfigurations = withChildIds(properties.ipConfigurations, id, "ipConfigurations");
+    if (properties.ipConfigurations !== undefined) properties.ipConfigurations = configs;
+    return {};
+  };
+
+  /**
+   * A NAT gateway (Learn, "Azure NAT Gateway resource"): Standard SKU, idle timeout 4 minutes unless
+   * given, and public IPs that are Standard and Static and held by nothing else (a NIC's ipConfiguration
+   * or another NAT gateway). Its `subnets` are derived.
+   */
+  const buildNatGateway = ({ properties, previous, base, route }: Draft): BuildResult => {
+    dropDerived(properties, "subnets");
+    base.sku = base.sku ?? { name: "Standard" };
+    properties.idleTimeoutInMinutes = properties.idleTimeoutInMinutes ?? 4;
+    properties.resourceGuid = previous.resourceGuid ?? randomUUID();
+    for (const reference of (properties.publicIpAddresses as Reference[] | undefined) ?? []) {
+      const missing = missingReference(shared, reference?.id, route.scope);
+      if (missing) return { error: missing };
+      const pip = store.resource(String(reference.id)) as StoredResource;
+      const sku = (pip.body.sku as { name?: string } | undefined)?.name ?? "Basic";
+      const allocation = propertiesOf(pip).publicIPAllocationMethod ?? "Dynamic";
+      if (sku !== "Standard" || allocation !== "Static") {
+        // The rule is Learn's ("NAT gateway resource": Standard SKU static public IPs); the wording is Local Azure's.
+        return {
+          error: armError(
+            400,
+            "PublicIpAddressNotCompatibleWithNatGateway",
+            `Public IP address ${pip.id} has SKU '${sku}' and allocation method '${allocation}': a NAT gateway takes only Standard SKU public IP addresses with the Static allocation method.`,
+          ),
+        };
+      }
+      const error = publicIpInUse(pip.id, route.scope);
+      if (error) return { error };
+    }
     return {};
   };
 
   return {
     namespace: "Microsoft.Network",
-    apiVersions: ["2024-05-01"],
     longRunning: true,
     types: [
       {
         type: VIRTUAL_NETWORK,
+        apiVersions: newestFirst("2025-07-01", "2022-01-01"),
         build: buildVirtualNetwork,
         // A VNet shows its subnets, inline or created on their own, each with its ID
-        // (azure-rest-api-specs specification/network/resource-manager/Microsoft.Network/stable/2024-05-01/virtualNetwork.json:
-        // VirtualNetworkPropertiesFormat.subnets is Subnet[], and a Subnet carries its id).
+        // (virtualNetwork.json: VirtualNetworkPropertiesFormat.subnets is Subnet[], and a Subnet carries its id).
         view: (vnet, properties) => {
           properties.subnets = subnetsOf(vnet.id).map((subnet) => shared.view(subnet));
         },
         children: (vnet) => subnetsOf(vnet.id),
       },
-      { type: SUBNET, nested: true, refuseDelete: inUse },
+      {
+        type: SUBNET,
+        apiVersions: newestFirst("2024-07-01", "2022-01-01"),
+        nested: true,
+        build: ({ properties, route }): BuildResult => {
+          dropDerived(properties, "ipConfigurations");
+          const error = subnetProblem(properties, route.scope);
+          return error ? { error } : {};
+        },
+        // The NIC ipConfigurations in the subnet (SubnetPropertiesFormat.ipConfigurations, read-only).
+        view: (subnet, properties) => {
+          const configs = ipConfigurationsReferencing("subnet", subnet.id);
+          if (configs.length > 0) properties.ipConfigurations = idsOf(configs);
+        },
+        refuseDelete: inUse,
+      },
       {
         type: NETWORK_SECURITY_GROUP,
+        apiVersions: newestFirst("2022-01-01"),
         build: ({ properties, id }) => {
+          dropDerived(properties, "networkInterfaces", "subnets");
           properties.securityRules = withChildIds(properties.securityRules, id, "securityRules");
           return {};
+        },
+        // The NICs and subnets it is on (NetworkSecurityGroupPropertiesFormat, read-only).
+        view: (nsg, properties) => {
+          const nics = ofType(NETWORK_INTERFACE).filter((nic) =>
+            refersTo(propertiesOf(nic).networkSecurityGroup, nsg.id),
+          );
+          const subnets = ofType(SUBNET).filter((subnet) =>
+            refersTo(propertiesOf(subnet).networkSecurityGroup, nsg.id),
+          );
+          if (nics.length > 0) properties.networkInterfaces = idsOf(nics);
+          if (subnets.length > 0) properties.subnets = idsOf(subnets);
         },
         refuseDelete: inUse,
       },
       {
         type: PUBLIC_IP_ADDRESS,
+        apiVersions: newestFirst("2025-09-01", "2022-01-01"),
         build: ({ properties, previous }) => {
+          dropDerived(properties, "ipConfiguration", "natGateway");
           properties.ipAddress = previous.ipAddress ?? store.allocatePublicIp();
           return {};
         },
+        // Who holds it (PublicIPAddressPropertiesFormat.ipConfiguration / natGateway, read-only).
+        view: (pip, properties) => {
+          const config = ipConfigurationsReferencing("publicIPAddress", pip.id)[0];
+          const nat = natGatewaysHolding(pip.id)[0];
+          if (config) properties.ipConfiguration = { id: config.id };
+          if (nat) properties.natGateway = { id: nat.id };
+        },
         refuseDelete: inUse,
       },
-      { type: NETWORK_INTERFACE, build: buildNetworkInterface, refuseDelete: inUse },
+      {
+        type: NETWORK_INTERFACE,
+        apiVersions: newestFirst("2023-11-01", "2022-01-01"),
+        build: buildNetworkInterface,
+        // The VM it is attached to (NetworkInterfacePropertiesFormat.virtualMachine, read-only).
+        view: (nic, properties) => {
+          const vm = ofType(VIRTUAL_MACHINE).find((candidate) =>
+            (
+              (propertiesOf(candidate).networkProfile as { networkInterfaces?: Reference[] } | undefined)
+                ?.networkInterfaces ?? []
+            ).some((reference) => refersTo(reference, nic.id)),
+          );
+          if (vm) properties.virtualMachine = { id: vm.id };
+        },
+        refuseDelete: inUse,
+      },
+      {
+        type: NAT_GATEWAY,
+        apiVersions: newestFirst("2025-07-01"),
+        build: buildNatGateway,
+        // The subnets that use it (NatGatewayPropertiesFormat.subnets, read-only).
+        view: (nat, properties) => {
+          const subnets = ofType(SUBNET).filter((subnet) => refersTo(propertiesOf(subnet).natGateway, nat.id));
+          if (subnets.length > 0) properties.subnets = idsOf(subnets);
+        },
+        refuseDelete: inUse,
+      },
     ],
   };
 }

@@ -1,22 +1,23 @@
+import type { StoredResourceGroup } from "../../store";
+import { MICROSOFT_RESOURCES_API_VERSIONS } from "../apiVersions";
 import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "../context";
-import { type ArmReply, armError, listReply, resourceGroupNotFound } from "../errors";
+import { type ArmReply, armError, listReply, resourceGroupBeingDeleted, resourceGroupNotFound } from "../errors";
 import { rgScope } from "../providerResources";
 import { isWithinScope } from "../rbac";
 import { type Route, verbOf } from "../routes";
+import { revokeRoleAssignment } from "./authorization";
 
 /**
  * Microsoft.Resources: resource groups (create, read, update, check existence, delete with all they
  * hold) and the generic resource lists of a group or the subscription.
  */
 
-type StoredGroup = { id: string; name: string; location: string; tags?: unknown };
-
 export class ResourcesProvider implements ArmProvider {
   constructor(private readonly shared: ArmShared) {}
 
-  /** The types this module and the discovery routes serve (the REST API version the program deploys with). */
+  /** The types this module and the discovery routes serve, at ARM's own api-versions (../apiVersions.ts). */
   describe(): ProviderDescription {
-    const apiVersions = ["2024-03-01"];
+    const apiVersions = MICROSOFT_RESOURCES_API_VERSIONS;
     return {
       namespace: "Microsoft.Resources",
       resourceTypes: [
@@ -29,7 +30,7 @@ export class ResourcesProvider implements ArmProvider {
         "subscriptions/resources",
         "resourceGroups",
         "resources",
-      ].map((resourceType) => ({ resourceType, apiVersions })),
+      ].map((resourceType) => ({ resourceType, apiVersions, global: true })),
     };
   }
 
@@ -41,6 +42,7 @@ export class ResourcesProvider implements ArmProvider {
         kind: "resourceGroupList",
         scope: match[1],
         filtered: true,
+        type: "Microsoft.Resources/resourceGroups",
         action: `Microsoft.Resources/subscriptions/resourceGroups/${verb}`,
       };
     }
@@ -51,12 +53,14 @@ export class ResourcesProvider implements ArmProvider {
             kind: "genericResourceList",
             scope: path,
             resourceGroup: match[2],
+            type: "Microsoft.Resources/resources",
             action: `Microsoft.Resources/subscriptions/resourceGroups/resources/${verb}`,
           }
         : {
             kind: "genericResourceList",
             scope: match[1],
             filtered: true,
+            type: "Microsoft.Resources/resources",
             action: `Microsoft.Resources/subscriptions/resources/${verb}`,
           };
     }
@@ -66,6 +70,7 @@ export class ResourcesProvider implements ArmProvider {
         kind: "resourceGroup",
         scope: path,
         resourceGroup: match[1],
+        type: "Microsoft.Resources/resourceGroups",
         action: `Microsoft.Resources/subscriptions/resourceGroups/${verb}`,
       };
     }
@@ -112,15 +117,44 @@ export class ResourcesProvider implements ArmProvider {
       });
   }
 
-  private view(rg: StoredGroup) {
+  private view(rg: StoredResourceGroup) {
     return {
       id: rg.id,
       name: rg.name,
       type: "Microsoft.Resources/resourceGroups",
       location: rg.location,
       ...(rg.tags ? { tags: rg.tags } : {}),
-      properties: { provisioningState: "Succeeded" },
+      properties: { provisioningState: rg.deletingSince === undefined ? "Succeeded" : "Deleting" },
     };
+  }
+
+  /**
+   * Ends the resource group deletes whose time has come: what is still in the group leaves with it,
+   * and its role assignments (at the group and below) are revoked as any deleted assignment is, so
+   * they keep authorizing while the revocation propagates.
+   */
+  async settleDeletions(now = Date.now()): Promise<void> {
+    const { store } = this.shared.ctx;
+    for (const [key, group] of [...store.resourceGroups]) {
+      const since = group.deletingSince;
+      if (
+        since === undefined ||
+        this.shared.operations.deletedAt(since) > now ||
+        store.resourceGroups.get(key) !== group
+      )
+        continue;
+      store.resourceGroups.delete(key);
+      for (const assignment of [...store.roleAssignments.values()])
+        if (isWithinScope(assignment.scope, group.id)) revokeRoleAssignment(store, assignment, now);
+      for (const resource of [...store.resources.values()]) {
+        if (!isWithinScope(resource.id, group.id) || store.resource(resource.id) !== resource) continue;
+        try {
+          await this.shared.forget(resource);
+        } catch (error) {
+          console.error(`Local Azure: deleting ${resource.id} failed: ${(error as Error).message}`);
+        }
+      }
+    }
   }
 
   private resourceGroup({ method, route, body }: ArmRequest): ArmReply {
@@ -135,6 +169,7 @@ export class ResourcesProvider implements ArmProvider {
     if (method === "PUT" || method === "PATCH") {
       const input = (body ?? {}) as { location?: string; tags?: unknown };
       if (!existing && method === "PATCH") return notFound();
+      if (existing?.deletingSince !== undefined) return resourceGroupBeingDeleted(existing.name);
       if (!existing && !input.location) {
         return armError(400, "LocationRequired", "The location property is required for this definition.");
       }
@@ -161,13 +196,16 @@ export class ResourcesProvider implements ArmProvider {
     }
     if (method === "DELETE") {
       if (!existing) return notFound();
-      store.resourceGroups.delete(key);
-      for (const resource of [...store.resources.values()])
-        if (isWithinScope(resource.id, existing.id)) void this.shared.forget(resource);
-      for (const [id, assignment] of store.roleAssignments)
-        if (isWithinScope(assignment.scope, existing.id)) store.roleAssignments.delete(id);
-      // Learn, "Resource Groups - Delete": 202 with a Location to poll (ResourceGroups_Delete in the REST spec).
-      const operation = this.shared.operations.createNow();
+      // Learn, "Resource Groups - Delete": 202 with a Location to poll (ResourceGroups_Delete in the REST
+      // spec). The group and what it holds read back Deleting until the operation ends (settleDeletions);
+      // a DELETE meanwhile answers the same end.
+      if (existing.deletingSince === undefined) {
+        const since = Date.now();
+        existing.deletingSince = since;
+        for (const resource of [...store.resources.values()])
+          if (isWithinScope(resource.id, existing.id)) this.shared.markDeleting(resource, since);
+      }
+      const operation = this.shared.operations.createDelete(existing.deletingSince);
       return { status: 202, headers: this.shared.operations.accepted(operation, { location: true }) };
     }
     return armError(405, "MethodNotAllowed", `${method} is not supported on resource groups.`);
