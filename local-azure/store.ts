@@ -66,7 +66,12 @@ export interface StoredResource {
 }
 
 export interface Operation {
+  /** When it ends (epoch ms); Infinity while it waits for work whose end is not known (a script). */
   readyAt: number;
+  /** Set when it ended Failed: the status poll's `error`. */
+  error?: { code: string; message: string };
+  /** What its Location answers once it succeeded (a POST action's result). */
+  result?: unknown;
 }
 
 export interface RequestLogEntry {
