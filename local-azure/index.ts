@@ -10,23 +10,19 @@ import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
 import { armAudiences, graphAudiences } from "./audiences";
 import { createTlsMaterial, SERVER_NAMES } from "./ca";
-import { hostKeysFromCustomData } from "./cloudInit";
 import { Entra, type EntraKeys } from "./entra";
 import { ClientSecretTokenSource } from "./entraClient";
 import { startEntraServer } from "./entraHttp";
 import { startGraphServer } from "./graph/http";
 import { GraphService } from "./graph/service";
-import { type Guest, startGuest } from "./guest";
-import { startImds } from "./imds";
 import { hostFacts, realGuestsUnavailable } from "./linuxGuest/host";
-import type { ImageLocation } from "./linuxGuest/image";
-import { bootLinuxGuest, type LinuxGuest } from "./linuxGuest/machine";
+import type { LinuxGuest } from "./linuxGuest/machine";
 import { reapEnvironment, sweepLeftovers } from "./linuxGuest/reaper";
-import type { VmRequest } from "./linuxGuest/seed";
-import { nsgAdmits } from "./nsg";
 import { type CloudIdentity, readCloud, restoreStore, snapshotStore, writeCloud } from "./persist";
 import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
 import { generatePrivateKey } from "./tlsKeys";
+import type { GuestSettings } from "./vm/virtualMachine";
+import { VirtualMachines } from "./vm/virtualMachines";
 
 export { ArmClient, ArmError, type ArmResponse } from "./armClient";
 export type { Faults, RequestLogEntry } from "./store";
@@ -100,18 +96,6 @@ function reportRequests(
 
 export type GuestKind = "portable" | "linux";
 
-/** What a VM's guest is, either kind: where its SSH answers, and how to stop it. */
-export type RunningGuest = Guest | LinuxGuest;
-
-interface VmRuntime {
-  imdsEndpoint: string;
-  imds: HttpServer;
-  publicIp: string | null;
-  guest: RunningGuest | null;
-  imdsHost: string;
-  imdsPort: number;
-}
-
 const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
 
 /**
@@ -140,15 +124,9 @@ async function freePort(): Promise<number> {
 export class LocalAzure {
   readonly faults: Faults;
   readonly arm: ArmClient;
-  private readonly vms = new Map<string, VmRuntime>();
-  private nextImdsHost = 2;
+  /** The VMs: each one's IMDS, guest, power state, and the commands run inside them (vm/). */
+  private readonly vms: VirtualMachines;
   private stopped = false;
-  /** With real guests: the image they boot and the host's cgroups (see linuxGuest/host.ts). */
-  private linux: {
-    image: ImageLocation;
-    cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]>;
-    binds: readonly string[];
-  } | null = null;
   /** Set when the cloud is kept (options.persistDir): what it is saved with besides the store. */
   private kept: { dir: string; identity: Omit<CloudIdentity, "vms" | "nextImdsHost"> } | null = null;
 
@@ -174,9 +152,22 @@ export class LocalAzure {
     private readonly graphServer: Server,
     private readonly dataDir: string,
     private readonly ownsDataDir: boolean,
-    private readonly hooks: Pick<LocalAzureOptions, "onRequest" | "onVmsChanged">,
+    guests: GuestSettings,
+    hooks: Pick<LocalAzureOptions, "onRequest" | "onVmsChanged">,
   ) {
     this.faults = faults;
+    this.vms = new VirtualMachines({
+      subscriptionId,
+      location,
+      store,
+      entra,
+      faults,
+      guests,
+      caCertPath,
+      onImds: (imds) => reportRequests(imds, "imds", hooks.onRequest),
+      onVmsChanged: () => hooks.onVmsChanged?.(),
+      onStateChanged: () => this.save(),
+    });
     this.deployerSignIn = new ClientSecretTokenSource({
       authorityHost,
       tenantId,
@@ -199,13 +190,15 @@ export class LocalAzure {
       revocationLag: { ...DEFAULT_FAULTS.revocationLag, ...options.faults?.revocationLag },
       imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
     };
-    const guests = options.guests ?? "portable";
-    let linux: LocalAzure["linux"] = null;
-    if (guests === "linux") {
+    let linux: {
+      image: NonNullable<ReturnType<typeof hostFacts>["image"]>;
+      cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]>;
+    } | null = null;
+    if ((options.guests ?? "portable") === "linux") {
       const facts = hostFacts();
       const why = realGuestsUnavailable(facts);
       if (why !== null || facts.image === null || facts.cgroups === null) throw new Error(why ?? "no guest image");
-      linux = { image: facts.image, cgroups: facts.cgroups, binds: options.linuxGuestBinds ?? [] };
+      linux = { image: facts.image, cgroups: facts.cgroups };
       // What an earlier run that crashed left behind goes before anything new starts.
       await sweepLeftovers(reapEnvironment(facts.cgroups));
     }
@@ -294,8 +287,17 @@ export class LocalAzure {
       faults,
       store,
       entra,
-      onVmChanged: (vmId) => (azure as LocalAzure).vmChanged(vmId),
-      onVmDeleted: (vmId) => (azure as LocalAzure).vmDeleted(vmId),
+      // ARM asks the VMs' model, never a runtime (vm/model.ts).
+      vms: {
+        changed: (vmId) => (azure as LocalAzure).vms.changed(vmId),
+        deleted: (vmId) => (azure as LocalAzure).vms.deleted(vmId),
+        powerState: (vmId) => (azure as LocalAzure).vms.powerState(vmId),
+        power: (vmId, action) => (azure as LocalAzure).vms.power(vmId, action),
+        runCommand: (id) => (azure as LocalAzure).vms.runCommand(id),
+        runCommandOutcome: (id) => (azure as LocalAzure).vms.runCommandOutcome(id),
+        cancelRunCommand: (id) => (azure as LocalAzure).vms.cancelRunCommand(id),
+        invokeAction: (vmId, request) => (azure as LocalAzure).vms.invokeAction(vmId, request),
+      },
     });
     const handle = armRequestHandler(service, store);
     reportRequests(server, "arm", options.onRequest);
@@ -327,9 +329,17 @@ export class LocalAzure {
       graph.server,
       dataDir,
       ownsDataDir,
+      linux
+        ? {
+            kind: "linux",
+            ...linux,
+            binds: options.linuxGuestBinds ?? [],
+            arm: { host: new URL(armEndpoint).hostname, port: Number(new URL(armEndpoint).port) },
+            caCertPem: tls.caCertPem,
+          }
+        : { kind: "portable", dataDir, sshPort },
       options,
     );
-    azure.linux = linux;
     if (options.persistDir) {
       const persisted = readCloud(options.persistDir);
       if (persisted) restoreStore(store, persisted.store);
@@ -349,10 +359,7 @@ export class LocalAzure {
         },
       };
       // The VMs "reboot": each gets its IMDS back on its old address, and its guest.
-      azure.nextImdsHost = persisted?.identity.nextImdsHost ?? azure.nextImdsHost;
-      for (const vm of persisted?.identity.vms ?? []) {
-        if (store.resource(vm.id)) await azure.vmChanged(vm.id, vm);
-      }
+      await azure.vms.restore(persisted?.identity);
       azure.save();
     }
     return azure;
@@ -364,15 +371,7 @@ export class LocalAzure {
     writeCloud(this.kept.dir, {
       version: 1,
       savedAt: new Date().toISOString(),
-      identity: {
-        ...this.kept.identity,
-        vms: [...this.vms.entries()].map(([id, runtime]) => ({
-          id: this.store.resource(id)?.id ?? id,
-          imdsHost: runtime.imdsHost,
-          imdsPort: runtime.imdsPort,
-        })),
-        nextImdsHost: this.nextImdsHost,
-      },
+      identity: { ...this.kept.identity, ...this.vms.persisted() },
       store: snapshotStore(this.store),
     });
   }
@@ -415,140 +414,18 @@ export class LocalAzure {
 
   /** The ARM IDs of the VMs running now (each with its IMDS), in the order they were created. */
   vmIds(): string[] {
-    return [...this.vms.keys()].map((key) => this.store.resource(key)?.id ?? key);
+    return this.vms.ids();
   }
 
-  vmRuntime(
-    vmResourceId: string,
-  ): { imdsEndpoint: string; publicIp: string | null; guest: RunningGuest | null } | undefined {
-    const runtime = this.vms.get(vmResourceId.toLowerCase());
-    return runtime && { imdsEndpoint: runtime.imdsEndpoint, publicIp: runtime.publicIp, guest: runtime.guest };
+  /** A VM's IMDS endpoint and public IP (null without one), while it exists. */
+  vmRuntime(vmResourceId: string): { imdsEndpoint: string; publicIp: string | null } | undefined {
+    const vm = this.vms.get(vmResourceId);
+    return vm && { imdsEndpoint: vm.imds.endpoint, publicIp: vm.publicIp };
   }
 
-  /** A VM's real guest (guests "linux"), once it has one. */
+  /** A VM's real guest (guests "linux"), while it runs one. */
   linuxGuest(vmResourceId: string): LinuxGuest | undefined {
-    const guest = this.vms.get(vmResourceId.toLowerCase())?.guest;
-    return guest && "leaderPid" in guest ? guest : undefined;
-  }
-
-  /** A VM was created or updated: its IMDS and, once it has a public IP, its SSH guest. */
-  private async vmChanged(vmId: string, restored?: { imdsHost: string; imdsPort: number }): Promise<void> {
-    if (this.stopped) return;
-    await this.startVm(vmId, restored);
-    this.hooks.onVmsChanged?.();
-  }
-
-  private async startVm(vmId: string, restored?: { imdsHost: string; imdsPort: number }): Promise<void> {
-    const key = vmId.toLowerCase();
-    let runtime = this.vms.get(key);
-    if (!runtime) {
-      const n = restored ? 0 : this.nextImdsHost++;
-      const imdsHost = restored?.imdsHost ?? `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
-      const imds = await startImds(
-        {
-          vmId,
-          subscriptionId: this.subscriptionId,
-          location: this.location,
-          store: this.store,
-          entra: this.entra,
-          faults: this.faults,
-        },
-        imdsHost,
-        restored?.imdsPort ?? 0,
-      );
-      reportRequests(imds.server, "imds", this.hooks.onRequest);
-      const imdsPort = Number(new URL(imds.endpoint).port);
-      runtime = { imdsEndpoint: imds.endpoint, imds: imds.server, publicIp: null, guest: null, imdsHost, imdsPort };
-      this.vms.set(key, runtime);
-    }
-    const vm = this.store.resource(vmId);
-    const properties = (vm?.body.properties ?? {}) as {
-      osProfile?: {
-        adminUsername?: string;
-        customData?: string;
-        linuxConfiguration?: { ssh?: { publicKeys?: Array<{ keyData?: string }> } };
-      };
-      networkProfile?: { networkInterfaces?: Array<{ id?: string }> };
-    };
-    const nicId = properties.networkProfile?.networkInterfaces?.[0]?.id;
-    const publicIp = this.publicIpOf(nicId);
-    if (this.linux) {
-      await this.linuxGuestChanged(runtime, vm?.body as unknown as VmRequest | undefined, publicIp, nicId);
-      return;
-    }
-    if (runtime.guest) await runtime.guest.close();
-    runtime.guest = null;
-    runtime.publicIp = publicIp;
-    if (!publicIp || !properties.osProfile?.adminUsername) return;
-    const workDir = join(this.dataDir, "vms", String(vm?.body.name ?? "vm"));
-    runtime.guest = await startGuest({
-      host: publicIp,
-      port: this.sshPort,
-      adminUsername: properties.osProfile.adminUsername,
-      authorizedKeys: (properties.osProfile.linuxConfiguration?.ssh?.publicKeys ?? [])
-        .map((k) => String(k.keyData ?? ""))
-        .filter(Boolean),
-      hostKeyPrivate: hostKeysFromCustomData(properties.osProfile.customData).ed25519Private,
-      env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: runtime.imdsEndpoint, CURL_CA_BUNDLE: this.caCertPath },
-      notReadyForSeconds: this.faults.sshNotReadySeconds,
-      workDir,
-      admits: (sourceIp) => nsgAdmits(this.store, this.nsgOf(nicId), sourceIp, this.sshPort),
-    });
-  }
-
-  /**
-   * A real guest boots once, when its VM first has a public IP and an OS profile, and runs until the VM
-   * is deleted: updates (an identity attached or removed) change what its IMDS answers, not the machine.
-   */
-  private async linuxGuestChanged(
-    runtime: VmRuntime,
-    vm: VmRequest | undefined,
-    publicIp: string | null,
-    nicId: string | undefined,
-  ): Promise<void> {
-    const linux = this.linux as NonNullable<LocalAzure["linux"]>;
-    if (runtime.guest && runtime.publicIp === publicIp) return;
-    await runtime.guest?.close();
-    runtime.guest = null;
-    runtime.publicIp = publicIp;
-    if (!publicIp || !vm?.properties?.osProfile?.adminUsername) return;
-    const arm = new URL(this.armEndpoint);
-    runtime.guest = await bootLinuxGuest({
-      request: vm,
-      publicIp,
-      imds: { host: runtime.imdsHost, port: runtime.imdsPort },
-      arm: { host: arm.hostname, port: Number(arm.port) },
-      caCertPem: this.caCertPem,
-      admits: (sourceIp) => nsgAdmits(this.store, this.nsgOf(nicId), sourceIp, 22),
-      notReadyForSeconds: this.faults.sshNotReadySeconds,
-      image: linux.image,
-      cgroups: linux.cgroups,
-      readOnlyBinds: linux.binds,
-    });
-  }
-
-  private nsgOf(nicId: string | undefined): string | undefined {
-    const nic = nicId ? this.store.resource(nicId) : undefined;
-    return (nic?.body.properties as { networkSecurityGroup?: { id?: string } } | undefined)?.networkSecurityGroup?.id;
-  }
-
-  private publicIpOf(nicId: string | undefined): string | null {
-    const nic = nicId ? this.store.resource(nicId) : undefined;
-    const configs =
-      (nic?.body.properties as { ipConfigurations?: Array<{ properties?: { publicIPAddress?: { id?: string } } }> })
-        ?.ipConfigurations ?? [];
-    const pipId = configs[0]?.properties?.publicIPAddress?.id;
-    const pip = pipId ? this.store.resource(pipId) : undefined;
-    return ((pip?.body.properties as { ipAddress?: string } | undefined)?.ipAddress as string | undefined) ?? null;
-  }
-
-  private async vmDeleted(vmId: string): Promise<void> {
-    const runtime = this.vms.get(vmId.toLowerCase());
-    if (!runtime) return;
-    this.vms.delete(vmId.toLowerCase());
-    await runtime.guest?.close();
-    await new Promise<void>((resolve) => runtime.imds.close(() => resolve()));
-    if (!this.stopped) this.hooks.onVmsChanged?.();
+    return this.vms.get(vmResourceId)?.linuxGuest ?? undefined;
   }
 
   /** Closes every server and guest, so the process can exit. */
@@ -556,7 +433,7 @@ export class LocalAzure {
     if (this.stopped) return;
     this.save();
     this.stopped = true;
-    await Promise.all([...this.vms.keys()].map((id) => this.vmDeleted(id)));
+    await this.vms.stop();
     this.server.closeAllConnections();
     this.entraServer.closeAllConnections();
     this.graphServer.closeAllConnections();

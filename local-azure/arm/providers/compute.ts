@@ -109,7 +109,7 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
     if ("error" in built) return built;
     if (built.identity) base.identity = built.identity;
     properties.vmId = previous.vmId ?? randomUUID();
-    return { stored: (vm: StoredResource) => ctx.onVmChanged(vm.id) };
+    return { stored: (vm: StoredResource) => ctx.vms.changed(vm.id) };
   };
 
   return {
@@ -126,7 +126,7 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
           delete osProfile.customData;
           properties.osProfile = osProfile;
         },
-        forget: (vm) => ctx.onVmDeleted(vm.id),
+        forget: (vm) => ctx.vms.deleted(vm.id),
       },
     ],
   };
