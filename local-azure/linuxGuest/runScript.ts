@@ -100,7 +100,10 @@ export function runInGuest(start: StartInGuestCgroup, leader: number, job: Scrip
       child.kill("SIGKILL");
       const stop = start(inGuest(leader, ["systemctl", "kill", "--signal=SIGKILL", `${unit}.service`]));
       stop.stdin?.end();
-      await new Promise((resolve) => stop.on("close", resolve));
+      await new Promise((resolve) => {
+        stop.on("error", resolve);
+        stop.on("close", resolve);
+      });
       await result;
     },
   };
