@@ -471,6 +471,8 @@ export async function seedVm(
     adminUsername?: string;
     sshPublicKey?: string;
     customData?: string;
+    /** false: the NIC gets no public IP (a private VM: no SSH relay; Run Command still reaches it). Default true. */
+    publicIp?: boolean;
   },
 ): Promise<SeededVm> {
   const rgName = opts.resourceGroup ?? "seed-rg";
@@ -489,11 +491,14 @@ export async function seedVm(
     api(`${net}/virtualNetworks/${vmName}-vnet/subnets/default`, "2024-05-01"),
     { properties: { addressPrefix: "10.0.1.0/24" } },
   );
-  const pip = await azure.arm.putAndWait(api(`${net}/publicIPAddresses/${vmName}-ip`, "2024-05-01"), {
-    location,
-    sku: { name: "Standard" },
-    properties: { publicIPAllocationMethod: "Static" },
-  });
+  const pip =
+    opts.publicIp === false
+      ? undefined
+      : await azure.arm.putAndWait(api(`${net}/publicIPAddresses/${vmName}-ip`, "2024-05-01"), {
+          location,
+          sku: { name: "Standard" },
+          properties: { publicIPAllocationMethod: "Static" },
+        });
   const nic = await azure.arm.putAndWait(api(`${net}/networkInterfaces/${vmName}-nic`, "2024-05-01"), {
     location,
     properties: {
@@ -502,7 +507,7 @@ export async function seedVm(
           name: "primary",
           properties: {
             subnet: { id: (subnet.body as { id: string }).id },
-            publicIPAddress: { id: (pip.body as { id: string }).id },
+            ...(pip ? { publicIPAddress: { id: (pip.body as { id: string }).id } } : {}),
           },
         },
       ],

@@ -116,8 +116,10 @@ export async function startPortableMachine(
       closed = true;
       clearTimeout(bootTimer);
       stoppedBooting(new Error("the VM stopped before it booted"));
+      const ended = [...children].map((child) => new Promise((resolve) => child.once("close", resolve)));
       for (const child of children) killProcessGroup(child);
-      await sshGuest?.close();
+      // Its scripts have ended (and said so) when the machine is closed.
+      await Promise.all([...ended, sshGuest?.close()]);
     },
   };
 }
