@@ -70,7 +70,7 @@ export interface Operation {
   readyAt: number;
   /** Set when it ended Failed: the status poll's `error`. */
   error?: { code: string; message: string };
-  /** What its Location answers once it succeeded (a POST action's result). */
+  /** What its Location answers once it succeeded (a POST action's result), or a function that makes it then. */
   result?: unknown;
 }
 

@@ -116,6 +116,8 @@ export class Operations implements ArmProvider {
     if (!done) return { status: 202, headers: { location: this.resultUrl(String(route.name)), ...pace } };
     // A failed operation's Location answers with its error, as ARM's does (Learn, "Track asynchronous Azure operations").
     if (operation.error) return { status: 400, body: { error: operation.error } };
-    return operation.result === undefined ? { status: 200 } : { status: 200, body: operation.result };
+    // A result may be the resource as it is when asked (a PUT's final state via its Location).
+    const result = typeof operation.result === "function" ? (operation.result as () => unknown)() : operation.result;
+    return result === undefined ? { status: 200 } : { status: 200, body: result };
   }
 }

@@ -31,6 +31,17 @@ export function invocationOf(
   return { env, args };
 }
 
+/**
+ * The action's arguments: every parameter's value, in order, whatever its name. The action's extension
+ * (RunCommandLinux) takes no parameters of its own, and the Azure CLI names unnamed ones arg1, arg2…
+ * "just to get API happy" (azure-cli vm/custom.py run_command_invoke) for scripts that read them as
+ * $1, $2 (Learn, "Run scripts in your Linux VM by using action Run Command": --scripts 'echo $1 $2'
+ * --parameters hello world). Empty values are skipped, as the managed handler skips them.
+ */
+export function actionArguments(parameters: readonly RunCommandParameter[] = []): string[] {
+  return parameters.map(({ value }) => value ?? "").filter((value) => value !== "");
+}
+
 /** The instance view's texts, as commandProcessor.go and cmds.go word them. */
 export const EXECUTION_IN_PROGRESS = "Execution in progress";
 export const EXECUTION_COMPLETED = "Execution completed";

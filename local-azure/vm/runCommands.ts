@@ -3,6 +3,7 @@ import type { Store } from "../store";
 import type { GuestMachine } from "./guestMachine";
 import type { ActionRequest, OperationOutcome } from "./model";
 import {
+  actionArguments,
   actionResultMessage,
   EXECUTION_COMPLETED,
   EXECUTION_IN_PROGRESS,
@@ -165,7 +166,8 @@ export class RunCommands {
         script: request.script.join("\n"),
         // RunCommandLinux runs its script with /bin/sh -c (main/exec.go).
         shell: "/bin/sh",
-        ...invocationOf(request.parameters),
+        env: {},
+        args: actionArguments(request.parameters),
       });
       const running = slot.running;
       const timer = setTimeout(() => void running.kill(), ACTION_TIMEOUT_SECONDS * 1000);

@@ -57,6 +57,13 @@ describe("PUT …/runCommands/{name}", () => {
       },
     });
     expect(await settled(azure, reply)).toMatchObject({ status: "Succeeded" });
+    // Its Location answers the run command as it ended (final-state-via location, as az reads it).
+    const final = await azure.arm.request("GET", reply.headers.location);
+    expect([final.status, (final.body as { properties: Record<string, unknown> }).properties]).toEqual([
+      200,
+      expect.objectContaining({ provisioningState: "Succeeded" }),
+    ]);
+    expect((final.body as { properties: Record<string, unknown> }).properties).not.toHaveProperty("instanceView");
     const plain = await azure.arm.request("GET", `${rc("hello")}?${API}`);
     expect((plain.body as { properties: Record<string, unknown> }).properties).not.toHaveProperty("instanceView");
     expect((plain.body as { properties: { provisioningState: string } }).properties.provisioningState).toBe(

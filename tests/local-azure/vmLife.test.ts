@@ -62,11 +62,15 @@ async function power(vmId: string, action: string): Promise<ArmResponse> {
 }
 
 describe("POST …/runCommand (the action)", () => {
-  it("answers 202, and its Location the RunCommandResult: stdout and stderr in one message, no exit code, succeeded even when the script fails", async () => {
+  it("answers 202, and its Location the RunCommandResult: stdout and stderr in one message, no exit code, succeeded even when the script fails; parameters are arguments", async () => {
     const reply = await invoke(
       vm.vmId,
-      ['echo "out $1 $NAME"', "echo oops >&2", "exit 7"],
-      [{ value: "one" }, { name: "NAME", value: "two" }],
+      ['echo "out $1 $2 ${arg1:-no} ${NAME:-variables}"', "echo oops >&2", "exit 7"],
+      // As az sends them: positional ones named arg1, arg2…; every value is an argument, in order.
+      [
+        { name: "arg1", value: "one" },
+        { name: "NAME", value: "two" },
+      ],
     );
     expect(reply.status).toBe(202);
     expect(reply.headers["retry-after"]).toBe("1");
@@ -76,7 +80,7 @@ describe("POST …/runCommand (the action)", () => {
           code: "ProvisioningState/succeeded",
           level: "Info",
           displayStatus: "Provisioning succeeded",
-          message: "Enable succeeded: \n[stdout]\nout one two\n\n[stderr]\noops\n",
+          message: "Enable succeeded: \n[stdout]\nout one two no variables\n\n[stderr]\noops\n",
         },
       ],
     });

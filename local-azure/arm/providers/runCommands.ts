@@ -266,7 +266,13 @@ export class RunCommandsProvider implements ArmProvider {
     store.resources.set(route.scope.toLowerCase(), resource);
     // An identical configuration is not run again: its operation ends as the last run's did.
     const outcome = sameRun ? vms.runCommandOutcome(record.id) : vms.runCommand(record.id);
-    const operation = this.shared.operations.track(outcome);
+    // The operation's Location answers the run command as it is then (final-state-via location, as
+    // the Azure CLI reads it; the TypeSpec's ArmLroLocationHeader<FinalResult = VirtualMachineRunCommand>).
+    const finalState = () => {
+      const now = store.resource(route.scope);
+      return now ? runCommandView(now.body as unknown as RunCommandBody, false) : undefined;
+    };
+    const operation = this.shared.operations.track(outcome.then((ended) => ({ ...ended, result: finalState })));
     const shown = runCommandView(record, false);
     (shown.properties as Record<string, unknown>).provisioningState = existing ? "Updating" : "Creating";
     return {
