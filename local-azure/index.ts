@@ -1,27 +1,24 @@
-import { randomUUID, X509Certificate } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createServer as createNetServer, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
 import { armAudiences, graphAudiences } from "./audiences";
-import { createTlsMaterial, SERVER_NAMES } from "./ca";
+import { createTlsMaterial } from "./ca";
 import { Entra, type EntraKeys } from "./entra";
 import { ClientSecretTokenSource } from "./entraClient";
 import { startEntraServer } from "./entraHttp";
 import { startGraphServer } from "./graph/http";
 import { GraphService } from "./graph/service";
-import { hostFacts, realGuestsUnavailable } from "./linuxGuest/host";
 import type { LinuxGuest } from "./linuxGuest/machine";
-import { reapEnvironment, sweepLeftovers } from "./linuxGuest/reaper";
 import { type CloudIdentity, readCloud, restoreStore, snapshotStore, writeCloud } from "./persist";
-import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
+import { faultsFrom, freePort, realGuestHost, seedDeployer, stillValid } from "./startup";
+import { type Faults, type RequestLogEntry, Store } from "./store";
 import { generatePrivateKey } from "./tlsKeys";
-import type { GuestSettings } from "./vm/virtualMachine";
 import { VirtualMachines } from "./vm/virtualMachines";
 
 export { ArmClient, ArmError, type ArmResponse } from "./armClient";
@@ -96,36 +93,9 @@ function reportRequests(
 
 export type GuestKind = "portable" | "linux";
 
-const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
-
-/**
- * Whether saved TLS material is still good: valid for an hour at least (the CA lasts a day; then a new
- * one is made), and the server certificate names every host it serves (older ones lack Azure's).
- */
-function stillValid(tls: { caCertPem: string; serverCertPem: string }): boolean {
-  try {
-    const valid = new Date(new X509Certificate(tls.caCertPem).validTo).getTime() > Date.now() + 3600_000;
-    const server = new X509Certificate(tls.serverCertPem);
-    const covers = (name: string) => (isIP(name) ? server.checkIP(name) : server.checkHost(name)) !== undefined;
-    return valid && SERVER_NAMES.every(covers);
-  } catch {
-    return false;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export class LocalAzure {
   readonly faults: Faults;
   readonly arm: ArmClient;
-  /** The VMs: each one's IMDS, guest, power state, and the commands run inside them (vm/). */
-  private readonly vms: VirtualMachines;
   private stopped = false;
   /** Set when the cloud is kept (options.persistDir): what it is saved with besides the store. */
   private kept: { dir: string; identity: Omit<CloudIdentity, "vms" | "nextImdsHost"> } | null = null;
@@ -152,22 +122,10 @@ export class LocalAzure {
     private readonly graphServer: Server,
     private readonly dataDir: string,
     private readonly ownsDataDir: boolean,
-    guests: GuestSettings,
-    hooks: Pick<LocalAzureOptions, "onRequest" | "onVmsChanged">,
+    /** The VMs: each one's IMDS, guest, power state, and the commands run inside them (vm/). */
+    private readonly vms: VirtualMachines,
   ) {
     this.faults = faults;
-    this.vms = new VirtualMachines({
-      subscriptionId,
-      location,
-      store,
-      entra,
-      faults,
-      guests,
-      caCertPath,
-      onImds: (imds) => reportRequests(imds, "imds", hooks.onRequest),
-      onVmsChanged: () => hooks.onVmsChanged?.(),
-      onStateChanged: () => this.save(),
-    });
     this.deployerSignIn = new ClientSecretTokenSource({
       authorityHost,
       tenantId,
@@ -182,26 +140,8 @@ export class LocalAzure {
   private readonly deployerSignIn: ClientSecretTokenSource;
 
   static async start(options: LocalAzureOptions = {}): Promise<LocalAzure> {
-    const faults: Faults = {
-      ...DEFAULT_FAULTS,
-      ...options.faults,
-      armThrottle: { ...DEFAULT_FAULTS.armThrottle, ...options.faults?.armThrottle },
-      armUnauthorized: { ...DEFAULT_FAULTS.armUnauthorized, ...options.faults?.armUnauthorized },
-      revocationLag: { ...DEFAULT_FAULTS.revocationLag, ...options.faults?.revocationLag },
-      imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
-    };
-    let linux: {
-      image: NonNullable<ReturnType<typeof hostFacts>["image"]>;
-      cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]>;
-    } | null = null;
-    if ((options.guests ?? "portable") === "linux") {
-      const facts = hostFacts();
-      const why = realGuestsUnavailable(facts);
-      if (why !== null || facts.image === null || facts.cgroups === null) throw new Error(why ?? "no guest image");
-      linux = { image: facts.image, cgroups: facts.cgroups };
-      // What an earlier run that crashed left behind goes before anything new starts.
-      await sweepLeftovers(reapEnvironment(facts.cgroups));
-    }
+    const faults = faultsFrom(options.faults);
+    const linux = options.guests === "linux" ? await realGuestHost() : null;
     const saved = options.persistDir ? readCloud(options.persistDir)?.identity : undefined;
     const subscriptionId = saved?.subscriptionId ?? options.subscriptionId ?? "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
     const tenantId = saved?.tenantId ?? options.tenantId ?? "72f988bf-0000-4000-8000-00000000ab1e";
@@ -220,32 +160,7 @@ export class LocalAzure {
     writeFileSync(caCertPath, tls.caCertPem);
 
     const store = new Store();
-    const deployerIds = {
-      principalId: "0a1b2c3d-0000-4000-8000-00000000d001",
-      clientId: "0a1b2c3d-0000-4000-8000-00000000c001",
-    };
-    store.principals.set(deployerIds.principalId, { ...deployerIds, resourceId: "", createdAt: 0 });
-    // A service principal signs in with a client secret, as a CI deployer does.
-    const deployer = {
-      ...deployerIds,
-      clientSecret: entra.registerApplication(
-        deployerIds.clientId,
-        deployerIds.principalId,
-        saved?.deployer.clientSecret,
-      ),
-    };
-    // The deployer holds Owner on the subscription, as a CI service principal would.
-    const ownerScope = `/subscriptions/${subscriptionId}`;
-    store.roleAssignments.set(`${ownerScope}/providers/microsoft.authorization/roleassignments/deployer-owner`, {
-      id: `${ownerScope}/providers/Microsoft.Authorization/roleAssignments/deployer-owner`,
-      name: "deployer-owner",
-      scope: ownerScope,
-      roleDefinitionId: `${ownerScope}/providers/Microsoft.Authorization/roleDefinitions/${OWNER_ROLE_ID}`,
-      principalId: deployer.principalId,
-      principalType: "ServicePrincipal",
-      // Long established: no propagation delay applies.
-      createdAt: 0,
-    });
+    const deployer = seedDeployer(store, entra, subscriptionId, saved?.deployer.clientSecret);
 
     let azure: LocalAzure | undefined;
     const server = createHttpsServer({ cert: tls.serverCertPem, key: tls.serverKeyPem });
@@ -276,6 +191,27 @@ export class LocalAzure {
       { cert: tls.serverCertPem, key: tls.serverKeyPem },
       saved?.entraPort ?? 0,
     );
+    // The VMs' model: what ARM asks of a VM (vm/model.ts); their runtimes are its own.
+    const vms = new VirtualMachines({
+      subscriptionId,
+      location,
+      store,
+      entra,
+      faults,
+      guests: linux
+        ? {
+            kind: "linux",
+            ...linux,
+            binds: options.linuxGuestBinds ?? [],
+            arm: { host: new URL(armEndpoint).hostname, port: Number(new URL(armEndpoint).port) },
+            caCertPem: tls.caCertPem,
+          }
+        : { kind: "portable", dataDir, sshPort },
+      caCertPath,
+      onImds: (imds) => reportRequests(imds, "imds", options.onRequest),
+      onVmsChanged: () => options.onVmsChanged?.(),
+      onStateChanged: () => azure?.save(),
+    });
     const service = new ArmService({
       endpoint: armEndpoint,
       authorityHost,
@@ -287,17 +223,7 @@ export class LocalAzure {
       faults,
       store,
       entra,
-      // ARM asks the VMs' model, never a runtime (vm/model.ts).
-      vms: {
-        changed: (vmId) => (azure as LocalAzure).vms.changed(vmId),
-        deleted: (vmId) => (azure as LocalAzure).vms.deleted(vmId),
-        powerState: (vmId) => (azure as LocalAzure).vms.powerState(vmId),
-        power: (vmId, action) => (azure as LocalAzure).vms.power(vmId, action),
-        runCommand: (id) => (azure as LocalAzure).vms.runCommand(id),
-        runCommandOutcome: (id) => (azure as LocalAzure).vms.runCommandOutcome(id),
-        cancelRunCommand: (id) => (azure as LocalAzure).vms.cancelRunCommand(id),
-        invokeAction: (vmId, request) => (azure as LocalAzure).vms.invokeAction(vmId, request),
-      },
+      vms,
     });
     const handle = armRequestHandler(service, store);
     reportRequests(server, "arm", options.onRequest);
@@ -329,16 +255,7 @@ export class LocalAzure {
       graph.server,
       dataDir,
       ownsDataDir,
-      linux
-        ? {
-            kind: "linux",
-            ...linux,
-            binds: options.linuxGuestBinds ?? [],
-            arm: { host: new URL(armEndpoint).hostname, port: Number(new URL(armEndpoint).port) },
-            caCertPem: tls.caCertPem,
-          }
-        : { kind: "portable", dataDir, sshPort },
-      options,
+      vms,
     );
     if (options.persistDir) {
       const persisted = readCloud(options.persistDir);
