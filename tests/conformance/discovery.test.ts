@@ -339,7 +339,10 @@ describe("Providers (resources.json: Providers_List, Providers_Get, Providers_Re
     const compute = await client.providers.getAtTenantScope("Microsoft.Compute");
     expect(compute).toEqual({
       namespace: "Microsoft.Compute",
-      resourceTypes: [{ resourceType: "virtualMachines", locations: ["East US"], apiVersions: ["2024-11-01"] }],
+      resourceTypes: [
+        { resourceType: "virtualMachines", locations: ["East US"], apiVersions: ["2024-11-01"] },
+        { resourceType: "virtualMachines/runCommands", locations: ["East US"], apiVersions: ["2024-11-01"] },
+      ],
     });
     expect((await all(client.providers.listAtTenantScope())).map((p) => p.namespace)).toEqual(NAMESPACES);
   });
