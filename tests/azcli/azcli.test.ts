@@ -397,7 +397,7 @@ describe("az vm run-command against Local Azure", () => {
       "--name",
       "az-rc",
       "--script",
-      'echo "created $GREETING ${#SECRET}"; exit 4',
+      'echo "created $GREETING $(printf %s "$SECRET" | wc -c)"; exit 4',
       "--parameters",
       "GREETING=hi",
       "--protected-parameters",

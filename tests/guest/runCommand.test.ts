@@ -43,7 +43,7 @@ const WHERE_AM_I = [
   'echo imds=$(curl -s -o /tmp/token.json -w "%{http_code}" -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F&client_id=$CLIENT_ID")',
   'echo token=$(grep -c "\\"access_token\\":\\"ey" /tmp/token.json)',
   'echo arm=$(curl -s -o /dev/null -w "%{http_code}" "https://management.azure.com/subscriptions?api-version=2022-12-01")',
-  'echo args="$*" secret=${#SECRET}',
+  'echo args="$*" secret=$(printf %s "$SECRET" | wc -c)',
   "rm -f /tmp/token.json",
 ].join("\n");
 
@@ -140,7 +140,7 @@ describe("a managed run command inside a real guest", () => {
       "as-admin",
       {
         location: azure.location,
-        source: { script: 'echo "$(id -un) ${NAMED:-dropped} $1"' },
+        source: { script: 'echo "$(id -un) [$NAMED] $1"' },
         parameters: [
           { name: "NAMED", value: "kept" },
           { name: "", value: "arg" },
@@ -160,7 +160,7 @@ describe("a managed run command inside a real guest", () => {
     // sudo's env_reset drops the named parameters; the arguments are on its command line.
     expect(asAdmin.instanceView).toMatchObject({
       executionState: "Succeeded",
-      output: `${vm.adminUsername} dropped arg\n`,
+      output: `${vm.adminUsername} [] arg\n`,
     });
     await compute24.virtualMachineRunCommands.createOrUpdate(
       vm.resourceGroup,
