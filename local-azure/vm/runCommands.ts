@@ -41,6 +41,8 @@ export interface ScriptHost {
   whenReady(vmId: string): Promise<GuestMachine>;
   /** Resolves the next time the VM starts (or at once if it runs); rejects once it is deleted. */
   untilRunning(vmId: string): Promise<void>;
+  /** Whether the VM runs (or starts): then a guest that is not ready will not be, and waiting is useless. */
+  runs(vmId: string): boolean;
   exists(vmId: string): boolean;
 }
 
@@ -54,6 +56,18 @@ interface Execution {
 
 /** The action's scripts time out after 90 minutes (Learn, action Run Command, Restrictions). */
 const ACTION_TIMEOUT_SECONDS = 90 * 60;
+
+/**
+ * A running VM whose guest cannot run anything (no OS profile to provision, or its boot failed): what
+ * Compute reports when the VM's agent never answers (Learn, "Troubleshooting Azure Linux VM
+ * extension failures"; the code and wording as azure-cli and terraform users quote them).
+ */
+function agentSilent(vmId: string): { code: string; message: string } {
+  return {
+    code: "VMAgentStatusCommunicationError",
+    message: `VM '${vmId.split("/").pop()}' has not reported status for VM agent or extensions. Verify that the OS is up and healthy, the VM has a running VM agent, and that it can establish outbound connections to Azure storage. Please refer to https://aka.ms/vmextensionlinuxtroubleshoot for additional VM agent troubleshooting information.`,
+  };
+}
 
 const PREEMPTED = {
   code: "OperationPreempted",
@@ -155,10 +169,9 @@ export class RunCommands {
         machine = await this.vms.whenReady(vmId);
       } catch {
         return {
-          error: {
-            code: "OperationNotAllowed",
-            message: "The operation requires the VM to be running (or set to run).",
-          },
+          error: this.vms.runs(vmId)
+            ? agentSilent(vmId)
+            : { code: "OperationNotAllowed", message: "The operation requires the VM to be running (or set to run)." },
         };
       }
       slot.running = machine.runScript({
@@ -218,6 +231,10 @@ export class RunCommands {
         machine = await this.vms.whenReady(vmId);
       } catch {
         if (!this.vms.exists(vmId)) return;
+        if (this.vms.runs(vmId)) {
+          // It runs, and its guest will not be ready: the command stays Pending, its operation fails.
+          return this.provision(id, execution, agentSilent(vmId));
+        }
         await this.vms.untilRunning(vmId).catch(() => undefined);
       }
     }

@@ -54,6 +54,7 @@ export class VirtualMachines implements VirtualMachineModel {
       {
         whenReady: (vmId) => this.whenReady(vmId),
         untilRunning: (vmId) => this.untilRunning(vmId),
+        runs: (vmId) => ["running", "starting"].includes(this.powerState(vmId) ?? ""),
         exists: (vmId) => this.vms.has(vmId.toLowerCase()),
       },
       opts.onStateChanged,
