@@ -1,32 +1,25 @@
-import { randomUUID, X509Certificate } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createServer as createNetServer, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArmService, armRequestHandler } from "./arm";
 import { ArmClient } from "./armClient";
 import { armAudiences, graphAudiences } from "./audiences";
-import { createTlsMaterial, SERVER_NAMES } from "./ca";
-import { hostKeysFromCustomData } from "./cloudInit";
+import { createTlsMaterial } from "./ca";
 import { Entra, type EntraKeys } from "./entra";
 import { ClientSecretTokenSource } from "./entraClient";
 import { startEntraServer } from "./entraHttp";
 import { startGraphServer } from "./graph/http";
 import { GraphService } from "./graph/service";
-import { type Guest, startGuest } from "./guest";
-import { startImds } from "./imds";
-import { hostFacts, realGuestsUnavailable } from "./linuxGuest/host";
-import type { ImageLocation } from "./linuxGuest/image";
-import { bootLinuxGuest, type LinuxGuest } from "./linuxGuest/machine";
-import { reapEnvironment, sweepLeftovers } from "./linuxGuest/reaper";
-import type { VmRequest } from "./linuxGuest/seed";
-import { nsgAdmits } from "./nsg";
+import type { LinuxGuest } from "./linuxGuest/machine";
 import { type CloudIdentity, readCloud, restoreStore, snapshotStore, writeCloud } from "./persist";
-import { DEFAULT_FAULTS, type Faults, type RequestLogEntry, Store } from "./store";
+import { faultsFrom, freePort, realGuestHost, seedDeployer, stillValid } from "./startup";
+import { type Faults, type RequestLogEntry, Store } from "./store";
 import { generatePrivateKey } from "./tlsKeys";
+import { VirtualMachines } from "./vm/virtualMachines";
 
 export { ArmClient, ArmError, type ArmResponse } from "./armClient";
 export type { Faults, RequestLogEntry } from "./store";
@@ -100,55 +93,10 @@ function reportRequests(
 
 export type GuestKind = "portable" | "linux";
 
-/** What a VM's guest is, either kind: where its SSH answers, and how to stop it. */
-export type RunningGuest = Guest | LinuxGuest;
-
-interface VmRuntime {
-  imdsEndpoint: string;
-  imds: HttpServer;
-  publicIp: string | null;
-  guest: RunningGuest | null;
-  imdsHost: string;
-  imdsPort: number;
-}
-
-const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bf8635";
-
-/**
- * Whether saved TLS material is still good: valid for an hour at least (the CA lasts a day; then a new
- * one is made), and the server certificate names every host it serves (older ones lack Azure's).
- */
-function stillValid(tls: { caCertPem: string; serverCertPem: string }): boolean {
-  try {
-    const valid = new Date(new X509Certificate(tls.caCertPem).validTo).getTime() > Date.now() + 3600_000;
-    const server = new X509Certificate(tls.serverCertPem);
-    const covers = (name: string) => (isIP(name) ? server.checkIP(name) : server.checkHost(name)) !== undefined;
-    return valid && SERVER_NAMES.every(covers);
-  } catch {
-    return false;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export class LocalAzure {
   readonly faults: Faults;
   readonly arm: ArmClient;
-  private readonly vms = new Map<string, VmRuntime>();
-  private nextImdsHost = 2;
   private stopped = false;
-  /** With real guests: the image they boot and the host's cgroups (see linuxGuest/host.ts). */
-  private linux: {
-    image: ImageLocation;
-    cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]>;
-    binds: readonly string[];
-  } | null = null;
   /** Set when the cloud is kept (options.persistDir): what it is saved with besides the store. */
   private kept: { dir: string; identity: Omit<CloudIdentity, "vms" | "nextImdsHost"> } | null = null;
 
@@ -174,7 +122,8 @@ export class LocalAzure {
     private readonly graphServer: Server,
     private readonly dataDir: string,
     private readonly ownsDataDir: boolean,
-    private readonly hooks: Pick<LocalAzureOptions, "onRequest" | "onVmsChanged">,
+    /** The VMs: each one's IMDS, guest, power state, and the commands run inside them (vm/). */
+    private readonly vms: VirtualMachines,
   ) {
     this.faults = faults;
     this.deployerSignIn = new ClientSecretTokenSource({
@@ -191,24 +140,8 @@ export class LocalAzure {
   private readonly deployerSignIn: ClientSecretTokenSource;
 
   static async start(options: LocalAzureOptions = {}): Promise<LocalAzure> {
-    const faults: Faults = {
-      ...DEFAULT_FAULTS,
-      ...options.faults,
-      armThrottle: { ...DEFAULT_FAULTS.armThrottle, ...options.faults?.armThrottle },
-      armUnauthorized: { ...DEFAULT_FAULTS.armUnauthorized, ...options.faults?.armUnauthorized },
-      revocationLag: { ...DEFAULT_FAULTS.revocationLag, ...options.faults?.revocationLag },
-      imdsBurst: options.faults?.imdsBurst ? { ...options.faults.imdsBurst } : null,
-    };
-    const guests = options.guests ?? "portable";
-    let linux: LocalAzure["linux"] = null;
-    if (guests === "linux") {
-      const facts = hostFacts();
-      const why = realGuestsUnavailable(facts);
-      if (why !== null || facts.image === null || facts.cgroups === null) throw new Error(why ?? "no guest image");
-      linux = { image: facts.image, cgroups: facts.cgroups, binds: options.linuxGuestBinds ?? [] };
-      // What an earlier run that crashed left behind goes before anything new starts.
-      await sweepLeftovers(reapEnvironment(facts.cgroups));
-    }
+    const faults = faultsFrom(options.faults);
+    const linux = options.guests === "linux" ? await realGuestHost() : null;
     const saved = options.persistDir ? readCloud(options.persistDir)?.identity : undefined;
     const subscriptionId = saved?.subscriptionId ?? options.subscriptionId ?? "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
     const tenantId = saved?.tenantId ?? options.tenantId ?? "72f988bf-0000-4000-8000-00000000ab1e";
@@ -227,32 +160,7 @@ export class LocalAzure {
     writeFileSync(caCertPath, tls.caCertPem);
 
     const store = new Store();
-    const deployerIds = {
-      principalId: "0a1b2c3d-0000-4000-8000-00000000d001",
-      clientId: "0a1b2c3d-0000-4000-8000-00000000c001",
-    };
-    store.principals.set(deployerIds.principalId, { ...deployerIds, resourceId: "", createdAt: 0 });
-    // A service principal signs in with a client secret, as a CI deployer does.
-    const deployer = {
-      ...deployerIds,
-      clientSecret: entra.registerApplication(
-        deployerIds.clientId,
-        deployerIds.principalId,
-        saved?.deployer.clientSecret,
-      ),
-    };
-    // The deployer holds Owner on the subscription, as a CI service principal would.
-    const ownerScope = `/subscriptions/${subscriptionId}`;
-    store.roleAssignments.set(`${ownerScope}/providers/microsoft.authorization/roleassignments/deployer-owner`, {
-      id: `${ownerScope}/providers/Microsoft.Authorization/roleAssignments/deployer-owner`,
-      name: "deployer-owner",
-      scope: ownerScope,
-      roleDefinitionId: `${ownerScope}/providers/Microsoft.Authorization/roleDefinitions/${OWNER_ROLE_ID}`,
-      principalId: deployer.principalId,
-      principalType: "ServicePrincipal",
-      // Long established: no propagation delay applies.
-      createdAt: 0,
-    });
+    const deployer = seedDeployer(store, entra, subscriptionId, saved?.deployer.clientSecret);
 
     let azure: LocalAzure | undefined;
     const server = createHttpsServer({ cert: tls.serverCertPem, key: tls.serverKeyPem });
@@ -283,6 +191,27 @@ export class LocalAzure {
       { cert: tls.serverCertPem, key: tls.serverKeyPem },
       saved?.entraPort ?? 0,
     );
+    // The VMs' model: what ARM asks of a VM (vm/model.ts); their runtimes are its own.
+    const vms = new VirtualMachines({
+      subscriptionId,
+      location,
+      store,
+      entra,
+      faults,
+      guests: linux
+        ? {
+            kind: "linux",
+            ...linux,
+            binds: options.linuxGuestBinds ?? [],
+            arm: { host: new URL(armEndpoint).hostname, port: Number(new URL(armEndpoint).port) },
+            caCertPem: tls.caCertPem,
+          }
+        : { kind: "portable", dataDir, sshPort },
+      caCertPath,
+      onImds: (imds) => reportRequests(imds, "imds", options.onRequest),
+      onVmsChanged: () => options.onVmsChanged?.(),
+      onStateChanged: () => azure?.save(),
+    });
     const service = new ArmService({
       endpoint: armEndpoint,
       authorityHost,
@@ -294,8 +223,7 @@ export class LocalAzure {
       faults,
       store,
       entra,
-      onVmChanged: (vmId) => (azure as LocalAzure).vmChanged(vmId),
-      onVmDeleted: (vmId) => (azure as LocalAzure).vmDeleted(vmId),
+      vms,
     });
     const handle = armRequestHandler(service, store);
     reportRequests(server, "arm", options.onRequest);
@@ -327,9 +255,8 @@ export class LocalAzure {
       graph.server,
       dataDir,
       ownsDataDir,
-      options,
+      vms,
     );
-    azure.linux = linux;
     if (options.persistDir) {
       const persisted = readCloud(options.persistDir);
       if (persisted) restoreStore(store, persisted.store);
@@ -349,10 +276,7 @@ export class LocalAzure {
         },
       };
       // The VMs "reboot": each gets its IMDS back on its old address, and its guest.
-      azure.nextImdsHost = persisted?.identity.nextImdsHost ?? azure.nextImdsHost;
-      for (const vm of persisted?.identity.vms ?? []) {
-        if (store.resource(vm.id)) await azure.vmChanged(vm.id, vm);
-      }
+      await azure.vms.restore(persisted?.identity);
       azure.save();
     }
     return azure;
@@ -364,15 +288,7 @@ export class LocalAzure {
     writeCloud(this.kept.dir, {
       version: 1,
       savedAt: new Date().toISOString(),
-      identity: {
-        ...this.kept.identity,
-        vms: [...this.vms.entries()].map(([id, runtime]) => ({
-          id: this.store.resource(id)?.id ?? id,
-          imdsHost: runtime.imdsHost,
-          imdsPort: runtime.imdsPort,
-        })),
-        nextImdsHost: this.nextImdsHost,
-      },
+      identity: { ...this.kept.identity, ...this.vms.persisted() },
       store: snapshotStore(this.store),
     });
   }
@@ -415,140 +331,18 @@ export class LocalAzure {
 
   /** The ARM IDs of the VMs running now (each with its IMDS), in the order they were created. */
   vmIds(): string[] {
-    return [...this.vms.keys()].map((key) => this.store.resource(key)?.id ?? key);
+    return this.vms.ids();
   }
 
-  vmRuntime(
-    vmResourceId: string,
-  ): { imdsEndpoint: string; publicIp: string | null; guest: RunningGuest | null } | undefined {
-    const runtime = this.vms.get(vmResourceId.toLowerCase());
-    return runtime && { imdsEndpoint: runtime.imdsEndpoint, publicIp: runtime.publicIp, guest: runtime.guest };
+  /** A VM's IMDS endpoint and public IP (null without one), while it exists. */
+  vmRuntime(vmResourceId: string): { imdsEndpoint: string; publicIp: string | null } | undefined {
+    const vm = this.vms.get(vmResourceId);
+    return vm && { imdsEndpoint: vm.imds.endpoint, publicIp: vm.publicIp };
   }
 
-  /** A VM's real guest (guests "linux"), once it has one. */
+  /** A VM's real guest (guests "linux"), while it runs one. */
   linuxGuest(vmResourceId: string): LinuxGuest | undefined {
-    const guest = this.vms.get(vmResourceId.toLowerCase())?.guest;
-    return guest && "leaderPid" in guest ? guest : undefined;
-  }
-
-  /** A VM was created or updated: its IMDS and, once it has a public IP, its SSH guest. */
-  private async vmChanged(vmId: string, restored?: { imdsHost: string; imdsPort: number }): Promise<void> {
-    if (this.stopped) return;
-    await this.startVm(vmId, restored);
-    this.hooks.onVmsChanged?.();
-  }
-
-  private async startVm(vmId: string, restored?: { imdsHost: string; imdsPort: number }): Promise<void> {
-    const key = vmId.toLowerCase();
-    let runtime = this.vms.get(key);
-    if (!runtime) {
-      const n = restored ? 0 : this.nextImdsHost++;
-      const imdsHost = restored?.imdsHost ?? `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
-      const imds = await startImds(
-        {
-          vmId,
-          subscriptionId: this.subscriptionId,
-          location: this.location,
-          store: this.store,
-          entra: this.entra,
-          faults: this.faults,
-        },
-        imdsHost,
-        restored?.imdsPort ?? 0,
-      );
-      reportRequests(imds.server, "imds", this.hooks.onRequest);
-      const imdsPort = Number(new URL(imds.endpoint).port);
-      runtime = { imdsEndpoint: imds.endpoint, imds: imds.server, publicIp: null, guest: null, imdsHost, imdsPort };
-      this.vms.set(key, runtime);
-    }
-    const vm = this.store.resource(vmId);
-    const properties = (vm?.body.properties ?? {}) as {
-      osProfile?: {
-        adminUsername?: string;
-        customData?: string;
-        linuxConfiguration?: { ssh?: { publicKeys?: Array<{ keyData?: string }> } };
-      };
-      networkProfile?: { networkInterfaces?: Array<{ id?: string }> };
-    };
-    const nicId = properties.networkProfile?.networkInterfaces?.[0]?.id;
-    const publicIp = this.publicIpOf(nicId);
-    if (this.linux) {
-      await this.linuxGuestChanged(runtime, vm?.body as unknown as VmRequest | undefined, publicIp, nicId);
-      return;
-    }
-    if (runtime.guest) await runtime.guest.close();
-    runtime.guest = null;
-    runtime.publicIp = publicIp;
-    if (!publicIp || !properties.osProfile?.adminUsername) return;
-    const workDir = join(this.dataDir, "vms", String(vm?.body.name ?? "vm"));
-    runtime.guest = await startGuest({
-      host: publicIp,
-      port: this.sshPort,
-      adminUsername: properties.osProfile.adminUsername,
-      authorizedKeys: (properties.osProfile.linuxConfiguration?.ssh?.publicKeys ?? [])
-        .map((k) => String(k.keyData ?? ""))
-        .filter(Boolean),
-      hostKeyPrivate: hostKeysFromCustomData(properties.osProfile.customData).ed25519Private,
-      env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: runtime.imdsEndpoint, CURL_CA_BUNDLE: this.caCertPath },
-      notReadyForSeconds: this.faults.sshNotReadySeconds,
-      workDir,
-      admits: (sourceIp) => nsgAdmits(this.store, this.nsgOf(nicId), sourceIp, this.sshPort),
-    });
-  }
-
-  /**
-   * A real guest boots once, when its VM first has a public IP and an OS profile, and runs until the VM
-   * is deleted: updates (an identity attached or removed) change what its IMDS answers, not the machine.
-   */
-  private async linuxGuestChanged(
-    runtime: VmRuntime,
-    vm: VmRequest | undefined,
-    publicIp: string | null,
-    nicId: string | undefined,
-  ): Promise<void> {
-    const linux = this.linux as NonNullable<LocalAzure["linux"]>;
-    if (runtime.guest && runtime.publicIp === publicIp) return;
-    await runtime.guest?.close();
-    runtime.guest = null;
-    runtime.publicIp = publicIp;
-    if (!publicIp || !vm?.properties?.osProfile?.adminUsername) return;
-    const arm = new URL(this.armEndpoint);
-    runtime.guest = await bootLinuxGuest({
-      request: vm,
-      publicIp,
-      imds: { host: runtime.imdsHost, port: runtime.imdsPort },
-      arm: { host: arm.hostname, port: Number(arm.port) },
-      caCertPem: this.caCertPem,
-      admits: (sourceIp) => nsgAdmits(this.store, this.nsgOf(nicId), sourceIp, 22),
-      notReadyForSeconds: this.faults.sshNotReadySeconds,
-      image: linux.image,
-      cgroups: linux.cgroups,
-      readOnlyBinds: linux.binds,
-    });
-  }
-
-  private nsgOf(nicId: string | undefined): string | undefined {
-    const nic = nicId ? this.store.resource(nicId) : undefined;
-    return (nic?.body.properties as { networkSecurityGroup?: { id?: string } } | undefined)?.networkSecurityGroup?.id;
-  }
-
-  private publicIpOf(nicId: string | undefined): string | null {
-    const nic = nicId ? this.store.resource(nicId) : undefined;
-    const configs =
-      (nic?.body.properties as { ipConfigurations?: Array<{ properties?: { publicIPAddress?: { id?: string } } }> })
-        ?.ipConfigurations ?? [];
-    const pipId = configs[0]?.properties?.publicIPAddress?.id;
-    const pip = pipId ? this.store.resource(pipId) : undefined;
-    return ((pip?.body.properties as { ipAddress?: string } | undefined)?.ipAddress as string | undefined) ?? null;
-  }
-
-  private async vmDeleted(vmId: string): Promise<void> {
-    const runtime = this.vms.get(vmId.toLowerCase());
-    if (!runtime) return;
-    this.vms.delete(vmId.toLowerCase());
-    await runtime.guest?.close();
-    await new Promise<void>((resolve) => runtime.imds.close(() => resolve()));
-    if (!this.stopped) this.hooks.onVmsChanged?.();
+    return this.vms.get(vmResourceId)?.linuxGuest ?? undefined;
   }
 
   /** Closes every server and guest, so the process can exit. */
@@ -556,7 +350,7 @@ export class LocalAzure {
     if (this.stopped) return;
     this.save();
     this.stopped = true;
-    await Promise.all([...this.vms.keys()].map((id) => this.vmDeleted(id)));
+    await this.vms.stop();
     this.server.closeAllConnections();
     this.entraServer.closeAllConnections();
     this.graphServer.closeAllConnections();
@@ -594,6 +388,8 @@ export async function seedVm(
     adminUsername?: string;
     sshPublicKey?: string;
     customData?: string;
+    /** false: the NIC gets no public IP (a private VM: no SSH relay; Run Command still reaches it). Default true. */
+    publicIp?: boolean;
   },
 ): Promise<SeededVm> {
   const rgName = opts.resourceGroup ?? "seed-rg";
@@ -612,11 +408,14 @@ export async function seedVm(
     api(`${net}/virtualNetworks/${vmName}-vnet/subnets/default`, "2024-05-01"),
     { properties: { addressPrefix: "10.0.1.0/24" } },
   );
-  const pip = await azure.arm.putAndWait(api(`${net}/publicIPAddresses/${vmName}-ip`, "2024-05-01"), {
-    location,
-    sku: { name: "Standard" },
-    properties: { publicIPAllocationMethod: "Static" },
-  });
+  const pip =
+    opts.publicIp === false
+      ? undefined
+      : await azure.arm.putAndWait(api(`${net}/publicIPAddresses/${vmName}-ip`, "2024-05-01"), {
+          location,
+          sku: { name: "Standard" },
+          properties: { publicIPAllocationMethod: "Static" },
+        });
   const nic = await azure.arm.putAndWait(api(`${net}/networkInterfaces/${vmName}-nic`, "2024-05-01"), {
     location,
     properties: {
@@ -625,7 +424,7 @@ export async function seedVm(
           name: "primary",
           properties: {
             subnet: { id: (subnet.body as { id: string }).id },
-            publicIPAddress: { id: (pip.body as { id: string }).id },
+            ...(pip ? { publicIPAddress: { id: (pip.body as { id: string }).id } } : {}),
           },
         },
       ],

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { RoleAssignment } from "./arm/rbac";
 import type { TlsMaterial } from "./ca";
 import type { Principal, Store, StoredResource } from "./store";
+import type { PersistedVm } from "./vm/virtualMachines";
 
 /**
  * A Local Azure that keeps its cloud between runs, as a real cloud does: what ARM holds (resource
@@ -25,12 +26,7 @@ export interface StoreSnapshot {
   attachedAt: Record<string, Record<string, number>>;
 }
 
-export interface PersistedVm {
-  /** The VM's ARM ID. */
-  id: string;
-  imdsHost: string;
-  imdsPort: number;
-}
+export type { PersistedVm };
 
 /** Everything a restarted Local Azure needs to answer on the same endpoints with the same keys. */
 export interface CloudIdentity {

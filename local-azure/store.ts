@@ -80,9 +80,14 @@ export interface StoredResourceGroup {
 }
 
 export interface Operation {
+  /** When it ends (epoch ms); Infinity while it waits for work whose end is not known (a script). */
   readyAt: number;
   /** Set for a delete: it ends `lroSeconds` after this, the faults read when asked (so a test can stretch or end it). */
   startedAt?: number;
+  /** Set when it ended Failed: the status poll's `error`. */
+  error?: { code: string; message: string };
+  /** What its Location answers once it succeeded (a POST action's result), or a function that makes it then. */
+  result?: unknown;
 }
 
 export interface RequestLogEntry {

@@ -1,5 +1,6 @@
 import type { Entra } from "../entra";
 import type { Faults, Store, StoredResource } from "../store";
+import type { VirtualMachineModel } from "../vm/model";
 import type { ArmReply } from "./errors";
 import type { Operations } from "./operations";
 import type { Permission } from "./rbac";
@@ -19,8 +20,8 @@ export interface ArmContext {
   authorityHost?: string;
   /** Microsoft Graph's base URL, named by /metadata/endpoints. */
   graphEndpoint?: string;
-  onVmChanged(vmId: string): Promise<void>;
-  onVmDeleted(vmId: string): Promise<void>;
+  /** The VMs' model: what ARM's providers ask of a VM (its runtime is the model's, never a provider's). */
+  vms: VirtualMachineModel;
 }
 
 /** One authenticated request that a provider matched, authorized before the provider sees it. */

@@ -51,9 +51,40 @@ export class Operations implements ArmProvider {
     return startedAt + this.ctx.faults.lroSeconds * 1000;
   }
 
-  /** Retry-After while the operation finishing at `readyAt` runs: whole seconds left, at least 1; none once done. */
+  /**
+   * An operation that runs until `work` settles, and at least the configured LRO time: Succeeded with
+   * what it resolves to (the Location's answer), or Failed with the ARM error it resolves to.
+   */
+  track(work: Promise<{ result?: unknown; error?: { code: string; message: string } }>): string {
+    const id = this.create(Number.POSITIVE_INFINITY);
+    const earliest = Date.now() + this.ctx.faults.lroSeconds * 1000;
+    void work.then(
+      (outcome) => this.settle(id, earliest, outcome),
+      (error: Error) =>
+        this.settle(id, earliest, { error: { code: "InternalOperationError", message: error.message } }),
+    );
+    return id;
+  }
+
+  private settle(
+    id: string,
+    earliest: number,
+    outcome: { result?: unknown; error?: { code: string; message: string } },
+  ) {
+    const operation = this.ctx.store.operations.get(id);
+    if (!operation) return;
+    operation.readyAt = Math.max(earliest, Date.now());
+    if (outcome.error) operation.error = outcome.error;
+    if (outcome.result !== undefined) operation.result = outcome.result;
+  }
+
+  /**
+   * Retry-After while the operation finishing at `readyAt` runs: whole seconds left, at least 1; none
+   * once done. While its end is not known (a script runs), 1.
+   */
   retryAfter(readyAt: number): Record<string, string> {
     const left = readyAt - Date.now();
+    if (left === Number.POSITIVE_INFINITY) return { "retry-after": "1" };
     return left > 0 ? { "retry-after": String(Math.max(1, Math.ceil(left / 1000))) } : {};
   }
 
@@ -97,9 +128,19 @@ export class Operations implements ArmProvider {
     const readyAt = this.readyAt(operation);
     const done = Date.now() >= readyAt;
     const pace = this.retryAfter(readyAt);
-    if (route.kind === "operationStatus")
-      return { status: 200, headers: pace, body: { name: route.name, status: done ? "Succeeded" : "InProgress" } };
+    if (route.kind === "operationStatus") {
+      const status = !done ? "InProgress" : operation.error ? "Failed" : "Succeeded";
+      return {
+        status: 200,
+        headers: pace,
+        body: { name: route.name, status, ...(done && operation.error ? { error: operation.error } : {}) },
+      };
+    }
     if (!done) return { status: 202, headers: { location: this.resultUrl(String(route.name)), ...pace } };
-    return { status: 200 };
+    // A failed operation's Location answers with its error, as ARM's does (Learn, "Track asynchronous Azure operations").
+    if (operation.error) return { status: 400, body: { error: operation.error } };
+    // A result may be the resource as it is when asked (a PUT's final state via its Location).
+    const result = typeof operation.result === "function" ? (operation.result as () => unknown)() : operation.result;
+    return result === undefined ? { status: 200 } : { status: 200, body: result };
   }
 }

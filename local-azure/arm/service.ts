@@ -10,6 +10,8 @@ import { DiscoveryProvider, MISSING_SUBSCRIPTION, metadataReply, subscriptionNot
 import { managedIdentityProvider } from "./providers/managedIdentity";
 import { networkProvider } from "./providers/network";
 import { ResourcesProvider } from "./providers/resources";
+import { RunCommandsProvider } from "./providers/runCommands";
+import { VirtualMachineActionsProvider } from "./providers/virtualMachineActions";
 import { allowedByRevoked, effectivePermissions, holdsRoleAround, isAllowed } from "./rbac";
 import type { Route } from "./routes";
 
@@ -62,8 +64,16 @@ export class ArmService {
     };
     // Tried in this order: Authorization's paths sit under any scope, so they are matched first;
     // discovery's `/subscriptions/{id}/providers/{namespace}/register` before the generic
-    // `/providers/{namespace}/…` paths, which come last.
-    this.providers = [authorization, shared.operations, discovery, resourceGroups, resources];
+    // `/providers/{namespace}/…` paths, which come last; a VM's run commands and actions before them.
+    this.providers = [
+      authorization,
+      shared.operations,
+      discovery,
+      resourceGroups,
+      new RunCommandsProvider(shared),
+      new VirtualMachineActionsProvider(shared),
+      resources,
+    ];
     this.shared = shared;
   }
 

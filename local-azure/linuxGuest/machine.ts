@@ -2,10 +2,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, watch, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
+import type { RunningScript, ScriptJob } from "../guestScript";
 import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT, NSPAWN_RUNTIME_ROOT } from "./host";
 import { IMAGE_HOSTS, type ImageLocation } from "./image";
 import { ensureWatcher, ownerStamp, reapEnvironment, reapGuests } from "./reaper";
 import { type GatedListener, gatedListener, type Relay, unixRelay } from "./relay";
+import { runInGuest, userInGuest } from "./runScript";
 import { GUEST_ARM_ADDRESS, guestHosts, guestSeed, IMDS_ADDRESS, type VmRequest } from "./seed";
 
 /**
@@ -14,14 +16,16 @@ import { GUEST_ARM_ADDRESS, guestHosts, guestSeed, IMDS_ADDRESS, type VmRequest 
  * Inside it, Azure's addresses answer: IMDS at http://169.254.169.254 and ARM at
  * https://management.azure.com (its /etc/hosts), each through socat in the guest's namespace, a Unix
  * socket, and a pipe here to the VM's IMDS server and Local Azure's ARM. Outside, the VM's public IP
- * (a loopback address) has SSH on port 22, relayed to the guest's sshd through the VM's NSG.
+ * (a loopback address) has SSH on port 22, relayed to the guest's sshd through the VM's NSG; a VM
+ * without a public IP has no such relay at all. Scripts run inside it as Azure's agent runs them
+ * (./runScript.ts).
  */
 
 export interface LinuxGuestOptions {
   /** The VM's request (name, osProfile…): the only source of what the guest is provisioned with. */
   request: VmRequest;
-  /** The VM's public IP: a loopback address; SSH answers on its port 22. */
-  publicIp: string;
+  /** The VM's public IP: a loopback address; SSH answers on its port 22. Null: no public IP, no SSH relay. */
+  publicIp: string | null;
   /** The VM's own IMDS server, which the guest reaches at 169.254.169.254:80. */
   imds: { host: string; port: number };
   /** Local Azure's ARM (HTTPS; its certificate names management.azure.com), reached at management.azure.com:443. */
@@ -46,13 +50,18 @@ export interface LinuxGuestOptions {
 export interface LinuxGuest {
   /** Names the guest's folder, cgroup and container. */
   readonly id: string;
-  readonly host: string;
+  /** The public IP SSH answers on, or null (no public IP). */
+  readonly host: string | null;
   readonly port: number;
   readonly dir: string;
   /** Resolves once systemd in the guest reports the boot finished (sshd and cloud-init done) and the relays listen. */
   readonly ready: Promise<void>;
   /** The guest's PID 1 as the host sees it (for nsenter), once known. */
   leaderPid(): number | null;
+  /** Runs a script inside the guest as root, through its systemd (once `ready` resolved). */
+  runScript(job: ScriptJob): RunningScript;
+  /** Whether the guest has a user of that name. */
+  userExists(name: string): Promise<boolean>;
   /** Stops the guest and removes everything it had: processes, cgroups, folder. */
   close(): Promise<void>;
 }
@@ -172,7 +181,7 @@ function provision(upper: string, opts: LinuxGuestOptions): string {
 }
 
 function validate(opts: LinuxGuestOptions): void {
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(opts.publicIp)) {
+  if (opts.publicIp !== null && !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(opts.publicIp)) {
     throw new Error(`a guest's public IP must be an IPv4 loopback address (127.x.y.z); got "${opts.publicIp}"`);
   }
   // overlayfs options are comma- and colon-separated.
@@ -237,9 +246,10 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
 
     // The host's ends of the relays listen before anything in the guest can dial them.
     relays.push(await unixRelay(join(dir, "imds.sock"), opts.imds), await unixRelay(join(dir, "arm.sock"), opts.arm));
-    const openGate = async () => {
+    const publicIp = opts.publicIp;
+    const openGate = async (host: string) => {
       gate = await gatedListener({
-        host: opts.publicIp,
+        host,
         port: SSH_PORT,
         admits: opts.admits,
         target: { path: join(dir, "ssh.sock") },
@@ -249,16 +259,24 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
       else if (booted) gate.open();
     };
     const delay = opts.notReadyForSeconds ?? 0;
-    if (delay === 0) await openGate();
-    else gateTimer = setTimeout(() => openGate().catch(report), delay * 1000);
+    // No public IP: nothing listens for SSH anywhere, as on Azure.
+    if (publicIp !== null) {
+      if (delay === 0) await openGate(publicIp);
+      else gateTimer = setTimeout(() => openGate(publicIp).catch(report), delay * 1000);
+    }
 
-    const start = (argv: string[], stdio: "log" | "pipe", extraEnv: NodeJS.ProcessEnv = {}, cg = relayCgroup) => {
+    const start = (
+      argv: string[],
+      stdio: "log" | "pipe" | "stdin",
+      extraEnv: NodeJS.ProcessEnv = {},
+      cg = relayCgroup,
+    ) => {
       const [command, args] = inCgroup(cg, argv);
       const log = stdio === "log" ? openSync(join(dir, "console.log"), "a") : null;
       const child = spawn(command, args, {
         // Own process group: the terminal's Ctrl-C is for Local Azure, which stops its guests itself.
         detached: true,
-        stdio: log === null ? ["ignore", "pipe", "pipe"] : ["ignore", log, log],
+        stdio: log !== null ? ["ignore", log, log] : [stdio === "stdin" ? "pipe" : "ignore", "pipe", "pipe"],
         env: { ...env, ...extraEnv },
       });
       if (log !== null) closeSync(log);
@@ -370,6 +388,9 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
       dir,
       ready,
       leaderPid: () => leader,
+      // The host's side of a script (nsenter, systemd-run's client) is in the guest's cgroup, so it goes with the guest.
+      runScript: (job) => runInGuest((argv) => start(argv, "stdin"), leader as number, job),
+      userExists: (name) => userInGuest((argv) => start(argv, "stdin"), leader as number, name),
       close,
     };
   } catch (error) {

@@ -1,9 +1,10 @@
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runLocalCli } from "../../local/cli";
+import { cloudDir } from "../../local/engineStack";
 import { type RunningService, runningService } from "../../local/service";
 
 /**
@@ -305,7 +306,184 @@ describe("Microsoft's Azure CLI against Local Azure", () => {
       `(AuthorizationFailed) The client '${uami.clientId}' with object id '${uami.principalId}' does not have authorization to perform action 'Microsoft.Resources/subscriptions/resourceGroups/write' over scope '/subscriptions/${service.kept.subscriptionId}/resourcegroups/${resourceGroup}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
     );
   });
+});
 
+/**
+ * az vm run-command against Local Azure, as the deployer: the action (invoke) and managed run
+ * commands (create, show --instance-view, list, delete), on the program's VM (a portable guest).
+ */
+describe("az vm run-command against Local Azure", () => {
+  /** The VM's disk in the service's kept cloud: HOME of its scripts. */
+  const vmHome = () => join(cloudDir(stateDir), "vms", vmName);
+
+  it("az vm run-command invoke --command-id RunShellScript: the result message with stdout and stderr, no exit code", async () => {
+    const result = await azJson<{ value: Array<Record<string, unknown>> }>(
+      shellEnv,
+      "vm",
+      "run-command",
+      "invoke",
+      "-g",
+      resourceGroup,
+      "-n",
+      vmName,
+      "--command-id",
+      "RunShellScript",
+      "--scripts",
+      'echo "hello $1"',
+      "echo oops >&2; exit 3",
+      "--parameters",
+      "world",
+    );
+    expect(result.value).toHaveLength(1);
+    expect(result.value[0]).toMatchObject({
+      code: "ProvisioningState/succeeded",
+      displayStatus: "Provisioning succeeded",
+      level: "Info",
+      message: "Enable succeeded: \n[stdout]\nhello world\n\n[stderr]\noops\n",
+    });
+  });
+
+  it("a second invoke while one runs fails with ARM's 409 Conflict, as az prints it", async () => {
+    const gate = join(vmHome(), "az-go");
+    const first = az(
+      shellEnv,
+      "vm",
+      "run-command",
+      "invoke",
+      "-g",
+      resourceGroup,
+      "-n",
+      vmName,
+      "--command-id",
+      "RunShellScript",
+      "--scripts",
+      `touch "$HOME/az-up"; while [ ! -e "$HOME/az-go" ]; do sleep 0.1; done; echo first`,
+    );
+    while (!existsSync(join(vmHome(), "az-up"))) await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await az(
+      shellEnv,
+      "vm",
+      "run-command",
+      "invoke",
+      "-g",
+      resourceGroup,
+      "-n",
+      vmName,
+      "--command-id",
+      "RunShellScript",
+      "--scripts",
+      "echo second",
+    );
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(
+      "(Conflict) Run command extension execution is in progress. Please wait for completion before invoking a run command.",
+    );
+    writeFileSync(gate, "");
+    const done = await first;
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout).value[0].message).toBe("Enable succeeded: \n[stdout]\nfirst\n\n[stderr]\n");
+  });
+
+  it("az vm run-command create, show --instance-view, list and delete a managed run command", async () => {
+    const created = await azJson<Record<string, unknown>>(
+      shellEnv,
+      "vm",
+      "run-command",
+      "create",
+      "-g",
+      resourceGroup,
+      "--vm-name",
+      vmName,
+      "--name",
+      "az-rc",
+      "--script",
+      'echo "created $GREETING $(printf %s "$SECRET" | wc -c)"; exit 4',
+      "--parameters",
+      "GREETING=hi",
+      "--protected-parameters",
+      "SECRET=never-shown",
+    );
+    expect(created).toMatchObject({
+      name: "az-rc",
+      provisioningState: "Succeeded",
+      asyncExecution: false,
+      timeoutInSeconds: 0,
+      parameters: [{ name: "GREETING", value: "hi" }],
+    });
+    expect(JSON.stringify(created)).not.toContain("never-shown");
+    const shown = await azJson<{ instanceView: Record<string, unknown> }>(
+      shellEnv,
+      "vm",
+      "run-command",
+      "show",
+      "-g",
+      resourceGroup,
+      "--vm-name",
+      vmName,
+      "--name",
+      "az-rc",
+      "--instance-view",
+    );
+    expect(shown.instanceView).toMatchObject({
+      executionState: "Failed",
+      executionMessage: "Execution failed: failed to execute command: command terminated with exit status=4",
+      exitCode: 4,
+      output: "created hi 11\n",
+      error: "",
+    });
+    const plain = await azJson<Record<string, unknown>>(
+      shellEnv,
+      "vm",
+      "run-command",
+      "show",
+      "-g",
+      resourceGroup,
+      "--vm-name",
+      vmName,
+      "--name",
+      "az-rc",
+    );
+    expect(plain.instanceView ?? null).toBeNull();
+    const listed = await azJson<Array<{ name: string }>>(
+      shellEnv,
+      "vm",
+      "run-command",
+      "list",
+      "-g",
+      resourceGroup,
+      "--vm-name",
+      vmName,
+    );
+    expect(listed.map((item) => item.name)).toContain("az-rc");
+    const deleted = await az(
+      shellEnv,
+      "vm",
+      "run-command",
+      "delete",
+      "-g",
+      resourceGroup,
+      "--vm-name",
+      vmName,
+      "--name",
+      "az-rc",
+      "--yes",
+    );
+    expect(deleted.code).toBe(0);
+    const after = await azJson<Array<{ name: string }>>(
+      shellEnv,
+      "vm",
+      "run-command",
+      "list",
+      "-g",
+      resourceGroup,
+      "--vm-name",
+      vmName,
+    );
+    expect(after.map((item) => item.name)).not.toContain("az-rc");
+  });
+});
+
+describe("what az touched", () => {
   it("every address az resolved or connected to is on loopback, and Local Azure logged what it called", () => {
     const audit = readFileSync(NET_AUDIT_LOG, "utf8").trim().split("\n");
     expect(audit.length).toBeGreaterThan(0);

@@ -384,6 +384,11 @@ describe("Providers (resources.json: Providers_List, Providers_Get, Providers_Re
           locations: ["East US"],
           apiVersions: ["2026-04-01", "2026-03-01", "2025-11-01", "2024-11-01", "2022-11-01"],
         },
+        {
+          resourceType: "virtualMachines/runCommands",
+          locations: ["East US"],
+          apiVersions: ["2026-04-01", "2026-03-01", "2024-11-01"],
+        },
       ],
     });
     expect((await all(client.providers.listAtTenantScope())).map((p) => p.namespace)).toEqual(NAMESPACES);

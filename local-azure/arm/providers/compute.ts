@@ -1,13 +1,17 @@
 import { randomUUID } from "node:crypto";
 import type { StoredResource } from "../../store";
+import { RUN_COMMAND_TYPE } from "../../vm/runCommandRecord";
 import type { ArmShared } from "../context";
 import { type ArmReply, armError } from "../errors";
 import { type Draft, missingReference, type ResourceNamespace } from "../providerResources";
 import { USER_ASSIGNED_IDENTITY } from "./managedIdentity";
 
 /**
- * Microsoft.Compute: virtual machines, with their identities (system-assigned, user-assigned) and
- * a runtime Local Azure starts for each (IMDS, guest) through the context's VM hooks.
+ * Microsoft.Compute: virtual machines, with their identities (system-assigned, user-assigned), and
+ * their run commands; what a VM is at runtime (IMDS, guest, power) is the VM model's, told through
+ * ctx.vms. Run commands' and VMs' own routes (PUT …/runCommands/{name}, POST …/runCommand, power
+ * actions) are ./runCommands.ts and ./virtualMachineActions.ts; here they are a type of the namespace,
+ * deleted with their VM.
  */
 
 export const VIRTUAL_MACHINE = "Microsoft.Compute/virtualMachines";
@@ -123,7 +127,7 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
     if ("error" in built) return built;
     if (built.identity) base.identity = built.identity;
     properties.vmId = previous.vmId ?? randomUUID();
-    return { stored: (vm: StoredResource) => ctx.onVmChanged(vm.id) };
+    return { stored: (vm: StoredResource) => ctx.vms.changed(vm.id) };
   };
 
   return {
@@ -140,7 +144,18 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
           delete osProfile.customData;
           properties.osProfile = osProfile;
         },
-        forget: (vm) => ctx.onVmDeleted(vm.id),
+        // A VM's run commands go with it (their scripts end with its guest).
+        children: (vm) =>
+          [...store.resources.values()].filter(
+            (r) => r.type === RUN_COMMAND_TYPE && r.id.toLowerCase().startsWith(`${vm.id.toLowerCase()}/runcommands/`),
+          ),
+        forget: (vm) => ctx.vms.deleted(vm.id),
+      },
+      {
+        type: RUN_COMMAND_TYPE,
+        apiVersions: RUN_COMMAND_API_VERSIONS,
+        nested: true,
+        forget: (runCommand) => ctx.vms.cancelRunCommand(runCommand.id),
       },
     ],
   };

@@ -1,0 +1,120 @@
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  launcherScript,
+  OutputTail,
+  type RunningScript,
+  type ScriptJob,
+  type ScriptResult,
+  shellQuote,
+} from "../guestScript";
+
+/**
+ * A script run inside a real guest as Azure's Linux agent runs one (DESIGN.md, "Two ways to the VM"):
+ * in the guest's own namespaces (`nsenter -t {the guest's PID 1} -a`), with a clean environment, by
+ * the guest's systemd as a transient unit in azure.slice/azure-vmextensions.slice, where the agent
+ * puts extensions (`systemd-run --wait --pipe --collect`), so its processes are the guest's, counted
+ * in the guest's cgroup, with IMDS at 169.254.169.254 and ARM at management.azure.com as anything
+ * else in the guest has them. Never on the host.
+ *
+ * Nothing of the job but its folder and unit name is on a host command line: the script and the
+ * launcher (which holds the parameters' values) reach the guest on nsenter's stdin, base64-encoded, and
+ * are written there root-only by a shell in the guest, which then hands over to systemd-run.
+ */
+
+/** The PATH of the guest's tools; the host's must not leak in (env -i). */
+const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Starts a host process in the guest's cgroup (so reaping the guest ends it), its stdio piped. */
+export type StartInGuestCgroup = (argv: string[]) => ChildProcess;
+
+/** `nsenter` into every namespace of the guest whose PID 1 the host sees as `leader`, with a clean environment. */
+export function inGuest(leader: number, argv: string[]): string[] {
+  return ["nsenter", "-t", String(leader), "-a", "env", "-i", `PATH=${GUEST_PATH}`, ...argv];
+}
+
+/** The unit's name: unique, so a kill names this run only. */
+export function scriptUnitName(): string {
+  return `azure-run-command-${randomBytes(6).toString("hex")}`;
+}
+
+/**
+ * What the shell in the guest reads on stdin: make the folder root-only, write script.sh and
+ * launch.sh (mode 0500) from base64, and hand over to the guest's systemd, which runs the launcher as
+ * the unit; systemd-run's exit code is the script's.
+ */
+export function installerScript(job: ScriptJob, unit: string): string {
+  const folder = shellQuote(job.folder);
+  const runAsFolder =
+    job.runAsUser === undefined
+      ? undefined
+      : `/home/${job.runAsUser}/waagent/run-command-handler-runas${job.folder.replace(/^\/var\/lib\/waagent\/run-command-handler/, "")}`;
+  const write = (name: string, text: string) =>
+    [
+      `base64 -d > ${folder}/${name} <<'EOF'`,
+      Buffer.from(text)
+        .toString("base64")
+        .replace(/(.{76})/g, "$1\n"),
+      "EOF",
+      `chmod 0500 ${folder}/${name}`,
+    ].join("\n");
+  return [
+    "set -e",
+    "umask 077",
+    `mkdir -p -- ${folder}`,
+    `chmod 0700 ${folder}`,
+    write("script.sh", job.script),
+    write("launch.sh", launcherScript({ ...job, runAsFolder })),
+    `exec systemd-run --wait --pipe --collect --quiet --slice=azure-vmextensions.slice --unit=${unit} --working-directory=${folder} /bin/bash ${folder}/launch.sh < /dev/null`,
+    "",
+  ].join("\n");
+}
+
+/** Runs `job` in the guest whose PID 1 is `leader`. */
+export function runInGuest(start: StartInGuestCgroup, leader: number, job: ScriptJob): RunningScript {
+  const unit = scriptUnitName();
+  const stdout = new OutputTail();
+  const stderr = new OutputTail();
+  let killed = false;
+  let exited = false;
+  const child = start(inGuest(leader, ["/bin/sh", "-s"]));
+  child.stdin?.on("error", () => undefined);
+  child.stdin?.end(installerScript(job, unit));
+  child.stdout?.on("data", (chunk: Buffer) => stdout.write(chunk));
+  child.stderr?.on("data", (chunk: Buffer) => stderr.write(chunk));
+  const result = new Promise<ScriptResult>((resolve) => {
+    child.on("error", (error) => stderr.write(Buffer.from(`nsenter: ${error.message}\n`)));
+    child.on("close", (code, signal) => {
+      exited = true;
+      const exitCode = killed || signal !== null ? -1 : (code ?? 127);
+      resolve({ exitCode, stdout: stdout.bytes(), stderr: stderr.bytes() });
+    });
+  });
+  return {
+    result,
+    async kill() {
+      if (exited) return;
+      killed = true;
+      // Before systemd-run started the unit, ending the client here is enough; after, the unit is the
+      // guest's, and its systemd ends it.
+      child.kill("SIGKILL");
+      const stop = start(inGuest(leader, ["systemctl", "kill", "--signal=SIGKILL", `${unit}.service`]));
+      stop.stdin?.end();
+      await new Promise((resolve) => {
+        stop.on("error", resolve);
+        stop.on("close", resolve);
+      });
+      await result;
+    },
+  };
+}
+
+/** Whether the guest has a user of that name (getent reads its passwd, as user.Lookup does). */
+export function userInGuest(start: StartInGuestCgroup, leader: number, name: string): Promise<boolean> {
+  const child = start(inGuest(leader, ["getent", "passwd", "--", name]));
+  child.stdin?.end();
+  return new Promise((resolve) => {
+    child.on("error", () => resolve(false));
+    child.on("close", (code) => resolve(code === 0));
+  });
+}

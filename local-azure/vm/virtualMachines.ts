@@ -1,0 +1,229 @@
+import type { Entra } from "../entra";
+import { startImds } from "../imds";
+import type { VmRequest } from "../linuxGuest/seed";
+import { nsgAdmits } from "../nsg";
+import type { Faults, Store } from "../store";
+import type { GuestMachine } from "./guestMachine";
+import type { ActionRequest, OperationOutcome, PowerAction, PowerState, VirtualMachineModel } from "./model";
+import { RunCommands } from "./runCommands";
+import { type GuestSettings, VirtualMachine, type VmConfig, type VmImds } from "./virtualMachine";
+
+/**
+ * Local Azure's VMs: one VirtualMachine per ARM VM (its IMDS on an address of its own, its guest, its
+ * power state) and the commands run inside them. ARM reaches them only through VirtualMachineModel.
+ */
+
+/** What a kept cloud saves of a VM to bring it back as it was. */
+export interface PersistedVm {
+  /** The VM's ARM ID. */
+  id: string;
+  imdsHost: string;
+  imdsPort: number;
+  /** Absent in clouds kept before VMs could be stopped: running. */
+  powerState?: PowerState;
+}
+
+export interface VirtualMachinesOptions {
+  subscriptionId: string;
+  location: string;
+  store: Store;
+  entra: Entra;
+  faults: Faults;
+  guests: GuestSettings;
+  caCertPath: string;
+  /** Told of each IMDS server, to report what it answers. */
+  onImds: (server: VmImds["server"]) => void;
+  /** Told after a VM's IMDS and guest started, changed or stopped (ids() then lists the VMs). */
+  onVmsChanged: () => void;
+  /** Told after anything worth keeping changed outside an ARM request (a run command's execution). */
+  onStateChanged: () => void;
+  /** Where a failure nobody waits for is told. Defaults to a line on stderr. */
+  report?: (error: Error) => void;
+}
+
+export class VirtualMachines implements VirtualMachineModel {
+  private readonly vms = new Map<string, VirtualMachine>();
+  private readonly starts = new Map<string, Array<{ resolve: () => void; reject: (error: Error) => void }>>();
+  private nextImdsHost = 2;
+  private stopped = false;
+  readonly runCommands: RunCommands;
+
+  constructor(private readonly opts: VirtualMachinesOptions) {
+    this.runCommands = new RunCommands(
+      opts.store,
+      {
+        whenReady: (vmId) => this.whenReady(vmId),
+        untilRunning: (vmId) => this.untilRunning(vmId),
+        runs: (vmId) => ["running", "starting"].includes(this.powerState(vmId) ?? ""),
+        exists: (vmId) => this.vms.has(vmId.toLowerCase()),
+      },
+      opts.onStateChanged,
+    );
+  }
+
+  private report(error: Error): void {
+    (this.opts.report ?? ((e: Error) => process.stderr.write(`local-azure: ${e.message}\n`)))(error);
+  }
+
+  /** The ARM IDs of the VMs that run now (each with its IMDS), in the order they were created. */
+  ids(): string[] {
+    return [...this.vms.keys()].map((key) => this.opts.store.resource(key)?.id ?? key);
+  }
+
+  get(vmId: string): VirtualMachine | undefined {
+    return this.vms.get(vmId.toLowerCase());
+  }
+
+  /** What a kept cloud saves of each VM: its IMDS address and its power state. */
+  persisted(): { vms: PersistedVm[]; nextImdsHost: number } {
+    return {
+      vms: [...this.vms.entries()].map(([key, vm]) => ({
+        id: this.opts.store.resource(key)?.id ?? key,
+        imdsHost: vm.imds.host,
+        imdsPort: vm.imds.port,
+        powerState: vm.power,
+      })),
+      nextImdsHost: this.nextImdsHost,
+    };
+  }
+
+  /** A kept cloud comes back: each VM "reboots" on its old IMDS address, in its old power state. */
+  async restore(saved: { vms: PersistedVm[]; nextImdsHost: number } | undefined): Promise<void> {
+    this.nextImdsHost = saved?.nextImdsHost ?? this.nextImdsHost;
+    for (const vm of saved?.vms ?? []) {
+      if (this.opts.store.resource(vm.id)) await this.start(vm.id, vm);
+    }
+    this.runCommands.resume();
+  }
+
+  async changed(vmId: string): Promise<void> {
+    if (this.stopped) return;
+    await this.start(vmId);
+    this.opts.onVmsChanged();
+  }
+
+  async deleted(vmId: string): Promise<void> {
+    const key = vmId.toLowerCase();
+    const vm = this.vms.get(key);
+    if (!vm) return;
+    this.vms.delete(key);
+    for (const waiter of this.starts.get(key) ?? []) waiter.reject(new Error(`${vmId} was deleted`));
+    this.starts.delete(key);
+    await this.runCommands.vmDeleted(vmId);
+    await vm.delete();
+    if (!this.stopped) this.opts.onVmsChanged();
+  }
+
+  powerState(vmId: string): PowerState | undefined {
+    return this.get(vmId)?.power;
+  }
+
+  async power(vmId: string, action: PowerAction): Promise<OperationOutcome> {
+    const vm = this.get(vmId);
+    if (!vm) return {};
+    if (action === "powerOff" || action === "deallocate") await vm.powerOff(action === "deallocate");
+    else if (action === "restart") await vm.restart();
+    else await vm.start();
+    if (vm.power === "running") this.started(vmId);
+    return {};
+  }
+
+  runCommand(id: string): Promise<OperationOutcome> {
+    return this.runCommands.run(id);
+  }
+
+  runCommandOutcome(id: string): Promise<OperationOutcome> {
+    return this.runCommands.outcome(id);
+  }
+
+  cancelRunCommand(id: string): Promise<void> {
+    return this.runCommands.cancel(id);
+  }
+
+  invokeAction(vmId: string, request: ActionRequest): Promise<OperationOutcome> | null {
+    return this.runCommands.invokeAction(vmId, request);
+  }
+
+  /** Stops every VM (Local Azure stops): their commands, guests and IMDS servers. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.vms.keys()].map((key) => this.deleted(key)));
+  }
+
+  private whenReady(vmId: string): Promise<GuestMachine> {
+    const vm = this.get(vmId);
+    return vm ? vm.whenReady() : Promise.reject(new Error(`${vmId} does not exist`));
+  }
+
+  private untilRunning(vmId: string): Promise<void> {
+    const key = vmId.toLowerCase();
+    const vm = this.vms.get(key);
+    if (!vm) return Promise.reject(new Error(`${vmId} does not exist`));
+    if (vm.power === "running") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.starts.set(key, [...(this.starts.get(key) ?? []), { resolve, reject }]);
+    });
+  }
+
+  private started(vmId: string): void {
+    const key = vmId.toLowerCase();
+    for (const waiter of this.starts.get(key) ?? []) waiter.resolve();
+    this.starts.delete(key);
+  }
+
+  /** Makes the VM's runtime (its IMDS, then its guest) and applies ARM's configuration to it. */
+  private async start(vmId: string, restored?: PersistedVm): Promise<void> {
+    const key = vmId.toLowerCase();
+    let vm = this.vms.get(key);
+    if (!vm) {
+      const n = restored ? 0 : this.nextImdsHost++;
+      const host = restored?.imdsHost ?? `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+      const { store, entra, faults, subscriptionId, location } = this.opts;
+      const imds = await startImds(
+        { vmId, subscriptionId, location, store, entra, faults },
+        host,
+        restored?.imdsPort ?? 0,
+      );
+      this.opts.onImds(imds.server);
+      vm = new VirtualMachine(
+        vmId,
+        { endpoint: imds.endpoint, server: imds.server, host, port: Number(new URL(imds.endpoint).port) },
+        {
+          guests: this.opts.guests,
+          caCertPath: this.opts.caCertPath,
+          notReadyForSeconds: () => faults.sshNotReadySeconds,
+          report: (error) => this.report(error),
+        },
+        restored?.powerState,
+      );
+      this.vms.set(key, vm);
+    }
+    await vm.apply(this.configOf(vmId));
+  }
+
+  /** What ARM holds for the VM, as its guest is made from it. */
+  private configOf(vmId: string): VmConfig {
+    const store = this.opts.store;
+    const body = store.resource(vmId)?.body ?? {};
+    const properties = (body.properties ?? {}) as {
+      networkProfile?: { networkInterfaces?: Array<{ id?: string }> };
+    };
+    const nicId = properties.networkProfile?.networkInterfaces?.[0]?.id;
+    const nic = () =>
+      (nicId ? store.resource(nicId)?.body.properties : undefined) as
+        | {
+            networkSecurityGroup?: { id?: string };
+            ipConfigurations?: Array<{ properties?: { publicIPAddress?: { id?: string } } }>;
+          }
+        | undefined;
+    const pipId = nic()?.ipConfigurations?.[0]?.properties?.publicIPAddress?.id;
+    const pip = pipId ? store.resource(pipId) : undefined;
+    const publicIp = (pip?.body.properties as { ipAddress?: string } | undefined)?.ipAddress ?? null;
+    return {
+      request: { ...body, name: String(body.name ?? "vm") } as unknown as VmRequest,
+      publicIp,
+      // The NSG is read at each connection: a rule changed later applies at once.
+      admits: (sourceIp, port) => nsgAdmits(store, nic()?.networkSecurityGroup?.id, sourceIp, port),
+    };
+  }
+}

@@ -1,0 +1,275 @@
+import { existsSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ArmResponse, LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import {
+  API,
+  FAST,
+  instanceView,
+  putRunCommand,
+  running,
+  settled,
+  untilFile,
+  untilState,
+  vmFolder,
+} from "./runCommandSupport";
+
+/**
+ * A VM's life through ARM's wire, on portable guests: the action Run Command (one at a time), power
+ * actions and what a VM that does not run answers, a booting VM, a VM without a public IP, and a
+ * VM deleted while a script runs inside it.
+ */
+
+let azure: LocalAzure;
+let vm: SeededVm;
+let home: string;
+
+beforeAll(async () => {
+  azure = await LocalAzure.start({ faults: FAST });
+  vm = await seedVm(azure, { identity: "system", resourceGroup: "life-rg", vmName: "life-vm" });
+  home = vmFolder(azure, "life-vm");
+});
+afterAll(() => azure.stop());
+
+/** POST …/runCommand (RunShellScript). */
+function invoke(vmId: string, script: string[], parameters: Array<{ name?: string; value: string }> = []) {
+  return azure.arm.request("POST", `${vmId}/runCommand?${API}`, { commandId: "RunShellScript", script, parameters });
+}
+
+/** The action's RunCommandResult, from its Location once its operation ended. */
+async function actionResult(reply: ArmResponse): Promise<unknown> {
+  expect((await settled(azure, reply)).status).toBe("Succeeded");
+  const result = await azure.arm.request("GET", reply.headers.location);
+  expect(result.status).toBe(200);
+  return result.body;
+}
+
+const powerState = async (vmId: string) =>
+  (
+    (await azure.arm.request("GET", `${vmId}/instanceView?${API}`)).body as {
+      statuses: Array<{ code: string; displayStatus: string }>;
+    }
+  ).statuses.find((status) => status.code.startsWith("PowerState/"));
+
+async function power(vmId: string, action: string): Promise<ArmResponse> {
+  const reply = await azure.arm.request("POST", `${vmId}/${action}?${API}`);
+  expect(reply.status).toBe(202);
+  expect(reply.headers["azure-asyncoperation"]).toBeDefined();
+  expect(reply.headers.location).toBeDefined();
+  expect((await settled(azure, reply)).status).toBe("Succeeded");
+  return reply;
+}
+
+describe("POST …/runCommand (the action)", () => {
+  it("answers 202, and its Location the RunCommandResult: stdout and stderr in one message, no exit code, succeeded even when the script fails; parameters are arguments", async () => {
+    const reply = await invoke(
+      vm.vmId,
+      ['echo "out $1 $2 [$arg1$NAME]"', "echo oops >&2", "exit 7"],
+      // As az sends them: positional ones named arg1, arg2…; every value is an argument, in order.
+      [
+        { name: "arg1", value: "one" },
+        { name: "NAME", value: "two" },
+      ],
+    );
+    expect(reply.status).toBe(202);
+    expect(reply.headers["retry-after"]).toBe("1");
+    expect(await actionResult(reply)).toEqual({
+      value: [
+        {
+          code: "ProvisioningState/succeeded",
+          level: "Info",
+          displayStatus: "Provisioning succeeded",
+          message: "Enable succeeded: \n[stdout]\nout one two []\n\n[stderr]\noops\n",
+        },
+      ],
+    });
+  });
+
+  it("keeps the last 4,096 bytes of each stream", async () => {
+    const body = (await actionResult(await invoke(vm.vmId, ["head -c 5000 /dev/zero | tr '\\0' x; echo TAIL"]))) as {
+      value: Array<{ message: string }>;
+    };
+    expect(body.value[0].message).toBe(`Enable succeeded: \n[stdout]\n${"x".repeat(4091)}TAIL\n\n[stderr]\n`);
+  });
+
+  it("answers 409 Conflict while another runs on the VM; a managed run command is not held by it", async () => {
+    const first = await invoke(vm.vmId, [
+      'touch "$HOME/action-up"',
+      'while [ ! -e "$HOME/action-go" ]; do sleep 0.02; done',
+      "echo first",
+    ]);
+    expect(first.status).toBe(202);
+    await untilFile(join(home, "action-up"));
+    const second = await invoke(vm.vmId, ["echo second"]);
+    expect(second.status).toBe(409);
+    expect(second.body).toEqual({
+      error: {
+        code: "Conflict",
+        message:
+          "Run command extension execution is in progress. Please wait for completion before invoking a run command.",
+      },
+    });
+    const managed = await putRunCommand(azure, `${vm.vmId}/runCommands/beside`, { source: { script: "echo beside" } });
+    expect(managed.operation.status).toBe("Succeeded");
+    expect((await instanceView(azure, `${vm.vmId}/runCommands/beside`)).output).toBe("beside\n");
+    writeFileSync(join(home, "action-go"), "");
+    expect(JSON.stringify(await actionResult(first))).toContain("[stdout]\\nfirst\\n");
+    // Once it ended, the next one runs.
+    expect(JSON.stringify(await actionResult(await invoke(vm.vmId, ["echo third"])))).toContain("third");
+  });
+
+  it.each([
+    [{ commandId: "RunPowerShellScript", script: ["dir"] }, "commandId"],
+    [{ script: ["true"] }, "commandId"],
+    [{ commandId: "RunShellScript", script: "not lines" }, "script"],
+  ])("refuses %j with 400 InvalidParameter", async (body, target) => {
+    const reply = await azure.arm.request("POST", `${vm.vmId}/runCommand?${API}`, body);
+    expect([reply.status, reply.body]).toMatchObject([400, { error: { code: "InvalidParameter", target } }]);
+  });
+});
+
+describe("power actions and a VM that does not run", () => {
+  it("powerOff, deallocate, start and restart, each shown in the instance view, and the answers of a VM that does not run", async () => {
+    const own = await seedVm(azure, { identity: "user", resourceGroup: "power-rg", vmName: "power-vm" });
+    expect(await powerState(own.vmId)).toEqual({
+      code: "PowerState/running",
+      level: "Info",
+      displayStatus: "VM running",
+    });
+    await putRunCommand(azure, `${own.vmId}/runCommands/kept`, { source: { script: "echo kept" } });
+
+    await power(own.vmId, "powerOff");
+    expect(await powerState(own.vmId)).toMatchObject({ code: "PowerState/stopped", displayStatus: "VM stopped" });
+    const action = await invoke(own.vmId, ["echo no"]);
+    expect([action.status, action.body]).toEqual([
+      409,
+      {
+        error: { code: "OperationNotAllowed", message: "The operation requires the VM to be running (or set to run)." },
+      },
+    ]);
+    const extension = {
+      error: { code: "OperationNotAllowed", message: "Cannot modify extensions in the VM when the VM is not running." },
+    };
+    const put = await azure.arm.request("PUT", `${own.vmId}/runCommands/late?${API}`, {
+      location: azure.location,
+      properties: { source: { script: "echo late" } },
+    });
+    expect([put.status, put.body]).toEqual([409, extension]);
+    const removal = await azure.arm.request("DELETE", `${own.vmId}/runCommands/kept?${API}`);
+    expect([removal.status, removal.body]).toEqual([409, extension]);
+    // What ran before is still there to read.
+    expect((await instanceView(azure, `${own.vmId}/runCommands/kept`)).output).toBe("kept\n");
+
+    await power(own.vmId, "deallocate");
+    expect(await powerState(own.vmId)).toMatchObject({
+      code: "PowerState/deallocated",
+      displayStatus: "VM deallocated",
+    });
+    const restart = await azure.arm.request("POST", `${own.vmId}/restart?${API}`);
+    expect([restart.status, restart.body]).toEqual([
+      409,
+      {
+        error: { code: "OperationNotAllowed", message: "The operation requires the VM to be running (or set to run)." },
+      },
+    ]);
+
+    await power(own.vmId, "start");
+    expect(await powerState(own.vmId)).toMatchObject({ code: "PowerState/running" });
+    await putRunCommand(azure, `${own.vmId}/runCommands/late`, { source: { script: "echo back" } });
+    expect((await instanceView(azure, `${own.vmId}/runCommands/late`)).output).toBe("back\n");
+    await power(own.vmId, "restart");
+    expect(JSON.stringify(await actionResult(await invoke(own.vmId, ["echo restarted"])))).toContain("restarted");
+  });
+
+  it("stopping the VM kills what runs in it", async () => {
+    const own = await seedVm(azure, { identity: "user", resourceGroup: "halt-rg", vmName: "halt-vm" });
+    const folder = vmFolder(azure, "halt-vm");
+    const reply = await azure.arm.request("PUT", `${own.vmId}/runCommands/long?${API}`, {
+      location: azure.location,
+      properties: { source: { script: 'echo "$$" > "$HOME/long.pid"; sleep 600' } },
+    });
+    expect(reply.status).toBe(201);
+    const pid = Number(await untilFile(join(folder, "long.pid")));
+    await power(own.vmId, "powerOff");
+    expect(running(pid)).toBe(false);
+    expect(await instanceView(azure, `${own.vmId}/runCommands/long`)).toMatchObject({
+      executionState: "Failed",
+      exitCode: -1,
+    });
+  });
+});
+
+describe("a booting VM, a VM without a public IP, a VM deleted", () => {
+  it("keeps a command Pending while the VM boots, and runs it once the guest is ready", async () => {
+    azure.faults.sshNotReadySeconds = 3600;
+    const own = await seedVm(azure, { identity: "user", resourceGroup: "boot-rg", vmName: "boot-vm" });
+    azure.faults.sshNotReadySeconds = 0;
+    const reply = await azure.arm.request("PUT", `${own.vmId}/runCommands/early?${API}`, {
+      location: azure.location,
+      properties: { source: { script: "echo booted" } },
+    });
+    expect(reply.status).toBe(201);
+    expect(await instanceView(azure, `${own.vmId}/runCommands/early`)).toMatchObject({ executionState: "Pending" });
+    expect((await azure.arm.request("GET", reply.headers["azure-asyncoperation"])).body).toMatchObject({
+      status: "InProgress",
+    });
+    // The guest comes up (a restart boots it with no delay now): the command runs.
+    await power(own.vmId, "restart");
+    expect(await untilState(azure, `${own.vmId}/runCommands/early`, "Succeeded")).toMatchObject({ output: "booted\n" });
+    expect((await settled(azure, reply)).status).toBe("Succeeded");
+  });
+
+  it("gives a VM without a public IP no SSH server at all, and still runs its commands", async () => {
+    const own = await seedVm(azure, {
+      identity: "user",
+      resourceGroup: "private-rg",
+      vmName: "private-vm",
+      publicIp: false,
+    });
+    expect(azure.vmRuntime(own.vmId)).toMatchObject({ publicIp: null });
+    expect(own.publicIp).toBe("");
+    await putRunCommand(azure, `${own.vmId}/runCommands/inside`, {
+      source: {
+        script:
+          'curl -s -H Metadata:true "$AZURE_POD_IDENTITY_AUTHORITY_HOST/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/" | head -c 16',
+      },
+    });
+    expect((await instanceView(azure, `${own.vmId}/runCommands/inside`)).output).toBe('{"access_token":');
+    // No address was ever given to it, so nothing of it listens on the port the other VMs' SSH uses.
+    const addresses = azure.vmIds().map((id) => azure.vmRuntime(id)?.publicIp);
+    expect(addresses.filter((address) => address === null)).toHaveLength(1);
+  });
+
+  it("deleting a VM while a script runs in it kills the script and tears the guest down", async () => {
+    const own = await seedVm(azure, { identity: "user", resourceGroup: "gone-rg", vmName: "gone-vm" });
+    const folder = vmFolder(azure, "gone-vm");
+    const sshAddress = own.publicIp;
+    const reply = await azure.arm.request("PUT", `${own.vmId}/runCommands/long?${API}`, {
+      location: azure.location,
+      properties: { source: { script: 'echo "$$" > "$HOME/long.pid"; sleep 600' } },
+    });
+    const action = await invoke(own.vmId, ['echo "$$" > "$HOME/action.pid"', "sleep 600"]);
+    const pids = [
+      Number(await untilFile(join(folder, "long.pid"))),
+      Number(await untilFile(join(folder, "action.pid"))),
+    ];
+    await azure.arm.deleteAndWait(`${own.vmId}?api-version=2024-11-01`);
+    for (const pid of pids) expect(running(pid)).toBe(false);
+    expect(azure.vmRuntime(own.vmId)).toBeUndefined();
+    expect((await azure.arm.request("GET", `${own.vmId}/runCommands/long?${API}`)).status).toBe(404);
+    expect((await settled(azure, reply)).status).toBe("Failed");
+    expect(existsSync(folder)).toBe(true);
+    expect(action.status).toBe(202);
+    // Its SSH server is gone with it.
+    const refused = await new Promise<string>((resolve) => {
+      const socket = connect(azure.sshPort, sshAddress);
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve("connected");
+      });
+      socket.once("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+    });
+    expect(refused).toBe("ECONNREFUSED");
+  });
+});
