@@ -9,7 +9,7 @@ import { DiscoveryProvider, MISSING_SUBSCRIPTION, metadataReply, subscriptionNot
 import { managedIdentityProvider } from "./providers/managedIdentity";
 import { networkProvider } from "./providers/network";
 import { ResourcesProvider } from "./providers/resources";
-import { allowedByRevoked, effectivePermissions, holdsRoleAround, isAllowed } from "./rbac";
+import { allowedByRevoked, effectivePermissions, holdsRoleAround, isAllowed, rbacPropagation } from "./rbac";
 import type { Route } from "./routes";
 
 /**
@@ -30,7 +30,7 @@ export class ArmService {
           principalId,
           scope,
           Date.now(),
-          ctx.faults.rbacDelaySeconds * 1000,
+          rbacPropagation(ctx.faults),
         ),
       holdsRoleAround: (principalId, scope) =>
         holdsRoleAround(
@@ -38,7 +38,7 @@ export class ArmService {
           principalId,
           scope,
           Date.now(),
-          ctx.faults.rbacDelaySeconds * 1000,
+          rbacPropagation(ctx.faults),
         ),
       allowed: (principalId, scope, action) => isAllowed(shared.permissionsOf(principalId, scope), action),
       forget: (resource) => resources.forget(resource),
