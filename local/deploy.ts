@@ -30,11 +30,17 @@ const PROGRAM_PATH = join(REPO_ROOT, "index.ts");
 const WORKER_PATH = join(__dirname, "worker.ts");
 const CONFIG_NAMESPACE = "vm-identity-access";
 
+/** How the probe reaches the VM (the program's `accessCheckVia`): over SSH, or through Azure's Run Command. */
+export const ACCESS_CHECK_VIA = ["ssh", "runCommand"] as const;
+export type AccessCheckVia = (typeof ACCESS_CHECK_VIA)[number];
+
 export interface LocalRunOptions {
   identity?: "user" | "system" | "both";
   vmCount?: number;
   grantAccess?: boolean;
   accessCheckTimeoutSeconds?: number;
+  /** The program's `accessCheckVia`; unset, the program's default (ssh). */
+  accessCheckVia?: AccessCheckVia;
   faults?: Partial<Faults>;
   /** Extra raw settings ("identity" or "vm-identity-access:identity", "azure-native:environment"); they win. */
   config?: Record<string, string>;
@@ -109,22 +115,24 @@ const keptInstances = new Map<string, { azure: LocalAzure; resources: StateEntry
 
 /**
  * The raw Pulumi config for a run: what the runner always sets, the options, then `config` (which
- * wins). With real guests the program needs none of the emulator's settings: only sshAllowedCidr, the
- * one setting every deployment must choose.
+ * wins). With real guests the program needs none of the emulator's settings. Over SSH, every
+ * deployment must choose sshAllowedCidr; through Run Command nothing is opened, so the runner sets
+ * neither it (the program refuses it there) nor the SSH port.
  */
 export function runnerConfig(
   opts: LocalRunOptions,
   azure: { armEndpoint: string; sshPort: number },
 ): Record<string, string> {
   const key = (name: string) => (name.includes(":") ? name : `${CONFIG_NAMESPACE}:${name}`);
-  const config: Record<string, string> =
-    opts.guest === "linux"
-      ? { [key("sshAllowedCidr")]: "127.0.0.1/32" }
-      : {
-          [key("armEndpoint")]: azure.armEndpoint,
-          [key("sshPort")]: String(azure.sshPort),
-          [key("sshAllowedCidr")]: "127.0.0.1/32",
-        };
+  const runCommand = opts.accessCheckVia === "runCommand";
+  const config: Record<string, string> = {};
+  if (opts.guest !== "linux") {
+    // The portable guest: the probe reaches Local Azure's ARM at its own URL, and its SSH server a port of its own.
+    config[key("armEndpoint")] = azure.armEndpoint;
+    if (!runCommand) config[key("sshPort")] = String(azure.sshPort);
+  }
+  if (!runCommand) config[key("sshAllowedCidr")] = "127.0.0.1/32";
+  if (opts.accessCheckVia !== undefined) config[key("accessCheckVia")] = opts.accessCheckVia;
   if (opts.identity !== undefined) config[key("identity")] = opts.identity;
   if (opts.vmCount !== undefined) config[key("vmCount")] = String(opts.vmCount);
   if (opts.grantAccess !== undefined) config[key("grantAccess")] = String(opts.grantAccess);

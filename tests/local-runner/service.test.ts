@@ -120,7 +120,7 @@ describe("npm run local -- start", () => {
       code: 2,
       stdout: "",
       stderr:
-        "error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized), --guest and --state-dir; not --identity, --no-grant\n",
+        "error: start takes only the fault flags (--rbac-delay, --revocation-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized), --guest and --state-dir; not --identity, --no-grant\n",
     });
   });
 });
