@@ -124,7 +124,9 @@ export function runnerConfig(
   azure: { armEndpoint: string; sshPort: number },
 ): Record<string, string> {
   const key = (name: string) => (name.includes(":") ? name : `${CONFIG_NAMESPACE}:${name}`);
-  const runCommand = opts.accessCheckVia === "runCommand";
+  // The transport may also come as raw config (the e2e harness sets the program's settings so).
+  const configured = opts.config?.accessCheckVia ?? opts.config?.[key("accessCheckVia")];
+  const runCommand = (opts.accessCheckVia ?? configured) === "runCommand";
   const config: Record<string, string> = {};
   if (opts.guest !== "linux") {
     // The portable guest: the probe reaches Local Azure's ARM at its own URL, and its SSH server a port of its own.

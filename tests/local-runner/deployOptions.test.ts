@@ -57,6 +57,11 @@ describe("runnerConfig", () => {
       "vm-identity-access:accessCheckVia": "runCommand",
       "vm-identity-access:identity": "both",
     });
+    // Given as raw config (as the e2e harness sets the program's settings), the same.
+    expect(runnerConfig({ config: { "vm-identity-access:accessCheckVia": "runCommand" } }, azure)).toEqual({
+      "vm-identity-access:armEndpoint": "https://127.0.0.1:40000",
+      "vm-identity-access:accessCheckVia": "runCommand",
+    });
     expect(runnerConfig({ accessCheckVia: "ssh" }, azure)).toEqual({
       "vm-identity-access:armEndpoint": "https://127.0.0.1:40000",
       "vm-identity-access:sshPort": "40022",
