@@ -496,7 +496,7 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
   addServiceCommands(program, io, setResult);
   program
     .command("destroy")
-    .description("delete the stack (Local Azure is in-memory: without --keep running, this clears the local state)")
+    .description("delete the stack from the kept cloud (and the engine's stack), then clear the local state")
     .action(() => setResult(destroyCommand(program.opts().stateDir, io)));
   return program;
 }

@@ -304,9 +304,9 @@ export interface DestroyOptions {
 export type DestroyOutcome = "deleted" | "cleared";
 
 /**
- * Deletes the stack: through ARM in reverse dependency order when this process keeps its Local Azure
- * running or a service holds the stack, otherwise (Local Azure is in-memory and gone) clears the local
- * state. Says which.
+ * Deletes the stack through ARM in reverse dependency order: the Local Azure this process keeps
+ * running, the service's, the one another process keeps (asked to), or one started here on the kept
+ * cloud; when no cloud holds the stack any more, only clears the local state. Says which.
  */
 export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOutcome> {
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
