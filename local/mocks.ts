@@ -5,6 +5,7 @@ import { getterMapping, getterTokens, invokeGetter } from "./armGetter";
 import { mappingFor } from "./armMapping";
 import { type ArmHttp, ArmPutError, putResource, readAfterFailure } from "./armPut";
 import { armFailure, armPlan, armResult } from "./armResource";
+import type { MockResourceArgsWithOptions } from "./mockOptions";
 import {
   armOperation,
   commandOperation,
@@ -12,6 +13,8 @@ import {
   type PreviousResource,
   stashOperation,
   storedInputs,
+  withIgnoredChanges,
+  withReplaceOnChanges,
 } from "./resourcePlan";
 import { redactSecrets, SECRET_PLACEHOLDER, unwrapSecrets, wrapSecret } from "./secrets";
 import type { RemoteConnection, RemoteRun, RunRemoteCommandOptions } from "./sshExec";
@@ -183,7 +186,17 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     return this.options.previousLive ? this.remembered(type, name) : undefined;
   }
 
-  private apply(args: pulumi.runtime.MockResourceArgs): Promise<Applied> {
+  /**
+   * The registration as the engine plans it: on an update, inputs the program's `ignoreChanges` names
+   * keep their previous values.
+   */
+  private apply(registered: MockResourceArgsWithOptions): Promise<Applied> {
+    const ignored = registered.options?.ignoreChanges ?? [];
+    const previous = this.live(registered.type, registered.name);
+    const args =
+      ignored.length > 0 && previous
+        ? { ...registered, inputs: withIgnoredChanges(registered.inputs, previous, ignored) }
+        : registered;
     if (args.type === TLS_PRIVATE_KEY) return Promise.resolve(this.privateKey(args));
     if (args.type === REMOTE_COMMAND) return this.command(args);
     if (args.type === STASH) return Promise.resolve(this.stash(args));
@@ -195,7 +208,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     );
   }
 
-  private async armResource(args: pulumi.runtime.MockResourceArgs): Promise<Applied> {
+  private async armResource(args: MockResourceArgsWithOptions): Promise<Applied> {
     const mapping = mappingFor(args.type);
     if (!mapping) throw new Error(`no ARM mapping for ${args.type}`);
     const previous = this.live(args.type, args.name);
@@ -205,7 +218,15 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
       previousAutoname: this.remembered(args.type, args.name)?.autoname,
       random: this.random,
     });
-    const { operation, deleteBeforeReplace } = armOperation(mapping, previous, args.inputs, plan.name);
+    const planned = armOperation(mapping, previous, args.inputs, plan.name);
+    const operation = withReplaceOnChanges(
+      planned.operation,
+      previous,
+      args.inputs,
+      args.options?.replaceOnChanges ?? [],
+    );
+    // The provider's answer (the same ARM name), or the program's deleteBeforeReplace option.
+    const deleteBeforeReplace = planned.deleteBeforeReplace || args.options?.deleteBeforeReplace === true;
     const entryOf = (id: string, outputs: unknown, initErrors?: string[]): StateEntry => ({
       type: args.type,
       name: args.name,
@@ -278,12 +299,17 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     return { operation, result: { id, state: privateKeyState(inputs, key, wrapSecret) }, entry };
   }
 
-  private stash(args: pulumi.runtime.MockResourceArgs): Applied {
+  private stash(args: MockResourceArgsWithOptions): Applied {
     const previous = this.live(args.type, args.name);
-    const operation = stashOperation(previous, args.inputs);
+    const operation = withReplaceOnChanges(
+      stashOperation(previous, args.inputs),
+      previous,
+      args.inputs,
+      args.options?.replaceOnChanges ?? [],
+    );
     const input = args.inputs.input;
     let output: unknown = input;
-    if (previous && operation !== "create") {
+    if (previous && (operation === "update" || operation === "same")) {
       output = (previous.outputs as { output?: unknown } | undefined)?.output;
       if (JSON.stringify(output ?? null).includes(SECRET_PLACEHOLDER)) {
         throw new Error(
@@ -291,7 +317,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
         );
       }
     }
-    const id = previous?.id ?? randomUUID();
+    const id = previous && operation !== "replace" ? previous.id : randomUUID();
     const entry: StateEntry = {
       type: args.type,
       name: args.name,
@@ -302,9 +328,14 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     return { operation, result: { id, state: { input, output } }, entry };
   }
 
-  private async command(args: pulumi.runtime.MockResourceArgs): Promise<Applied> {
+  private async command(args: MockResourceArgsWithOptions): Promise<Applied> {
     const previous = this.live(args.type, args.name);
-    const operation = commandOperation(previous, args.inputs);
+    const operation = withReplaceOnChanges(
+      commandOperation(previous, args.inputs),
+      previous,
+      args.inputs,
+      args.options?.replaceOnChanges ?? [],
+    );
     const before = (previous?.outputs ?? {}) as { stdout?: string; stderr?: string };
     if (operation === "same" && previous) {
       const state = { ...args.inputs, stdout: before.stdout ?? "", stderr: before.stderr ?? "" };

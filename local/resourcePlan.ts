@@ -140,3 +140,56 @@ export function stashOperation(previous: PreviousResource | undefined, inputs: u
   const news = comparableInputs(inputs);
   return same(olds.input, news.input) ? "same" : "update";
 }
+
+/** The top-level inputs whose values differ from the previous run's (secrets by fingerprint). */
+export function changedInputs(previous: PreviousResource, inputs: unknown): string[] {
+  const olds = storedComparableInputs(previous);
+  const news = comparableInputs(inputs);
+  return [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((key) => !same(olds[key], news[key])).sort();
+}
+
+/**
+ * The program's `replaceOnChanges` turns an update into a replacement when a changed input lies on one
+ * of its paths ("*" for any), as the engine's applyReplaceOnChanges does (pkg/resource/deploy/step_generator.go).
+ */
+export function withReplaceOnChanges(
+  operation: Operation,
+  previous: PreviousResource | undefined,
+  inputs: unknown,
+  replaceOnChanges: readonly string[],
+): Operation {
+  if (operation !== "update" || !previous || replaceOnChanges.length === 0) return operation;
+  const heads = replaceOnChanges.map((path) => path.split(/[.[]/)[0]);
+  const changed = changedInputs(previous, inputs);
+  return changed.some((key) => heads.includes("*") || heads.includes(key)) ? "replace" : operation;
+}
+
+/**
+ * The program's `ignoreChanges`: on an update, an ignored input keeps its previous value (the engine
+ * diffs and updates with it). A top-level input or a dotted path into objects; a value the state only
+ * holds redacted (a secret) cannot be carried over, so the new one stays.
+ */
+export function withIgnoredChanges(
+  inputs: Record<string, unknown>,
+  previous: PreviousResource | undefined,
+  ignoreChanges: readonly string[],
+): Record<string, unknown> {
+  if (!previous || ignoreChanges.length === 0 || !isRecord(previous.inputs)) return inputs;
+  const result = { ...inputs };
+  for (const path of ignoreChanges) {
+    const keys = path.split(".");
+    let from: unknown = previous.inputs;
+    for (const key of keys) from = isRecord(from) ? from[key] : undefined;
+    if (JSON.stringify(from ?? null).includes(SECRET_PLACEHOLDER)) continue;
+    // Copied along the path only: the rest of the inputs is shared, never changed.
+    let into: Record<string, unknown> = result;
+    for (const key of keys.slice(0, -1)) {
+      into[key] = isRecord(into[key]) ? { ...(into[key] as Record<string, unknown>) } : {};
+      into = into[key] as Record<string, unknown>;
+    }
+    const last = keys[keys.length - 1];
+    if (from === undefined) delete into[last];
+    else into[last] = from;
+  }
+  return result;
+}

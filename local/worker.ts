@@ -15,6 +15,7 @@ import "@pulumi/tls";
 import { ArmClient } from "../local-azure/armClient";
 import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import { generatePrivateKey } from "../local-azure/tlsKeys";
+import { passStepOptionsToMocks } from "./mockOptions";
 import { LocalAzureMocks } from "./mocks";
 import {
   evaluatePolicies,
@@ -126,6 +127,8 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   });
   const previewViolations = preview.loadError === null ? await evaluatePolicies(preview.resources) : [];
   if (hasMandatory(previewViolations)) policyViolations.push(...previewViolations);
+  // The mocks decide each step as the engine would, which needs the resource options it reads.
+  passStepOptionsToMocks();
   await pulumi.runtime.setMocks(counted, PROJECT, STACK, false);
 
   // As `pulumi up` ends: after a successful run, what left the program is deleted, dependents first.
