@@ -54,33 +54,34 @@ export function secretDigests(inputs: unknown): Record<string, string> {
   return digests;
 }
 
-function secretMark(fingerprint: string | undefined): string {
-  return `${SECRET_PLACEHOLDER} ${fingerprint ?? "unknown"}`;
+/** `value` with each secret (as `isSecret` tells it) replaced by `fingerprintAt` its path. */
+function markSecrets(
+  value: unknown,
+  isSecret: (item: unknown) => boolean,
+  fingerprintAt: (path: Array<string | number>) => string | undefined,
+): Record<string, unknown> {
+  const mark = (item: unknown, path: Array<string | number>): unknown => {
+    if (isSecret(item)) return `${SECRET_PLACEHOLDER} ${fingerprintAt(path) ?? "unknown"}`;
+    if (Array.isArray(item)) return item.map((element, index) => mark(element, [...path, index]));
+    if (isRecord(item)) return Object.fromEntries(Object.entries(item).map(([k, v]) => [k, mark(v, [...path, k])]));
+    return item;
+  };
+  return (mark(value, []) as Record<string, unknown> | undefined) ?? {};
 }
 
 /** The inputs as a diff sees them: every secret replaced by its fingerprint. */
 export function comparableInputs(inputs: unknown): Record<string, unknown> {
   const digests = secretDigests(inputs);
-  const mark = (value: unknown, path: Array<string | number>): unknown => {
-    if (isWrappedSecret(value)) return secretMark(digests[JSON.stringify(path)]);
-    if (Array.isArray(value)) return value.map((item, index) => mark(item, [...path, index]));
-    if (isRecord(value))
-      return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, mark(item, [...path, k])]));
-    return value;
-  };
-  return (mark(inputs, []) as Record<string, unknown> | undefined) ?? {};
+  return markSecrets(inputs, isWrappedSecret, (path) => digests[JSON.stringify(path)]);
 }
 
 /** The previous inputs as a diff sees them: each redacted secret replaced by the fingerprint stored for it. */
 export function storedComparableInputs(previous: PreviousResource): Record<string, unknown> {
-  const mark = (value: unknown, path: Array<string | number>): unknown => {
-    if (value === SECRET_PLACEHOLDER) return secretMark(previous.secretDigests?.[JSON.stringify(path)]);
-    if (Array.isArray(value)) return value.map((item, index) => mark(item, [...path, index]));
-    if (isRecord(value))
-      return Object.fromEntries(Object.entries(value).map(([k, item]) => [k, mark(item, [...path, k])]));
-    return value;
-  };
-  return (mark(previous.inputs, []) as Record<string, unknown> | undefined) ?? {};
+  return markSecrets(
+    previous.inputs,
+    (item) => item === SECRET_PLACEHOLDER,
+    (path) => previous.secretDigests?.[JSON.stringify(path)],
+  );
 }
 
 /** The inputs as the local state keeps them: secrets redacted, their fingerprints beside them. */
