@@ -13,6 +13,11 @@ export interface Faults {
    */
   rbacDelaySeconds: number;
   /**
+   * How long a deleted role assignment keeps authorizing managed-identity requests (Azure's revocation
+   * takes minutes to reach ARM, as a grant does). Unset: rbacDelaySeconds, the same window both ways.
+   */
+  revocationDelaySeconds?: number;
+  /**
    * The next N ARM requests that only a deleted role assignment authorizes are still allowed, however
    * long ago it was deleted: a revocation that has not reached ARM yet, counted in requests rather
    * than seconds, so that a test's window neither closes nor stays open with the machine's load.

@@ -34,6 +34,21 @@ function errorFields(body: unknown): { code: string; message: string } {
   return { code: String(error?.code ?? ""), message: String(error?.message ?? JSON.stringify(body)) };
 }
 
+/**
+ * The getter's query: the api-version, then each argument the type sends as a query parameter
+ * (`expand: "instanceView"` as `$expand=instanceView`), as azure-native puts a function's optional
+ * query parameters on its GET.
+ */
+export function getterQuery(mapping: ResourceMapping, args: Record<string, unknown>): string {
+  const query = [`api-version=${mapping.apiVersion}`];
+  for (const [argument, parameter] of Object.entries(mapping.getterQuery ?? {})) {
+    const value = args[argument];
+    if (value !== undefined && value !== null && value !== "")
+      query.push(`${parameter}=${encodeURIComponent(String(value))}`);
+  }
+  return query.join("&");
+}
+
 /** Runs the getter `token` with `args`; throws azure-native's error for any answer but 200. */
 export async function invokeGetter(
   arm: ArmReader,
@@ -44,7 +59,7 @@ export async function invokeGetter(
   const mapping = getterMapping(token);
   if (!mapping) throw new Error(`Local Azure does not answer the function ${token}`);
   const id = mapping.path(args, String(args[mapping.nameInput] ?? ""), { subscriptionId });
-  const answer = await arm.request("GET", `${id}?api-version=${mapping.apiVersion}`);
+  const answer = await arm.request("GET", `${id}?${getterQuery(mapping, args)}`);
   if (answer.status !== 200) {
     const { code, message } = errorFields(answer.body);
     const status = code === "" ? `Status=${answer.status}` : `Status=${answer.status} Code="${code}"`;

@@ -11,6 +11,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import type { Faults, GuestKind } from "../local-azure/index";
 import { hostFacts, realGuestsUnavailable } from "../local-azure/linuxGuest/host";
 import {
+  ACCESS_CHECK_VIA,
+  type AccessCheckVia,
   DEFAULT_STATE_DIR,
   DESTROY_SIGNAL,
   deployLocal,
@@ -88,6 +90,7 @@ interface DeployFlags {
   grant: boolean;
   timeout?: number;
   rbacDelay?: number;
+  revocationDelay?: number;
   identityAttachDelay?: number;
   sshNotReady?: number;
   imdsBurst?: NonNullable<Faults["imdsBurst"]>;
@@ -97,6 +100,7 @@ interface DeployFlags {
   stateDir?: string;
   engine?: boolean;
   guest?: GuestKind;
+  checkVia?: AccessCheckVia;
 }
 
 function argument<T>(parse: (text: string) => T): (text: string) => T {
@@ -113,6 +117,7 @@ function argument<T>(parse: (text: string) => T): (text: string) => T {
 export function deployOptionsFromFlags(flags: DeployFlags): LocalRunOptions {
   const faults: Partial<Faults> = {};
   if (flags.rbacDelay !== undefined) faults.rbacDelaySeconds = flags.rbacDelay;
+  if (flags.revocationDelay !== undefined) faults.revocationDelaySeconds = flags.revocationDelay;
   if (flags.identityAttachDelay !== undefined) faults.identityAttachDelaySeconds = flags.identityAttachDelay;
   if (flags.sshNotReady !== undefined) faults.sshNotReadySeconds = flags.sshNotReady;
   if (flags.imdsBurst !== undefined) faults.imdsBurst = flags.imdsBurst;
@@ -126,6 +131,7 @@ export function deployOptionsFromFlags(flags: DeployFlags): LocalRunOptions {
   if (flags.keep) options.keep = true;
   if (flags.stateDir !== undefined) options.stateDir = flags.stateDir;
   if (flags.guest === "linux") options.guest = "linux";
+  if (flags.checkVia !== undefined) options.accessCheckVia = flags.checkVia;
   return options;
 }
 
@@ -411,11 +417,22 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
       new Option("--identity <kind>", "which managed identities the VM gets").choices(["user", "system", "both"]),
     )
     .option("--vm-count <n>", "VMs sharing the user-assigned identity (1-10)", argument(parseVmCount))
+    .addOption(
+      new Option(
+        "--check-via <transport>",
+        "how the probe reaches the VM: ssh (public IP, SSH from this machine) or runCommand (Azure's Run Command: no public IP, no inbound rule)",
+      ).choices(ACCESS_CHECK_VIA),
+    )
     .option("--no-grant", "the negative control: grant nothing and prove denial")
     .option("--timeout <seconds>", "the probe's deadline (30-3600)", argument(parseTimeoutSeconds))
     .option(
       "--rbac-delay <seconds>",
       "fault: a new role assignment takes effect after this long",
+      argument(parseDelaySeconds),
+    )
+    .option(
+      "--revocation-delay <seconds>",
+      "fault: a deleted role assignment keeps authorizing this long (default: the --rbac-delay)",
       argument(parseDelaySeconds),
     )
     .option(
@@ -479,7 +496,7 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
   addServiceCommands(program, io, setResult);
   program
     .command("destroy")
-    .description("delete the stack (Local Azure is in-memory: without --keep running, this clears the local state)")
+    .description("delete the stack from the kept cloud (and the engine's stack), then clear the local state")
     .action(() => setResult(destroyCommand(program.opts().stateDir, io)));
   return program;
 }
@@ -487,6 +504,7 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
 /** The flags `start` takes: the faults and the guests the service runs with, and the state folder. */
 const START_FLAGS = [
   "rbacDelay",
+  "revocationDelay",
   "identityAttachDelay",
   "sshNotReady",
   "imdsBurst",
@@ -525,7 +543,7 @@ async function startCommand(flags: DeployFlags, stateDir: string, io: CliIo): Pr
     .sort();
   if (deployOnly.length > 0) {
     io.stderr(
-      `error: start takes only the fault flags (--rbac-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized), --guest and --state-dir; not ${deployOnly.join(", ")}\n`,
+      `error: start takes only the fault flags (--rbac-delay, --revocation-delay, --identity-attach-delay, --ssh-not-ready, --imds-burst, --arm-throttle, --arm-unauthorized), --guest and --state-dir; not ${deployOnly.join(", ")}\n`,
     );
     return 2;
   }

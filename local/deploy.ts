@@ -4,20 +4,24 @@ import { join, resolve } from "node:path";
 import { ArmClient } from "../local-azure/armClient";
 import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import type { Faults, GuestKind, LocalAzure } from "../local-azure/index";
+import { mappingFor } from "./armMapping";
+import { cloudDir } from "./engineStack";
 import { KEPT_FILE, writeKept } from "./kept";
 import { type StateEntry, stateKey } from "./mocks";
 import { hasMandatory, type PolicyViolation, policyVerdict } from "./policyCheck";
+import { deleteResources, heldInCloud } from "./stackInCloud";
 import { clearState, readState, writeOutputs, writeState } from "./state";
 import { progressLine, type TimelineEvent } from "./timeline";
-import { verdictLine } from "./verdict";
+import { revocationPending, verdictLine } from "./verdict";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 
 export type { TimelineEvent } from "./timeline";
 
 /**
- * deployLocal(): the Pulumi program (index.ts) in Pulumi's mock runtime, in a child process, with
- * every resource created in a fresh Local Azure running here. Used by `npm run local`, the e2e
- * suite, the matrix tests and the benchmark.
+ * deployLocal(): the Pulumi program (index.ts) in Pulumi's mock runtime, in a child process, against a
+ * Local Azure running here on the cloud kept in the state folder (or the Local Azure service's), each
+ * resource created, updated, replaced or left alone as `pulumi up` would do from the previous run's
+ * state. Used by `npm run local`, the e2e suite, the matrix tests and the benchmark.
  */
 
 export const REPO_ROOT = resolve(__dirname, "..");
@@ -26,11 +30,17 @@ const PROGRAM_PATH = join(REPO_ROOT, "index.ts");
 const WORKER_PATH = join(__dirname, "worker.ts");
 const CONFIG_NAMESPACE = "vm-identity-access";
 
+/** How the probe reaches the VM (the program's `accessCheckVia`): over SSH, or through Azure's Run Command. */
+export const ACCESS_CHECK_VIA = ["ssh", "runCommand"] as const;
+export type AccessCheckVia = (typeof ACCESS_CHECK_VIA)[number];
+
 export interface LocalRunOptions {
   identity?: "user" | "system" | "both";
   vmCount?: number;
   grantAccess?: boolean;
   accessCheckTimeoutSeconds?: number;
+  /** The program's `accessCheckVia`; unset, the program's default (ssh). */
+  accessCheckVia?: AccessCheckVia;
   faults?: Partial<Faults>;
   /** Extra raw settings ("identity" or "vm-identity-access:identity", "azure-native:environment"); they win. */
   config?: Record<string, string>;
@@ -105,22 +115,26 @@ const keptInstances = new Map<string, { azure: LocalAzure; resources: StateEntry
 
 /**
  * The raw Pulumi config for a run: what the runner always sets, the options, then `config` (which
- * wins). With real guests the program needs none of the emulator's settings: only sshAllowedCidr, the
- * one setting every deployment must choose.
+ * wins). With real guests the program needs none of the emulator's settings. Over SSH, every
+ * deployment must choose sshAllowedCidr; through Run Command nothing is opened, so the runner sets
+ * neither it (the program refuses it there) nor the SSH port.
  */
 export function runnerConfig(
   opts: LocalRunOptions,
   azure: { armEndpoint: string; sshPort: number },
 ): Record<string, string> {
   const key = (name: string) => (name.includes(":") ? name : `${CONFIG_NAMESPACE}:${name}`);
-  const config: Record<string, string> =
-    opts.guest === "linux"
-      ? { [key("sshAllowedCidr")]: "127.0.0.1/32" }
-      : {
-          [key("armEndpoint")]: azure.armEndpoint,
-          [key("sshPort")]: String(azure.sshPort),
-          [key("sshAllowedCidr")]: "127.0.0.1/32",
-        };
+  // The transport may also come as raw config (the e2e harness sets the program's settings so).
+  const configured = opts.config?.accessCheckVia ?? opts.config?.[key("accessCheckVia")];
+  const runCommand = (opts.accessCheckVia ?? configured) === "runCommand";
+  const config: Record<string, string> = {};
+  if (opts.guest !== "linux") {
+    // The portable guest: the probe reaches Local Azure's ARM at its own URL, and its SSH server a port of its own.
+    config[key("armEndpoint")] = azure.armEndpoint;
+    if (!runCommand) config[key("sshPort")] = String(azure.sshPort);
+  }
+  if (!runCommand) config[key("sshAllowedCidr")] = "127.0.0.1/32";
+  if (opts.accessCheckVia !== undefined) config[key("accessCheckVia")] = opts.accessCheckVia;
   if (opts.identity !== undefined) config[key("identity")] = opts.identity;
   if (opts.vmCount !== undefined) config[key("vmCount")] = String(opts.vmCount);
   if (opts.grantAccess !== undefined) config[key("grantAccess")] = String(opts.grantAccess);
@@ -143,7 +157,7 @@ export function workerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
-function startWorker(onEvent: (event: TimelineEvent) => void): Worker {
+function startWorker(onEvent: (event: TimelineEvent) => void, onProgress: (line: string) => void): Worker {
   const child = fork(WORKER_PATH, [], {
     cwd: REPO_ROOT,
     // tsx without typechecking; nothing else inherited (a test runner's flags do not belong here).
@@ -163,6 +177,7 @@ function startWorker(onEvent: (event: TimelineEvent) => void): Worker {
     child.on("message", (message: WorkerMessage) => {
       if (message.kind === "ready") markReady();
       else if (message.kind === "event") onEvent(message.event);
+      else if (message.kind === "progress") onProgress(message.line);
       else if (message.kind === "done") resolveDone(message);
     });
     child.on("exit", (code, signal) => {
@@ -172,11 +187,10 @@ function startWorker(onEvent: (event: TimelineEvent) => void): Worker {
     child.on("error", reject);
   });
   done.catch(() => undefined);
-  return { child, ready: Promise.race([ready, done.then(() => undefined)]), done };
-}
-
-function previousResources(stateDir: string): Record<string, StateEntry> {
-  return readState(stateDir)?.resources ?? {};
+  const loaded = done.then(() => undefined);
+  // An early exit is reported through `done`; this derived promise must not be an unhandled rejection.
+  loaded.catch(() => undefined);
+  return { child, ready: Promise.race([ready, loaded]), done };
 }
 
 function identityOf(config: Record<string, string>): string {
@@ -187,22 +201,26 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
   const runStart = Date.now();
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
   const timeline: TimelineEvent[] = [];
-  const worker = startWorker((event) => {
-    timeline.push(event);
-    opts.onProgress?.(progressLine(event));
-  });
+  const worker = startWorker(
+    (event) => {
+      timeline.push(event);
+      opts.onProgress?.(progressLine(event));
+    },
+    (line) => opts.onProgress?.(line),
+  );
   let azure: LocalAzure | null = null;
   try {
-    // Local Azure starts while the worker loads Pulumi and the SDKs (unless a service runs it).
+    // Local Azure starts while the worker loads Pulumi and the SDKs (unless a service runs it), on the
+    // cloud kept in the state folder, as a real cloud keeps what the last `pulumi up` made there.
     let target: DeployTarget;
     if (opts.service) target = opts.service;
     else {
       const { LocalAzure: LocalAzureClass } = await import("../local-azure/index");
-      azure = await LocalAzureClass.start({ faults: opts.faults, guests: opts.guest });
+      azure = await LocalAzureClass.start({ faults: opts.faults, guests: opts.guest, persistDir: cloudDir(stateDir) });
       target = azure;
     }
     const config = runnerConfig(opts, target);
-    const previous = previousResources(stateDir);
+    const previous = readState(stateDir)?.resources ?? {};
     const start: WorkerStart = {
       kind: "start",
       config,
@@ -227,24 +245,19 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     const policyViolations = done.policyViolations ?? [];
     const verified = (done.outputs.accessCheck as { verified?: unknown } | undefined)?.verified === true;
     const ok = done.error === null && verified;
-    const error = done.error ?? (ok ? null : "the deployment finished without a verified accessCheck output");
-    if (opts.service) {
-      const held = await settleInService(
-        deployerArm(opts.service),
-        previous,
-        done.resources,
-        done.error === null,
-        (line) => opts.onProgress?.(line),
-      );
-      writeState(stateDir, held, opts.service.armEndpoint);
-    } else if (done.resources.length > 0) {
-      writeState(stateDir, done.resources, opts.keep && azure ? azure.armEndpoint : null);
-    }
+    // An update that only removes a grant succeeds without proving anything yet: its verdict says so.
+    const pending = done.error === null && revocationPending(done.outputs.accessCheck) !== undefined;
+    const error =
+      done.error ?? (ok || pending ? null : "the deployment finished without a verified accessCheck output");
+    // What the stack holds now: the worker deleted what left the program after a successful run. A
+    // worker that failed inside knows nothing of it: the state stays as it was.
+    const held = done.resources ?? Object.values(previous);
+    if (done.resources !== null) writeState(stateDir, held, target.armEndpoint);
     writeOutputs(stateDir, done.outputs);
     if (opts.keep && azure) {
-      keptInstances.set(stateDir, { azure, resources: done.resources });
+      keptInstances.set(stateDir, { azure, resources: held });
       // Where any client finds this Local Azure while it runs (npm run local -- env renders it).
-      const vmIds = done.resources
+      const vmIds = held
         .filter((entry) => entry.type === "azure-native:compute:VirtualMachine")
         .map((entry) => entry.id);
       writeKept(stateDir, azure, vmIds);
@@ -290,58 +303,10 @@ export interface DestroyOptions {
 /** What destroyLocal did: deleted through a kept Local Azure's ARM, or only cleared the local state. */
 export type DestroyOutcome = "deleted" | "cleared";
 
-/** ARM DELETE order: dependents first (the reverse of creation), resources outside ARM skipped. */
-export function deletionOrder(resources: StateEntry[]): StateEntry[] {
-  return resources.filter((entry) => entry.type.startsWith("azure-native:")).reverse();
-}
-
-/** Deletes the resources through ARM, dependents first (the reverse of creation), saying each. */
-async function deleteResources(arm: ArmClient, resources: StateEntry[], say: (line: string) => void): Promise<void> {
-  const apiVersions: Record<string, string> = {};
-  const { resourceMappings } = await import("./armMapping");
-  for (const mapping of resourceMappings) apiVersions[mapping.type] = mapping.apiVersion;
-  for (const entry of deletionOrder(resources)) {
-    const started = Date.now();
-    try {
-      await arm.deleteAndWait(`${entry.id}?api-version=${apiVersions[entry.type]}`);
-    } catch (error) {
-      // Already gone (a resource group delete takes its children with it): nothing left to do.
-      if ((error as { status?: number }).status !== 404) throw error;
-    }
-    say(`  - ${entry.type}  ${entry.name}  ${((Date.now() - started) / 1000).toFixed(2)}s`);
-  }
-}
-
 /**
- * After a run against a service, what the stack holds there (the state to write). A run that
- * succeeded deletes what the previous run created and this one did not, dependents first, as `pulumi
- * up` deletes what left the program; after a failed run both runs' resources stay listed, so that
- * `destroy` finds everything.
- */
-export async function settleInService(
-  arm: ArmClient,
-  previous: Record<string, StateEntry>,
-  resources: StateEntry[],
-  succeeded: boolean,
-  say: (line: string) => void,
-): Promise<StateEntry[]> {
-  const current = new Set(resources.map((entry) => stateKey(entry.type, entry.name)));
-  const currentIds = new Set(resources.map((entry) => entry.id.toLowerCase()));
-  const left = Object.values(previous).filter(
-    (entry) => !current.has(stateKey(entry.type, entry.name)) && !currentIds.has(entry.id.toLowerCase()),
-  );
-  if (!succeeded) return [...left, ...resources];
-  if (left.length > 0) {
-    say("Deleting what the previous run created and this one did not:");
-    await deleteResources(arm, left, say);
-  }
-  return resources;
-}
-
-/**
- * Deletes the stack: through ARM in reverse dependency order when this process keeps its Local Azure
- * running or a service holds the stack, otherwise (Local Azure is in-memory and gone) clears the local
- * state. Says which.
+ * Deletes the stack through ARM in reverse dependency order: the Local Azure this process keeps
+ * running, the service's, the one another process keeps (asked to), or one started here on the kept
+ * cloud; when no cloud holds the stack any more, only clears the local state. Says which.
  */
 export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOutcome> {
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
@@ -370,16 +335,42 @@ export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOu
       say(`Deleted every resource through the Local Azure kept by process ${keptBy}; cleared the local state.`);
       return "deleted";
     }
-    say(
-      keptBy !== null
-        ? `Local Azure kept by process ${keptBy} did not answer; cleared the local state (stop it with Ctrl-C: it is in-memory).`
-        : "No Local Azure is running (it is in-memory: its resources went when it stopped); cleared the local state.",
-    );
+    if (keptBy !== null) {
+      say(`Local Azure kept by process ${keptBy} did not answer; cleared the local state (stop it with Ctrl-C).`);
+    } else if (!Object.values(readState(stateDir)?.resources ?? {}).some((entry) => mappingFor(entry.type))) {
+      say("The local stack holds nothing; cleared the local state.");
+    } else if (await deleteInKeptCloud(stateDir, say)) {
+      outcome = "deleted";
+      say(
+        "Deleted every resource of the stack through the kept cloud's ARM, dependents first; cleared the local state.",
+      );
+    } else {
+      say("No Local Azure holds the stack's resources (their cloud is gone); cleared the local state.");
+    }
   }
   clearState(stateDir);
   rmSync(join(stateDir, KEPT_FILE), { force: true });
   mkdirSync(stateDir, { recursive: true });
   return outcome;
+}
+
+/**
+ * Deletes the local stack's resources from the cloud kept in the state folder, through a Local Azure
+ * started on it for the purpose; false when that cloud does not hold them (no kept cloud, or another).
+ */
+async function deleteInKeptCloud(stateDir: string, say: (line: string) => void): Promise<boolean> {
+  const resources = readState(stateDir)?.resources ?? {};
+  const { readCloud } = await import("../local-azure/persist");
+  if (!readCloud(cloudDir(stateDir))) return false;
+  const { LocalAzure: LocalAzureClass } = await import("../local-azure/index");
+  const azure = await LocalAzureClass.start({ persistDir: cloudDir(stateDir) });
+  try {
+    if (!(await heldInCloud(azure.arm, resources))) return false;
+    await deleteResources(azure.arm, Object.values(resources), say);
+  } finally {
+    await azure.stop();
+  }
+  return true;
 }
 
 function processAlive(pid: number): boolean {
@@ -418,5 +409,6 @@ async function askKeeperToDestroy(stateDir: string, pid: number, timeoutMs = 30_
   return false;
 }
 
+export { deletionOrder, settle } from "./stackInCloud";
 /** For the state file's readers: the key of a resource in state.json. */
 export { stateKey };

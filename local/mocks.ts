@@ -1,22 +1,37 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import type { GeneratedPrivateKey, KeyAlgorithm, KeyOptions } from "../local-azure/tlsKeys";
-import { type ArmReader, getterMapping, getterTokens, invokeGetter } from "./armGetter";
+import { getterMapping, getterTokens, invokeGetter } from "./armGetter";
 import { mappingFor } from "./armMapping";
+import { type ArmHttp, ArmPutError, putResource, readAfterFailure } from "./armPut";
 import { armFailure, armPlan, armResult } from "./armResource";
-import { redactSecrets, unwrapSecrets, wrapSecret } from "./secrets";
+import type { MockResourceArgsWithOptions } from "./mockOptions";
+import {
+  armOperation,
+  commandOperation,
+  type Operation,
+  type PreviousResource,
+  stashOperation,
+  storedInputs,
+  withIgnoredChanges,
+  withReplaceOnChanges,
+} from "./resourcePlan";
+import { redactSecrets, SECRET_PLACEHOLDER, unwrapSecrets, wrapSecret } from "./secrets";
 import type { RemoteConnection, RemoteRun, RunRemoteCommandOptions } from "./sshExec";
 import type { TimelineEvent } from "./timeline";
 import { privateKeyId, privateKeyRequest, privateKeyState, TLS_PRIVATE_KEY } from "./tlsResource";
 
 /**
- * Pulumi mocks backed by Local Azure: azure-native resources are PUT through ARM for real (long-running
- * operations included) and their outputs come from ARM's answers; @pulumi/tls keys are generated for
- * real; remote.Command runs over real SSH against the VM's guest.
+ * Pulumi mocks backed by Local Azure, doing for each resource what the engine would do on `pulumi up`
+ * (local/resourcePlan.ts), decided from the previous run's state: azure-native resources are PUT through
+ * ARM for real (long-running operations included), or left alone when unchanged, and their outputs come
+ * from ARM's answers; @pulumi/tls keys are generated for real; remote.Command runs its `create` or its
+ * `update` over real SSH against the VM's guest; pulumi:index:Stash keeps its output as the engine's
+ * builtin does.
  */
 
 /** One resource as the local state keeps it (secrets redacted, except the key pairs a next run reuses). */
-export interface StateEntry {
+export interface StateEntry extends PreviousResource {
   type: string;
   name: string;
   id: string;
@@ -27,8 +42,8 @@ export interface StateEntry {
 }
 
 /** The ARM client the mocks need: Local Azure's ArmClient, authenticated as the deployer. */
-export interface ArmPutClient extends ArmReader {
-  putAndWait(path: string, body: unknown): Promise<{ status: number; body: unknown }>;
+export interface ArmPutClient extends ArmHttp {
+  deleteAndWait(path: string): Promise<unknown>;
 }
 
 export interface LocalMocksOptions {
@@ -42,6 +57,12 @@ export interface LocalMocksOptions {
   runStart: number;
   /** The previous run's state, by key (see stateKey): autonames and key pairs are reused. */
   previous?: Record<string, StateEntry>;
+  /**
+   * Whether the previous run's resources are in the cloud this run deploys into (the kept cloud, or the
+   * service's): then each resource is created, updated, replaced or left alone as the engine would do;
+   * otherwise every resource is created (only autonames and key pairs are reused).
+   */
+  previousLive?: boolean;
   runRemoteCommand: (opts: RunRemoteCommandOptions) => Promise<RemoteRun>;
   generatePrivateKey: (algorithm: KeyAlgorithm, opts?: KeyOptions) => GeneratedPrivateKey;
   onEvent?: (event: TimelineEvent) => void;
@@ -55,6 +76,7 @@ export function stateKey(type: string, name: string): string {
 }
 
 const REMOTE_COMMAND = "command:remote:Command";
+const STASH = "pulumi:index:Stash";
 const COMPONENT_PREFIX = "vm-identity-access:";
 
 /** The connection remote.Command received, secret wrappers removed, checked for the fields the SSH client needs. */
@@ -71,6 +93,23 @@ export function remoteConnection(raw: unknown, name: string): RemoteConnection {
   if (connection.dialErrorLimit !== undefined) result.dialErrorLimit = Number(connection.dialErrorLimit);
   if (connection.perDialTimeout !== undefined) result.perDialTimeout = Number(connection.perDialTimeout);
   return result;
+}
+
+/** A resource that failed, and what the state keeps of it: a partial entry, or the previous one as it was. */
+class ResourceFailure extends Error {
+  constructor(
+    message: string,
+    readonly keep: StateEntry | undefined,
+  ) {
+    super(message);
+  }
+}
+
+interface Applied {
+  operation: Operation;
+  result: pulumi.runtime.MockResourceResult;
+  /** What the state keeps: the resource's entry (the previous one, when nothing changed). */
+  entry: StateEntry;
 }
 
 export class LocalAzureMocks implements pulumi.runtime.Mocks {
@@ -91,11 +130,13 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     if (args.type.startsWith(COMPONENT_PREFIX)) return { id: `${args.name}_id`, state: args.inputs };
     const startedAt = this.now() - this.options.runStart;
     try {
-      const result = await this.create(args);
-      this.record(args, startedAt, true);
-      return result;
+      const applied = await this.apply(args);
+      this.resources.push(applied.entry);
+      this.record(args, startedAt, true, applied.operation);
+      return applied.result;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof ResourceFailure && error.keep) this.resources.push(error.keep);
       this.failures.push(message);
       this.record(args, startedAt, false);
       throw new Error(message);
@@ -122,112 +163,230 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     );
   }
 
-  private record(args: pulumi.runtime.MockResourceArgs, startedAt: number, ok: boolean): void {
+  private record(args: pulumi.runtime.MockResourceArgs, startedAt: number, ok: boolean, operation?: Operation): void {
     const event: TimelineEvent = {
       type: args.type,
       name: args.name,
       startedAt,
       finishedAt: this.now() - this.options.runStart,
       ok,
+      ...(operation !== undefined && operation !== "create" ? { operation } : {}),
     };
     this.timeline.push(event);
     this.options.onEvent?.(event);
   }
 
-  private previous(type: string, name: string): StateEntry | undefined {
+  /** The previous run's entry, for its autoname or key pair, whether or not its resource still exists. */
+  private remembered(type: string, name: string): StateEntry | undefined {
     return this.options.previous?.[stateKey(type, name)];
   }
 
-  private create(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
-    if (args.type === TLS_PRIVATE_KEY) return Promise.resolve(this.createPrivateKey(args));
-    if (args.type === REMOTE_COMMAND) return this.runCommand(args);
-    if (mappingFor(args.type)) return this.createArmResource(args);
+  /** The previous run's entry when its resource exists in this run's cloud: what the engine's checkpoint holds. */
+  private live(type: string, name: string): StateEntry | undefined {
+    return this.options.previousLive ? this.remembered(type, name) : undefined;
+  }
+
+  /**
+   * The registration as the engine plans it: on an update, inputs the program's `ignoreChanges` names
+   * keep their previous values.
+   */
+  private apply(registered: MockResourceArgsWithOptions): Promise<Applied> {
+    const ignored = registered.options?.ignoreChanges ?? [];
+    const previous = this.live(registered.type, registered.name);
+    const args =
+      ignored.length > 0 && previous
+        ? { ...registered, inputs: withIgnoredChanges(registered.inputs, previous, ignored) }
+        : registered;
+    if (args.type === TLS_PRIVATE_KEY) return Promise.resolve(this.privateKey(args));
+    if (args.type === REMOTE_COMMAND) return this.command(args);
+    if (args.type === STASH) return Promise.resolve(this.stash(args));
+    if (mappingFor(args.type)) return this.armResource(args);
     return Promise.reject(
       new Error(
-        `Local Azure does not model resource type ${args.type} (resource ${args.name}): the runner handles the azure-native types of this program, tls:index/privateKey:PrivateKey and command:remote:Command`,
+        `Local Azure does not model resource type ${args.type} (resource ${args.name}): the runner handles the azure-native types of this program, tls:index/privateKey:PrivateKey, command:remote:Command and pulumi:index:Stash`,
       ),
     );
   }
 
-  private async createArmResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+  private async armResource(args: MockResourceArgsWithOptions): Promise<Applied> {
     const mapping = mappingFor(args.type);
     if (!mapping) throw new Error(`no ARM mapping for ${args.type}`);
+    const previous = this.live(args.type, args.name);
     const plan = armPlan(mapping, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>, {
       subscriptionId: this.options.subscriptionId,
       defaultLocation: this.options.defaultLocation,
-      previousAutoname: this.previous(args.type, args.name)?.autoname,
+      previousAutoname: this.remembered(args.type, args.name)?.autoname,
       random: this.random,
     });
-    let answer: { body: unknown };
-    try {
-      answer = await this.options.arm.putAndWait(plan.request.path, plan.request.body);
-    } catch (error) {
-      throw armFailure("creating", args.type, args.name, error);
-    }
-    const { id, outputs } = armResult(mapping, args.name, answer.body);
-    this.resources.push({
+    const planned = armOperation(mapping, previous, args.inputs, plan.name);
+    const operation = withReplaceOnChanges(
+      planned.operation,
+      previous,
+      args.inputs,
+      args.options?.replaceOnChanges ?? [],
+    );
+    // The provider's answer (the same ARM name), or the program's deleteBeforeReplace option.
+    const deleteBeforeReplace = planned.deleteBeforeReplace || args.options?.deleteBeforeReplace === true;
+    const entryOf = (id: string, outputs: unknown, initErrors?: string[]): StateEntry => ({
       type: args.type,
       name: args.name,
       id,
       ...(plan.generated ? { autoname: plan.generated } : {}),
-      inputs: redactSecrets(args.inputs),
+      ...storedInputs(args.inputs),
       outputs: redactSecrets(outputs),
+      ...(initErrors ? { initErrors } : {}),
     });
-    return { id, state: outputs };
+    if (operation === "same" && previous) {
+      return {
+        operation,
+        result: { id: previous.id, state: previous.outputs as Record<string, unknown> },
+        entry: previous,
+      };
+    }
+    const verb = operation === "update" ? "updating" : "creating";
+    if (operation === "replace" && deleteBeforeReplace && previous) {
+      // The same ARM name: azure-native deletes the old resource before it creates the new one.
+      try {
+        await this.options.arm.deleteAndWait(`${previous.id}?api-version=${mapping.apiVersion}`);
+      } catch (error) {
+        if ((error as { status?: number }).status !== 404) {
+          throw new ResourceFailure(armFailure("deleting", args.type, args.name, error).message, previous);
+        }
+      }
+    }
+    let answer: { body: unknown };
+    try {
+      answer = await putResource(this.options.arm, plan.request.path, plan.request.body);
+    } catch (error) {
+      const message = armFailure(verb, args.type, args.name, error).message;
+      if (error instanceof ArmPutError && error.accepted) {
+        // Accepted, then failed: azure-native records what ARM holds now, with the error, so the next
+        // `pulumi up` updates the resource in place (pulumi/pulumi-azure-native#1066).
+        const held = await readAfterFailure(this.options.arm, plan.request.path);
+        const outputs = held === null ? {} : armResult(mapping, args.name, held).outputs;
+        const id = String(outputs.id ?? plan.request.path.split("?")[0]);
+        throw new ResourceFailure(message, entryOf(id, outputs, [message]));
+      }
+      // Refused: a failed update keeps the resource as it was; a failed create records nothing, and a
+      // failed replacement keeps the old resource unless it was deleted first.
+      const kept = operation === "update" || (operation === "replace" && !deleteBeforeReplace) ? previous : undefined;
+      throw new ResourceFailure(message, kept);
+    }
+    const { id, outputs } = armResult(mapping, args.name, answer.body);
+    return { operation, result: { id, state: outputs }, entry: entryOf(id, outputs) };
   }
 
-  private createPrivateKey(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+  private privateKey(args: pulumi.runtime.MockResourceArgs): Applied {
     const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
     const { algorithm, options } = privateKeyRequest(inputs);
     // Keep the key a previous run generated (as the provider keeps it across updates), so a saved
     // vm-key file and known host keys stay valid.
-    const previous = this.previous(args.type, args.name)?.outputs as GeneratedPrivateKey | undefined;
-    const key =
-      previous && previous.algorithm === algorithm && typeof previous.privateKeyOpenssh === "string"
-        ? previous
-        : this.options.generatePrivateKey(algorithm, options);
+    const previous = this.remembered(args.type, args.name);
+    const previousKey = previous?.outputs as GeneratedPrivateKey | undefined;
+    const reused =
+      previousKey && previousKey.algorithm === algorithm && typeof previousKey.privateKeyOpenssh === "string";
+    const key = reused ? previousKey : this.options.generatePrivateKey(algorithm, options);
     const id = privateKeyId(key);
     // The next run needs the key pair: the only secret the local state keeps in clear.
-    this.resources.push({
+    const entry: StateEntry = {
       type: args.type,
       name: args.name,
       id,
-      inputs: redactSecrets(args.inputs),
+      ...storedInputs(args.inputs),
       outputs: { ...key },
-    });
-    return { id, state: privateKeyState(inputs, key, wrapSecret) };
+    };
+    const operation: Operation = !previous ? "create" : reused ? "same" : "replace";
+    return { operation, result: { id, state: privateKeyState(inputs, key, wrapSecret) }, entry };
   }
 
-  private async runCommand(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+  private stash(args: MockResourceArgsWithOptions): Applied {
+    const previous = this.live(args.type, args.name);
+    const operation = withReplaceOnChanges(
+      stashOperation(previous, args.inputs),
+      previous,
+      args.inputs,
+      args.options?.replaceOnChanges ?? [],
+    );
+    const input = args.inputs.input;
+    let output: unknown = input;
+    if (previous && (operation === "update" || operation === "same")) {
+      output = (previous.outputs as { output?: unknown } | undefined)?.output;
+      if (JSON.stringify(output ?? null).includes(SECRET_PLACEHOLDER)) {
+        throw new Error(
+          `pulumi:index:Stash ${args.name} holds a secret, which the local state never keeps, so its output cannot carry over to this run: npm run local -- destroy starts the stack anew`,
+        );
+      }
+    }
+    const id = previous && operation !== "replace" ? previous.id : randomUUID();
+    const entry: StateEntry = {
+      type: args.type,
+      name: args.name,
+      id,
+      ...storedInputs(args.inputs),
+      outputs: redactSecrets({ input, output }),
+    };
+    return { operation, result: { id, state: { input, output } }, entry };
+  }
+
+  private async command(args: MockResourceArgsWithOptions): Promise<Applied> {
+    const previous = this.live(args.type, args.name);
+    const operation = withReplaceOnChanges(
+      commandOperation(previous, args.inputs),
+      previous,
+      args.inputs,
+      args.options?.replaceOnChanges ?? [],
+    );
+    const before = (previous?.outputs ?? {}) as { stdout?: string; stderr?: string };
+    if (operation === "same" && previous) {
+      const state = { ...args.inputs, stdout: before.stdout ?? "", stderr: before.stderr ?? "" };
+      this.commandStdouts.push({ name: args.name, stdout: state.stdout });
+      return { operation, result: { id: previous.id, state }, entry: { ...previous, ...storedInputs(args.inputs) } };
+    }
     const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
-    const command = inputs.create;
-    if (typeof command !== "string" || command === "") {
-      throw new Error(`command:remote:Command ${args.name}: create is required (the command to run)`);
+    const updating = operation === "update" && previous !== undefined;
+    // Create runs `create`; update runs `update`, else `create`; neither given, nothing runs.
+    const step = updating ? (inputs.update ?? inputs.create) : inputs.create;
+    const id = updating ? previous.id : `${args.name}${randomBytes(4).toString("hex")}`;
+    const entryOf = (outputs: { stdout: string; stderr: string }): StateEntry => ({
+      type: args.type,
+      name: args.name,
+      id,
+      ...storedInputs(args.inputs),
+      outputs,
+    });
+    if (typeof step !== "string" || step === "") {
+      const outputs = updating
+        ? { stdout: before.stdout ?? "", stderr: before.stderr ?? "" }
+        : { stdout: "", stderr: "" };
+      return { operation, result: { id, state: { ...args.inputs, ...outputs } }, entry: entryOf(outputs) };
     }
     const connection = remoteConnection(args.inputs?.connection, args.name);
+    // An update sees the previous run's output (unless addPreviousOutputInEnv is false), as the provider sets it.
+    const environment = { ...((inputs.environment as Record<string, string> | undefined) ?? {}) };
+    if (updating && inputs.addPreviousOutputInEnv !== false) {
+      if (before.stdout) environment.PULUMI_COMMAND_STDOUT = before.stdout;
+      if (before.stderr) environment.PULUMI_COMMAND_STDERR = before.stderr;
+    }
     let run: RemoteRun;
     try {
       run = await this.options.runRemoteCommand({
         connection,
-        command,
+        command: step,
         stdin: typeof inputs.stdin === "string" ? inputs.stdin : undefined,
-        environment: (inputs.environment as Record<string, string> | undefined) ?? undefined,
+        environment: Object.keys(environment).length > 0 ? environment : undefined,
       });
     } catch (error) {
       const failed = error as { message?: string; stdout?: string };
       if (typeof failed.stdout === "string") this.commandStdouts.push({ name: args.name, stdout: failed.stdout });
-      throw new Error(`command:remote:Command ${args.name}: ${failed.message ?? String(error)}`);
+      // A failed create records nothing (the next run creates it again); a failed update keeps the old
+      // state (the next run updates it again); a failed replacement keeps the old command.
+      throw new ResourceFailure(
+        `command:remote:Command ${args.name}: ${failed.message ?? String(error)}`,
+        operation === "create" ? undefined : previous,
+      );
     }
     this.commandStdouts.push({ name: args.name, stdout: run.stdout });
-    const state = { ...args.inputs, stdout: run.stdout, stderr: run.stderr };
-    const id = `${args.name}-${createHash("sha1").update(command).digest("hex").slice(0, 8)}`;
-    this.resources.push({
-      type: args.type,
-      name: args.name,
-      id,
-      inputs: redactSecrets(args.inputs),
-      outputs: { stdout: run.stdout, stderr: run.stderr },
-    });
-    return { id, state };
+    const outputs = { stdout: run.stdout, stderr: run.stderr };
+    return { operation, result: { id, state: { ...args.inputs, ...outputs } }, entry: entryOf(outputs) };
   }
 }

@@ -4,8 +4,10 @@ import { type StateEntry, stateKey } from "./mocks";
 
 /**
  * The local stack's state folder (git-ignored): state.json (per resource: type, ARM id, autoname,
- * inputs, outputs; secrets redacted except the key pairs the next run reuses) and outputs.json
- * (exactly what `pulumi stack output --json` prints: secrets "[secret]").
+ * inputs, outputs; secrets redacted, with their SHA-256 fingerprints so that a changed secret still
+ * counts as a change, except the key pairs the next run reuses) and outputs.json (exactly what `pulumi
+ * stack output --json` prints: secrets "[secret]"). The next run decides from it, as the engine from its
+ * checkpoint, what to create, update, replace or leave alone.
  */
 
 export const STATE_FILE = "state.json";
@@ -15,9 +17,12 @@ export interface LocalState {
   version: 1;
   /** When the run that wrote it finished (ISO 8601). */
   updatedAt: string;
-  /** The ARM endpoint of the Local Azure that holds these resources (gone once it stopped). */
+  /** The ARM endpoint of the Local Azure that holds these resources (its kept cloud keeps its port). */
   armEndpoint: string | null;
-  /** By state key (type::logical name), in creation order. */
+  /**
+   * By state key (type::logical name), in creation order. A resource replaced by one that the next
+   * successful run deletes (a failed run deletes nothing) is kept as `type::name@id`.
+   */
   resources: Record<string, StateEntry>;
 }
 
@@ -35,11 +40,19 @@ export function readState(stateDir: string): LocalState | null {
 
 export function writeState(stateDir: string, resources: StateEntry[], armEndpoint: string | null): void {
   mkdirSync(stateDir, { recursive: true });
+  // The current resources (last in the list) take their keys first; what they replaced, still to be
+  // deleted, goes by ID.
+  const byKey = new Map<string, StateEntry>();
+  for (const entry of [...resources].reverse()) {
+    const key = stateKey(entry.type, entry.name);
+    const slot = byKey.has(key) ? `${key}@${entry.id}` : key;
+    if (!byKey.has(slot)) byKey.set(slot, entry);
+  }
   const state: LocalState = {
     version: 1,
     updatedAt: new Date().toISOString(),
     armEndpoint,
-    resources: Object.fromEntries(resources.map((entry) => [stateKey(entry.type, entry.name), entry])),
+    resources: Object.fromEntries([...byKey].reverse()),
   };
   // The file holds private keys: owner-only.
   writeFileSync(join(stateDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });

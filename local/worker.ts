@@ -15,6 +15,7 @@ import "@pulumi/tls";
 import { ArmClient } from "../local-azure/armClient";
 import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import { generatePrivateKey } from "../local-azure/tlsKeys";
+import { passStepOptionsToMocks } from "./mockOptions";
 import { LocalAzureMocks } from "./mocks";
 import {
   evaluatePolicies,
@@ -28,6 +29,7 @@ import {
 import { previewRegistrations } from "./policyPreview";
 import { SECRET_PLACEHOLDER } from "./secrets";
 import { runRemoteCommand } from "./sshExec";
+import { heldInCloud, settle } from "./stackInCloud";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 
 const PROJECT = "vm-identity-access";
@@ -78,6 +80,9 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   });
   const arm = new ArmClient(start.azure.armEndpoint, start.azure.caCertPem, () => signIn.token());
   let pending = 0;
+  // Whether the previous run's resources are in this cloud (the kept one, or the service's): then each
+  // resource is created, updated or left alone as `pulumi up` would; otherwise all are created.
+  const previousLive = await heldInCloud(arm, start.previous);
   const mocks = new LocalAzureMocks({
     arm,
     subscriptionId: start.azure.subscriptionId,
@@ -86,6 +91,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     defaultLocation: start.config["azure-native:location"] ?? start.azure.location,
     runStart: start.runStart,
     previous: start.previous,
+    previousLive,
     runRemoteCommand,
     generatePrivateKey,
     onEvent: (event) => void send({ kind: "event", event }),
@@ -121,18 +127,31 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   });
   const previewViolations = preview.loadError === null ? await evaluatePolicies(preview.resources) : [];
   if (hasMandatory(previewViolations)) policyViolations.push(...previewViolations);
+  // The mocks decide each step as the engine would, which needs the resource options it reads.
+  passStepOptionsToMocks();
   await pulumi.runtime.setMocks(counted, PROJECT, STACK, false);
 
-  const done = (outputs: Record<string, unknown>, error: string | null, failedAccessCheck: unknown): WorkerDone => ({
-    kind: "done",
-    outputs,
-    error: hasMandatory(policyViolations) ? policyError(policyViolations) : error,
-    failedAccessCheck,
-    commandStdouts: mocks.commandStdouts,
-    resources: mocks.resources,
-    timeline: mocks.timeline,
-    policyViolations,
-  });
+  // As `pulumi up` ends: after a successful run, what left the program is deleted, dependents first.
+  const done = async (
+    outputs: Record<string, unknown>,
+    error: string | null,
+    failedAccessCheck: unknown,
+  ): Promise<WorkerDone> => {
+    const failed = hasMandatory(policyViolations) ? policyError(policyViolations) : error;
+    const held = await settle(arm, previousLive ? start.previous : {}, mocks.resources, failed === null, (line) => {
+      void send({ kind: "progress", line });
+    });
+    return {
+      kind: "done",
+      outputs,
+      error: failed,
+      failedAccessCheck,
+      commandStdouts: mocks.commandStdouts,
+      resources: held,
+      timeline: mocks.timeline,
+      policyViolations,
+    };
+  };
   if (hasMandatory(policyViolations)) return done({}, null, null);
 
   let program: Record<string, unknown>;
@@ -185,7 +204,7 @@ process.once("message", (message: WorkerStart) => {
         error: `the local runner failed: ${errorMessage(error)}`,
         failedAccessCheck: null,
         commandStdouts: [],
-        resources: [],
+        resources: null,
         timeline: [],
       }),
     )

@@ -34,6 +34,12 @@ export interface WorkerEvent {
   event: TimelineEvent;
 }
 
+/** A line for the run's progress (the deletions a successful run ends with). */
+export interface WorkerProgress {
+  kind: "progress";
+  line: string;
+}
+
 export interface WorkerDone {
   kind: "done";
   /** As `pulumi stack output --json` prints them: secrets "[secret]". */
@@ -42,7 +48,11 @@ export interface WorkerDone {
   /** The accessCheck a failed check carried (AccessCheckFailedError.accessCheck), for the verdict line. */
   failedAccessCheck: unknown;
   commandStdouts: Array<{ name: string; stdout: string }>;
-  resources: StateEntry[];
+  /**
+   * What the stack holds after the run (local/stackInCloud.ts settle): the state to write; null when
+   * the worker itself failed and cannot tell.
+   */
+  resources: StateEntry[] | null;
   timeline: TimelineEvent[];
   /** The policy pack's violations (local/policyCheck.ts): the preview's when it rejected the run, else the deployment's. */
   policyViolations?: PolicyViolation[];
@@ -53,4 +63,4 @@ export interface WorkerReady {
   kind: "ready";
 }
 
-export type WorkerMessage = WorkerReady | WorkerEvent | WorkerDone;
+export type WorkerMessage = WorkerReady | WorkerEvent | WorkerProgress | WorkerDone;

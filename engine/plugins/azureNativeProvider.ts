@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type * as provider from "@pulumi/pulumi/provider";
+import { diffInputs, INPUTS_KEY } from "../../local/armDiff";
 import { getterMapping, getterTokens, invokeGetter } from "../../local/armGetter";
 import { mappingFor, type ResourceMapping } from "../../local/armMapping";
+import { type ArmHttp, ArmPutError, putResource, readAfterFailure } from "../../local/armPut";
 import { armFailure, armPlan, armResult, resourceName } from "../../local/armResource";
 import { isWrappedSecret, unwrapSecrets, wrapSecret } from "../../local/secrets";
 
@@ -18,17 +20,34 @@ import { isWrappedSecret, unwrapSecrets, wrapSecret } from "../../local/secrets"
 /** The version the SDK asks the engine for (node_modules/@pulumi/azure-native/package.json). */
 export const AZURE_NATIVE_VERSION = "3.28.0";
 
-/** The engine's marker for a value not known during preview. */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+export { diffInputs, forceNewInputs, type InputDiff, UNKNOWN } from "../../local/armDiff";
 
-const INPUTS_KEY = "__inputs";
 const GET_CLIENT_CONFIG = "azure-native:authorization:getClientConfig";
 
 /** What the provider needs of ARM: Local Azure's ArmClient as the deployer satisfies it. */
-export interface ArmApi {
-  putAndWait(path: string, body: unknown): Promise<{ status: number; body: unknown }>;
-  request(method: "GET", path: string): Promise<{ status: number; body: unknown }>;
+export interface ArmApi extends ArmHttp {
   deleteAndWait(path: string): Promise<unknown>;
+}
+
+/**
+ * How a provider built on @pulumi/pulumi/provider reports a partial create or update to the engine: an
+ * error carrying `id`, `properties` and `reasons`, which its server (provider/server.js,
+ * grpcResponseFromError) packs as pulumirpc.ErrorResourceInitFailed; the engine then records the
+ * resource with those outputs, its new inputs and the reasons as initialization errors
+ * (sdk/go/common/resource/plugin/provider_plugin.go parseError; pkg/resource/deploy/step.go), and the
+ * next `pulumi up` updates it even when nothing changed (step_generator.go: hasInitErrors). The Node.js
+ * server sends no `inputs` in the detail, which the engine ignores for Create anyway.
+ */
+export class PartialResourceError extends Error {
+  constructor(
+    message: string,
+    readonly id: string,
+    readonly properties: Record<string, unknown>,
+    readonly reasons: string[],
+  ) {
+    super(message);
+    this.name = "PartialResourceError";
+  }
 }
 
 export interface AzureNativeProviderOptions {
@@ -93,70 +112,6 @@ export function carrySecrets(inputs: unknown, outputs: unknown): unknown {
   return outputs;
 }
 
-function valueAt(value: unknown, path: string): unknown {
-  let current = unwrapSecrets(value);
-  for (const key of path.split(".")) {
-    if (!isRecord(current)) return undefined;
-    current = current[key];
-  }
-  return current;
-}
-
-function sameValue(a: unknown, b: unknown, path: string): boolean {
-  if (a === UNKNOWN || b === UNKNOWN) return false;
-  if (path === "location" && typeof a === "string" && typeof b === "string") {
-    // ARM spells regions several ways ("East US", "eastus"); azure-native compares them normalized.
-    return a.replace(/\s+/g, "").toLowerCase() === b.replace(/\s+/g, "").toLowerCase();
-  }
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-/** Key order and empty values do not make a difference. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (isRecord(value)) {
-    const entries = Object.keys(value)
-      .sort()
-      .filter((key) => value[key] !== undefined && value[key] !== null)
-      .map((key) => [key, canonical(value[key])]);
-    return Object.fromEntries(entries);
-  }
-  return value;
-}
-
-/** Every input Azure cannot change in place: the path inputs (name, resource group, scope…), location, the table's forceNew. */
-export function forceNewInputs(mapping: ResourceMapping): string[] {
-  return [...new Set([...mapping.pathInputs, "location", ...(mapping.forceNew ?? [])])];
-}
-
-export interface InputDiff {
-  /** Top-level inputs that differ. */
-  changed: string[];
-  /** The force-new inputs (top-level or dotted) that differ: a replacement. */
-  replaces: string[];
-  /** Replacing reuses the same ARM name, so the old resource must go first. */
-  deleteBeforeReplace: boolean;
-}
-
-/** azure-native's diff: old inputs against new inputs, secrets compared by value, unknowns as changes. */
-export function diffInputs(
-  mapping: ResourceMapping,
-  oldInputs: Record<string, unknown>,
-  newInputs: Record<string, unknown>,
-): InputDiff {
-  const olds = unwrapSecrets(oldInputs) as Record<string, unknown>;
-  const news = unwrapSecrets(newInputs) as Record<string, unknown>;
-  const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((key) => key !== INPUTS_KEY).sort();
-  const changed = keys.filter((key) => !sameValue(olds[key], news[key], key));
-  const replaces = forceNewInputs(mapping).filter(
-    (path) => changed.includes(path.split(".")[0]) && !sameValue(valueAt(olds, path), valueAt(news, path), path),
-  );
-  const name = news[mapping.nameInput];
-  const deleteBeforeReplace =
-    replaces.length > 0 && typeof name === "string" && name !== UNKNOWN && sameValue(olds[mapping.nameInput], name, "");
-  return { changed, replaces, deleteBeforeReplace };
-}
-
 /** azure-native's Check: a resource group's default location and an absent name filled in, the old name kept. */
 export function checkInputs(
   mapping: ResourceMapping,
@@ -187,7 +142,11 @@ function inputsOf(state: unknown): Record<string, unknown> {
 export function azureNativeProvider(options: AzureNativeProviderOptions): provider.Provider {
   const random = options.random ?? randomUUID;
 
-  /** PUT (create or update), then the outputs azure-native would store. */
+  /**
+   * PUT (create or update), then the outputs azure-native would store: what a plain GET reads back (no
+   * `$expand`). A long-running PUT that was accepted and then failed is reported as partially done, with
+   * what ARM holds (pulumi-azure-native crud.go HandleErrorWithCheckpoint; #1066).
+   */
   async function put(verb: "creating" | "updating", urn: string, inputs: Record<string, unknown>) {
     const { type, name } = parseUrn(urn);
     const mapping = tableFor(type);
@@ -196,14 +155,25 @@ export function azureNativeProvider(options: AzureNativeProviderOptions): provid
       defaultLocation: options.location,
       random,
     });
+    const stored = (outputs: Record<string, unknown>) => ({
+      ...(carrySecrets(inputs, outputs) as Record<string, unknown>),
+      [INPUTS_KEY]: inputs,
+    });
     let answer: { body: unknown };
     try {
-      answer = await options.arm.putAndWait(plan.request.path, plan.request.body);
+      answer = await putResource(options.arm, plan.request.path, plan.request.body);
     } catch (error) {
-      throw armFailure(verb, type, name, error);
+      const failure = armFailure(verb, type, name, error);
+      if (error instanceof ArmPutError && error.accepted) {
+        const held = await readAfterFailure(options.arm, plan.request.path);
+        const outputs = held === null ? {} : armResult(mapping, name, held).outputs;
+        const id = String(outputs.id ?? plan.request.path.split("?")[0]);
+        throw new PartialResourceError(failure.message, id, stored(outputs), [failure.message]);
+      }
+      throw failure;
     }
     const { id, outputs } = armResult(mapping, name, answer.body);
-    return { id, outs: { ...(carrySecrets(inputs, outputs) as Record<string, unknown>), [INPUTS_KEY]: inputs } };
+    return { id, outs: stored(outputs) };
   }
 
   return {

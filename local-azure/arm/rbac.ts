@@ -74,34 +74,50 @@ export function roleGuidOf(roleDefinitionId: string): string | undefined {
 }
 
 /**
- * Whether an assignment authorizes at `now`: a live one once the propagation delay has passed since its
- * creation, a deleted one until the delay has passed since its deletion. A deleted one counts from its
- * deletion only (whether its grant had finished propagating is not modelled), so a test can open a
- * revocation window on an assignment of any age.
+ * How long RBAC changes take to reach ARM: a new assignment authorizes `grantMs` after its creation, a
+ * deleted one keeps authorizing for `revocationMs` after its deletion. A number is both.
  */
-function inForce(assignment: RoleAssignment, now: number, propagationMs: number): boolean {
-  return assignment.deletedAt === undefined
-    ? assignment.createdAt + propagationMs <= now
-    : now < assignment.deletedAt + propagationMs;
+export type Propagation = number | { grantMs: number; revocationMs: number };
+
+/** The propagation Local Azure's faults ask for: the revocation delay, unset, is the RBAC delay. */
+export function rbacPropagation(faults: { rbacDelaySeconds: number; revocationDelaySeconds?: number }): Propagation {
+  return {
+    grantMs: faults.rbacDelaySeconds * 1000,
+    revocationMs: (faults.revocationDelaySeconds ?? faults.rbacDelaySeconds) * 1000,
+  };
 }
 
 /**
- * The permissions `principalId` holds at `scope` at `now`, from the assignments older than
- * `propagationMs` and not deleted longer ago than that (RBAC propagation both ways, read at each
- * request, so a test can stretch a window it is in).
+ * Whether an assignment authorizes at `now`: a live one once the grant's propagation has passed since
+ * its creation, a deleted one until the revocation's has passed since its deletion. A deleted one counts
+ * from its deletion only (whether its grant had finished propagating is not modelled), so a test can
+ * open a revocation window on an assignment of any age.
+ */
+function inForce(assignment: RoleAssignment, now: number, propagation: Propagation): boolean {
+  const { grantMs, revocationMs } =
+    typeof propagation === "number" ? { grantMs: propagation, revocationMs: propagation } : propagation;
+  return assignment.deletedAt === undefined
+    ? assignment.createdAt + grantMs <= now
+    : now < assignment.deletedAt + revocationMs;
+}
+
+/**
+ * The permissions `principalId` holds at `scope` at `now`, from the assignments whose grant has
+ * propagated and whose deletion has not yet (RBAC propagation both ways, read at each request, so a
+ * test can stretch a window it is in).
  */
 export function effectivePermissions(
   assignments: RoleAssignment[],
   principalId: string,
   scope: string,
   now: number,
-  propagationMs = 0,
+  propagation: Propagation = 0,
 ): Permission[] {
   return assignments
     .filter(
       (a) =>
         a.principalId.toLowerCase() === principalId.toLowerCase() &&
-        inForce(a, now, propagationMs) &&
+        inForce(a, now, propagation) &&
         isWithinScope(scope, a.scope),
     )
     .flatMap((a) => {
@@ -139,12 +155,12 @@ export function holdsRoleAround(
   principalId: string,
   scope: string,
   now: number,
-  propagationMs = 0,
+  propagation: Propagation = 0,
 ): boolean {
   return assignments.some(
     (a) =>
       a.principalId.toLowerCase() === principalId.toLowerCase() &&
-      inForce(a, now, propagationMs) &&
+      inForce(a, now, propagation) &&
       (isWithinScope(a.scope, scope) || isWithinScope(scope, a.scope)),
   );
 }

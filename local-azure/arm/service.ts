@@ -12,7 +12,7 @@ import { networkProvider } from "./providers/network";
 import { ResourcesProvider } from "./providers/resources";
 import { RunCommandsProvider } from "./providers/runCommands";
 import { VirtualMachineActionsProvider } from "./providers/virtualMachineActions";
-import { allowedByRevoked, effectivePermissions, holdsRoleAround, isAllowed } from "./rbac";
+import { allowedByRevoked, effectivePermissions, holdsRoleAround, isAllowed, rbacPropagation } from "./rbac";
 import type { Route } from "./routes";
 
 /**
@@ -33,7 +33,7 @@ export class ArmService {
           principalId,
           scope,
           Date.now(),
-          ctx.faults.rbacDelaySeconds * 1000,
+          rbacPropagation(ctx.faults),
         ),
       holdsRoleAround: (principalId, scope) =>
         holdsRoleAround(
@@ -41,7 +41,7 @@ export class ArmService {
           principalId,
           scope,
           Date.now(),
-          ctx.faults.rbacDelaySeconds * 1000,
+          rbacPropagation(ctx.faults),
         ),
       allowed: (principalId, scope, action) => isAllowed(shared.permissionsOf(principalId, scope), action),
       forget: (resource) => resources.forget(resource),

@@ -83,9 +83,11 @@ export function azureNativeOutputs(mapping: ResourceMapping, armBody: unknown): 
   return { ...outputs, azureApiVersion: mapping.apiVersion };
 }
 
-/** The name azure-native would give an unnamed resource: logical name + 8 random hex characters, or a GUID. */
+/** The name azure-native would give an unnamed resource: logical name + 8 random hex characters, a GUID, or the logical name. */
 export function autoname(mapping: ResourceMapping, logicalName: string, random: () => string): string {
-  return mapping.autoname === "guid" ? random() : `${logicalName}${random().replace(/-/g, "").slice(0, 8)}`;
+  if (mapping.autoname === "guid") return random();
+  if (mapping.autoname === "copy") return logicalName;
+  return `${logicalName}${random().replace(/-/g, "").slice(0, 8)}`;
 }
 
 /** The resource group path prefix every resource-group-scoped table shares. */

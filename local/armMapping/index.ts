@@ -1,3 +1,4 @@
+import { natGatewayMapping } from "./natGateway";
 import { networkInterfaceMapping } from "./networkInterface";
 import { networkSecurityGroupMapping } from "./networkSecurityGroup";
 import { publicIpAddressMapping } from "./publicIpAddress";
@@ -7,6 +8,7 @@ import { subnetMapping } from "./subnet";
 import type { ResourceMapping } from "./types";
 import { userAssignedIdentityMapping } from "./userAssignedIdentity";
 import { virtualMachineMapping } from "./virtualMachine";
+import { virtualMachineRunCommandMapping } from "./virtualMachineRunCommand";
 import { virtualNetworkMapping } from "./virtualNetwork";
 
 export { armRequest, autoname, azureNativeOutputs } from "./convert";
@@ -16,12 +18,14 @@ export type { ArmContext, ArmRequest, ResourceMapping } from "./types";
 export const resourceMappings: readonly ResourceMapping[] = [
   resourceGroupMapping,
   virtualNetworkMapping,
+  publicIpAddressMapping,
+  natGatewayMapping,
   subnetMapping,
   networkSecurityGroupMapping,
-  publicIpAddressMapping,
   networkInterfaceMapping,
   userAssignedIdentityMapping,
   virtualMachineMapping,
+  virtualMachineRunCommandMapping,
   roleAssignmentMapping,
 ];
 

@@ -25,8 +25,11 @@ export interface ResourceMapping {
   readonly apiVersion: string;
   /** The input that names the resource; when absent, the runner autonames it. */
   readonly nameInput: string;
-  /** How azure-native fills an absent name: the logical name plus a random suffix, or a fresh GUID. */
-  readonly autoname: "suffix" | "guid";
+  /**
+   * How azure-native fills an absent name (pulumi-azure-native resources.go AutoName): the logical name
+   * plus a random suffix, a fresh GUID, or the logical name as it is (a child under a named parent).
+   */
+  readonly autoname: "suffix" | "guid" | "copy";
   /** Inputs that are path parameters (the name input included): never part of the body. */
   readonly pathInputs: readonly string[];
   /** Inputs that ARM keeps at the top level of the body; every other input goes under `properties`. */
@@ -43,6 +46,12 @@ export interface ResourceMapping {
    * every type; ResourceGroup keeps a nested `properties` output).
    */
   readonly flattenProperties: boolean;
+  /**
+   * Getter arguments that azure-native sends as query parameters (`expand` as `$expand`), by argument
+   * name. Only the getter sends them: azure-native reads a resource after writing it without any
+   * (pulumi-azure-native provider/pkg/gen/readParams.go).
+   */
+  readonly getterQuery?: Readonly<Record<string, string>>;
   /** The resource's ARM path (no query) from its inputs and its (possibly generated) name. */
   path(inputs: Record<string, unknown>, name: string, context: ArmContext): string;
   /** A last adjustment of the body where ARM's wire form differs from the SDK's input shape. */

@@ -38,6 +38,8 @@ export const virtualMachineMapping: ResourceMapping = {
     "securityProfile.securityType",
   ],
   flattenProperties: true,
+  // getVirtualMachine's `expand` (instanceView, userData) is the GET's $expand.
+  getterQuery: { expand: "$expand" },
   path: (inputs, name, context) =>
     `${resourceGroupPath(inputs, context)}/providers/Microsoft.Compute/virtualMachines/${segment(name, "vmName")}`,
   adjustBody: (body) => (body.identity === undefined ? body : { ...body, identity: armIdentity(body.identity) }),

@@ -16,6 +16,7 @@ import { automationDriver } from "./automationDriver";
 import { decideEngineTarget, type EngineTarget, startEngineTarget } from "./engineTarget";
 import {
   type ConfigValue,
+  checkViaFrom,
   decideTarget,
   type EphemeralReport,
   ephemeralStackName,
@@ -88,11 +89,16 @@ function markdownReport(all: EphemeralReport[]): string {
   ].join("\n");
 }
 
+// How the check reaches the VMs: over SSH (to the runner's own address) or through Run Command (nothing opened).
+const checkVia = checkViaFrom(process.env);
+
 async function ephemeral(identity: IdentityMode, extra: Record<string, ConfigValue> = {}): Promise<EphemeralReport> {
   const runId = process.env.E2E_RUN_ID ?? "local";
-  const name = ephemeralStackName(runId, randomBytes(3).toString("hex"), identity);
-  const publicIp = target === "azure" ? await runnerPublicIp() : "127.0.0.1";
-  const settings = { ...harnessSettings(process.env, identity, publicIp), ...engine?.settings(), ...extra };
+  const label = checkVia === "ssh" ? identity : `${identity}-rc`;
+  const name = ephemeralStackName(runId, randomBytes(3).toString("hex"), label);
+  // Through Run Command no address is opened to anything: the runner's own is not even looked up.
+  const publicIp = checkVia === "runCommand" ? undefined : target === "azure" ? await runnerPublicIp() : "127.0.0.1";
+  const settings = { ...harnessSettings(process.env, identity, publicIp), ...engine?.settings(checkVia), ...extra };
   if (target !== "azure") delete settings["azure-native:location"];
   const driver = target === "local" ? localDriver(name, stateRoot) : await automationDriver(name);
   const report = await runEphemeral(driver, {
@@ -123,45 +129,47 @@ const identities: IdentityMode[] =
     : ["user", "system", "both"];
 
 // Concurrent: each case waits mostly on its own stack (LROs, RBAC propagation, probe backoff).
-describe.skipIf(target === null).concurrent(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}`, () => {
-  // Offline, the probe runs on Local Azure's VMs, which are this machine: its curl.
-  if (target !== "azure") needsTools("curl");
+describe
+  .skipIf(target === null)
+  .concurrent(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}, check via ${checkVia}`, () => {
+    // Offline, the probe runs on Local Azure's VMs, which are this machine: its curl.
+    if (target !== "azure") needsTools("curl");
 
-  describe("each identity mode", () => {
-    for (const identity of identities) {
-      // Locally, identity user runs 3 VMs sharing the one identity: vmCount 3 without a deploy of its own.
-      const vmCount = target === "local" && identity === "user" ? 3 : 1;
+    describe("each identity mode", () => {
+      for (const identity of identities) {
+        // Locally, identity user runs 3 VMs sharing the one identity: vmCount 3 without a deploy of its own.
+        const vmCount = target === "local" && identity === "user" ? 3 : 1;
+        it(
+          `identity ${identity}, ${vmCount} VM(s): deployed, access proven from the VM, a second run changes nothing, cleaned up`,
+          async () => {
+            const extra: Record<string, ConfigValue> =
+              vmCount > 1 ? { "vm-identity-access:vmCount": { value: String(vmCount) } } : {};
+            const report = await ephemeral(identity, extra);
+            expectProven(report, "granted", (identity === "both" ? 2 : 1) * vmCount);
+            expect(new Set(report.accessCheck?.results.map((r) => r.vm)).size).toBe(vmCount);
+            // One shared user-assigned identity: every VM's token names the same principal.
+            if (identity === "user") {
+              expect(new Set(report.accessCheck?.results.map((r) => r.expected.principalId)).size).toBe(1);
+            }
+          },
+          CASE_TIMEOUT_MS,
+        );
+      }
+    });
+
+    describe.skipIf(target === "azure")("Local Azure only", () => {
       it(
-        `identity ${identity}, ${vmCount} VM(s): deployed, access proven from the VM, a second run changes nothing, cleaned up`,
+        "grantAccess false proves the denial",
         async () => {
-          const extra: Record<string, ConfigValue> =
-            vmCount > 1 ? { "vm-identity-access:vmCount": { value: String(vmCount) } } : {};
-          const report = await ephemeral(identity, extra);
-          expectProven(report, "granted", (identity === "both" ? 2 : 1) * vmCount);
-          expect(new Set(report.accessCheck?.results.map((r) => r.vm)).size).toBe(vmCount);
-          // One shared user-assigned identity: every VM's token names the same principal.
-          if (identity === "user") {
-            expect(new Set(report.accessCheck?.results.map((r) => r.expected.principalId)).size).toBe(1);
-          }
+          const report = await ephemeral("user", { "vm-identity-access:grantAccess": { value: "false" } });
+          expectProven(report, "denied", 1);
+          const probe = report.accessCheck?.results[0].probe as { resourceGroup: { status: number } };
+          expect(probe.resourceGroup.status).toBe(403);
         },
         CASE_TIMEOUT_MS,
       );
-    }
+    });
   });
-
-  describe.skipIf(target === "azure")("Local Azure only", () => {
-    it(
-      "grantAccess false proves the denial",
-      async () => {
-        const report = await ephemeral("user", { "vm-identity-access:grantAccess": { value: "false" } });
-        expectProven(report, "denied", 1);
-        const probe = report.accessCheck?.results[0].probe as { resourceGroup: { status: number } };
-        expect(probe.resourceGroup.status).toBe(403);
-      },
-      CASE_TIMEOUT_MS,
-    );
-  });
-});
 
 if (target === null) {
   describe(`end-to-end suite skipped: ${skipReason}`, () => {

@@ -5,7 +5,7 @@ import { engineEnv } from "../../local/engineEnv";
 import { backendDir, cloudDir, enginePassphrase, KEPT_ENV } from "../../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../../local/kept";
 import { type Faults, LocalAzure } from "../../local-azure/index";
-import type { ConfigValue } from "./harness";
+import type { CheckVia, ConfigValue } from "./harness";
 import { REPO_ROOT } from "./paths";
 
 /**
@@ -23,8 +23,11 @@ export function decideEngineTarget(repoRoot = REPO_ROOT): EngineTargetDecision {
 }
 
 export interface EngineTarget {
-  /** What every stack needs besides the harness's settings: Local Azure's endpoints. */
-  settings(): Record<string, ConfigValue>;
+  /**
+   * What every stack needs besides the harness's settings: Local Azure's ARM endpoint, and over SSH
+   * the portable guests' SSH port (through Run Command, none: nothing connects to the VM).
+   */
+  settings(checkVia?: CheckVia): Record<string, ConfigValue>;
   stop(): Promise<void>;
 }
 
@@ -43,9 +46,9 @@ export async function startEngineTarget(stateRoot: string, faults?: Partial<Faul
   );
   installStandIns(process.env);
   return {
-    settings: () => ({
+    settings: (checkVia = "ssh") => ({
       "vm-identity-access:armEndpoint": { value: azure.armEndpoint },
-      "vm-identity-access:sshPort": { value: String(azure.sshPort) },
+      ...(checkVia === "ssh" ? { "vm-identity-access:sshPort": { value: String(azure.sshPort) } } : {}),
     }),
     async stop() {
       removeKept(stateRoot);

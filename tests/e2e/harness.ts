@@ -57,16 +57,41 @@ export function sshAllowedCidrFor(publicIp: string): string {
   }
 }
 
-/** The stack settings the harness sets, from the environment and the runner's public address. */
+/** How the check reaches the VM (the program's `accessCheckVia`). */
+export type CheckVia = "ssh" | "runCommand";
+
+/**
+ * The transport of this run: E2E_CHECK_VIA (`ssh` or `runCommand`), ssh when unset. Through Run
+ * Command the stack opens nothing, so the runner's own address is not needed at all.
+ */
+export function checkViaFrom(env: Record<string, string | undefined>): CheckVia {
+  const via = env.E2E_CHECK_VIA ?? "ssh";
+  if (via !== "ssh" && via !== "runCommand") {
+    throw new Error(`E2E_CHECK_VIA must be ssh or runCommand; got ${JSON.stringify(via)}`);
+  }
+  return via;
+}
+
+/**
+ * The stack settings the harness sets, from the environment: over SSH, SSH open to the runner's own
+ * public address only (`publicIp`, required then); through Run Command, `accessCheckVia: runCommand`
+ * and no sshAllowedCidr (the program refuses one there: nothing is opened).
+ */
 export function harnessSettings(
   env: Record<string, string | undefined>,
   identity: IdentityMode,
-  publicIp: string,
+  publicIp?: string,
 ): Record<string, ConfigValue> {
+  const via = checkViaFrom(env);
+  if (via === "ssh" && publicIp === undefined) {
+    throw new Error("over SSH the harness needs the runner's public address, the only one SSH is opened to");
+  }
   return {
     "azure-native:location": { value: env.E2E_LOCATION ?? "westeurope" },
     "vm-identity-access:identity": { value: identity },
-    "vm-identity-access:sshAllowedCidr": { value: sshAllowedCidrFor(publicIp) },
+    ...(via === "ssh"
+      ? { "vm-identity-access:sshAllowedCidr": { value: sshAllowedCidrFor(publicIp as string) } }
+      : { "vm-identity-access:accessCheckVia": { value: "runCommand" } }),
     "vm-identity-access:accessCheckTimeoutSeconds": { value: env.E2E_ACCESS_CHECK_TIMEOUT ?? "900" },
   };
 }

@@ -10,6 +10,7 @@ import {
   carrySecrets,
   checkInputs,
   diffInputs,
+  PartialResourceError,
   parseUrn,
   UNKNOWN,
 } from "../../engine/plugins/azureNativeProvider";
@@ -20,6 +21,7 @@ import { mappingFor, type ResourceMapping } from "../../local/armMapping";
 import { KEPT_ENV } from "../../local/engineStack";
 import { isWrappedSecret, wrapSecret } from "../../local/secrets";
 import type { GeneratedPrivateKey } from "../../local-azure/tlsKeys";
+import { fakeArm as fakeArmOf } from "../local-runner/fakeArm";
 import { HANG_GUARD_MS } from "../support/hangGuard";
 
 const SUB = "00000000-0000-4000-8000-000000000001";
@@ -37,34 +39,8 @@ const RG = "azure-native:resources:ResourceGroup";
 const ROLE = "azure-native:authorization:RoleAssignment";
 
 function fakeArm() {
-  const calls: Array<{ method: string; path: string; body?: unknown }> = [];
-  const arm: ArmApi & { notFound: Set<string> } = {
-    notFound: new Set(),
-    async putAndWait(path, body) {
-      calls.push({ method: "PUT", path, body });
-      const id = path.split("?")[0];
-      const { properties, ...rest } = body as { properties?: Record<string, unknown> };
-      // ARM never returns a VM's customData.
-      const osProfile = (properties?.osProfile ?? undefined) as Record<string, unknown> | undefined;
-      const answered = osProfile ? { ...properties, osProfile: { ...osProfile, customData: undefined } } : properties;
-      return {
-        status: 200,
-        body: { id, name: id.split("/").pop(), ...rest, properties: { ...answered, provisioningState: "Succeeded" } },
-      };
-    },
-    async request(method, path) {
-      calls.push({ method, path });
-      const id = path.split("?")[0];
-      if (arm.notFound.has(id)) return { status: 404, body: { error: { code: "ResourceNotFound", message: "gone" } } };
-      return { status: 200, body: { id, name: id.split("/").pop(), location: "eastus", properties: {} } };
-    },
-    async deleteAndWait(path) {
-      calls.push({ method: "DELETE", path });
-      if (arm.notFound.has(path.split("?")[0])) throw Object.assign(new Error("gone"), { status: 404 });
-      return {};
-    },
-  };
-  return { arm, calls };
+  const arm = fakeArmOf();
+  return { arm, calls: arm.calls };
 }
 
 function provider(arm: ArmApi) {
@@ -248,16 +224,11 @@ describe("azure-native stand-in: Create, Read, Update, Delete, getClientConfig",
   });
 
   it("reports a failed PUT as azure-native does: status, code and ARM's message", async () => {
-    const arm: ArmApi = {
-      ...fakeArm().arm,
-      async putAndWait() {
-        throw Object.assign(new Error("x"), {
-          status: 409,
-          code: "RoleAssignmentExists",
-          message: "The role assignment already exists.",
-        });
-      },
-    };
+    const { arm } = fakeArm();
+    arm.refuse.set(`${RG_ID}/providers/Microsoft.Authorization/roleAssignments/n`, {
+      code: "RoleAssignmentExists",
+      message: "The role assignment already exists.",
+    });
     await expect(
       provider(arm).create?.(urn(ROLE, "a"), {
         scope: RG_ID,
@@ -265,7 +236,7 @@ describe("azure-native stand-in: Create, Read, Update, Delete, getClientConfig",
         principalId: "p",
         roleDefinitionId: "r",
       }),
-    ).rejects.toThrow('creating azure-native:authorization:RoleAssignment a: Status=409 Code="RoleAssignmentExists"');
+    ).rejects.toThrow('creating azure-native:authorization:RoleAssignment a: Status=400 Code="RoleAssignmentExists"');
   });
 
   it("Update PUTs the new inputs at the same path", async () => {
@@ -335,6 +306,113 @@ describe("azure-native stand-in: Create, Read, Update, Delete, getClientConfig",
   it("carries secrets through arrays and leaves plain outputs alone", () => {
     expect(carrySecrets({ a: [1, wrapSecret("x")] }, { a: [1, "X"], b: 2 })).toEqual({ a: [1, wrapSecret("X")], b: 2 });
     expect(carrySecrets({ a: 1 }, { a: 2 })).toEqual({ a: 2 });
+  });
+});
+
+describe("azure-native stand-in: Run Command and NAT gateway, as azure-native handles them", () => {
+  const RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine";
+  const runCommandId = `${RG_ID}/providers/Microsoft.Compute/virtualMachines/vm0/runCommands/probe`;
+  const runCommand = {
+    resourceGroupName: "vmia-rg1234abcd",
+    vmName: "vm0",
+    runCommandName: "probe",
+    location: "eastus",
+    source: { script: "echo hi" },
+    parameters: [{ name: "RESOURCE_GROUP", value: "vmia-rg1234abcd" }],
+    treatFailureAsDeploymentFailure: true,
+  };
+
+  it("PUTs a run command under its VM, then reads it back with a plain GET (no $expand: no instanceView)", async () => {
+    const { arm, calls } = fakeArm();
+    const result = await provider(arm).create?.(urn(RUN_COMMAND, "probe"), runCommand);
+    expect(calls.map(({ method, path }) => `${method} ${path}`)).toEqual([
+      `PUT ${runCommandId}?api-version=2024-11-01`,
+      `GET ${runCommandId}?api-version=2024-11-01`,
+    ]);
+    expect(calls[0].body).toEqual({
+      location: "eastus",
+      properties: {
+        source: { script: "echo hi" },
+        parameters: [{ name: "RESOURCE_GROUP", value: "vmia-rg1234abcd" }],
+        treatFailureAsDeploymentFailure: true,
+      },
+    });
+    expect(result?.id).toBe(runCommandId);
+    expect(result?.outs).not.toHaveProperty("instanceView");
+  });
+
+  it("names an unnamed run command after its logical name, as azure-native names a child of a named parent", () => {
+    const { runCommandName: _name, ...unnamed } = runCommand;
+    expect(checkInputs(table(RUN_COMMAND), "probe-0", {}, unnamed, { location: "eastus", random: () => "x" })).toEqual({
+      ...unnamed,
+      runCommandName: "probe-0",
+    });
+  });
+
+  it("reports an accepted create whose operation failed as partial: ID, what ARM holds, inputs, reason", async () => {
+    const { arm } = fakeArm();
+    arm.failOperation.set(runCommandId, { code: "VMExtensionProvisioningError", message: "exit status=3" });
+    const failure = await provider(arm)
+      .create?.(urn(RUN_COMMAND, "probe"), runCommand)
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(failure).toBeInstanceOf(PartialResourceError);
+    const partial = failure as PartialResourceError;
+    const reason = `creating ${RUN_COMMAND} probe: Status=200 Code="VMExtensionProvisioningError" Message="exit status=3"`;
+    expect(partial.message).toBe(reason);
+    expect(partial.id).toBe(runCommandId);
+    expect(partial.reasons).toEqual([reason]);
+    expect(partial.properties).toMatchObject({ provisioningState: "Failed", __inputs: runCommand });
+  });
+
+  it("reports a refused create as a plain failure (nothing was created), and a failed update's operation as partial", async () => {
+    const { arm } = fakeArm();
+    arm.refuse.set(runCommandId, { code: "OperationNotAllowed", message: "The VM is deallocated." });
+    await expect(provider(arm).create?.(urn(RUN_COMMAND, "probe"), runCommand)).rejects.not.toBeInstanceOf(
+      PartialResourceError,
+    );
+    arm.refuse.clear();
+    arm.failOperation.set(runCommandId, { code: "VMExtensionProvisioningError", message: "exit status=1" });
+    await expect(
+      provider(arm).update?.(runCommandId, urn(RUN_COMMAND, "probe"), {}, runCommand),
+    ).rejects.toBeInstanceOf(PartialResourceError);
+  });
+
+  it("answers getVirtualMachineRunCommandByVirtualMachine with expand sent as $expand", async () => {
+    const { arm, calls } = fakeArm();
+    await provider(arm).invoke?.("azure-native:compute:getVirtualMachineRunCommandByVirtualMachine", {
+      resourceGroupName: "vmia-rg1234abcd",
+      vmName: "vm0",
+      runCommandName: "probe",
+      expand: "instanceView",
+    });
+    expect(calls).toEqual([{ method: "GET", path: `${runCommandId}?api-version=2024-11-01&$expand=instanceView` }]);
+  });
+
+  it("PUTs a NAT gateway with its sku top level and its public IPs under properties", async () => {
+    const { arm, calls } = fakeArm();
+    await provider(arm).create?.(urn("azure-native:network:NatGateway", "vmia-nat"), {
+      resourceGroupName: "vmia-rg1234abcd",
+      natGatewayName: "vmia-nat1",
+      location: "eastus",
+      sku: { name: "Standard" },
+      publicIpAddresses: [{ id: `${RG_ID}/providers/Microsoft.Network/publicIPAddresses/nat-ip` }],
+      idleTimeoutInMinutes: 4,
+    });
+    expect(calls[0]).toEqual({
+      method: "PUT",
+      path: `${RG_ID}/providers/Microsoft.Network/natGateways/vmia-nat1?api-version=2024-05-01`,
+      body: {
+        location: "eastus",
+        sku: { name: "Standard" },
+        properties: {
+          publicIpAddresses: [{ id: `${RG_ID}/providers/Microsoft.Network/publicIPAddresses/nat-ip` }],
+          idleTimeoutInMinutes: 4,
+        },
+      },
+    });
   });
 });
 

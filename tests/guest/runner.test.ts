@@ -13,8 +13,11 @@ import { leftovers } from "./support";
  * would be: a token for https://management.azure.com/, SSH on port 22.
  */
 
-const stateDir = mkdtempSync(join(tmpdir(), "guest-runner-"));
-afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+// Each case is a stack of its own: `npm run local` keeps a stack's cloud between runs, so one folder
+// for all would make each case an update of the previous one.
+const stateRoot = mkdtempSync(join(tmpdir(), "guest-runner-"));
+afterAll(() => rmSync(stateRoot, { recursive: true, force: true }));
+const freshState = () => mkdtempSync(join(stateRoot, "stack-"));
 
 function accessCheckOf(result: LocalRunResult): AccessCheck {
   return result.outputs.accessCheck as AccessCheck;
@@ -43,7 +46,7 @@ describe("npm run local -- --guest linux", () => {
   it.each(["user", "system", "both"] as const)(
     "identity %s: verified, with a token for Azure's ARM",
     async (identity) => {
-      const result = await deployLocal({ guest: "linux", identity, stateDir });
+      const result = await deployLocal({ guest: "linux", identity, stateDir: freshState() });
       expect(result.error).toBeNull();
       expect(result.ok).toBe(true);
       const checks = accessCheckOf(result).results;
@@ -54,7 +57,7 @@ describe("npm run local -- --guest linux", () => {
   );
 
   it("vmCount 3: three guests boot in parallel and each proves access", async () => {
-    const result = await deployLocal({ guest: "linux", vmCount: 3, stateDir });
+    const result = await deployLocal({ guest: "linux", vmCount: 3, stateDir: freshState() });
     expect(result.verdict).toBe("VERIFIED: 3 of 3 check(s) proved access for identity user on 3 VMs");
     const vms = new Set(accessCheckOf(result).results.map((entry) => entry.vm));
     expect(vms.size).toBe(3);
@@ -67,7 +70,7 @@ describe("npm run local -- --guest linux", () => {
   });
 
   it("--no-grant: the negative control proves denial (403 AuthorizationFailed from Azure's ARM address)", async () => {
-    const result = await deployLocal({ guest: "linux", grantAccess: false, stateDir });
+    const result = await deployLocal({ guest: "linux", grantAccess: false, stateDir: freshState() });
     expect(result.ok).toBe(true);
     expect(accessCheckOf(result).expectation).toBe("denied");
     const [entry] = accessCheckOf(result).results;
@@ -79,7 +82,7 @@ describe("npm run local -- --guest linux", () => {
   it("the SSH rule opened to * is refused on port 22, before anything exists", async () => {
     const program = programWithSshOpenToAll();
     try {
-      const result = await deployLocal({ guest: "linux", programPath: program.programPath, stateDir });
+      const result = await deployLocal({ guest: "linux", programPath: program.programPath, stateDir: freshState() });
       expect(result.policyViolations).toEqual([
         {
           policy: "nsg-no-ssh-from-internet",

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AccessCheck, ProbeResultV1 } from "../../verify/contract";
 import {
+  checkViaFrom,
   decideTarget,
   ephemeralStackName,
   harnessSettings,
@@ -225,6 +226,25 @@ describe("harnessSettings", () => {
   it("rejects an address that is not one", () => {
     expect(() => harnessSettings({}, "user", "<html>")).toThrow(
       'the runner\'s public address must be an IPv4 or IPv6 address; got "<html>"',
+    );
+  });
+
+  it("through Run Command opens nothing: accessCheckVia runCommand, no sshAllowedCidr, no address needed", () => {
+    expect(harnessSettings({ E2E_CHECK_VIA: "runCommand" }, "user")).toEqual({
+      "azure-native:location": { value: "westeurope" },
+      "vm-identity-access:identity": { value: "user" },
+      "vm-identity-access:accessCheckVia": { value: "runCommand" },
+      "vm-identity-access:accessCheckTimeoutSeconds": { value: "900" },
+    });
+  });
+
+  it("over SSH needs the runner's address; a transport other than ssh or runCommand is refused", () => {
+    expect(() => harnessSettings({}, "user")).toThrow(
+      "over SSH the harness needs the runner's public address, the only one SSH is opened to",
+    );
+    expect(checkViaFrom({})).toBe("ssh");
+    expect(() => checkViaFrom({ E2E_CHECK_VIA: "winrm" })).toThrow(
+      'E2E_CHECK_VIA must be ssh or runCommand; got "winrm"',
     );
   });
 });

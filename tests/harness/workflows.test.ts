@@ -36,7 +36,7 @@ describe("GitHub workflows", () => {
     expect(workflow.permissions).toEqual({ contents: "read" });
   });
 
-  it("e2e-azure logs in by OIDC without any client secret, per identity, one run per subscription, and always sweeps", () => {
+  it("e2e-azure logs in by OIDC without any client secret, per identity and transport, one run per subscription, and always sweeps", () => {
     const text = read("e2e-azure.yml");
     const workflow = parse(text) as Workflow & { env: Record<string, string> };
     expect(Object.keys(workflow.on).sort()).toEqual(["schedule", "workflow_dispatch"]);
@@ -44,7 +44,19 @@ describe("GitHub workflows", () => {
     expect(workflow.env.ARM_USE_OIDC).toBe("true");
     expect(text).not.toMatch(/CLIENT_SECRET|client-secret|creds:/);
     expect(workflow.concurrency.group).toContain("ARM_SUBSCRIPTION_ID");
-    expect(workflow.jobs.e2e.strategy?.matrix.identity).toEqual(["user", "system"]);
+    // The check through Run Command per identity (nothing opened, no runner address), and one job over SSH.
+    const e2e = workflow.jobs.e2e as unknown as {
+      strategy: { matrix: { include: Array<Record<string, string>> } };
+      env: Record<string, string>;
+    };
+    expect(e2e.strategy.matrix.include).toEqual([
+      { identity: "user", "check-via": "runCommand" },
+      { identity: "system", "check-via": "runCommand" },
+      { identity: "user", "check-via": "ssh" },
+    ]);
+    // GitHub's expressions, as the workflow spells them.
+    const expression = (name: string) => `\${{ matrix.${name} }}`;
+    expect(e2e.env).toEqual({ E2E_IDENTITY: expression("identity"), E2E_CHECK_VIA: expression("check-via") });
     const uses = workflow.jobs.e2e.steps.map((step) => step.uses).filter(Boolean);
     expect(uses).toEqual(expect.arrayContaining(["azure/login@v2", "pulumi/actions@v6"]));
     const sweep = workflow.jobs.sweep as unknown as { if: string; steps: Step[] };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { getterQuery } from "../../local/armGetter";
 import { armRequest, autoname, azureNativeOutputs, mappingFor, resourceMappings } from "../../local/armMapping";
 import { armIdentity } from "../../local/armMapping/virtualMachine";
 
@@ -14,7 +15,7 @@ function table(type: string) {
 }
 
 describe("ARM mapping tables: azure-native v3 inputs -> ARM PUT", () => {
-  it("covers exactly the nine types the program creates, each with azure-native v3's API version", () => {
+  it("covers exactly the eleven types the program creates, each with azure-native v3's API version", () => {
     expect(Object.fromEntries(resourceMappings.map((m) => [m.type, m.apiVersion]))).toEqual({
       "azure-native:resources:ResourceGroup": "2024-03-01",
       "azure-native:network:VirtualNetwork": "2024-05-01",
@@ -22,8 +23,10 @@ describe("ARM mapping tables: azure-native v3 inputs -> ARM PUT", () => {
       "azure-native:network:NetworkSecurityGroup": "2024-05-01",
       "azure-native:network:PublicIPAddress": "2024-05-01",
       "azure-native:network:NetworkInterface": "2024-05-01",
+      "azure-native:network:NatGateway": "2024-05-01",
       "azure-native:managedidentity:UserAssignedIdentity": "2023-01-31",
       "azure-native:compute:VirtualMachine": "2024-11-01",
+      "azure-native:compute:VirtualMachineRunCommandByVirtualMachine": "2024-11-01",
       "azure-native:authorization:RoleAssignment": "2022-04-01",
     });
     expect(mappingFor("azure-native:storage:StorageAccount")).toBeUndefined();
@@ -387,5 +390,58 @@ describe("ARM mapping tables: ARM's answer -> azure-native outputs", () => {
     const guid = () => "0f1e2d3c-4b5a-4697-8877-665544332211";
     expect(autoname(table("azure-native:resources:ResourceGroup"), "vmia-rg", guid)).toBe("vmia-rg0f1e2d3c");
     expect(autoname(table("azure-native:authorization:RoleAssignment"), "x", guid)).toBe(guid());
+    // A run command is a child of a named VM: azure-native copies the logical name.
+    expect(autoname(table("azure-native:compute:VirtualMachineRunCommandByVirtualMachine"), "probe-0", guid)).toBe(
+      "probe-0",
+    );
+  });
+
+  it("a subnet with a NAT gateway, and a NIC with no public IP, go to ARM as references under properties", () => {
+    const context = { subscriptionId: "s" };
+    const natId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/natGateways/nat";
+    expect(
+      armRequest(
+        table("azure-native:network:Subnet"),
+        {
+          resourceGroupName: "rg",
+          virtualNetworkName: "vnet",
+          addressPrefix: "10.0.1.0/24",
+          natGateway: { id: natId },
+        },
+        "default",
+        context,
+      ).body,
+    ).toEqual({ properties: { addressPrefix: "10.0.1.0/24", natGateway: { id: natId } } });
+    const subnetId =
+      "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/default";
+    expect(
+      armRequest(
+        table("azure-native:network:NetworkInterface"),
+        {
+          resourceGroupName: "rg",
+          location: "eastus",
+          ipConfigurations: [{ name: "ipconfig1", subnet: { id: subnetId }, privateIPAllocationMethod: "Dynamic" }],
+        },
+        "nic0",
+        context,
+      ).body,
+    ).toEqual({
+      location: "eastus",
+      properties: {
+        ipConfigurations: [
+          { name: "ipconfig1", properties: { subnet: { id: subnetId }, privateIPAllocationMethod: "Dynamic" } },
+        ],
+      },
+    });
+  });
+
+  it("a run command's and a VM's getter send expand as $expand; the others only the api-version", () => {
+    const runCommand = table("azure-native:compute:VirtualMachineRunCommandByVirtualMachine");
+    expect(getterQuery(runCommand, { expand: "instanceView" })).toBe("api-version=2024-11-01&$expand=instanceView");
+    expect(getterQuery(runCommand, {})).toBe("api-version=2024-11-01");
+    expect(getterQuery(table("azure-native:compute:VirtualMachine"), { expand: "userData" })).toBe(
+      "api-version=2024-11-01&$expand=userData",
+    );
+    expect(getterQuery(table("azure-native:resources:ResourceGroup"), { expand: "x" })).toBe("api-version=2024-03-01");
   });
 });

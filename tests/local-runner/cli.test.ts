@@ -83,6 +83,14 @@ describe("npm run local: bad flags exit 2 with a message naming the flag and wha
       ["--guest", "windows"],
       "error: option '--guest <kind>' argument 'windows' is invalid. Allowed choices are portable, linux.",
     ],
+    [
+      ["--check-via", "rdp"],
+      "error: option '--check-via <transport>' argument 'rdp' is invalid. Allowed choices are ssh, runCommand.",
+    ],
+    [
+      ["--revocation-delay", "-1"],
+      "error: option '--revocation-delay <seconds>' argument '-1' is invalid. allowed: a number of seconds from 0 to 3600, such as 2 or 0.5",
+    ],
   ];
   for (const [argv, message] of cases) {
     it(argv.join(" "), async () => {
@@ -108,6 +116,8 @@ describe("npm run local: flags -> deployLocal options", () => {
         "60",
         "--rbac-delay",
         "1.5",
+        "--revocation-delay",
+        "20",
         "--identity-attach-delay",
         "0.5",
         "--ssh-not-ready",
@@ -131,6 +141,7 @@ describe("npm run local: flags -> deployLocal options", () => {
       accessCheckTimeoutSeconds: 60,
       faults: {
         rbacDelaySeconds: 1.5,
+        revocationDelaySeconds: 20,
         identityAttachDelaySeconds: 0.5,
         sshNotReadySeconds: 2,
         imdsBurst: { status: 503, count: 3 },
@@ -142,6 +153,17 @@ describe("npm run local: flags -> deployLocal options", () => {
 
   it("defaults: grant on, no faults, no identity override", () => {
     expect(deployOptionsFromFlags({ grant: true })).toEqual({ grantAccess: true });
+  });
+
+  it("--check-via asks the program for a transport; without it the program's default (ssh) stands", () => {
+    expect(deployOptionsFromFlags({ grant: true, checkVia: "runCommand" })).toEqual({
+      grantAccess: true,
+      accessCheckVia: "runCommand",
+    });
+    expect(deployOptionsFromFlags({ grant: true, checkVia: "ssh" })).toEqual({
+      grantAccess: true,
+      accessCheckVia: "ssh",
+    });
   });
 
   it("--guest linux asks for real guests; the portable guest is the default and adds nothing", () => {

@@ -136,11 +136,9 @@ describe("deployLocal (end to end, identity user)", () => {
     expect(existsSync(join(stateDir, "state.json"))).toBe(false);
     expect(existsSync(join(stateDir, "outputs.json"))).toBe(false);
 
-    // Nothing kept any more: a second destroy only clears, and says so.
+    // Nothing held any more: a second destroy only clears, and says so.
     const again: string[] = [];
     expect(await destroyLocal({ stateDir, onProgress: (line) => again.push(line) })).toBe("cleared");
-    expect(again).toEqual([
-      "No Local Azure is running (it is in-memory: its resources went when it stopped); cleared the local state.",
-    ]);
+    expect(again).toEqual(["The local stack holds nothing; cleared the local state."]);
   });
 });

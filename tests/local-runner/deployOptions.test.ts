@@ -48,6 +48,28 @@ describe("runnerConfig", () => {
     });
   });
 
+  it("through Run Command sets accessCheckVia and neither sshAllowedCidr (the program refuses it) nor the SSH port", () => {
+    expect(runnerConfig({ accessCheckVia: "runCommand" }, azure)).toEqual({
+      "vm-identity-access:armEndpoint": "https://127.0.0.1:40000",
+      "vm-identity-access:accessCheckVia": "runCommand",
+    });
+    expect(runnerConfig({ accessCheckVia: "runCommand", guest: "linux", identity: "both" }, azure)).toEqual({
+      "vm-identity-access:accessCheckVia": "runCommand",
+      "vm-identity-access:identity": "both",
+    });
+    // Given as raw config (as the e2e harness sets the program's settings), the same.
+    expect(runnerConfig({ config: { "vm-identity-access:accessCheckVia": "runCommand" } }, azure)).toEqual({
+      "vm-identity-access:armEndpoint": "https://127.0.0.1:40000",
+      "vm-identity-access:accessCheckVia": "runCommand",
+    });
+    expect(runnerConfig({ accessCheckVia: "ssh" }, azure)).toEqual({
+      "vm-identity-access:armEndpoint": "https://127.0.0.1:40000",
+      "vm-identity-access:sshPort": "40022",
+      "vm-identity-access:sshAllowedCidr": "127.0.0.1/32",
+      "vm-identity-access:accessCheckVia": "ssh",
+    });
+  });
+
   it("keeps a surrounding pulumi run's config out of the worker", () => {
     expect(workerEnvironment({ PATH: "/bin", PULUMI_CONFIG: "{}", PULUMI_CONFIG_SECRET_KEYS: "[]" })).toEqual({
       PATH: "/bin",

@@ -3,6 +3,7 @@ import { LocalAzureMocks, type LocalMocksOptions, remoteConnection, stateKey } f
 import { redactSecrets, SECRET_SIG_KEY, SECRET_SIG_VALUE, unwrapSecrets, wrapSecret } from "../../local/secrets";
 import { RemoteCommandError, type RunRemoteCommandOptions } from "../../local/sshExec";
 import type { GeneratedPrivateKey } from "../../local-azure/tlsKeys";
+import { type FakeArm, fakeArm } from "./fakeArm";
 
 const SUB = "00000000-0000-4000-8000-000000000001";
 const TENANT = "00000000-0000-4000-8000-0000000000aa";
@@ -18,30 +19,11 @@ const fakeKey: GeneratedPrivateKey = {
   algorithm: "ED25519",
 };
 
-function harness(overrides: Partial<LocalMocksOptions> = {}) {
-  const puts: Array<{ path: string; body: unknown }> = [];
+function harness(overrides: Partial<LocalMocksOptions> = {}, arm: FakeArm = fakeArm()) {
   const commands: RunRemoteCommandOptions[] = [];
   let clock = 1000;
   const options: LocalMocksOptions = {
-    arm: {
-      async request(_method, path) {
-        const id = path.split("?")[0];
-        return /roleAssignments\/missing$/.test(id)
-          ? {
-              status: 404,
-              body: { error: { code: "RoleAssignmentNotFound", message: "The role assignment does not exist." } },
-            }
-          : { status: 200, body: { id, name: id.split("/").pop(), properties: { principalId: "p" } } };
-      },
-      async putAndWait(path, body) {
-        puts.push({ path, body });
-        const id = path.split("?")[0].replace("/resourcegroups/", "/resourceGroups/");
-        return {
-          status: 200,
-          body: { id, name: id.split("/").pop(), location: "eastus", properties: { provisioningState: "Succeeded" } },
-        };
-      },
-    },
+    arm,
     subscriptionId: SUB,
     tenantId: TENANT,
     deployer: { principalId: "deployer-oid", clientId: "deployer-appid" },
@@ -59,7 +41,8 @@ function harness(overrides: Partial<LocalMocksOptions> = {}) {
     random: () => "0f1e2d3c-4b5a-4697-8877-665544332211",
     ...overrides,
   };
-  return { mocks: new LocalAzureMocks(options), puts, commands };
+  const puts = () => arm.calls.filter((call) => call.method === "PUT").map(({ path, body }) => ({ path, body }));
+  return { mocks: new LocalAzureMocks(options), puts, commands, arm };
 }
 
 describe("secret wrappers", () => {
@@ -79,7 +62,7 @@ describe("LocalAzureMocks", () => {
       name: "vmia-rg",
       inputs: {},
     });
-    expect(puts).toEqual([
+    expect(puts()).toEqual([
       {
         path: `/subscriptions/${SUB}/resourcegroups/vmia-rg0f1e2d3c?api-version=2024-03-01`,
         body: { location: "eastus" },
@@ -104,7 +87,7 @@ describe("LocalAzureMocks", () => {
       previous: { [key]: { type: "", name: "vmia-rg", id: "", autoname: "vmia-rgcafebabe", inputs: {}, outputs: {} } },
     });
     await mocks.newResource({ type: "azure-native:resources:ResourceGroup", name: "vmia-rg", inputs: {} });
-    expect(puts[0].path).toBe(`/subscriptions/${SUB}/resourcegroups/vmia-rgcafebabe?api-version=2024-03-01`);
+    expect(puts()[0].path).toBe(`/subscriptions/${SUB}/resourcegroups/vmia-rgcafebabe?api-version=2024-03-01`);
   });
 
   it("unwraps secret inputs before ARM sees them and keeps them out of the recorded state", async () => {
@@ -118,20 +101,23 @@ describe("LocalAzureMocks", () => {
         osProfile: { adminUsername: "azureuser", customData: wrapSecret("Y3VzdG9t") },
       },
     });
-    expect(puts[0].body).toEqual({ properties: { osProfile: { adminUsername: "azureuser", customData: "Y3VzdG9t" } } });
+    expect(puts()[0].body).toEqual({
+      properties: { osProfile: { adminUsername: "azureuser", customData: "Y3VzdG9t" } },
+    });
     expect(JSON.stringify(mocks.resources)).not.toContain("Y3VzdG9t");
     expect(mocks.resources[0].inputs).toMatchObject({ osProfile: { customData: "[secret]" } });
   });
 
   it("fails the resource with ARM's status, code and message", async () => {
-    const { mocks } = harness({
-      arm: {
-        request: async () => ({ status: 500, body: null }),
-        putAndWait: async () => {
-          throw Object.assign(new Error("Subnet s does not exist."), { status: 400, code: "InvalidResourceReference" });
-        },
+    const arm = fakeArm();
+    arm.refuse.set(
+      `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/nic00f1e2d3c`,
+      {
+        code: "InvalidResourceReference",
+        message: "Subnet s does not exist.",
       },
-    });
+    );
+    const { mocks } = harness({}, arm);
     await expect(
       mocks.newResource({
         type: "azure-native:network:NetworkInterface",
@@ -161,7 +147,7 @@ describe("LocalAzureMocks", () => {
   it("refuses an unknown resource type and an unknown function with a clear error", async () => {
     const { mocks } = harness();
     await expect(mocks.newResource({ type: "aws:s3/bucket:Bucket", name: "b", inputs: {} })).rejects.toThrow(
-      "Local Azure does not model resource type aws:s3/bucket:Bucket (resource b): the runner handles the azure-native types of this program, tls:index/privateKey:PrivateKey and command:remote:Command",
+      "Local Azure does not model resource type aws:s3/bucket:Bucket (resource b): the runner handles the azure-native types of this program, tls:index/privateKey:PrivateKey, command:remote:Command and pulumi:index:Stash",
     );
     expect(() => mocks.call({ token: "azure-native:storage:listStorageAccountKeys", inputs: {} })).toThrow(
       "Local Azure does not answer the function azure-native:storage:listStorageAccountKeys: the runner supports azure-native:authorization:getClientConfig and the getters of the types it models (azure-native:resources:getResourceGroup, ",
@@ -169,18 +155,19 @@ describe("LocalAzureMocks", () => {
   });
 
   it("answers a getter with ARM's resource as azure-native's outputs, and ARM's 404 as azure-native words it", async () => {
-    const { mocks } = harness();
+    const { mocks, arm } = harness();
     const scope = `/subscriptions/${SUB}/resourceGroups/rg`;
+    arm.notFound.add(`${scope}/providers/Microsoft.Authorization/roleAssignments/missing`);
     const token = "azure-native:authorization:getRoleAssignment";
     expect(await mocks.call({ token, inputs: { scope, roleAssignmentName: "found" } })).toEqual({
       id: `${scope}/providers/Microsoft.Authorization/roleAssignments/found`,
       name: "found",
-      principalId: "p",
+      location: "eastus",
       azureApiVersion: "2022-04-01",
     });
     await expect(mocks.call({ token, inputs: { scope, roleAssignmentName: "missing" } })).rejects.toMatchObject({
-      message: `request failed ${scope}/providers/Microsoft.Authorization/roleAssignments/missing: Status=404 Code="RoleAssignmentNotFound" Message="The role assignment does not exist."`,
-      details: `request failed ${scope}/providers/Microsoft.Authorization/roleAssignments/missing: Status=404 Code="RoleAssignmentNotFound" Message="The role assignment does not exist."`,
+      message: `request failed ${scope}/providers/Microsoft.Authorization/roleAssignments/missing: Status=404 Code="ResourceNotFound" Message="gone"`,
+      details: `request failed ${scope}/providers/Microsoft.Authorization/roleAssignments/missing: Status=404 Code="ResourceNotFound" Message="gone"`,
     });
   });
 

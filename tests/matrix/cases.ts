@@ -189,12 +189,12 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
   {
     id: "revocation-waited-out",
     tried:
-      "the Reader assignment is deleted just before the probe and keeps authorizing for 4 s; PROBE_EXPECT=denied waits for the 403",
+      "the Reader assignment is deleted just before the probe and keeps authorizing for 4 s (revocationDelaySeconds, --revocation-delay); PROBE_EXPECT=denied waits for the 403",
     identity: "user",
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
-    faultsAtProbe: { rbacDelaySeconds: 4 },
+    faultsAtProbe: { revocationDelaySeconds: 4 },
     probeExpect: "denied",
     deadlineSeconds: 30,
     expect: {
@@ -212,7 +212,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
-    faultsAtProbe: { rbacDelaySeconds: 3600 },
+    faultsAtProbe: { revocationDelaySeconds: 3600 },
     probeExpect: "denied",
     deadlineSeconds: 2,
     // Exit 1 fails the remote command, so the next `pulumi up` probes again; no false verdict either way.
@@ -231,7 +231,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
-    faultsAtProbe: { rbacDelaySeconds: 3600 },
+    faultsAtProbe: { revocationDelaySeconds: 3600 },
     deadlineSeconds: 30,
     // Why the denied case waits: read once, the revoked grant still looks like access.
     expect: { exitCode: 0, verifiedWhenGranted: true, verifiedWhenDenied: false, requests: 3 },

@@ -144,7 +144,10 @@ export async function runProbeFaultCase(row: ProbeFaultCase): Promise<ProbeCaseR
     stretchWindowsToProbeStart(azure, row, (Date.now() - seedStartedAt) / 1000);
     // A revocation's window runs from the deletion: lengthened by the time since, it stays open at least
     // its configured length after the probe starts.
-    if (row.mutation === "revoke-reader") azure.faults.rbacDelaySeconds += (Date.now() - mutatedAt) / 1000;
+    if (row.mutation === "revoke-reader") {
+      const revocation = azure.faults.revocationDelaySeconds ?? azure.faults.rbacDelaySeconds;
+      azure.faults.revocationDelaySeconds = revocation + (Date.now() - mutatedAt) / 1000;
+    }
     const seenBefore = azure.requestLog.length;
     const vars = probeVars(azure, seed, row.identity, row.deadlineSeconds);
     if (row.probeExpect !== undefined) vars.PROBE_EXPECT = row.probeExpect;

@@ -1,0 +1,114 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import { type MockResourceArgsWithOptions, passStepOptionsToMocks } from "../../local/mockOptions";
+import { LocalAzureMocks, type StateEntry, stateKey } from "../../local/mocks";
+import { withIgnoredChanges, withReplaceOnChanges } from "../../local/resourcePlan";
+import type { RunRemoteCommandOptions } from "../../local/sshExec";
+import { fakeArm } from "./fakeArm";
+
+/**
+ * The resource options the engine plans a step with (replaceOnChanges, ignoreChanges,
+ * deleteBeforeReplace) reach the runner's mocks, which Pulumi's mock monitor alone does not do, and the
+ * mocks act on them as the engine does.
+ */
+
+describe("step options through Pulumi's mock runtime", () => {
+  it("hands each registration's replaceOnChanges, ignoreChanges and deleteBeforeReplace to newResource", async () => {
+    const seen: MockResourceArgsWithOptions[] = [];
+    passStepOptionsToMocks();
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (args) => {
+          seen.push(args as MockResourceArgsWithOptions);
+          return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call: () => ({}),
+      },
+      "vm-identity-access",
+      "local",
+      false,
+    );
+    const probe = new command.remote.Command(
+      "probe",
+      { connection: { host: "127.0.0.1" }, create: "true" },
+      { replaceOnChanges: ["create"], ignoreChanges: ["stdin"], deleteBeforeReplace: true },
+    );
+    await new Promise<void>((resolve) => probe.id.apply(() => resolve()));
+    const [registered] = seen;
+    expect(registered.type).toBe("command:remote:Command");
+    // The SDK adds its own replaceOnChanges (triggers[*]) to the program's.
+    expect(registered.options?.replaceOnChanges).toEqual(expect.arrayContaining(["create", "triggers[*]"]));
+    expect(registered.options?.ignoreChanges).toEqual(["stdin"]);
+    expect(registered.options?.deleteBeforeReplace).toBe(true);
+  });
+});
+
+describe("the mocks act on the step options as the engine does", () => {
+  const inputs = { connection: { host: "127.0.0.1" }, create: "echo one", stdin: "a" };
+  async function firstRun() {
+    const mocks = new LocalAzureMocks(optionsFor([], []));
+    await mocks.newResource({ type: "command:remote:Command", name: "c", inputs });
+    return mocks.resources;
+  }
+  function optionsFor(previous: StateEntry[], commands: RunRemoteCommandOptions[]) {
+    return {
+      arm: fakeArm(),
+      subscriptionId: "s",
+      tenantId: "t",
+      deployer: { principalId: "d", clientId: "c" },
+      defaultLocation: "eastus",
+      runStart: 0,
+      previous: Object.fromEntries(previous.map((entry) => [stateKey(entry.type, entry.name), entry])),
+      previousLive: true,
+      runRemoteCommand: async (opts: RunRemoteCommandOptions) => {
+        commands.push(opts);
+        return { stdout: "out", stderr: "", exitCode: 0, dials: 1 };
+      },
+      generatePrivateKey: () => {
+        throw new Error("no keys");
+      },
+    };
+  }
+
+  it("replaceOnChanges turns an update into a replacement: create runs on a new command", async () => {
+    const commands: RunRemoteCommandOptions[] = [];
+    const mocks = new LocalAzureMocks(optionsFor(await firstRun(), commands));
+    const args: MockResourceArgsWithOptions = {
+      type: "command:remote:Command",
+      name: "c",
+      inputs: { ...inputs, create: "echo two" },
+      options: { replaceOnChanges: ["create"], ignoreChanges: [], deleteBeforeReplace: false },
+    };
+    await mocks.newResource(args);
+    expect(mocks.timeline[0].operation).toBe("replace");
+    expect(commands.map((c) => c.command)).toEqual(["echo two"]);
+  });
+
+  it("ignoreChanges keeps the previous value: a change there alone runs nothing", async () => {
+    const commands: RunRemoteCommandOptions[] = [];
+    const mocks = new LocalAzureMocks(optionsFor(await firstRun(), commands));
+    const result = await mocks.newResource({
+      type: "command:remote:Command",
+      name: "c",
+      inputs: { ...inputs, stdin: "b" },
+      options: { replaceOnChanges: [], ignoreChanges: ["stdin"], deleteBeforeReplace: false },
+    } as MockResourceArgsWithOptions);
+    expect(mocks.timeline[0].operation).toBe("same");
+    expect(commands).toEqual([]);
+    expect(result.state.stdin).toBe("a");
+  });
+
+  it("pure: replaceOnChanges by path head or *, ignoreChanges along a dotted path, secrets left as given", () => {
+    const previous = { inputs: { a: 1, b: { c: 2, d: 3 }, s: "[secret]" } };
+    expect(withReplaceOnChanges("update", previous, { a: 2, b: { c: 2, d: 3 } }, ["a"])).toBe("replace");
+    expect(withReplaceOnChanges("update", previous, { a: 2, b: { c: 2, d: 3 } }, ["b.c"])).toBe("update");
+    expect(withReplaceOnChanges("update", previous, { a: 2, b: { c: 2, d: 3 } }, ["*"])).toBe("replace");
+    expect(withReplaceOnChanges("same", previous, { a: 1 }, ["*"])).toBe("same");
+    expect(withIgnoredChanges({ a: 9, b: { c: 9, d: 9 }, s: "new" }, previous, ["b.c", "s"])).toEqual({
+      a: 9,
+      b: { c: 2, d: 9 },
+      s: "new",
+    });
+  });
+});
