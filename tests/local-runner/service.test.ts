@@ -197,7 +197,7 @@ describe("the service for any client", () => {
     expect(env).toContain(
       [
         `export AZURE_CONFIG_DIR='${join(stateDir, "azure-cli")}'`,
-        `export REQUESTS_CA_BUNDLE='${join(stateDir, "ca.pem")}'`,
+        `export REQUESTS_CA_BUNDLE='${join(stateDir, "ca-bundle.pem")}'`,
         "export AZURE_CORE_INSTANCE_DISCOVERY='false'",
         "export AZURE_CORE_COLLECT_TELEMETRY='false'",
       ].join("\n"),
