@@ -19,7 +19,7 @@ import {
 } from "../../local-azure/linuxGuest/image";
 import { bootLinuxGuest, type LinuxGuestOptions } from "../../local-azure/linuxGuest/machine";
 import { guestHostname, guestHosts, guestSeed, userDataOf, type VmRequest } from "../../local-azure/linuxGuest/seed";
-import { guestBinds, NET_AUDIT } from "../guest/hostAzureCli";
+import { guestPython, NET_AUDIT } from "../guest/hostAzureCli";
 
 // The pure parts of the real guests (local-azure/linuxGuest/): what a guest is provisioned with, the
 // image's name and cache, and why a machine cannot run them. Booting them is npm run test:guest's.
@@ -235,30 +235,41 @@ describe("bootLinuxGuest refuses a read-only bind it cannot give, before it make
   });
 });
 
-describe("guestBinds: the Azure CLI tier's venv inside a real guest", () => {
+describe("guestPython: the Azure CLI tier's venv inside a real guest", () => {
   const venv = "/root/.cache/vm-identity-access/azure-cli-2.91.0";
   const pyenvCfg = "home = /root/.pyenv/versions/3.11.7/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n";
   const imageHas = (paths: string[]) => (path: string) => paths.includes(path);
 
-  it("binds the venv, the Python installation it names and the network audit, each at its host path", () => {
-    expect(guestBinds(venv, pyenvCfg, "/root/.pyenv/versions/3.11.7/bin/python3.11", imageHas(["/usr"]))).toEqual({
+  it("binds the venv, a Python installation of its own and the network audit, each at its host path", () => {
+    expect(guestPython(venv, pyenvCfg, "/root/.pyenv/versions/3.11.7/bin/python3.11", imageHas(["/usr"]))).toEqual({
       binds: [venv, "/root/.pyenv/versions/3.11.7", NET_AUDIT],
     });
   });
 
-  it("refuses a venv on the system's Python, whose folders the guest has too", () => {
-    const debian = "home = /usr/bin\nversion = 3.11.2\n";
-    expect(guestBinds(venv, debian, "/usr/bin/python3.11", imageHas(["/usr"]))).toEqual({
-      unusable:
-        "/usr is a folder of the guest's own system too: bound read-only it would hide the guest's; make the venv with a Python installed elsewhere (AZCLI_PYTHON=… bash tests/azcli/install.sh)",
+  it("copies the system's Python (its folders are the guest's own): its interpreter and standard library, beside the venv", () => {
+    const debian = "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n";
+    expect(guestPython(venv, debian, "/usr/bin/python3.11", imageHas(["/usr"]))).toEqual({
+      copy: {
+        interpreter: "/usr/bin/python3.11",
+        stdlib: "/usr/lib/python3.11",
+        version: "3.11",
+        dir: `${venv}.guest`,
+      },
+      binds: [venv, `${venv}.guest`, NET_AUDIT],
+    });
+    expect(guestPython(venv, "home = /usr/bin\n", "/usr/bin/python3.11", imageHas(["/usr"]))).toEqual({
+      unusable: `${venv}/pyvenv.cfg names no version (version = X.Y.Z)`,
     });
   });
 
-  it("refuses a pyvenv.cfg without an interpreter folder, or an interpreter outside it", () => {
-    expect(guestBinds(venv, "version = 3.11.7\n", "/x/bin/python3", imageHas([]))).toEqual({
+  it("refuses a venv in a folder the guest has, a pyvenv.cfg without an interpreter folder, or an interpreter outside it", () => {
+    expect(guestPython(venv, pyenvCfg, "/root/.pyenv/versions/3.11.7/bin/python3.11", imageHas([venv]))).toEqual({
+      unusable: `${venv} is a folder of the guest's own system too: bound read-only it would hide the guest's`,
+    });
+    expect(guestPython(venv, "version = 3.11.7\n", "/x/bin/python3", imageHas([]))).toEqual({
       unusable: `${venv}/pyvenv.cfg names no interpreter folder (home = <installation>/bin)`,
     });
-    expect(guestBinds(venv, pyenvCfg, "/opt/other/bin/python3.11", imageHas([]))).toEqual({
+    expect(guestPython(venv, pyenvCfg, "/opt/other/bin/python3.11", imageHas([]))).toEqual({
       unusable: "the venv's python is /opt/other/bin/python3.11, outside its installation /root/.pyenv/versions/3.11.7",
     });
   });
