@@ -172,6 +172,7 @@ describe("realGuestsUnavailable: why --guest linux cannot run here, in one line"
     uid: 0,
     missingTools: [],
     cgroups: { unified: "/sys/fs/cgroup", mirrors: [] },
+    sshRedirect: null,
     image: imageLocation("/c", "trixie-0123456789abcdef"),
     imageWanted: imageLocation("/c", "trixie-0123456789abcdef"),
   };
@@ -184,7 +185,7 @@ describe("realGuestsUnavailable: why --guest linux cannot run here, in one line"
     [{ platform: "darwin" as const }, "--guest linux needs Linux (systemd-nspawn containers); this is darwin"],
     [
       { uid: 1000 },
-      "--guest linux needs root (it makes namespaces, mounts and cgroups, and binds port 22); run it as root",
+      "--guest linux needs root (it makes namespaces, mounts, cgroups and nftables rules); run it as root",
     ],
     [
       {
@@ -196,6 +197,14 @@ describe("realGuestsUnavailable: why --guest linux cannot run here, in one line"
       "--guest linux needs systemd-nspawn, socat on the PATH: apt-get install systemd-container socat",
     ],
     [{ cgroups: null }, "--guest linux needs a cgroup2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified)"],
+    [
+      { missingTools: [{ tool: "nft", debianPackage: "nftables" }] },
+      "--guest linux needs nft on the PATH: apt-get install nftables",
+    ],
+    [
+      { sshRedirect: "nft --check of a nat table failed: Error: Could not process rule: Operation not supported" },
+      "--guest linux needs nftables in this network namespace, to send port 22 of each VM's address to its guest whatever listens on port 22 here: nft --check of a nat table failed: Error: Could not process rule: Operation not supported",
+    ],
     [
       { image: null },
       "--guest linux needs the guest image (/c/guest-image-trixie-0123456789abcdef is not built): run npm run guest:build first",
