@@ -21,13 +21,13 @@ import { HOST_TOOLS, onPath, processStartTime } from "./host";
 import {
   aptSources,
   builtImage,
-  debianMirror,
   GUEST_PACKAGES,
   GUEST_SUITE,
   IMAGE_CLOUD_CONFIG,
   IMAGE_HOSTS,
   type ImageLocation,
   imageLocation,
+  imageMirror,
   MASKED_UNITS,
 } from "./image";
 
@@ -58,9 +58,21 @@ export function buildUnavailable(platform = process.platform, uid = process.getu
   return null;
 }
 
+/**
+ * debootstrap checks a Debian suite's signature with Debian's keyring, which a Debian host has and an
+ * Ubuntu one (a CI runner) gets from its own package of that name.
+ */
+const DEBIAN_KEYRING = {
+  file: "/usr/share/keyrings/debian-archive-keyring.gpg",
+  debianPackage: "debian-archive-keyring",
+};
+
 async function installMissingTools(): Promise<void> {
   const missing = [
-    ...new Set(BUILD_PACKAGES.filter(({ tool }) => onPath(tool) === undefined).map((p) => p.debianPackage)),
+    ...new Set([
+      ...BUILD_PACKAGES.filter(({ tool }) => onPath(tool) === undefined).map((p) => p.debianPackage),
+      ...(existsSync(DEBIAN_KEYRING.file) ? [] : [DEBIAN_KEYRING.debianPackage]),
+    ]),
   ];
   if (missing.length === 0) return;
   if (onPath("apt-get") === undefined) {
@@ -138,12 +150,9 @@ export async function buildImage(location = imageLocation()): Promise<"built" | 
   // need on the host (one added since, as nft was).
   await installMissingTools();
   if (builtImage(location)) return "cached";
-  const mirror = debianMirror(aptSources());
-  if (mirror === null) {
-    throw new Error(
-      "found no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d: add one for apt first",
-    );
-  }
+  const found = imageMirror(process.env, aptSources());
+  if ("missing" in found) throw new Error(found.missing);
+  const { mirror } = found;
   const release = takeLock(location);
   const partial = `${location.dir}.partial`;
   try {

@@ -14,6 +14,7 @@ import {
   IMAGE_CLOUD_CONFIG,
   IMAGE_HOSTS,
   imageLocation,
+  imageMirror,
   imageStamp,
   MASKED_UNITS,
 } from "../../local-azure/linuxGuest/image";
@@ -163,6 +164,28 @@ describe("the guest image", () => {
     expect(debianMirror([{ name: "/etc/apt/sources.list", text: "deb http://m.example/ubuntu noble main\n" }])).toBe(
       null,
     );
+  });
+});
+
+describe("imageMirror: where the image's packages come from", () => {
+  const debian = [{ name: "/etc/apt/sources.list", text: "deb http://m.example/debian trixie main\n" }];
+  const ubuntu = [{ name: "/etc/apt/sources.list", text: "deb http://m.example/ubuntu noble main\n" }];
+
+  it("is GUEST_DEBIAN_MIRROR when set, else the Debian mirror of this machine's apt", () => {
+    expect(imageMirror({ GUEST_DEBIAN_MIRROR: "https://d.example/debian/" }, ubuntu)).toEqual({
+      mirror: "https://d.example/debian",
+    });
+    expect(imageMirror({}, debian)).toEqual({ mirror: "http://m.example/debian" });
+  });
+
+  it("says what to do on a host whose apt has no Debian source, or with a mirror that is no URL", () => {
+    expect(imageMirror({}, ubuntu)).toEqual({
+      missing:
+        "found no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d: add one for apt first, or set GUEST_DEBIAN_MIRROR to a Debian mirror's URL (…/debian)",
+    });
+    expect(imageMirror({ GUEST_DEBIAN_MIRROR: "deb.example" }, debian)).toEqual({
+      missing: `GUEST_DEBIAN_MIRROR must be a Debian mirror's http(s) URL (…/debian); got "deb.example"`,
+    });
   });
 });
 
