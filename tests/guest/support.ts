@@ -312,7 +312,7 @@ export function leftovers(
   const listed = spawnSync("nft", ["list", "tables", "ip"], { encoding: "utf8" });
   for (const line of (listed.stdout ?? "").split("\n")) {
     const hex = new RegExp(`^table ip ${NFT_TABLE_PREFIX}([0-9a-f]{10})$`).exec(line)?.[1];
-    if (hex !== undefined && inScope(`vm-${hex}`)) found.push(`nftables ${line}`);
+    if (hex !== undefined && inScope(`vm-${hex}`)) found.push(`nftables ${line} (guest vm-${hex})`);
   }
   const guestPath = new RegExp(`${GUEST_RUNTIME_ROOT}/([^/ ]+)`);
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
