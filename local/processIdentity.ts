@@ -40,7 +40,7 @@ export function procIdentity(pid: number, proc = "/proc"): ProcessIdentity | nul
 }
 
 /** From `ps` (macOS, the BSDs): `lstart` is the start to the second, `args` the command as one line. */
-function psIdentity(pid: number): ProcessIdentity | null {
+export function psIdentity(pid: number): ProcessIdentity | null {
   if (!processAlive(pid)) return null;
   const ps = (field: string) =>
     spawnSync("ps", ["-o", `${field}=`, "-p", String(pid)], { encoding: "utf8" }).stdout?.trim() ?? "";

@@ -1,11 +1,17 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runLocalCli } from "../../local/cli";
 import { processAlive } from "../../local/kept";
-import { type ProcessIdentity, processIdentity, procIdentity, sameProcess } from "../../local/processIdentity";
+import {
+  type ProcessIdentity,
+  processIdentity,
+  procIdentity,
+  psIdentity,
+  sameProcess,
+} from "../../local/processIdentity";
 import { lookUpPidFile, parsePidFile, pidFileText, SERVICE_PID_FILE, serviceStatus } from "../../local/service";
 
 /**
@@ -87,6 +93,16 @@ describe("a process's identity", () => {
     expect(sameProcess(recorded, { ...recorded, commandLine: ["sleep", "1000"] })).toBe(false);
     expect(sameProcess(recorded, { ...recorded, commandLine: ["node", SERVICE_MAIN] })).toBe(false);
     expect(sameProcess(recorded, null)).toBe(false);
+  });
+
+  it("where there is no /proc, comes from ps: the start to the second and the command as one line", () => {
+    const self = psIdentity(process.pid);
+    expect(self?.pid).toBe(process.pid);
+    expect(self?.startTime).toMatch(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
+    expect(self?.commandLine).toHaveLength(1);
+    expect(self?.commandLine[0]).toContain(process.execPath.split("/").pop());
+    const gone = spawnSync("true").pid as number;
+    expect(psIdentity(gone)).toBeNull();
   });
 
   it("of this very process, read from the running system, names this process", () => {
