@@ -38,11 +38,14 @@ cd "$root/engine"
 "$root/node_modules/.bin/tsx" "$root/engine/checkVersions.ts"
 
 stamp_of_inputs() {
+  local sources=() source
+  # Tests are not inputs of what is built.
+  for source in langhost/*.go commandhost/*.go; do
+    [[ $source == *_test.go ]] || sources+=("$source")
+  done
   {
     go version
-    # Tests are not inputs of what is built.
-    sha256sum go.mod go.sum yaml/go.mod yaml/go.sum $(ls langhost/*.go commandhost/*.go | grep -v '_test\.go$') \
-      build.sh installPlugin.sh
+    sha256sum go.mod go.sum yaml/go.mod yaml/go.sum "${sources[@]}" build.sh installPlugin.sh
   } | sha256sum | cut -d' ' -f1
 }
 stamp="$(stamp_of_inputs)"

@@ -591,7 +591,9 @@ async function stopCommand(stateDir: string, io: CliIo): Promise<number> {
   io.stdout(
     outcome === "stopped"
       ? `Local Azure stopped; its cloud stays in ${cloud.startsWith("..") ? cloudDir(resolve(stateDir)) : cloud} for the next start (npm run local -- destroy empties it).\n`
-      : "Local Azure is not running.\n",
+      : outcome === "not running"
+        ? "Local Azure is not running.\n"
+        : `Local Azure is not running: ${outcome.stale}.\n`,
   );
   return 0;
 }

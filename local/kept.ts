@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { shellQuote } from "../components/probeCommand";
 import { engineShellEnv } from "./engineStack";
@@ -14,6 +14,44 @@ import { engineShellEnv } from "./engineStack";
 export const KEPT_FILE = "kept.json";
 /** Local Azure's CA, copied beside kept.json so it outlives the temporary folder of the run. */
 export const KEPT_CA_FILE = "ca.pem";
+/**
+ * The system's CAs followed by Local Azure's: what a shell that evals `env` trusts (SSL_CERT_FILE,
+ * REQUESTS_CA_BUNDLE), so that curl, git, Go and Python there still verify every other server.
+ */
+export const KEPT_TRUST_FILE = "ca-bundle.pem";
+
+/**
+ * Where systems keep the bundle of their trusted CAs, as one PEM file: the files Go's crypto/x509
+ * reads on Linux (root_linux.go), in its order, which also covers macOS's /etc/ssl/cert.pem.
+ */
+export const SYSTEM_CA_BUNDLES: readonly string[] = [
+  "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Gentoo, Arch
+  "/etc/pki/tls/certs/ca-bundle.crt", // Fedora, RHEL 6
+  "/etc/ssl/ca-bundle.pem", // openSUSE
+  "/etc/pki/tls/cacert.pem", // OpenELEC
+  "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // CentOS, RHEL 7
+  "/etc/ssl/cert.pem", // Alpine, macOS
+];
+
+/**
+ * The file of CAs this machine trusts: SSL_CERT_FILE when this process has one (and it is not an env
+ * shell's own trust bundle, which would fold Local Azure's CA in again), else the first system bundle
+ * that exists; null when there is none.
+ */
+export function systemCaBundle(
+  env: NodeJS.ProcessEnv = process.env,
+  candidates: readonly string[] = SYSTEM_CA_BUNDLES,
+): string | null {
+  const own = env.SSL_CERT_FILE;
+  if (own && !own.endsWith(`/${KEPT_TRUST_FILE}`) && existsSync(own)) return own;
+  return candidates.find((file) => existsSync(file)) ?? null;
+}
+
+/** The trust bundle's text: the system's CAs (when any), then Local Azure's. */
+export function trustBundleText(systemPem: string | null, localAzureCaPem: string): string {
+  const endLine = (pem: string) => (pem.endsWith("\n") ? pem : `${pem}\n`);
+  return `${systemPem ? endLine(systemPem) : ""}${endLine(localAzureCaPem)}`;
+}
 
 const keptSchema = z
   .object({
@@ -79,13 +117,27 @@ export function keptRecord(azure: KeepableAzure, vmIds: string[], pid: number, c
 }
 
 /**
- * Writes the CA to `<stateDir>/ca.pem` and kept.json (mode 600, replaced atomically so a reader never
- * sees half a file); returns kept.json's path.
+ * Writes the CA to `<stateDir>/ca.pem`, the system's CAs and it to `<stateDir>/ca-bundle.pem` (from
+ * `systemBundle`, by default this machine's: systemCaBundle), and kept.json (mode 600, replaced
+ * atomically so a reader never sees half a file); returns kept.json's path.
  */
-export function writeKept(stateDir: string, azure: KeepableAzure, vmIds: string[], pid = process.pid): string {
+export function writeKept(
+  stateDir: string,
+  azure: KeepableAzure,
+  vmIds: string[],
+  pid = process.pid,
+  systemBundle: string | null = systemCaBundle(),
+): string {
   mkdirSync(stateDir, { recursive: true });
   const caBundle = join(stateDir, KEPT_CA_FILE);
   writeFileSync(caBundle, azure.caCertPem);
+  const trust = join(stateDir, KEPT_TRUST_FILE);
+  const partialTrust = `${trust}.${pid}.tmp`;
+  writeFileSync(
+    partialTrust,
+    trustBundleText(systemBundle === null ? null : readFileSync(systemBundle, "utf8"), azure.caCertPem),
+  );
+  renameSync(partialTrust, trust);
   const file = join(stateDir, KEPT_FILE);
   const partial = `${file}.${pid}.tmp`;
   writeFileSync(partial, `${JSON.stringify(keptRecord(azure, vmIds, pid, caBundle), null, 2)}\n`, { mode: 0o600 });
@@ -176,8 +228,10 @@ export function exportLine(name: string, value: EnvValue): string {
  * The Azure SDK's and the Azure CLI's environment for a kept Local Azure: @azure/identity's EnvironmentCredential
  * variables (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST), the
  * subscription, the ARM endpoint as AZURE_RESOURCE_MANAGER_ENDPOINT (the name Azure Service Operator
- * reads beside AZURE_AUTHORITY_HOST for a custom cloud), and the CA for Node (NODE_EXTRA_CA_CERTS) and
- * OpenSSL-based tools (SSL_CERT_FILE).
+ * reads beside AZURE_AUTHORITY_HOST for a custom cloud), and the CA for Node (NODE_EXTRA_CA_CERTS: added
+ * to Node's own CAs) and OpenSSL-based tools (SSL_CERT_FILE: it replaces the system's bundle, so it
+ * names the bundle of the system's CAs and Local Azure's, and curl, git and Go in that shell still
+ * verify every other server).
  */
 export const azureSdkEnv: EnvSource = {
   name: "Local Azure",
@@ -194,20 +248,27 @@ export const azureSdkEnv: EnvSource = {
         ["AZURE_SUBSCRIPTION_ID", kept.subscriptionId],
         ["AZURE_RESOURCE_MANAGER_ENDPOINT", kept.armEndpoint],
         ["NODE_EXTRA_CA_CERTS", kept.caBundle],
-        ["SSL_CERT_FILE", kept.caBundle],
+        ["SSL_CERT_FILE", trustBundle(kept)],
         ...azureCliVariables(stateDir, kept),
       ],
     };
   },
 };
 
+/** The trust bundle beside kept.json's CA (writeKept writes both); the CA alone where there is none (an older kept run). */
+function trustBundle(kept: KeptLocalAzure): string {
+  const bundle = join(dirname(kept.caBundle), KEPT_TRUST_FILE);
+  return existsSync(bundle) ? bundle : kept.caBundle;
+}
+
 /** Microsoft's Azure CLI's own settings folder for Local Azure, beside kept.json (never ~/.azure). */
 export const AZURE_CLI_CONFIG_SUBDIR = "azure-cli";
 
 /**
  * Microsoft's Azure CLI (az) for a kept Local Azure: its own config folder (AZURE_CONFIG_DIR: the
- * cloud registered for Local Azure, the sign-ins and token cache stay out of ~/.azure), the CA for
- * Python's requests (REQUESTS_CA_BUNDLE), MSAL's instance discovery off (core.instance_discovery: an
+ * cloud registered for Local Azure, the sign-ins and token cache stay out of ~/.azure), the CAs for
+ * Python's requests (REQUESTS_CA_BUNDLE, which replaces certifi's: the trust bundle, so pip and any
+ * requests client in that shell still verify other servers), MSAL's instance discovery off (core.instance_discovery: an
  * authority MSAL does not know is otherwise checked against login.microsoftonline.com) and telemetry
  * off (core.collect_telemetry), so that the requests az sends stay on loopback. az reads any `az
  * config` setting from AZURE_<SECTION>_<NAME>.
@@ -215,7 +276,7 @@ export const AZURE_CLI_CONFIG_SUBDIR = "azure-cli";
 function azureCliVariables(stateDir: string, kept: KeptLocalAzure): Array<[string, EnvValue]> {
   return [
     ["AZURE_CONFIG_DIR", join(resolve(stateDir), AZURE_CLI_CONFIG_SUBDIR)],
-    ["REQUESTS_CA_BUNDLE", kept.caBundle],
+    ["REQUESTS_CA_BUNDLE", trustBundle(kept)],
     ["AZURE_CORE_INSTANCE_DISCOVERY", "false"],
     ["AZURE_CORE_COLLECT_TELEMETRY", "false"],
   ];

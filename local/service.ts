@@ -4,13 +4,15 @@ import { join, relative, resolve } from "node:path";
 import type { Faults, GuestKind } from "../local-azure/index";
 import { readCloud } from "../local-azure/persist";
 import { cloudDir } from "./engineStack";
-import { KEPT_FILE, type KeptLocalAzure, processAlive, readLiveKept, START_COMMAND } from "./kept";
+import { KEPT_FILE, type KeptLocalAzure, readLiveKept, START_COMMAND } from "./kept";
+import { type IdentityReader, type ProcessIdentity, processIdentity, sameProcess } from "./processIdentity";
 
 /**
  * Local Azure as a service: `npm run local -- start` runs it in the background, in a process of its
  * own that outlives the shell (its own session), until `npm run local -- stop`. It keeps its cloud in
  * `.local-azure/cloud/` (the cloud `--engine` keeps between runs), writes `kept.json` for any client
- * (and keeps its VM list current), its pid to `local-azure.pid` and every request it answers to
+ * (and keeps its VM list current), its identity to `local-azure.pid` (PID, start time and command line:
+ * `stop` signals that process only, never a stranger that got its PID later) and every request it answers to
  * `local-azure.log`, and what its VMs' guests are to `local-azure.guests` (`npm run local -- start
  * --guest linux`: booted Debian guests). `npm run local`, `--engine`, `--keep`, `env` and the stand-in
  * plugins use it.
@@ -63,19 +65,82 @@ export type ServiceLookup =
   | { starting: number }
   | { stopped: string };
 
-function readPid(file: string): number | null {
-  if (!existsSync(file)) return null;
-  const pid = Number(readFileSync(file, "utf8").trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : null;
+/**
+ * The pid file's content: the service's identity as JSON, written by the service itself when it
+ * starts (local/serviceMain.ts).
+ */
+export function pidFileText(identity: ProcessIdentity): string {
+  return `${JSON.stringify(identity)}\n`;
+}
+
+/**
+ * What the pid file records: the identity, or (a file of an older version, or one written by hand)
+ * only a PID. Null when there is no file or it says nothing usable.
+ */
+export function parsePidFile(text: string): { pid: number; identity: ProcessIdentity | null } | null {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) > 0 ? { pid: Number(trimmed), identity: null } : null;
+  try {
+    const parsed = JSON.parse(trimmed) as Partial<ProcessIdentity>;
+    const { pid, startTime, commandLine } = parsed;
+    if (
+      Number.isInteger(pid) &&
+      (pid as number) > 0 &&
+      typeof startTime === "string" &&
+      Array.isArray(commandLine) &&
+      commandLine.every((arg) => typeof arg === "string")
+    ) {
+      return { pid: pid as number, identity: { pid: pid as number, startTime, commandLine } };
+    }
+  } catch {
+    // Not JSON: nothing usable.
+  }
+  return null;
+}
+
+/** Whether a PID names this state folder's service, the process the pid file recorded; or what it names instead. */
+export type PidFileLookup =
+  | { none: true }
+  | { service: ProcessIdentity }
+  | { gone: number }
+  /** A live process that is not the recorded one: the kernel gave the PID to another program. */
+  | { stranger: ProcessIdentity };
+
+/**
+ * The process the pid file names, checked by identity: its start time and command line must be the
+ * recorded ones. A pid file with only a PID (an older version's) names the service only when that
+ * process runs this state folder's service (local/serviceMain.ts with this folder).
+ */
+export function lookUpPidFile(stateDir: string, identify: IdentityReader = processIdentity): PidFileLookup {
+  const file = servicePidFile(stateDir);
+  const record = existsSync(file) ? parsePidFile(readFileSync(file, "utf8")) : null;
+  if (record === null) return { none: true };
+  const live = identify(record.pid);
+  if (live === null) return { gone: record.pid };
+  const ours =
+    record.identity !== null
+      ? sameProcess(record.identity, live)
+      : live.commandLine.join(" ").includes(`${SERVICE_MAIN} ${resolve(stateDir)} `);
+  return ours ? { service: live } : { stranger: live };
+}
+
+/** What a PID that names no service names: nothing, or another program (its command, shortened). */
+function notTheService(lookup: { gone: number } | { stranger: ProcessIdentity }): string {
+  if ("gone" in lookup) return `process ${lookup.gone}, which is gone`;
+  const command = lookup.stranger.commandLine.join(" ");
+  const shown = command.length > 80 ? `${command.slice(0, 77)}...` : command;
+  return `process ${lookup.stranger.pid}, which is another program now (${shown})`;
 }
 
 /** Whether the service of this state folder runs, and where; or why it does not (one sentence). */
-export function serviceStatus(stateDir: string, alive: (pid: number) => boolean = processAlive): ServiceLookup {
+export function serviceStatus(stateDir: string, identify: IdentityReader = processIdentity): ServiceLookup {
   const pidFile = servicePidFile(stateDir);
-  const pid = readPid(pidFile);
-  if (pid === null) return { stopped: `Local Azure is not running (no ${pidFile})` };
-  if (!alive(pid)) return { stopped: `Local Azure is not running (${pidFile} names process ${pid}, which is gone)` };
-  const lookup = readLiveKept(stateDir, alive);
+  const named = lookUpPidFile(stateDir, identify);
+  if ("none" in named) return { stopped: `Local Azure is not running (no ${pidFile})` };
+  if (!("service" in named))
+    return { stopped: `Local Azure is not running (${pidFile} names ${notTheService(named)})` };
+  const pid = named.service.pid;
+  const lookup = readLiveKept(stateDir, (candidate) => identify(candidate) !== null);
   if ("none" in lookup || lookup.kept.pid !== pid) return { starting: pid };
   const cloud = readCloud(cloudDir(stateDir));
   if (!cloud || !existsSync(lookup.kept.caBundle)) return { starting: pid };
@@ -153,7 +218,8 @@ export async function startService(
     );
   }
   mkdirSync(dir, { recursive: true });
-  // A pid file whose process is gone (killed with SIGKILL, or the machine restarted) is stale.
+  // A pid file that names no service (its process killed with SIGKILL, or the machine restarted, and
+  // the PID maybe another program's now) is stale.
   rmSync(servicePidFile(dir), { force: true });
   const logFile = serviceLogFile(dir);
   const log = openSync(logFile, "a", 0o600);
@@ -186,30 +252,40 @@ export async function startService(
 
 const STOP_WAIT_MS = 30_000;
 
+/** What `stop` did: stopped the service, found none, or removed a pid file that named no service (why). */
+export type StopOutcome = "stopped" | "not running" | { stale: string };
+
 /**
  * Stops the service (SIGTERM: it removes kept.json, saves its cloud and exits) and resolves once its
- * process is gone. The cloud stays in `.local-azure/cloud/` for the next start.
+ * process is gone. The cloud stays in `.local-azure/cloud/` for the next start. Only the process the
+ * pid file recorded is signalled: a pid file whose PID is gone or another program's now is removed,
+ * and that program left alone.
  */
-export async function stopService(stateDir: string): Promise<"stopped" | "not running"> {
+export async function stopService(stateDir: string, identify: IdentityReader = processIdentity): Promise<StopOutcome> {
   const dir = resolve(stateDir);
-  const pid = readPid(servicePidFile(dir));
-  if (pid === null || !processAlive(pid)) {
-    rmSync(servicePidFile(dir), { force: true });
-    return "not running";
+  const pidFile = servicePidFile(dir);
+  const named = lookUpPidFile(dir, identify);
+  if (!("service" in named)) {
+    rmSync(pidFile, { force: true });
+    if ("none" in named) return "not running";
+    const leftAlone = "stranger" in named ? ", left alone" : "";
+    return { stale: `removed the stale ${pidFile} (it named ${notTheService(named)}${leftAlone})` };
   }
-  process.kill(pid, "SIGTERM");
+  const service = named.service;
+  const stillIt = () => sameProcess(service, identify(service.pid));
+  process.kill(service.pid, "SIGTERM");
   // Not this process's child: nothing tells it when that process ends, so ask until it is gone.
   const deadline = Date.now() + STOP_WAIT_MS;
-  while (processAlive(pid)) {
+  while (stillIt()) {
     if (Date.now() > deadline) {
-      process.kill(pid, "SIGKILL");
+      process.kill(service.pid, "SIGKILL");
       rmSync(join(dir, KEPT_FILE), { force: true });
       rmSync(serviceGuestsFile(dir), { force: true });
       break;
     }
     await new Promise((wake) => setTimeout(wake, 50));
   }
-  rmSync(servicePidFile(dir), { force: true });
+  rmSync(pidFile, { force: true });
   return "stopped";
 }
 

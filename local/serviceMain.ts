@@ -7,7 +7,8 @@ import { rmSync, writeFileSync } from "node:fs";
 import { type Faults, type GuestKind, LocalAzure, type ServedRequest } from "../local-azure/index";
 import { cloudDir } from "./engineStack";
 import { removeKept, writeKept } from "./kept";
-import { type ServiceMessage, serviceGuestsFile, servicePidFile } from "./service";
+import { processIdentity } from "./processIdentity";
+import { pidFileText, type ServiceMessage, serviceGuestsFile, servicePidFile } from "./service";
 
 /** One log line per answered request: when, which server, method, path and query, status. */
 export function requestLogLine(entry: ServedRequest, at = new Date()): string {
@@ -16,8 +17,11 @@ export function requestLogLine(entry: ServedRequest, at = new Date()): string {
 
 async function serve(stateDir: string, faults: Partial<Faults>, guests: GuestKind): Promise<void> {
   const pidFile = servicePidFile(stateDir);
+  // Who this process is, so that `stop` signals it and never a process that gets its PID later.
+  const identity = processIdentity(process.pid);
+  if (identity === null) throw new Error(`cannot read this process's own start time and command line (${process.pid})`);
   // Exclusive: of two services started at once in one folder, the second stops here.
-  writeFileSync(pidFile, `${process.pid}\n`, { flag: "wx" });
+  writeFileSync(pidFile, pidFileText(identity), { flag: "wx" });
   writeFileSync(serviceGuestsFile(stateDir), `${guests}\n`);
   console.log(
     `${new Date().toISOString()} starting Local Azure (pid ${process.pid}, ${guests} guests) on ${cloudDir(stateDir)}`,

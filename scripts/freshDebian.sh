@@ -62,6 +62,8 @@ echo "freshDebian.sh: in the fresh machine, as root: npm ci && npm run local; np
 # As the real guests do (local-azure/linuxGuest/machine.ts): no machined or system bus needed
 # (--register=no --keep-unit), and systemd-nspawn's runtime state on a tmpfs of a private mount
 # namespace, so nothing of it stays on the host.
+# The script in single quotes is the fresh machine's: it expands there, not here.
+# shellcheck disable=SC2016
 unshare --mount --propagation private -- sh -c \
   'mkdir -p /run/systemd/nspawn && mount -t tmpfs -o mode=0755,size=1m nspawn-runtime /run/systemd/nspawn && exec "$@"' sh \
   systemd-nspawn --quiet --register=no --keep-unit -D "$root" --chdir=/root/vm-identity-access \

@@ -1,7 +1,8 @@
 /**
  * `npm run guest:build`: builds the real guests' image (image.ts) from Debian's packages with
  * debootstrap, once per machine: a second run with the same stamp finds it and returns at once.
- * Installs debootstrap, systemd-container and socat with apt when they are missing. Needs root and
+ * Installs debootstrap and the guests' host tools (systemd-container, socat, util-linux, iproute2,
+ * nftables: host.ts) with apt when they are missing, even when the image is built. Needs root and
  * Linux. Exit codes: 0 built or already there, 1 the build failed, 2 this machine cannot build it.
  */
 import { spawn } from "node:child_process";
@@ -16,25 +17,24 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { onPath, processStartTime } from "./host";
+import { HOST_TOOLS, onPath, processStartTime } from "./host";
 import {
   aptSources,
   builtImage,
-  debianMirror,
   GUEST_PACKAGES,
   GUEST_SUITE,
   IMAGE_CLOUD_CONFIG,
   IMAGE_HOSTS,
   type ImageLocation,
   imageLocation,
+  imageMirror,
   MASKED_UNITS,
 } from "./image";
 
-/** The host tools the build and the guests use, by Debian package. */
+/** The host tools the build and the guests use (host.ts checks the guests' before a run), by Debian package. */
 const BUILD_PACKAGES: ReadonlyArray<{ tool: string; debianPackage: string }> = [
   { tool: "debootstrap", debianPackage: "debootstrap" },
-  { tool: "systemd-nspawn", debianPackage: "systemd-container" },
-  { tool: "socat", debianPackage: "socat" },
+  ...HOST_TOOLS,
 ];
 
 function say(line: string): void {
@@ -58,8 +58,22 @@ export function buildUnavailable(platform = process.platform, uid = process.getu
   return null;
 }
 
+/**
+ * debootstrap checks a Debian suite's signature with Debian's keyring, which a Debian host has and an
+ * Ubuntu one (a CI runner) gets from its own package of that name.
+ */
+const DEBIAN_KEYRING = {
+  file: "/usr/share/keyrings/debian-archive-keyring.gpg",
+  debianPackage: "debian-archive-keyring",
+};
+
 async function installMissingTools(): Promise<void> {
-  const missing = BUILD_PACKAGES.filter(({ tool }) => onPath(tool) === undefined).map((p) => p.debianPackage);
+  const missing = [
+    ...new Set([
+      ...BUILD_PACKAGES.filter(({ tool }) => onPath(tool) === undefined).map((p) => p.debianPackage),
+      ...(existsSync(DEBIAN_KEYRING.file) ? [] : [DEBIAN_KEYRING.debianPackage]),
+    ]),
+  ];
   if (missing.length === 0) return;
   if (onPath("apt-get") === undefined) {
     throw new Error(`missing ${missing.join(", ")} and no apt-get to install them with: install them first`);
@@ -132,14 +146,13 @@ function customize(rootfs: string): void {
 }
 
 export async function buildImage(location = imageLocation()): Promise<"built" | "cached"> {
-  if (builtImage(location)) return "cached";
+  // Before the cache is looked at: a machine whose image is built may still miss a tool the guests
+  // need on the host (one added since, as nft was).
   await installMissingTools();
-  const mirror = debianMirror(aptSources());
-  if (mirror === null) {
-    throw new Error(
-      "found no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d: add one for apt first",
-    );
-  }
+  if (builtImage(location)) return "cached";
+  const found = imageMirror(process.env, aptSources());
+  if ("missing" in found) throw new Error(found.missing);
+  const { mirror } = found;
   const release = takeLock(location);
   const partial = `${location.dir}.partial`;
   try {

@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { builtImage, type ImageLocation, imageLocation } from "./image";
+import { sshRedirectUnavailable } from "./sshRedirect";
 
 /**
  * What a machine needs to boot real guests, and where their runtime state lives. Each guest is a
@@ -28,6 +29,8 @@ export const HOST_TOOLS: ReadonlyArray<{ tool: string; debianPackage: string }> 
   { tool: "unshare", debianPackage: "util-linux" },
   { tool: "nsenter", debianPackage: "util-linux" },
   { tool: "ip", debianPackage: "iproute2" },
+  // Port 22 of each VM's address, whatever listens on the host's port 22 (sshRedirect.ts).
+  { tool: "nft", debianPackage: "nftables" },
 ];
 
 export interface CgroupRoots {
@@ -64,17 +67,27 @@ export interface HostFacts {
   uid: number;
   missingTools: Array<{ tool: string; debianPackage: string }>;
   cgroups: CgroupRoots | null;
+  /** Why port 22 of a VM's address cannot be sent to its guest here (sshRedirect.ts), or null when it can. */
+  sshRedirect: string | null;
   image: ImageLocation | null;
   imageWanted: ImageLocation;
 }
 
 export function hostFacts(): HostFacts {
   const wanted = imageLocation();
+  const platform = process.platform;
+  const uid = process.getuid?.() ?? -1;
+  const missingTools = HOST_TOOLS.filter(({ tool }) => onPath(tool) === undefined);
   return {
-    platform: process.platform,
-    uid: process.getuid?.() ?? -1,
-    missingTools: HOST_TOOLS.filter(({ tool }) => onPath(tool) === undefined),
-    cgroups: process.platform === "linux" ? cgroupRoots() : null,
+    platform,
+    uid,
+    missingTools,
+    cgroups: platform === "linux" ? cgroupRoots() : null,
+    // Asked only where it can be: nft is there, and root may change this network namespace's tables.
+    sshRedirect:
+      platform === "linux" && uid === 0 && !missingTools.some(({ tool }) => tool === "nft")
+        ? sshRedirectUnavailable()
+        : null,
     image: builtImage(wanted),
     imageWanted: wanted,
   };
@@ -88,13 +101,16 @@ export function realGuestsUnavailable(facts: HostFacts): string | null {
   const prefix = "--guest linux needs";
   if (facts.platform !== "linux") return `${prefix} Linux (systemd-nspawn containers); this is ${facts.platform}`;
   if (facts.uid !== 0)
-    return `${prefix} root (it makes namespaces, mounts and cgroups, and binds port 22); run it as root`;
+    return `${prefix} root (it makes namespaces, mounts, cgroups and nftables rules); run it as root`;
   if (facts.missingTools.length > 0) {
     const tools = facts.missingTools.map((t) => t.tool).join(", ");
     const packages = [...new Set(facts.missingTools.map((t) => t.debianPackage))].join(" ");
     return `${prefix} ${tools} on the PATH: apt-get install ${packages}`;
   }
   if (facts.cgroups === null) return `${prefix} a cgroup2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified)`;
+  if (facts.sshRedirect !== null) {
+    return `${prefix} nftables in this network namespace, to send port 22 of each VM's address to its guest whatever listens on port 22 here: ${facts.sshRedirect}`;
+  }
   if (facts.image === null) {
     return `${prefix} the guest image (${facts.imageWanted.dir} is not built): run npm run guest:build first`;
   }

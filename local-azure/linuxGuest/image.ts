@@ -154,6 +154,29 @@ export function debianMirror(sources: Array<{ name: string; text: string }>): st
   return null;
 }
 
+/**
+ * The mirror the image is built from: GUEST_DEBIAN_MIRROR when set (a host whose apt has no Debian
+ * source, as an Ubuntu CI runner), else the one this machine's apt uses; or why there is none. Pure.
+ */
+export function imageMirror(
+  env: NodeJS.ProcessEnv,
+  sources: Array<{ name: string; text: string }>,
+): { mirror: string } | { missing: string } {
+  const given = env.GUEST_DEBIAN_MIRROR?.trim();
+  if (given) {
+    if (!/^https?:\/\/\S+$/.test(given)) {
+      return { missing: `GUEST_DEBIAN_MIRROR must be a Debian mirror's http(s) URL (…/debian); got "${given}"` };
+    }
+    return { mirror: given.replace(/\/$/, "") };
+  }
+  const mirror = debianMirror(sources);
+  if (mirror !== null) return { mirror };
+  return {
+    missing:
+      "found no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d: add one for apt first, or set GUEST_DEBIAN_MIRROR to a Debian mirror's URL (…/debian)",
+  };
+}
+
 /** The sources apt reads on this machine: /etc/apt/sources.list and every *.list / *.sources beside it. */
 export function aptSources(dir = "/etc/apt"): Array<{ name: string; text: string }> {
   const files: string[] = [];

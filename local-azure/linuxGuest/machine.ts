@@ -9,6 +9,7 @@ import { ensureWatcher, ownerStamp, reapEnvironment, reapGuests } from "./reaper
 import { type GatedListener, gatedListener, type Relay, unixRelay } from "./relay";
 import { runInGuest, userInGuest } from "./runScript";
 import { GUEST_ARM_ADDRESS, guestHosts, guestSeed, IMDS_ADDRESS, type VmRequest } from "./seed";
+import { redirectSsh } from "./sshRedirect";
 
 /**
  * One real guest: the image booted by systemd-nspawn (systemd as PID 1, cloud-init, OpenSSH's sshd)
@@ -16,9 +17,9 @@ import { GUEST_ARM_ADDRESS, guestHosts, guestSeed, IMDS_ADDRESS, type VmRequest 
  * Inside it, Azure's addresses answer: IMDS at http://169.254.169.254 and ARM at
  * https://management.azure.com (its /etc/hosts), each through socat in the guest's namespace, a Unix
  * socket, and a pipe here to the VM's IMDS server and Local Azure's ARM. Outside, the VM's public IP
- * (a loopback address) has SSH on port 22, relayed to the guest's sshd through the VM's NSG; a VM
- * without a public IP has no such relay at all. Scripts run inside it as Azure's agent runs them
- * (./runScript.ts).
+ * (a loopback address) has SSH on port 22 (an nftables rule of the guest's own sends it to the gate's
+ * port), relayed to the guest's sshd through the VM's NSG; a VM without a public IP has no such relay
+ * at all. Scripts run inside it as Azure's agent runs them (./runScript.ts).
  */
 
 export interface LinuxGuestOptions {
@@ -216,9 +217,10 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
   const relays: Relay[] = [];
   let gate: GatedListener | null = null;
   let gateTimer: NodeJS.Timeout | undefined;
+  /** The last change to the guest's nftables table, awaited before reap.sh removes the table. */
+  let redirecting: Promise<void> = Promise.resolve();
   let closed = false;
   let leader: number | null = null;
-  let booted = false;
   const report =
     opts.onError ?? ((error: Error) => process.stderr.write(`guest ${opts.request.name}: ${error.message}\n`));
 
@@ -227,6 +229,8 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
     closed = true;
     clearTimeout(gateTimer);
     await Promise.all([gate?.close(), ...relays.map((relay) => relay.close())]);
+    // A table made after reap.sh removed it would outlive the guest.
+    await redirecting.catch(() => undefined);
     await reapGuests([id], env);
   };
 
@@ -246,23 +250,35 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
 
     // The host's ends of the relays listen before anything in the guest can dial them.
     relays.push(await unixRelay(join(dir, "imds.sock"), opts.imds), await unixRelay(join(dir, "arm.sock"), opts.arm));
-    const publicIp = opts.publicIp;
-    const openGate = async (host: string) => {
-      gate = await gatedListener({
-        host,
-        port: SSH_PORT,
-        admits: opts.admits,
-        target: { path: join(dir, "ssh.sock") },
-      });
-      if (closed) await gate.close();
-      // Opened late (notReadyForSeconds): a guest already up takes connections at once.
-      else if (booted) gate.open();
-    };
-    const delay = opts.notReadyForSeconds ?? 0;
+    // SSH: the gate listens on a free port of the public IP, and the guest's nftables table sends
+    // <public IP>:22 there (sshRedirect.ts), since the host's own sshd may hold port 22 of every address.
     // No public IP: nothing listens for SSH anywhere, as on Azure.
-    if (publicIp !== null) {
-      if (delay === 0) await openGate(publicIp);
-      else gateTimer = setTimeout(() => openGate(publicIp).catch(report), delay * 1000);
+    const publicIp = opts.publicIp;
+    const sshGate =
+      publicIp === null
+        ? null
+        : await gatedListener({
+            host: publicIp,
+            port: 0,
+            admits: opts.admits,
+            target: { path: join(dir, "ssh.sock") },
+          });
+    gate = sshGate;
+    const sendPort22 = (host: string, to: number | "refuse") => {
+      redirecting = redirectSsh(id, host, to).catch((error: Error) => {
+        throw new Error(`port 22 of ${host} cannot reach the VM's guest: ${error.message}`);
+      });
+      return redirecting;
+    };
+    // A slow VM (notReadyForSeconds): port 22 refuses connections until then, as a booting VM's does.
+    const delay = opts.notReadyForSeconds ?? 0;
+    if (publicIp !== null && sshGate !== null) {
+      await sendPort22(publicIp, delay === 0 ? sshGate.port : "refuse");
+      if (delay > 0) {
+        gateTimer = setTimeout(() => {
+          if (!closed) sendPort22(publicIp, sshGate.port).catch(report);
+        }, delay * 1000);
+      }
     }
 
     const start = (
@@ -373,8 +389,7 @@ export async function bootLinuxGuest(opts: LinuxGuestOptions): Promise<LinuxGues
     });
     ready.then(
       () => {
-        booted = true;
-        (gate as GatedListener | null)?.open();
+        sshGate?.open();
       },
       (error: Error) => {
         if (!closed) report(error);

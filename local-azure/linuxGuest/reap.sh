@@ -6,6 +6,8 @@
 # guest's processes hold, so they go with them. A guest booted before that tmpfs existed left
 # systemd-nspawn's propagate folder on the host: it is removed with the guest, or swept after it.
 # The shared folders (the guests' folder, the cgroup folders holding theirs) go with the last guest.
+# A guest's nftables table (port 22 of its public IP sent to its SSH gate: sshRedirect.ts) goes with
+# it; it is in the network namespace of the Local Azure that made it, where this script runs.
 #
 #   reap.sh guest ID...      these guests
 #   reap.sh sweep            guests whose owner process is gone (it crashed, or was killed with -9)
@@ -16,9 +18,11 @@
 # Environment (set by reaper.ts): GUEST_RUNTIME_ROOT (guest folders), GUEST_CGROUPS (the folders
 # holding the guests' cgroups: the cgroup2 one first, then any hierarchy systemd-nspawn mirrors into),
 # NSPAWN_PROPAGATE (systemd-nspawn's folder of per-machine propagate folders on the host),
-# GUEST_SHARED_FOLDERS (the folders all guests share, innermost first: removed once empty).
+# GUEST_SHARED_FOLDERS (the folders all guests share, innermost first: removed once empty),
+# GUEST_NFT_TABLE_PREFIX (a guest's nftables table is this prefix and the hex digits of its ID).
 set -u
 : "${GUEST_RUNTIME_ROOT:?}" "${GUEST_CGROUPS:?}" "${NSPAWN_PROPAGATE:?}" "${GUEST_SHARED_FOLDERS:?}"
+: "${GUEST_NFT_TABLE_PREFIX:?}"
 
 # A guest ID as machine.ts makes them: only such names are taken from NSPAWN_PROPAGATE, which other
 # systemd-nspawn users share.
@@ -68,6 +72,20 @@ reap_guest() {
   done
   rm -rf "${GUEST_RUNTIME_ROOT:?}/$id"
   [ -d "$NSPAWN_PROPAGATE/$id" ] && rm -rf --one-file-system "${NSPAWN_PROPAGATE:?}/$id"
+  remove_table "$id"
+  return 0
+}
+
+# The nftables tables of this network namespace named as guests' (only such names: others are not ours).
+guest_tables() {
+  command -v nft >/dev/null 2>&1 || return 0
+  nft list tables ip 2>/dev/null | sed -n "s/^table ip ${GUEST_NFT_TABLE_PREFIX}\([0-9a-f]\{10\}\)\$/vm-\1/p"
+}
+
+# Guest $1's table, if it has one here ("delete" of a table that is not there fails: nothing to do).
+remove_table() {
+  command -v nft >/dev/null 2>&1 || return 0
+  nft delete table ip "${GUEST_NFT_TABLE_PREFIX}${1#vm-}" 2>/dev/null
   return 0
 }
 
@@ -80,13 +98,19 @@ remove_empty_shared_folders() {
 
 # Every guest ID known here: folders (those still being made are .new-*, renamed once their owner file
 # is written) and cgroups, since a crash between making one and the other leaves either alone, and
-# systemd-nspawn's propagate folders named as guests (a guest's folder goes before them).
+# systemd-nspawn's propagate folders and nftables tables named as guests (a guest's folder goes before
+# them).
 known_guests() {
-  { ls -A "$GUEST_RUNTIME_ROOT" 2>/dev/null
+  { for entry in "$GUEST_RUNTIME_ROOT"/* "$GUEST_RUNTIME_ROOT"/.new-*; do
+      [ -e "$entry" ] && basename "$entry"
+    done
     for root in $GUEST_CGROUPS; do
       for cg in "$root"/*/; do [ -d "$cg" ] && basename "$cg"; done
     done
-    ls -A "$NSPAWN_PROPAGATE" 2>/dev/null | grep -E "$GUEST_ID_PATTERN"
+    for entry in "$NSPAWN_PROPAGATE"/vm-*; do
+      basename "$entry" | grep -E "$GUEST_ID_PATTERN"
+    done
+    guest_tables
   } | sort -u
 }
 

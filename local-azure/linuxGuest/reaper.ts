@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { CGROUP_FOLDER, type CgroupRoots, GUEST_RUNTIME_ROOT, NSPAWN_RUNTIME_ROOT, processStartTime } from "./host";
+import { NFT_TABLE_PREFIX } from "./sshRedirect";
 
 /**
  * Nothing a real guest starts outlives it: reap.sh removes a guest's processes, cgroups and folder.
@@ -25,6 +26,7 @@ export function reapEnvironment(
     NSPAWN_PROPAGATE: join(nspawnRoot, "propagate"),
     // The runtime root's parent is the project's folder in /run, made with it (mkdir -p).
     GUEST_SHARED_FOLDERS: [...cgroupFolders, runtimeRoot, dirname(runtimeRoot)].join(" "),
+    GUEST_NFT_TABLE_PREFIX: NFT_TABLE_PREFIX,
   };
 }
 

@@ -1,5 +1,5 @@
 import { rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 
 /**
  * The host's side of a guest's relays: byte pipes between Unix sockets in the guest's folder (the
@@ -75,6 +75,8 @@ export interface GatedListenerOptions {
 }
 
 export interface GatedListener extends Relay {
+  /** The port it listens on (the one asked for, or the free one picked for port 0). */
+  readonly port: number;
   /** From now on connections go through, those already waiting first. */
   open(): void;
 }
@@ -104,6 +106,7 @@ export async function gatedListener(opts: GatedListenerOptions): Promise<GatedLi
   });
   await listen(server, { host: opts.host, port: opts.port });
   return {
+    port: (server.address() as AddressInfo).port,
     open() {
       opened = true;
       for (const socket of [...waiting]) {

@@ -55,9 +55,9 @@ const expectedExports = (dir: string) =>
     `export AZURE_SUBSCRIPTION_ID='${azure.subscriptionId}'`,
     `export AZURE_RESOURCE_MANAGER_ENDPOINT='${azure.armEndpoint}'`,
     `export NODE_EXTRA_CA_CERTS='${join(dir, "ca.pem")}'`,
-    `export SSL_CERT_FILE='${join(dir, "ca.pem")}'`,
+    `export SSL_CERT_FILE='${join(dir, "ca-bundle.pem")}'`,
     `export AZURE_CONFIG_DIR='${join(dir, "azure-cli")}'`,
-    `export REQUESTS_CA_BUNDLE='${join(dir, "ca.pem")}'`,
+    `export REQUESTS_CA_BUNDLE='${join(dir, "ca-bundle.pem")}'`,
     "export AZURE_CORE_INSTANCE_DISCOVERY='false'",
     "export AZURE_CORE_COLLECT_TELEMETRY='false'",
   ].join("\n");

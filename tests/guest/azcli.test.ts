@@ -9,10 +9,11 @@ import { bootVm, type GuestVm, leftovers, type Run, SshClient } from "./support"
  * over 169.254.169.254 with no IMDS override, for the VM's user-assigned identity and its
  * system-assigned one; then a read allowed and a write refused with AuthorizationFailed, ARM reached at
  * https://management.azure.com through the guest's own /etc/hosts and trust store. az is the Azure CLI
- * tier's venv (tests/azcli/install.sh, cached per machine) on the host's own Python, both bound into
- * the guest read-only at their host paths: nothing installed in the image, nothing downloaded in the
- * guest. Inside a guest the public cloud's names are Local Azure's, so az keeps its default cloud,
- * AzureCloud: no az cloud register.
+ * tier's venv (tests/azcli/install.sh, cached per machine) on the host's own Python (bound into the
+ * guest read-only at its host path, or, the system's Python, a copy of it: hostAzureCli.ts): nothing
+ * installed in the image, nothing downloaded in the guest. Inside a guest the public cloud's names are
+ * Local Azure's, so az keeps its default cloud, AzureCloud: no az cloud register. Where it cannot run,
+ * the file is skipped saying why; .ci/run's guest tier fails on that skip (every test of the tier must run).
  */
 
 const image = builtImage();
@@ -56,8 +57,8 @@ afterAll(async () => {
 const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
 
 /**
- * az in the guest, run by its admin user with sudo (the venv and its Python sit under the host's
- * /root, which is root's alone in the guest as on any Debian). Its environment is what a user would
+ * az in the guest, run by its admin user with sudo (the venv and its Python sit in root's cache
+ * folder on the host, under /root, which is root's alone in the guest as on any Debian). Its environment is what a user would
  * set: a config folder per identity, the system trust store as the CA bundle of Python's requests
  * (REQUESTS_CA_BUNDLE: pip's certifi ignores the system's store, and az's own certificate error asks
  * for the CA to be added to "the trusted CA bundle"), telemetry off; plus the tier's network audit.
@@ -97,9 +98,8 @@ function writeRefused(clientId: string, principalId: string): string {
 describe.skipIf("unusable" in cli)("Microsoft's Azure CLI inside a real guest, with the VM's identities", () => {
   it("runs on the host's Python: ldd in the guest finds every library of the interpreter and of the venv's modules", async () => {
     if ("unusable" in cli) return;
-    const venv = cli.binds[0];
     const script = [
-      `for f in "$(readlink -f ${quote(`${venv}/bin/python`)})" $(find ${quote(venv)} -name '*.so*' -type f); do`,
+      `for f in "$(readlink -f ${quote(cli.python)})" $(find ${quote(cli.venv)} -name '*.so*' -type f); do`,
       `  ldd "$f" | sed -n "s|^|$f: |; /not found/p"`,
       "done",
       "echo checked",

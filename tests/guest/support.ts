@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdtempSync,
@@ -20,6 +21,7 @@ import {
   processStartTime,
 } from "../../local-azure/linuxGuest/host";
 import type { LinuxGuest } from "../../local-azure/linuxGuest/machine";
+import { NFT_TABLE_PREFIX } from "../../local-azure/linuxGuest/sshRedirect";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
 import { runTool, type ToolResult } from "../conformance/support/ssh";
 
@@ -72,6 +74,46 @@ export async function bootVm(
     adminKey: admin.privateKeyOpenssh,
     hostPublicKey: host.publicKeyOpenssh.trim(),
   };
+}
+
+/**
+ * Puts the VM's NIC behind an NSG that admits SSH from `cidr` only, as components/network.ts does
+ * with sshAllowedCidr: the guest's gate asks it, live, for every connection's source.
+ */
+export async function admitSshOnlyFrom(
+  azure: LocalAzure,
+  vm: SeededVm,
+  cidr: string,
+  vmName = "seed-vm",
+): Promise<void> {
+  const rg = vm.resourceGroupId;
+  const nsgId = `${rg}/providers/Microsoft.Network/networkSecurityGroups/${vmName}-nsg`;
+  await azure.arm.putAndWait(`${nsgId}?api-version=2024-05-01`, {
+    location: azure.location,
+    properties: {
+      securityRules: [
+        {
+          name: "allow-ssh-from-allowed-cidr",
+          properties: {
+            priority: 100,
+            direction: "Inbound",
+            access: "Allow",
+            protocol: "Tcp",
+            sourceAddressPrefix: cidr,
+            sourcePortRange: "*",
+            destinationAddressPrefix: "*",
+            destinationPortRange: "22",
+          },
+        },
+      ],
+    },
+  });
+  const nicId = `${rg}/providers/Microsoft.Network/networkInterfaces/${vmName}-nic`;
+  const nic = (await azure.arm.request("GET", `${nicId}?api-version=2024-05-01`)).body as { properties: object };
+  await azure.arm.putAndWait(`${nicId}?api-version=2024-05-01`, {
+    location: azure.location,
+    properties: { ...nic.properties, networkSecurityGroup: { id: nsgId } },
+  });
 }
 
 export type Run = ToolResult;
@@ -211,8 +253,8 @@ export function footprint(id: string): GuestFootprint {
 /**
  * What remains of real guests: their folders, cgroups and processes, what systemd-nspawn keeps for
  * them on the host (its propagate folder; a machine's registration or image, which --register=no and
- * --directory should never make), mounts and Unix sockets naming their folders, and the shared
- * folders left empty. With footprints, also each guest's namespaces (held by a process or mounted)
+ * --directory should never make), their nftables tables (in this network namespace), mounts and Unix
+ * sockets naming their folders, and the shared folders left empty. With footprints, also each guest's namespaces (held by a process or mounted)
  * and systemd-nspawn's lock. Other Local Azures may run real guests on this machine at the same time
  * (another test file, another clone's CI), so only guests in scope count: those these processes own
  * or with these IDs, and any whose owner is gone or whose folder is gone while something of it
@@ -265,6 +307,12 @@ export function leftovers(
     ]) {
       if (existsSync(path)) found.push(`nspawn ${path}`);
     }
+  }
+  // Port 22's nftables tables (sshRedirect.ts), in this network namespace: named after their guests.
+  const listed = spawnSync("nft", ["list", "tables", "ip"], { encoding: "utf8" });
+  for (const line of (listed.stdout ?? "").split("\n")) {
+    const hex = new RegExp(`^table ip ${NFT_TABLE_PREFIX}([0-9a-f]{10})$`).exec(line)?.[1];
+    if (hex !== undefined && inScope(`vm-${hex}`)) found.push(`nftables ${line} (guest vm-${hex})`);
   }
   const guestPath = new RegExp(`${GUEST_RUNTIME_ROOT}/([^/ ]+)`);
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {

@@ -1,10 +1,30 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { validateWorkflow } from "@action-validator/core";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 
 const read = (name: string) => readFileSync(`.github/workflows/${name}`, "utf8");
-type Step = { uses?: string; run?: string; if?: string; with?: Record<string, string> };
+
+/** .ci/run's tiers, in its order (its `tiers=(…)` line). */
+function ciTiers(): string[] {
+  const line = /^tiers=\(([^)]*)\)$/m.exec(readFileSync(".ci/run", "utf8"))?.[1];
+  if (line === undefined) throw new Error(".ci/run has no tiers=(…) line");
+  return line.split(/\s+/);
+}
+
+/** .ci/run's command of each tier (its `[name]="command"` lines), with $every_test expanded. */
+function ciCommands(): Record<string, string> {
+  const text = readFileSync(".ci/run", "utf8");
+  const everyTest = /^every_test="(.*)"$/m.exec(text)?.[1] ?? "";
+  return Object.fromEntries(
+    [...text.matchAll(/^ {2}\[([a-z-]+)\]="(.*)"$/gm)].map(([, name, command]) => [
+      name,
+      command.replace("$every_test", everyTest),
+    ]),
+  );
+}
+type Step = { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, string | number> };
 type Workflow = {
   on: Record<string, unknown>;
   permissions: Record<string, string>;
@@ -21,19 +41,82 @@ describe("GitHub workflows", () => {
     expect(validateWorkflow("on: push\njobs:\n  a:\n    steps: 3\n").errors.length).toBeGreaterThan(0);
   });
 
-  it("ci installs from the lock file, checks everything and reports the access check to the job summary", () => {
+  it("ci runs every tier of .ci/run, each as a job of its own, through .ci/run itself", () => {
     const workflow = parse(read("ci.yml")) as Workflow;
-    const runs = workflow.jobs.test.steps.map((step) => step.run).filter(Boolean);
-    expect(runs).toEqual([
-      "npm ci",
-      "npm run typecheck",
-      "npm run lint",
-      "npm test",
-      "npm run local",
-      'npm run --silent verify -- --local --markdown >> "$GITHUB_STEP_SUMMARY"',
-    ]);
-    expect(workflow.jobs.test.steps.at(-1)?.if).toBe("always()");
+    const tiersOfJob = Object.fromEntries(
+      Object.entries(workflow.jobs).map(([job, { steps }]) => {
+        const runs = steps.flatMap((step) => (step.run?.includes(".ci/run") ? [step.run] : []));
+        expect(runs, `job ${job} runs .ci/run once`).toHaveLength(1);
+        return [
+          job,
+          runs[0]
+            .slice(runs[0].indexOf(".ci/run") + ".ci/run".length)
+            .trim()
+            .split(/\s+/),
+        ];
+      }),
+    );
+    expect(tiersOfJob).toEqual({
+      checks: ["install", "typecheck", "lint"],
+      test: ["install", "test"],
+      local: ["install", "local"],
+      engine: ["install", "engine-build", "engine"],
+      azcli: ["install", "azcli"],
+      guest: ["install", "engine-build", "guest-build", "guest"],
+    });
+    // Nothing .ci/run runs is left out, and no job names a tier it does not have.
+    expect(new Set(Object.values(tiersOfJob).flat())).toEqual(new Set(ciTiers()));
+  });
+
+  it("ci caches what .ci/run's machine keeps, gives the real guests root on a hosted Ubuntu runner, and reports the check", () => {
+    const workflow = parse(read("ci.yml")) as Workflow & { jobs: Record<string, { "runs-on": string }> };
+    const uses = (job: string) => workflow.jobs[job].steps.map((step) => step.uses).filter(Boolean);
+    for (const [job, { steps }] of Object.entries(workflow.jobs)) {
+      expect(steps.find((step) => step.uses === "actions/setup-node@v4")?.with, job).toEqual({
+        "node-version": 20,
+        cache: "npm",
+      });
+    }
+    for (const job of ["checks", "engine", "guest"]) expect(uses(job)).toContain("actions/setup-go@v5");
+    for (const job of ["azcli", "guest"]) {
+      expect(workflow.jobs[job].steps.find((step) => step.uses === "actions/cache@v4")?.with?.path).toBe(
+        "~/.cache/vm-identity-access/azure-cli-*",
+      );
+    }
+    const guestRun = workflow.jobs.guest.steps.find((step) => step.run?.includes(".ci/run"))?.run ?? "";
+    expect(guestRun).toMatch(/^sudo env "PATH=\$PATH" CI=true /);
+    expect(workflow.jobs.guest["runs-on"]).toBe("ubuntu-latest");
+    const report = workflow.jobs.local.steps.at(-1);
+    expect(report).toEqual({
+      name: "Access check report",
+      if: "always()",
+      run: 'npm run --silent verify -- --local --markdown >> "$GITHUB_STEP_SUMMARY"',
+    });
     expect(workflow.permissions).toEqual({ contents: "read" });
+  });
+
+  it(".ci/run runs the README's commands, lints with every linter and fails a tier that skips a test", () => {
+    const commands = ciCommands();
+    const readme = readFileSync("README.md", "utf8");
+    const offline = /## Try it offline first[\s\S]*?```bash\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+    expect(offline).toContain("npm ci && npm run local");
+    expect(offline).toContain("npm test");
+    expect(commands.install).toMatch(/^npm ci\b/);
+    expect(commands.local).toBe("npm run local");
+    expect(commands.test).toBe("npm test");
+    expect(readme).toContain("npm run guest:build");
+    expect(commands["guest-build"]).toBe("npm run guest:build");
+    expect(commands.lint).toBe("npm run lint -- --require");
+    for (const tier of ["engine", "azcli", "guest"]) {
+      expect(commands[tier]).toContain("--reporter=default --reporter=./tests/support/everyTestRan.ts");
+    }
+  });
+
+  it.runIf(existsSync(".lint/actionlint"))("actionlint finds nothing in the workflows (npm run lint builds it)", () => {
+    const lint = spawnSync(".lint/actionlint", [".github/workflows/ci.yml", ".github/workflows/e2e-azure.yml"], {
+      encoding: "utf8",
+    });
+    expect({ status: lint.status, stdout: lint.stdout }).toEqual({ status: 0, stdout: "" });
   });
 
   it("e2e-azure logs in by OIDC without any client secret, per identity and transport, one run per subscription, and always sweeps", () => {

@@ -14,12 +14,13 @@ import {
   IMAGE_CLOUD_CONFIG,
   IMAGE_HOSTS,
   imageLocation,
+  imageMirror,
   imageStamp,
   MASKED_UNITS,
 } from "../../local-azure/linuxGuest/image";
 import { bootLinuxGuest, type LinuxGuestOptions } from "../../local-azure/linuxGuest/machine";
 import { guestHostname, guestHosts, guestSeed, userDataOf, type VmRequest } from "../../local-azure/linuxGuest/seed";
-import { guestBinds, NET_AUDIT } from "../guest/hostAzureCli";
+import { guestPython, NET_AUDIT } from "../guest/hostAzureCli";
 
 // The pure parts of the real guests (local-azure/linuxGuest/): what a guest is provisioned with, the
 // image's name and cache, and why a machine cannot run them. Booting them is npm run test:guest's.
@@ -166,12 +167,35 @@ describe("the guest image", () => {
   });
 });
 
+describe("imageMirror: where the image's packages come from", () => {
+  const debian = [{ name: "/etc/apt/sources.list", text: "deb http://m.example/debian trixie main\n" }];
+  const ubuntu = [{ name: "/etc/apt/sources.list", text: "deb http://m.example/ubuntu noble main\n" }];
+
+  it("is GUEST_DEBIAN_MIRROR when set, else the Debian mirror of this machine's apt", () => {
+    expect(imageMirror({ GUEST_DEBIAN_MIRROR: "https://d.example/debian/" }, ubuntu)).toEqual({
+      mirror: "https://d.example/debian",
+    });
+    expect(imageMirror({}, debian)).toEqual({ mirror: "http://m.example/debian" });
+  });
+
+  it("says what to do on a host whose apt has no Debian source, or with a mirror that is no URL", () => {
+    expect(imageMirror({}, ubuntu)).toEqual({
+      missing:
+        "found no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d: add one for apt first, or set GUEST_DEBIAN_MIRROR to a Debian mirror's URL (…/debian)",
+    });
+    expect(imageMirror({ GUEST_DEBIAN_MIRROR: "deb.example" }, debian)).toEqual({
+      missing: `GUEST_DEBIAN_MIRROR must be a Debian mirror's http(s) URL (…/debian); got "deb.example"`,
+    });
+  });
+});
+
 describe("realGuestsUnavailable: why --guest linux cannot run here, in one line", () => {
   const ready: HostFacts = {
     platform: "linux",
     uid: 0,
     missingTools: [],
     cgroups: { unified: "/sys/fs/cgroup", mirrors: [] },
+    sshRedirect: null,
     image: imageLocation("/c", "trixie-0123456789abcdef"),
     imageWanted: imageLocation("/c", "trixie-0123456789abcdef"),
   };
@@ -184,7 +208,7 @@ describe("realGuestsUnavailable: why --guest linux cannot run here, in one line"
     [{ platform: "darwin" as const }, "--guest linux needs Linux (systemd-nspawn containers); this is darwin"],
     [
       { uid: 1000 },
-      "--guest linux needs root (it makes namespaces, mounts and cgroups, and binds port 22); run it as root",
+      "--guest linux needs root (it makes namespaces, mounts, cgroups and nftables rules); run it as root",
     ],
     [
       {
@@ -196,6 +220,14 @@ describe("realGuestsUnavailable: why --guest linux cannot run here, in one line"
       "--guest linux needs systemd-nspawn, socat on the PATH: apt-get install systemd-container socat",
     ],
     [{ cgroups: null }, "--guest linux needs a cgroup2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified)"],
+    [
+      { missingTools: [{ tool: "nft", debianPackage: "nftables" }] },
+      "--guest linux needs nft on the PATH: apt-get install nftables",
+    ],
+    [
+      { sshRedirect: "nft --check of a nat table failed: Error: Could not process rule: Operation not supported" },
+      "--guest linux needs nftables in this network namespace, to send port 22 of each VM's address to its guest whatever listens on port 22 here: nft --check of a nat table failed: Error: Could not process rule: Operation not supported",
+    ],
     [
       { image: null },
       "--guest linux needs the guest image (/c/guest-image-trixie-0123456789abcdef is not built): run npm run guest:build first",
@@ -235,30 +267,41 @@ describe("bootLinuxGuest refuses a read-only bind it cannot give, before it make
   });
 });
 
-describe("guestBinds: the Azure CLI tier's venv inside a real guest", () => {
+describe("guestPython: the Azure CLI tier's venv inside a real guest", () => {
   const venv = "/root/.cache/vm-identity-access/azure-cli-2.91.0";
   const pyenvCfg = "home = /root/.pyenv/versions/3.11.7/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n";
   const imageHas = (paths: string[]) => (path: string) => paths.includes(path);
 
-  it("binds the venv, the Python installation it names and the network audit, each at its host path", () => {
-    expect(guestBinds(venv, pyenvCfg, "/root/.pyenv/versions/3.11.7/bin/python3.11", imageHas(["/usr"]))).toEqual({
+  it("binds the venv, a Python installation of its own and the network audit, each at its host path", () => {
+    expect(guestPython(venv, pyenvCfg, "/root/.pyenv/versions/3.11.7/bin/python3.11", imageHas(["/usr"]))).toEqual({
       binds: [venv, "/root/.pyenv/versions/3.11.7", NET_AUDIT],
     });
   });
 
-  it("refuses a venv on the system's Python, whose folders the guest has too", () => {
-    const debian = "home = /usr/bin\nversion = 3.11.2\n";
-    expect(guestBinds(venv, debian, "/usr/bin/python3.11", imageHas(["/usr"]))).toEqual({
-      unusable:
-        "/usr is a folder of the guest's own system too: bound read-only it would hide the guest's; make the venv with a Python installed elsewhere (AZCLI_PYTHON=… bash tests/azcli/install.sh)",
+  it("copies the system's Python (its folders are the guest's own): its interpreter and standard library, beside the venv", () => {
+    const debian = "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n";
+    expect(guestPython(venv, debian, "/usr/bin/python3.11", imageHas(["/usr"]))).toEqual({
+      copy: {
+        interpreter: "/usr/bin/python3.11",
+        stdlib: "/usr/lib/python3.11",
+        version: "3.11",
+        dir: `${venv}.guest`,
+      },
+      binds: [venv, `${venv}.guest`, NET_AUDIT],
+    });
+    expect(guestPython(venv, "home = /usr/bin\n", "/usr/bin/python3.11", imageHas(["/usr"]))).toEqual({
+      unusable: `${venv}/pyvenv.cfg names no version (version = X.Y.Z)`,
     });
   });
 
-  it("refuses a pyvenv.cfg without an interpreter folder, or an interpreter outside it", () => {
-    expect(guestBinds(venv, "version = 3.11.7\n", "/x/bin/python3", imageHas([]))).toEqual({
+  it("refuses a venv in a folder the guest has, a pyvenv.cfg without an interpreter folder, or an interpreter outside it", () => {
+    expect(guestPython(venv, pyenvCfg, "/root/.pyenv/versions/3.11.7/bin/python3.11", imageHas([venv]))).toEqual({
+      unusable: `${venv} is a folder of the guest's own system too: bound read-only it would hide the guest's`,
+    });
+    expect(guestPython(venv, "version = 3.11.7\n", "/x/bin/python3", imageHas([]))).toEqual({
       unusable: `${venv}/pyvenv.cfg names no interpreter folder (home = <installation>/bin)`,
     });
-    expect(guestBinds(venv, pyenvCfg, "/opt/other/bin/python3.11", imageHas([]))).toEqual({
+    expect(guestPython(venv, pyenvCfg, "/opt/other/bin/python3.11", imageHas([]))).toEqual({
       unusable: "the venv's python is /opt/other/bin/python3.11, outside its installation /root/.pyenv/versions/3.11.7",
     });
   });

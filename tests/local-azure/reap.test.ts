@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -19,8 +19,25 @@ afterEach(() => rmSync(base, { recursive: true, force: true }));
  * systemd-nspawn's propagate folder for those listed in `propagate` (as a guest booted before
  * systemd-nspawn's state had a tmpfs left it), beside other machines' that are not guests.
  */
-function layout(guests: Record<string, string | null>, propagate: string[] = []) {
+function layout(guests: Record<string, string | null>, propagate: string[] = [], tables: string[] = []) {
   base = mkdtempSync(join(tmpdir(), "reap-"));
+  // nft, as far as reap.sh uses it, over a file of this network namespace's tables (family ip).
+  const bin = join(base, "bin");
+  const tableList = join(base, "nft-tables");
+  mkdirSync(bin);
+  writeFileSync(tableList, tables.map((name) => `table ip ${name}\n`).join(""));
+  writeFileSync(
+    join(bin, "nft"),
+    `#!/bin/sh
+case "$*" in
+  "list tables ip") cat "${tableList}" ;;
+  "delete table ip "*) grep -qx "table ip $4" "${tableList}" || exit 1
+    grep -vx "table ip $4" "${tableList}" > "${tableList}.new"; mv "${tableList}.new" "${tableList}" ;;
+  *) echo "nft: unexpected $*" >&2; exit 2 ;;
+esac
+`,
+    { mode: 0o755 },
+  );
   const project = join(base, "run", "project");
   const runtime = join(project, "guests");
   const cgroups = [join(base, "unified", "vm-identity-access"), join(base, "systemd", "vm-identity-access")];
@@ -35,11 +52,12 @@ function layout(guests: Record<string, string | null>, propagate: string[] = [])
   const reap = (...args: string[]) =>
     execFileSync("sh", [REAP, ...args], {
       env: {
-        PATH: process.env.PATH,
+        PATH: `${bin}:${process.env.PATH}`,
         GUEST_RUNTIME_ROOT: runtime,
         GUEST_CGROUPS: cgroups.join(" "),
         NSPAWN_PROPAGATE: nspawnPropagate,
         GUEST_SHARED_FOLDERS: [...cgroups, runtime, project].join(" "),
+        GUEST_NFT_TABLE_PREFIX: "vm_identity_access_",
       },
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
@@ -50,6 +68,7 @@ function layout(guests: Record<string, string | null>, propagate: string[] = [])
     cgroups: cgroups.map(list),
     propagate: list(nspawnPropagate),
     project: list(project),
+    tables: readFileSync(tableList, "utf8").split("\n").filter(Boolean),
   });
   return { reap, left };
 }
@@ -73,6 +92,7 @@ describe("reap.sh", () => {
       cgroups: [["vm-live"], ["vm-live"]],
       propagate: ["other-machine"],
       project: ["guests"],
+      tables: [],
     });
   });
 
@@ -80,7 +100,13 @@ describe("reap.sh", () => {
     const { reap, left } = layout({ "vm-live": alive });
     rmSync(join(base, "run", "project", "guests", "vm-live"), { recursive: true });
     reap("sweep");
-    expect(left()).toEqual({ folders: null, cgroups: [null, null], propagate: ["other-machine"], project: null });
+    expect(left()).toEqual({
+      folders: null,
+      cgroups: [null, null],
+      propagate: ["other-machine"],
+      project: null,
+      tables: [],
+    });
   });
 
   it("sweep removes systemd-nspawn's propagate folder of a guest that is gone, and no other machine's", () => {
@@ -91,6 +117,7 @@ describe("reap.sh", () => {
       cgroups: [["vm-0a1b2c3d4e"], ["vm-0a1b2c3d4e"]],
       propagate: ["other-machine", "vm-0a1b2c3d4e", "vm-notaguest"],
       project: ["guests"],
+      tables: [],
     });
   });
 
@@ -102,13 +129,52 @@ describe("reap.sh", () => {
       cgroups: [["vm-b"], ["vm-b"]],
       propagate: ["other-machine", "vm-b"],
       project: ["guests"],
+      tables: [],
     });
   });
 
   it("guest removes the shared folders with the last guest", () => {
     const { reap, left } = layout({ "vm-a": alive });
     reap("guest", "vm-a");
-    expect(left()).toEqual({ folders: null, cgroups: [null, null], propagate: ["other-machine"], project: null });
+    expect(left()).toEqual({
+      folders: null,
+      cgroups: [null, null],
+      propagate: ["other-machine"],
+      project: null,
+      tables: [],
+    });
+  });
+
+  it("sweep removes the nftables table of a guest that is gone (its port 22 redirect), and no other table", () => {
+    const { reap, left } = layout(
+      { "vm-0a1b2c3d4e": alive, "vm-1111111111": "999999999 1" },
+      [],
+      [
+        "vm_identity_access_0a1b2c3d4e",
+        "vm_identity_access_1111111111",
+        // A guest whose folder is already gone: its table alone is left.
+        "vm_identity_access_9f8e7d6c5b",
+        "vm_identity_access_check",
+        "filter",
+      ],
+    );
+    reap("sweep");
+    expect(left().tables).toEqual([
+      "table ip vm_identity_access_0a1b2c3d4e",
+      "table ip vm_identity_access_check",
+      "table ip filter",
+    ]);
+    expect(left().folders).toEqual(["vm-0a1b2c3d4e"]);
+  });
+
+  it("guest removes the named guest's nftables table with it", () => {
+    const { reap, left } = layout(
+      { "vm-0a1b2c3d4e": alive, "vm-1111111111": alive },
+      [],
+      ["vm_identity_access_0a1b2c3d4e", "vm_identity_access_1111111111"],
+    );
+    reap("guest", "vm-0a1b2c3d4e");
+    expect(left().tables).toEqual(["table ip vm_identity_access_1111111111"]);
   });
 
   it("says how to call it when the mode is unknown", () => {

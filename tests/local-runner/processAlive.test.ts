@@ -44,8 +44,14 @@ describe("processAlive", () => {
   });
 
   it.runIf(process.platform === "linux")("is false for a zombie that no one reaps", async () => {
-    // The shell's background `true` exits; the shell then becomes `sleep`, which never reaps it.
-    const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    // The shell becomes `sleep`, which never reaps a child; its background child exits only once it
+    // has (a child that exits earlier may be reaped by the shell before its exec). $$ in the subshell
+    // is the shell's PID.
+    const parent = spawn(
+      "sh",
+      ["-c", 'while [ "$(cat /proc/$$/comm)" != sleep ]; do sleep 0.01; done & echo $!; exec sleep 30'],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     try {
       const zombie = Number(
         await new Promise<string>((done) => parent.stdout.once("data", (chunk: Buffer) => done(chunk.toString()))),

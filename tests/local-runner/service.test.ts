@@ -97,7 +97,8 @@ describe("npm run local -- start", () => {
       .stdout.toString()
       .trim();
     expect(Number(session)).toBe(service.pid);
-    expect(readFileSync(join(stateDir, SERVICE_PID_FILE), "utf8")).toBe(`${service.pid}\n`);
+    // Its identity, so that stop signals this process and no other (tests/local-runner/serviceIdentity.test.ts).
+    expect(JSON.parse(readFileSync(join(stateDir, SERVICE_PID_FILE), "utf8"))).toMatchObject({ pid: service.pid });
     expect(service.kept.pid).toBe(service.pid);
     expect(statSync(join(stateDir, KEPT_FILE)).mode & 0o777).toBe(0o600);
     // Its VMs' guests: portable, the default (start --guest linux boots real ones).
@@ -198,7 +199,7 @@ describe("the service for any client", () => {
     expect(env).toContain(
       [
         `export AZURE_CONFIG_DIR='${join(stateDir, "azure-cli")}'`,
-        `export REQUESTS_CA_BUNDLE='${join(stateDir, "ca.pem")}'`,
+        `export REQUESTS_CA_BUNDLE='${join(stateDir, "ca-bundle.pem")}'`,
         "export AZURE_CORE_INSTANCE_DISCOVERY='false'",
         "export AZURE_CORE_COLLECT_TELEMETRY='false'",
       ].join("\n"),
