@@ -30,7 +30,7 @@ const location = resourceGroup.location;
 const net = new Network(prefix, {
   resourceGroupName: resourceGroup.name,
   location,
-  sshAllowedCidr: settings.sshAllowedCidr,
+  sshAllowedCidr: settings.sshAllowedCidr as string,
   sshPort: settings.sshPort,
   vmCount: settings.vmCount,
 });
