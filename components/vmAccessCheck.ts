@@ -183,10 +183,12 @@ export interface VmAccessCheckArgs {
    */
   grant?: pulumi.Input<WatchedGrant>;
   /**
-   * @deprecated Give `grant` instead: the check then tells by itself whether this update removes it, and
-   * a grant that is not going away fails instead of saying "not verified yet" forever.
-   * True when this very update removes the grant on the refused scopes: nothing is probed, the outputs
-   * say the denial is proven by the next `pulumi up`, and the deployment does not fail. Default: false.
+   * Deprecated: give `grant` instead, and the check tells by itself whether this update removes it (a
+   * grant that is not going away then fails instead of saying "not verified yet" forever). True when this
+   * very update removes the grant on the refused scopes: nothing is probed, the outputs say the denial is
+   * proven by the next `pulumi up`, and the deployment does not fail. Default: false.
+   *
+   * @deprecated Give `grant` instead.
    */
   revocationPending?: pulumi.Input<boolean>;
   /** ARM's base URL; the token is requested for it plus "/". Default: "https://management.azure.com". */
