@@ -262,6 +262,9 @@ export interface ProbeEvidence {
   error?: string;
 }
 
+/** How a grant named by scope and role is named in ARM (`grant.scope`): the GUID derived from scope, principal and role. */
+export { READER_ROLE_ID, roleAssignmentName, roleDefinitionId } from "./roleAssignment";
+
 /** The component's type token: what Pulumi's component provider host derives from this package and class. */
 export const VM_ACCESS_CHECK_TYPE = "vm-identity-access:index:VmAccessCheck";
 
