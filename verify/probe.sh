@@ -300,7 +300,7 @@ inspect_body() {
   local body=$1 want=$2 carry=${3:-1} over=${4:-0} nl=0 out line i
   [[ $body == *$'\n' ]] && nl=1
   out=$(printf '%s' "$body" | awk -v want="$want" -v carry="$carry" -v endnl="$nl" \
-    -v maxtext="$MAX_TEXT_BYTES" -v total="${#body}" -v over="$over" "$PROBE_JSON_AWK")
+    -v maxtext="${MAX_TEXT_BYTES:-$PROBE_MAX_CARRIED_TEXT_BYTES}" -v total="${#body}" -v over="$over" "$PROBE_JSON_AWK")
   FIELD_TYPE=() FIELD_RAW=() FIELD_DEC=()
   next_output_line
   BODY_IS_JSON=0
