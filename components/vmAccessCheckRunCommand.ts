@@ -71,6 +71,7 @@ function after(dependsOn: DependsOn, previous: pulumi.Resource | undefined): Dep
   if (previous === undefined) return dependsOn;
   if (dependsOn === undefined) return [previous];
   if (Array.isArray(dependsOn)) return [...dependsOn, previous];
+  if (pulumi.Resource.isInstance(dependsOn)) return [dependsOn, previous];
   return pulumi
     .output(dependsOn as pulumi.Input<pulumi.Input<pulumi.Resource>[] | pulumi.Resource>)
     .apply((resolved) => [...(Array.isArray(resolved) ? resolved : [resolved]), previous]);

@@ -484,9 +484,19 @@ describe("VmAccessCheck through Run Command", () => {
     });
     await settle(check.results);
     expect(childOptions.get("app-check-1")?.dependsOn).toEqual([vm]);
-    const second = await settle(pulumi.output(childOptions.get("app-check-2")?.dependsOn as pulumi.Input<unknown>));
-    expect((second as pulumi.Resource[]).length).toBe(2);
-    expect((second as pulumi.Resource[])[0]).toBe(vm);
+    const second = childOptions.get("app-check-2")?.dependsOn as pulumi.Resource[];
+    expect(second).toHaveLength(2);
+    expect(second[0]).toBe(vm);
+    expect(pulumi.CustomResource.isInstance(second[1])).toBe(true);
+    // A single resource given as dependsOn, the same.
+    childOptions = new Map();
+    await settle(
+      new VmAccessCheck("single", viaRunCommand({ refusedScopes: [OTHER_RG] }), {
+        dependsOn: vm,
+        transformations: [capture],
+      }).results,
+    );
+    expect(childOptions.get("single-2")?.dependsOn).toEqual([vm, expect.anything()]);
   });
 
   it(
