@@ -3,16 +3,11 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { ReaderAccess } from "./components/access";
-import {
-  formerCommandAlias,
-  isRevocationPending,
-  programAccessCheck,
-  revocationPendingLine,
-} from "./components/accessCheck";
-import { readerGrantRemains } from "./components/grantState";
+import { formerCommandAlias, programAccessCheck, revocationWarnings } from "./components/accessCheck";
 import { UserIdentity } from "./components/identity";
 import { Network } from "./components/network";
 import { NEGATIVE_CONTROL_DEADLINE_SECONDS } from "./components/probeCommand";
+import { READER_ROLE_ID, roleDefinitionId } from "./components/roleAssignment";
 import { DEFAULTS, readSettings } from "./components/settings";
 import { LinuxVm } from "./components/vm";
 import { VmAccessCheck } from "./components/vmAccessCheck";
@@ -27,11 +22,17 @@ const client = authorization.getClientConfigOutput();
 const resourceGroup = new resources.ResourceGroup(`${prefix}-rg`, {});
 const location = resourceGroup.location;
 
+// Over SSH: a public IP per VM and SSH from one network. Through Run Command: no public IP, no inbound rule,
+// and egress through a NAT gateway, or the user's own subnet and no network of the program's at all.
+const viaRunCommand = settings.accessCheckVia === "runCommand";
 const net = new Network(prefix, {
   resourceGroupName: resourceGroup.name,
   location,
-  sshAllowedCidr: settings.sshAllowedCidr,
-  sshPort: settings.sshPort,
+  access: !viaRunCommand
+    ? { kind: "ssh", sshAllowedCidr: settings.sshAllowedCidr as string, sshPort: settings.sshPort }
+    : settings.subnetId !== undefined
+      ? { kind: "existingSubnet", subnetId: settings.subnetId }
+      : { kind: "natGateway" },
   vmCount: settings.vmCount,
 });
 
@@ -42,8 +43,13 @@ const userIdentity =
 
 // The program's own key for the check. A key the user supplies is authorized too, but only the
 // generated key's private half is ever known here, and exported (as a secret) only when it is the sole key.
-const checkKey = new tls.PrivateKey(`${prefix}-admin-key`, { algorithm: "ED25519" });
-const authorizedKeys: pulumi.Input<string>[] = [checkKey.publicKeyOpenssh.apply((key) => key.trim())];
+// Through Run Command nobody logs in: the user's key alone, or (Azure requires a way in) a generated one
+// whose private half stays in the state and is exported nowhere.
+const checkKey =
+  viaRunCommand && settings.sshPublicKey !== undefined
+    ? undefined
+    : new tls.PrivateKey(`${prefix}-admin-key`, { algorithm: "ED25519" });
+const authorizedKeys: pulumi.Input<string>[] = checkKey ? [checkKey.publicKeyOpenssh.apply((key) => key.trim())] : [];
 if (settings.sshPublicKey !== undefined) authorizedKeys.push(settings.sshPublicKey);
 
 const linuxVms = net.nics.map(
@@ -57,6 +63,8 @@ const linuxVms = net.nics.map(
       authorizedKeys,
       identity: settings.identity,
       userIdentityId: userIdentity?.resourceId,
+      // Only a check over SSH pins the VM's host key.
+      pinnedHostKey: !viaRunCommand,
     }),
 );
 
@@ -80,24 +88,30 @@ const systemAccess = linuxVms.map((vm, index) =>
     : undefined,
 );
 
-// One access check per VM and identity. Denial is proven on the resource group, or, on a stack
-// switched from granted to denied, said to come with the next `pulumi up` (components/grantState.ts).
-const denialPending = (principalId: pulumi.Input<string>) =>
-  settings.grantAccess ? false : readerGrantRemains(client.subscriptionId, resourceGroup.id, principalId);
+// One access check per VM and identity. Denial is proven on the resource group; on a stack switched from
+// granted to denied, the check itself tells whether this update removes the grant (components/grantState.ts).
+const readerRole = client.subscriptionId.apply((subscription) => roleDefinitionId(subscription, READER_ROLE_ID));
+const revoked = (principalId: pulumi.Input<string>) =>
+  settings.grantAccess ? {} : { grant: { scope: resourceGroup.id, roleDefinitionId: readerRole, principalId } };
 const scopes = settings.grantAccess ? { readableScopes: [resourceGroup.id] } : { refusedScopes: [resourceGroup.id] };
 // Each check's command keeps the URN it had under the one AccessCheckRun before the checks became components.
 const formerCheckAlias = formerCommandAlias(`${prefix}-check`);
 const checks = linuxVms.flatMap((vm, index) => {
+  const way = viaRunCommand
+    ? { runCommand: { vmId: vm.vmId, location } }
+    : {
+        ssh: {
+          host: net.publicIps[index].ipAddress.apply(requireAddress),
+          port: settings.sshPort,
+          user: settings.adminUsername,
+          privateKey: (checkKey as tls.PrivateKey).privateKeyOpenssh,
+          hostKey: vm.hostPublicKey as pulumi.Output<string>,
+          dialErrorLimit: settings.sshDialErrorLimit ?? DEFAULTS.sshDialErrorLimit,
+        },
+      };
   const common = {
     vmName: vm.vmName,
-    ssh: {
-      host: net.publicIps[index].ipAddress.apply(requireAddress),
-      port: settings.sshPort,
-      user: settings.adminUsername,
-      privateKey: checkKey.privateKeyOpenssh,
-      hostKey: vm.hostPublicKey,
-      dialErrorLimit: settings.sshDialErrorLimit ?? DEFAULTS.sshDialErrorLimit,
-    },
+    ...way,
     ...scopes,
     deadlineSeconds: settings.accessCheckTimeoutSeconds,
     // Nothing propagates in the negative control, so a first denial is taken at once (a re-run after a revocation waits).
@@ -121,7 +135,7 @@ const checks = linuxVms.flatMap((vm, index) => {
             clientId: userIdentity.clientId,
             resourceId: userIdentity.resourceId,
           },
-          revocationPending: denialPending(userIdentity.principalId),
+          ...revoked(userIdentity.principalId),
           triggers: [
             vm.vmId,
             userIdentity.resourceId,
@@ -135,16 +149,18 @@ const checks = linuxVms.flatMap((vm, index) => {
   }
   const access = systemAccess[index];
   if (vm.systemPrincipalId && vm.systemTenantId) {
+    // Through Run Command, one VM's runs go one after the other: its agent is never handed two at once.
+    const after = viaRunCommand ? perVm : [];
     perVm.push(
       new VmAccessCheck(
         `${prefix}-check-${index}-system`,
         {
           ...common,
           identity: { type: "SystemAssigned", principalId: vm.systemPrincipalId, tenantId: vm.systemTenantId },
-          revocationPending: denialPending(vm.systemPrincipalId),
+          ...revoked(vm.systemPrincipalId),
           triggers: [vm.vmId, vm.systemPrincipalId, access?.assignmentId ?? "no-grant"],
         },
-        { dependsOn: access ? [access, vm] : [vm], transformations: [formerCheckAlias] },
+        { dependsOn: [...(access ? [access] : []), vm, ...after], transformations: [formerCheckAlias] },
       ),
     );
   }
@@ -162,8 +178,7 @@ const portFlag = settings.sshPort === 22 ? "" : ` -p ${settings.sshPort}`;
 
 export const accessCheck = pulumi.all(checks.map((check) => check.results)).apply((all) => {
   const results = all.flat() as AccessCheckResult[];
-  const pending = results.filter(isRevocationPending);
-  if (pending.length > 0) pulumi.log.warn(revocationPendingLine(pending.map((r) => r.expected.resourceGroupId)));
+  for (const line of revocationWarnings(results)) pulumi.log.warn(line);
   return programAccessCheck(expectation, results);
 });
 export const resourceGroupName = resourceGroup.name;
@@ -171,7 +186,9 @@ export const resourceGroupId = resourceGroup.id;
 export const identity = userIdentity
   ? { clientId: userIdentity.clientId, principalId: userIdentity.principalId, resourceId: userIdentity.resourceId }
   : null;
+// Through Run Command the VMs have no address to give, and no key is exported: nobody logs in from here.
 export const vms = linuxVms.map((vm, index) => {
+  if (viaRunCommand) return { name: vm.vmName };
   const publicIp = net.publicIps[index].ipAddress.apply(requireAddress);
   return {
     name: vm.vmName,
@@ -180,4 +197,6 @@ export const vms = linuxVms.map((vm, index) => {
   };
 });
 export const sshPrivateKey =
-  settings.sshPublicKey === undefined ? pulumi.secret(checkKey.privateKeyOpenssh) : undefined;
+  !viaRunCommand && settings.sshPublicKey === undefined && checkKey
+    ? pulumi.secret(checkKey.privateKeyOpenssh)
+    : undefined;

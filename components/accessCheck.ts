@@ -2,7 +2,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { AccessCheck, AccessCheckResult, Expectation } from "../verify/contract";
 import { describeFailures } from "../verify/judge";
-import { REVOCATION_PENDING_CHECK } from "./accessCheckPlan";
+import { pendingChecks, REVOCATION_PENDING_CHECK } from "./accessCheckPlan";
 
 /** The probe's source, sent to the VM on stdin. */
 export const PROBE_SCRIPT_PATH = path.join(__dirname, "..", "verify", "probe.sh");
@@ -29,6 +29,21 @@ export function revocationPendingLine(scopes: string[]): string {
 /** Whether a result only says that its revocation is pending (nothing was probed). */
 export function isRevocationPending(result: AccessCheckResult): boolean {
   return result.checks.length === 1 && result.checks[0].name === REVOCATION_PENDING_CHECK;
+}
+
+/**
+ * The lines an update whose revocations are pending says: one for the scopes whose grant this update
+ * removes, and each pending check's own detail when a grant is still there after an update that should
+ * have removed it.
+ */
+export function revocationWarnings(results: AccessCheckResult[]): string[] {
+  const pending = results.filter(isRevocationPending);
+  const first = pending.filter(
+    (result) => result.checks[0].detail === pendingChecks(result.expected.resourceGroupId)[0].detail,
+  );
+  const again = [...new Set(pending.filter((result) => !first.includes(result)).map((r) => r.checks[0].detail))];
+  const lines = first.length > 0 ? [revocationPendingLine(first.map((r) => r.expected.resourceGroupId))] : [];
+  return [...lines, ...again.map((detail) => `Revocation: ${detail}.`)];
 }
 
 /**

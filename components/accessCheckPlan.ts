@@ -1,6 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Check, Expectation, Expected, IdentityKind } from "../verify/contract";
-import { type ProbeSettings, probeCommandLine, REVOCATION_PENDING_COMMAND, refusalCommandLine } from "./probeCommand";
+import {
+  invocationCommandLine,
+  type ProbeInvocation,
+  type ProbeSettings,
+  REVOCATION_PENDING_COMMAND,
+} from "./probeCommand";
 
 /**
  * The access check's arguments, validated, and what each probe run sends: pure functions that the
@@ -17,6 +22,8 @@ export const PER_DIAL_TIMEOUT_SECONDS = 20;
 
 /** The check named in every run's results while its revocation is pending. */
 export const REVOCATION_PENDING_CHECK = "revocation-pending";
+/** The check that fails when the grant a refused scope waits for is not going away. */
+export const GRANT_REMOVED_CHECK = "grant-removed";
 
 /** Bad arguments: Pulumi prints a RunError's message without a stack trace. */
 export class AccessCheckArgsError extends pulumi.RunError {
@@ -258,19 +265,61 @@ export function resourceGroupScope(scope: unknown): { subscriptionId: string; re
   return match ? { subscriptionId: match[1], resourceGroup: match[2] } : undefined;
 }
 
+/**
+ * What became of the grant a check watches on its refused scopes (components/grantState.ts decides):
+ * - absent: ARM says it is gone (or no grant is watched): the refusal is probed;
+ * - pending: first seen still there by this update, which (as far as a program can tell) removes it
+ *   at its end, after the check (Pulumi deletes removed resources last): nothing is probed;
+ * - pending-again: still there in a second update: the first may have failed before Pulumi's deletes,
+ *   so this one gets the benefit of the doubt once more;
+ * - stays: still there in a third: it is not going away, and the check fails naming it.
+ */
+export type GrantFate =
+  | { state: "absent" }
+  | {
+      state: "pending" | "pending-again" | "stays";
+      /** The role assignment's ARM ID. */
+      grant: string;
+      /** Its scope: the refused scopes at or below it are the ones it still opens. */
+      grantScope: string;
+      /** When the first update that saw it still there ran (ISO 8601). */
+      firstSeen: string;
+    };
+
+/** A run that probes nothing in this update: its named checks, and whether that only defers the proof. */
+export interface UnprobedRun {
+  checks: Check[];
+  /** True: the next update proves it (no failure now); false: the check fails. */
+  pending: boolean;
+}
+
 /** What one probe run proves and sends. */
 export interface RunPlan {
   scope: string;
   expectation: Expectation;
   kind: IdentityKind;
   expected: Expected;
-  /** The remote command's `create`. */
+  /** What the first run at this scope sends. */
+  first: ProbeInvocation;
+  /** What a run repeated where one ran before sends, when it must differ from the first. */
+  repeat?: ProbeInvocation;
+  /** Set when nothing is probed in this update (a revocation still to happen, or a grant that stays). */
+  unprobed?: UnprobedRun;
+  /** The remote command's `create` (SSH). */
   create: string;
-  /** The remote command's `update`, when a run repeated in place must differ from the first. */
+  /** The remote command's `update`, when a run repeated in place must differ from the first (SSH). */
   update?: string;
-  /** Whether the probe script goes on stdin (not while a revocation is pending: nothing is probed). */
+  /** Whether the probe script goes on stdin (not while nothing is probed). */
   sendsProbe: boolean;
+  /** Whether this run only says the denial is proven by the next update. */
   pending: boolean;
+}
+
+/** Whether `scope` is `grantScope` or below it (ARM's inheritance; IDs compare case-insensitively). */
+export function scopeCovers(grantScope: string, scope: string): boolean {
+  const above = grantScope.replace(/\/+$/, "").toLowerCase();
+  const below = scope.toLowerCase();
+  return below === above || below.startsWith(`${above}/`);
 }
 
 /** The probe run for `scope` (the `index`-th of `arg`); throws AccessCheckArgsError for a bad scope. */
@@ -278,6 +327,7 @@ export function planRun(
   component: string,
   settings: CheckSettings,
   run: { scope: unknown; expectation: Expectation; arg: string; index: number },
+  fate: GrantFate = { state: "absent" },
 ): RunPlan {
   const target = resourceGroupScope(run.scope);
   if (target === undefined) {
@@ -316,29 +366,73 @@ export function planRun(
       : {}),
   };
   const common = { scope, expectation: run.expectation, kind: settings.kind, expected };
-  if (run.expectation === "granted") {
+  const probed = (first: ProbeInvocation, repeat?: ProbeInvocation): RunPlan => ({
+    ...common,
+    first,
+    ...(repeat !== undefined ? { repeat } : {}),
+    create: invocationCommandLine(first),
+    ...(repeat !== undefined ? { update: invocationCommandLine(repeat) } : {}),
+    sendsProbe: true,
+    pending: false,
+  });
+  if (run.expectation === "granted") return probed({ form: "granted", settings: probe(settings.deadlineSeconds) });
+  const refusal: ProbeInvocation = { form: "refusal", settings: probe(settings.deadlineSeconds) };
+  const unprobed = unprobedRun(scope, settings.revocationPending, fate);
+  if (unprobed !== undefined) {
+    // Nothing is probed; the line differs from every probe line, so the next update runs the refusal in place.
     return {
       ...common,
-      create: probeCommandLine(probe(settings.deadlineSeconds), "granted"),
-      sendsProbe: true,
-      pending: false,
+      first: refusal,
+      repeat: refusal,
+      unprobed,
+      create: REVOCATION_PENDING_COMMAND,
+      update: invocationCommandLine(refusal),
+      sendsProbe: false,
+      pending: unprobed.pending,
     };
-  }
-  const refusal = refusalCommandLine(probe(settings.deadlineSeconds));
-  if (settings.revocationPending) {
-    return { ...common, create: REVOCATION_PENDING_COMMAND, update: refusal, sendsProbe: false, pending: true };
   }
   if (settings.quickRefusalSeconds !== undefined) {
     // A first run takes ARM's answer quickly; a run repeated in place (after a revocation) waits.
+    return probed({ form: "denied", settings: probe(settings.quickRefusalSeconds) }, refusal);
+  }
+  return probed(refusal);
+}
+
+/** Why a refused scope is not probed in this update, if it is not. */
+function unprobedRun(scope: string, revocationPending: boolean, fate: GrantFate): UnprobedRun | undefined {
+  if (fate.state === "absent" || !scopeCovers(fate.grantScope, scope)) {
+    return revocationPending ? { checks: pendingChecks(scope), pending: true } : undefined;
+  }
+  if (fate.state === "pending") return { checks: pendingChecks(scope), pending: true };
+  if (fate.state === "pending-again") {
     return {
-      ...common,
-      create: probeCommandLine(probe(settings.quickRefusalSeconds), "denied"),
-      update: refusal,
-      sendsProbe: true,
-      pending: false,
+      checks: [
+        {
+          name: REVOCATION_PENDING_CHECK,
+          ok: false,
+          detail:
+            `the grant ${fate.grant} on ${scope} is still there after the update that should have removed it ` +
+            `(that update may have failed before Pulumi's deletes): run pulumi up again to prove the denial; ` +
+            `if the grant is still there then, it is not going away and the check fails`,
+        },
+      ],
+      pending: true,
     };
   }
-  return { ...common, create: refusal, sendsProbe: true, pending: false };
+  return {
+    checks: [
+      {
+        name: GRANT_REMOVED_CHECK,
+        ok: false,
+        detail:
+          `the role assignment ${fate.grant} still grants access to ${scope}, two updates after the first that ` +
+          `should have removed it (${fate.firstSeen}): it is not going away (kept by retainOnDelete, made outside ` +
+          `this stack, or dropped from its state). Delete it (az role assignment delete --ids ${fate.grant}), ` +
+          `or stop refusing ${scope}`,
+      },
+    ],
+    pending: false,
+  };
 }
 
 /** The named checks of a run that probed nothing because its revocation is pending. */

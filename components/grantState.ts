@@ -1,13 +1,37 @@
+import { randomUUID } from "node:crypto";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as pulumi from "@pulumi/pulumi";
-import { READER_ROLE_ID, roleAssignmentName, roleDefinitionId } from "./roleAssignment";
+import { AccessCheckArgsError, type GrantFate } from "./accessCheckPlan";
+import { roleAssignmentName } from "./roleAssignment";
 
 /**
- * Whether the Reader assignment this program grants a principal is still in ARM. On a stack switched
- * from granted to denied it is, until the end of the update that drops it: Pulumi deletes a resource
- * that left the program only after everything else, the check included (pulumi/pulumi#14740). So the
- * check must know, and a pure program cannot see it: ARM is asked, for the assignment's deterministic
- * name at its scope.
+ * Whether the grant a check's refused scopes wait for is going away, asked of ARM and remembered in the
+ * stack's state by VmAccessCheck itself, so that any consumer (index.ts, a TypeScript or YAML program,
+ * examples/existing-vm) converges on its own.
+ *
+ * Pulumi deletes a resource that left the program only at the end of an update, after everything else
+ * (pulumi/pulumi#14740): the update that drops a role assignment still runs with it in force, and a
+ * refusal probed then could only fail, and fail again in every later update, which never reaches its
+ * deletes. A program cannot read its stack's previous state, so it cannot see "this update deletes the
+ * grant". What it can see: ARM's answer now, and Pulumi's builtin Stash (pulumi:index:Stash), which
+ * keeps the value it was created with while later inputs change. So:
+ *
+ * - ARM answers 404 (only a 404 counts as gone): nothing is registered, the refusal is probed, and
+ *   Pulumi deletes the stashes of an earlier revocation at the end of the update.
+ * - The grant is there and the stash `<check>-grant-seen` is created by this update (its output is this
+ *   update's own marker): the first update to see it, which removes it at its end as far as anything
+ *   can tell. Nothing is probed; the update succeeds and says the next one proves the denial.
+ * - The grant is still there in a later update: either it is not going away (retainOnDelete, made
+ *   outside the stack, dropped from its state), or the update that removed it from the program failed
+ *   before Pulumi's deletes, and then this update deletes it. Failing now would leave that stack stuck
+ *   for good (every later update would fail before its deletes too), so the second update to see it,
+ *   the one that creates `<check>-grant-seen-again`, is given the benefit of the doubt once more.
+ * - The third update to see it fails, naming the grant: it is not going away.
+ *
+ * The limit accepted (docs/access-check-component.md): two updates in a row that remove the grant and
+ * fail for other reasons make the third fail too, naming the grant, until it is deleted by hand (it was
+ * meant to go anyway) or the scope is no longer refused. A grant that is not going away costs two
+ * `pulumi up` that say "not verified yet" before the one that fails.
  */
 
 /** Whether an invoke's failure is ARM's 404 (the assignment, or its scope, is not there), as azure-native reports it. */
@@ -28,16 +52,111 @@ export async function assignmentRemains(lookup: () => Promise<unknown>, describe
   }
 }
 
-export function readerGrantRemains(
-  subscriptionId: pulumi.Input<string>,
-  scope: pulumi.Input<string>,
-  principalId: pulumi.Input<string>,
-): pulumi.Output<boolean> {
-  return pulumi.all([subscriptionId, scope, principalId]).apply(([subscription, at, principal]) => {
-    const name = roleAssignmentName(at, principal, roleDefinitionId(subscription, READER_ROLE_ID));
-    return assignmentRemains(
-      () => authorization.getRoleAssignment({ scope: at, roleAssignmentName: name }),
-      `the Reader assignment ${name} at ${at}`,
+/** The grant as given (every Input resolved). */
+export interface WatchedGrantValues {
+  roleAssignmentId?: unknown;
+  scope?: unknown;
+  roleDefinitionId?: unknown;
+  principalId?: unknown;
+}
+
+/** A role assignment ARM can be asked about: its ID, its scope and its name. */
+export interface GrantReference {
+  id: string;
+  scope: string;
+  name: string;
+}
+
+const ASSIGNMENT_ID = /^(.+)\/providers\/Microsoft\.Authorization\/roleAssignments\/([^/]+)$/i;
+const ROLE_DEFINITION_ID = /^(\/subscriptions\/[^/]+)?\/providers\/Microsoft\.Authorization\/roleDefinitions\/[^/]+$/i;
+const text = (value: unknown): value is string => typeof value === "string" && value.trim() !== "";
+const present = (value: unknown) => value !== undefined && value !== null && value !== "";
+
+/**
+ * The role assignment `grant` names: by its ARM ID, or by scope and role definition (and principal,
+ * the check's identity unless given) for an assignment named as this project names them, with the GUID
+ * derived from scope, principal and role (components/roleAssignment.ts). Throws AccessCheckArgsError.
+ */
+export function grantReference(
+  component: string,
+  values: WatchedGrantValues,
+  identityPrincipalId: unknown,
+): GrantReference {
+  const byId = present(values.roleAssignmentId);
+  const byParts = present(values.scope) || present(values.roleDefinitionId) || present(values.principalId);
+  if (byId && byParts) {
+    throw new AccessCheckArgsError(component, [
+      "grant names a role assignment either by roleAssignmentId or by scope and roleDefinitionId (and principalId), not both",
+    ]);
+  }
+  if (byId) {
+    const match = text(values.roleAssignmentId) ? ASSIGNMENT_ID.exec(values.roleAssignmentId.trim()) : null;
+    if (!match) {
+      throw new AccessCheckArgsError(component, [
+        `grant.roleAssignmentId = ${JSON.stringify(values.roleAssignmentId)} must be a role assignment's ARM ID: <scope>/providers/Microsoft.Authorization/roleAssignments/<name>`,
+      ]);
+    }
+    return { id: match[0], scope: match[1], name: match[2] };
+  }
+  const problems: string[] = [];
+  if (!text(values.scope) || !values.scope.startsWith("/")) {
+    problems.push(
+      `grant.scope = ${JSON.stringify(values.scope ?? null)} must be the assignment's scope, an ARM ID such as /subscriptions/<id>/resourceGroups/<name> (or give grant.roleAssignmentId)`,
     );
+  }
+  if (!text(values.roleDefinitionId) || !ROLE_DEFINITION_ID.test(values.roleDefinitionId.trim())) {
+    problems.push(
+      `grant.roleDefinitionId = ${JSON.stringify(values.roleDefinitionId ?? null)} must be a role definition's ID: /subscriptions/<id>/providers/Microsoft.Authorization/roleDefinitions/<role GUID>`,
+    );
+  }
+  const principal = present(values.principalId) ? values.principalId : identityPrincipalId;
+  if (!text(principal)) problems.push("grant.principalId is required when the identity's principalId is not known");
+  if (problems.length > 0) throw new AccessCheckArgsError(component, problems);
+  const scope = (values.scope as string).trim().replace(/\/+$/, "");
+  const name = roleAssignmentName(scope, principal as string, (values.roleDefinitionId as string).trim());
+  return { id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}`, scope, name };
+}
+
+/** One update's own marker: when it ran, and a random part that no other update shares. */
+export function updateMarker(now = new Date()): string {
+  return `${now.toISOString()} ${randomUUID()}`;
+}
+
+/** When the update that wrote `marker` ran. */
+function markedTime(marker: unknown): string {
+  return typeof marker === "string" ? marker.split(" ")[0] : "an earlier update";
+}
+
+/**
+ * What became of the grant, for this update (see the top of this file). The stashes are children of
+ * `parent`, registered only while ARM still holds the grant: that is the point, so they are registered
+ * once ARM has answered (inside an apply; the answer is known in previews too, invokes run there).
+ */
+export function watchGrant(
+  parent: pulumi.Resource,
+  name: string,
+  grant: pulumi.Output<GrantReference>,
+  marker: string,
+): pulumi.Output<GrantFate> {
+  const remains = grant.apply((ref) =>
+    assignmentRemains(
+      () => authorization.getRoleAssignment({ scope: ref.scope, roleAssignmentName: ref.name }, { parent }),
+      `the role assignment ${ref.id}`,
+    ),
+  );
+  return pulumi.all([grant, remains]).apply(([ref, stillThere]): pulumi.Output<GrantFate> => {
+    if (!stillThere) return pulumi.output<GrantFate>({ state: "absent" });
+    const fate = (state: "pending" | "pending-again" | "stays", first: unknown): GrantFate => ({
+      state,
+      grant: ref.id,
+      grantScope: ref.scope,
+      firstSeen: markedTime(first),
+    });
+    const seen = new pulumi.Stash(`${name}-grant-seen`, { input: marker }, { parent });
+    return seen.output.apply((first): pulumi.Output<GrantFate> => {
+      if (first === marker) return pulumi.output(fate("pending", first));
+      const again = new pulumi.Stash(`${name}-grant-seen-again`, { input: marker }, { parent });
+      return again.output.apply((second) => fate(second === marker ? "pending-again" : "stays", first));
+    });
   });
 }

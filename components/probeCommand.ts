@@ -21,6 +21,19 @@ export interface ProbeSettings {
   imdsEndpoint?: string;
   /** PROBE_EXPECT=denied: wait for ARM's refusal instead of access (absent: contract v1's behaviour). */
   expectDenied?: boolean;
+  /** PROBE_MAX_TEXT_BYTES: what is carried of a body that is not JSON (absent: the probe's 4096). */
+  maxTextBytes?: number;
+}
+
+/**
+ * One run of the probe, as any transport sends it:
+ * - granted: contract v1; exit 1 (not verified) fails the run, so the next `pulumi up` probes again.
+ * - denied: contract v1 read quickly where nothing is propagating; a 403 (exit 1) is the proof.
+ * - refusal: PROBE_EXPECT=denied; a read ARM still allows is asked again until the deadline.
+ */
+export interface ProbeInvocation {
+  form: "granted" | "denied" | "refusal";
+  settings: ProbeSettings;
 }
 
 /** The probe's deadline when nothing is propagating (grantAccess false): denial shows at once. */
@@ -43,6 +56,7 @@ export function probeEnvironment(settings: ProbeSettings): Array<[string, string
   vars.push(["RESOURCE_GROUP", settings.resourceGroup]);
   vars.push(["PROBE_DEADLINE_SECONDS", String(settings.deadlineSeconds)]);
   if (settings.expectDenied) vars.push(["PROBE_EXPECT", "denied"]);
+  if (settings.maxTextBytes !== undefined) vars.push(["PROBE_MAX_TEXT_BYTES", String(settings.maxTextBytes)]);
   return vars;
 }
 
@@ -74,10 +88,23 @@ export function refusalCommandLine(settings: ProbeSettings): string {
   return `${inline({ ...settings, expectDenied: true })} bash -s`;
 }
 
+/** The probe's variables for one invocation: its settings, PROBE_EXPECT=denied for a refusal. */
+export function invocationEnvironment(invocation: ProbeInvocation): Array<[string, string]> {
+  return probeEnvironment({ ...invocation.settings, expectDenied: invocation.form === "refusal" });
+}
+
+/** The SSH command line of one invocation. */
+export function invocationCommandLine(invocation: ProbeInvocation): string {
+  return invocation.form === "refusal"
+    ? refusalCommandLine(invocation.settings)
+    : probeCommandLine(invocation.settings, invocation.form);
+}
+
 /**
  * What runs instead of the probe while this very update removes the grant (Pulumi deletes it only at the
  * end of the update, after the check): nothing is probed, and the line differs from every probe line, so
  * the next update runs the check again in place.
  */
-export const REVOCATION_PENDING_COMMAND =
-  "echo 'revocation pending: this update removes the grant; the next pulumi up proves the denial'";
+export const REVOCATION_PENDING_OUTPUT =
+  "revocation pending: this update removes the grant; the next pulumi up proves the denial";
+export const REVOCATION_PENDING_COMMAND = `echo '${REVOCATION_PENDING_OUTPUT}'`;

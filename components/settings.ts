@@ -12,10 +12,16 @@ export const CONFIG_NAMESPACE = "vm-identity-access";
 
 export type IdentityMode = "user" | "system" | "both";
 
+/** How the probe reaches the VM: over SSH from where `pulumi up` runs, or through Azure's managed Run Command. */
+export type AccessCheckVia = "ssh" | "runCommand";
+
 export interface Settings {
   identity: IdentityMode;
-  /** The only source allowed to reach SSH, canonical (`203.0.113.7/32`). */
-  sshAllowedCidr: string;
+  accessCheckVia: AccessCheckVia;
+  /** The only source allowed to reach SSH, canonical (`203.0.113.7/32`); undefined with runCommand (nothing reaches the VM). */
+  sshAllowedCidr?: string;
+  /** runCommand only: an existing subnet's ARM resource ID; the program then creates no network. */
+  subnetId?: string;
   /** An extra admin key of the user's own; the program always generates its own check key too. */
   sshPublicKey?: string;
   adminUsername: string;
@@ -52,6 +58,8 @@ export const SETTING_KEYS = [
   "imdsEndpoint",
   "sshPort",
   "sshDialErrorLimit",
+  "accessCheckVia",
+  "subnetId",
 ] as const;
 export type SettingKey = (typeof SETTING_KEYS)[number];
 
@@ -68,6 +76,7 @@ export const DEFAULTS = {
   sshPort: 22,
   // With the provider's pause growing to 5 s, about four and a half minutes: a VM's boot and cloud-init.
   sshDialErrorLimit: 60,
+  accessCheckVia: "ssh",
 } as const;
 
 /** ARM endpoints of the clouds `azure-native:environment` names. */
@@ -95,6 +104,10 @@ const RESERVED_USERNAMES = new Set(
     " ",
   ),
 );
+
+/** An existing subnet's ARM resource ID (ARM compares IDs case-insensitively). */
+const SUBNET_ID =
+  /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i;
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -163,6 +176,17 @@ const fieldSchemas = {
     .regex(/^(-1|\d+)$/, "must be -1 (no limit) or a whole number from 0 to 1000")
     .transform(Number)
     .refine((n) => n <= 1000, "must be -1 (no limit) or a whole number from 0 to 1000"),
+  accessCheckVia: z.enum(["ssh", "runCommand"], {
+    errorMap: () => ({
+      message: "must be ssh (over SSH, through a public IP) or runCommand (Azure's Run Command, no inbound path)",
+    }),
+  }),
+  subnetId: z
+    .string()
+    .regex(
+      SUBNET_ID,
+      "must be a subnet's ARM resource ID: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>",
+    ),
 } satisfies Record<SettingKey, z.ZodTypeAny>;
 
 /** Why `value` is not a usable CIDR for the SSH rule, or undefined when it is. */
@@ -251,19 +275,22 @@ export function sshPublicKeyProblem(line: string): string | undefined {
 export function parseSettings(raw: Partial<Record<string, string | undefined>>, azureEnvironment?: string): Settings {
   const problems: string[] = [];
   const values: Partial<Record<SettingKey, unknown>> = {};
+  const given = (key: SettingKey) => raw[key] !== undefined && raw[key] !== "";
+  // The transport first: it decides which of the SSH settings mean anything.
+  const viaParsed = given("accessCheckVia") ? fieldSchemas.accessCheckVia.safeParse(raw.accessCheckVia) : undefined;
+  const via: AccessCheckVia | undefined =
+    viaParsed === undefined ? DEFAULTS.accessCheckVia : viaParsed.success ? viaParsed.data : undefined;
   for (const key of SETTING_KEYS) {
     const value = raw[key];
     if (value === undefined || value === "") continue;
+    // With runCommand an SSH source is an error of its own (below), whatever its spelling.
+    if (key === "sshAllowedCidr" && via === "runCommand") continue;
     const parsed = fieldSchemas[key].safeParse(value);
     if (parsed.success) values[key] = parsed.data;
     else problems.push(describeProblem(key, value, parsed.error.issues[0]?.message ?? "is invalid"));
   }
-  if (raw.sshAllowedCidr === undefined || raw.sshAllowedCidr === "") {
-    problems.push(
-      `${CONFIG_NAMESPACE}:sshAllowedCidr is required: the one network allowed to reach SSH, in CIDR form ` +
-        `(pulumi config set sshAllowedCidr 203.0.113.7/32); it never defaults to the Internet`,
-    );
-  }
+  if (via === "ssh") problems.push(...sshProblems(raw, given));
+  if (via === "runCommand") problems.push(...runCommandProblems(raw, values, given));
   const environment = azureEnvironment === undefined || azureEnvironment === "" ? "public" : azureEnvironment;
   if (values.armEndpoint === undefined && !(environment in ARM_ENDPOINTS)) {
     problems.push(
@@ -275,7 +302,9 @@ export function parseSettings(raw: Partial<Record<string, string | undefined>>, 
 
   return {
     identity: (values.identity as IdentityMode | undefined) ?? DEFAULTS.identity,
-    sshAllowedCidr: values.sshAllowedCidr as string,
+    accessCheckVia: via as AccessCheckVia,
+    ...(via === "ssh" ? { sshAllowedCidr: values.sshAllowedCidr as string } : {}),
+    ...(values.subnetId !== undefined ? { subnetId: values.subnetId as string } : {}),
     sshPublicKey: (values.sshPublicKey as string | undefined)?.trim(),
     adminUsername: (values.adminUsername as string | undefined) ?? DEFAULTS.adminUsername,
     vmSize: (values.vmSize as string | undefined) ?? DEFAULTS.vmSize,
@@ -291,6 +320,56 @@ export function parseSettings(raw: Partial<Record<string, string | undefined>>, 
     sshPort: (values.sshPort as number | undefined) ?? DEFAULTS.sshPort,
     sshDialErrorLimit: values.sshDialErrorLimit as number | undefined,
   };
+}
+
+/** Over SSH: the one source SSH admits is required, and the program makes its own network. */
+function sshProblems(raw: Partial<Record<string, string | undefined>>, given: (key: SettingKey) => boolean): string[] {
+  const problems: string[] = [];
+  if (!given("sshAllowedCidr")) {
+    problems.push(
+      `${CONFIG_NAMESPACE}:sshAllowedCidr is required: the one network allowed to reach SSH, in CIDR form ` +
+        `(pulumi config set sshAllowedCidr 203.0.113.7/32); it never defaults to the Internet ` +
+        `(or set accessCheckVia runCommand: no public IP, no inbound rule)`,
+    );
+  }
+  if (given("subnetId")) {
+    problems.push(
+      `${CONFIG_NAMESPACE}:subnetId = ${JSON.stringify(raw.subnetId)} is for accessCheckVia runCommand: over SSH the program ` +
+        `makes its own network (a public IP, an NSG rule from sshAllowedCidr); set accessCheckVia runCommand, or remove it ` +
+        `(pulumi config rm subnetId)`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Through Run Command nothing reaches the VM from outside: an SSH source would open nothing, and the SSH
+ * connection's settings would be silently ignored, so each is an error. The CLI hands the program
+ * Pulumi.yaml's defaults (sshPort 22, sshDialErrorLimit 60), which cannot be told from the same values
+ * set by hand: only another value is refused.
+ */
+function runCommandProblems(
+  raw: Partial<Record<string, string | undefined>>,
+  values: Partial<Record<SettingKey, unknown>>,
+  given: (key: SettingKey) => boolean,
+): string[] {
+  const problems: string[] = [];
+  const why = "with accessCheckVia runCommand nothing reaches the VM from outside (no public IP, no inbound rule)";
+  if (given("sshAllowedCidr")) {
+    problems.push(
+      `${CONFIG_NAMESPACE}:sshAllowedCidr = ${JSON.stringify(raw.sshAllowedCidr)} is for accessCheckVia ssh: ${why}, ` +
+        `so there is no SSH to allow; remove it (pulumi config rm sshAllowedCidr)`,
+    );
+  }
+  for (const key of ["sshPort", "sshDialErrorLimit"] as const) {
+    if (values[key] !== undefined && values[key] !== DEFAULTS[key]) {
+      problems.push(
+        `${CONFIG_NAMESPACE}:${key} = ${JSON.stringify(raw[key])} is for accessCheckVia ssh: ${why}, and the check ` +
+          `makes no SSH connection; remove it (pulumi config rm ${key})`,
+      );
+    }
+  }
+  return problems;
 }
 
 function describeProblem(key: SettingKey, value: string, allowed: string): string {

@@ -3,22 +3,27 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { AccessCheckResult } from "../verify/contract";
 import { judgeProbe, parseProbeOutput } from "../verify/judge";
-import { AccessCheckFailedError, PROBE_SCRIPT_PATH, revocationPendingLine } from "./accessCheck";
+import { AccessCheckFailedError, PROBE_SCRIPT_PATH, revocationWarnings } from "./accessCheck";
 import { probeEvidence, scopedChecks } from "./accessCheckEvidence";
 import {
   AccessCheckArgsError,
   type CheckValues,
   checkSettings,
+  type GrantFate,
   PER_DIAL_TIMEOUT_SECONDS,
-  pendingChecks,
   planRun,
   privateKeyValue,
   sshSettings,
 } from "./accessCheckPlan";
+import { grantReference, updateMarker, watchGrant } from "./grantState";
+import { field, given } from "./inputField";
+import { PREAMBLE_PATH, runCommandScript } from "./runCommandPlan";
+import { type ProbeRunner, type RunVerdict, runCommandProbe, unprobedVerdict } from "./vmAccessCheckRunCommand";
 
 /**
- * The public access check for one VM and one managed identity: over SSH it runs verify/probe.sh on the
- * VM (IMDS token, then ARM reads), judges the evidence and fails the deployment when it does not match.
+ * The public access check for one VM and one managed identity: over SSH, or through Azure's managed Run
+ * Command, it runs verify/probe.sh on the VM (IMDS token, then ARM reads), judges the evidence and fails
+ * the deployment when it does not match.
  * Usable by stacks that did not create the VM, and (through Pulumi's component packaging) from any
  * Pulumi language: its args and outputs keep to the types Pulumi's component analyzer accepts.
  * docs/access-check-component.md is the user's page.
@@ -78,6 +83,36 @@ export interface SshConnection {
   dialErrorLimit?: pulumi.Input<number>;
 }
 
+/**
+ * How to reach the VM through Azure's managed Run Command: ARM hands the probe to the VM's agent, which
+ * runs it inside the VM and reports back through ARM. Nothing needs a network path to the VM; the VM
+ * needs its agent and outbound 443 to Azure (docs/transports.md).
+ */
+export interface RunCommandTarget {
+  /** The VM's ARM resource ID: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>. */
+  vmId: pulumi.Input<string>;
+  /** The VM's Azure region: its run commands live there. */
+  location: pulumi.Input<string>;
+}
+
+/**
+ * The role assignment a check's refused scopes wait for: the grant being revoked. While ARM still holds
+ * it, the check handles "this update removes it" itself (see docs/access-check-component.md).
+ */
+export interface WatchedGrant {
+  /** The role assignment's ARM ID: <scope>/providers/Microsoft.Authorization/roleAssignments/<name>. */
+  roleAssignmentId?: pulumi.Input<string>;
+  /**
+   * Instead of the ID: the assignment's scope, for an assignment named as this project names them (the
+   * GUID derived from scope, principal and role: components/roleAssignment.ts), with roleDefinitionId.
+   */
+  scope?: pulumi.Input<string>;
+  /** With scope: the full role definition ID (/subscriptions/<id>/providers/Microsoft.Authorization/roleDefinitions/<GUID>). */
+  roleDefinitionId?: pulumi.Input<string>;
+  /** With scope: the principal it grants to. Default: the identity's principalId. */
+  principalId?: pulumi.Input<string>;
+}
+
 /** The managed identity to prove, and the claims its token must carry. */
 export interface ManagedIdentity {
   /** SystemAssigned or UserAssigned. */
@@ -100,8 +135,10 @@ export interface ManagedIdentity {
 export interface VmAccessCheckArgs {
   /** The VM's name, as the results report it. */
   vmName: pulumi.Input<string>;
-  /** How to reach the VM over SSH. */
-  ssh: pulumi.Input<SshConnection>;
+  /** How to reach the VM over SSH. Exactly one of ssh and runCommand. */
+  ssh?: pulumi.Input<SshConnection>;
+  /** How to reach the VM through Azure's managed Run Command (no network path to the VM). Exactly one of ssh and runCommand. */
+  runCommand?: pulumi.Input<RunCommandTarget>;
   /** The managed identity to prove. */
   identity: pulumi.Input<ManagedIdentity>;
   /**
@@ -138,9 +175,20 @@ export interface VmAccessCheckArgs {
    */
   quickRefusalSeconds?: pulumi.Input<number>;
   /**
-   * True when this very update removes the grant on the refused scopes (Pulumi deletes resources that left
-   * the program only at the end of an update, after the check). Nothing is probed: the outputs say the
-   * denial is proven by the next `pulumi up`, and the deployment does not fail. Default: false.
+   * The role assignment the refused scopes wait for (the grant being revoked). The check asks ARM
+   * whether it is still there: gone, the refusal is probed; still there, the update that removes it
+   * (Pulumi deletes it only at its end, after the check) probes nothing and says the next `pulumi up`
+   * proves the denial; still there two updates later, it is not going away and the check fails naming
+   * it. Needs refusedScopes. Default: none (a refused scope is probed whatever ARM holds).
+   */
+  grant?: pulumi.Input<WatchedGrant>;
+  /**
+   * Deprecated: give `grant` instead, and the check tells by itself whether this update removes it (a
+   * grant that is not going away then fails instead of saying "not verified yet" forever). True when this
+   * very update removes the grant on the refused scopes: nothing is probed, the outputs say the denial is
+   * proven by the next `pulumi up`, and the deployment does not fail. Default: false.
+   *
+   * @deprecated Give `grant` instead.
    */
   revocationPending?: pulumi.Input<boolean>;
   /** ARM's base URL; the token is requested for it plus "/". Default: "https://management.azure.com". */
@@ -214,6 +262,9 @@ export interface ProbeEvidence {
   error?: string;
 }
 
+/** How a grant named by scope and role is named in ARM (`grant.scope`): the GUID derived from scope, principal and role. */
+export { READER_ROLE_ID, roleAssignmentName, roleDefinitionId } from "./roleAssignment";
+
 /** The component's type token: what Pulumi's component provider host derives from this package and class. */
 export const VM_ACCESS_CHECK_TYPE = "vm-identity-access:index:VmAccessCheck";
 
@@ -232,7 +283,7 @@ export class VmAccessCheck extends pulumi.ComponentResource {
   public readonly results: pulumi.Output<any[]>;
 
   constructor(name: string, args: VmAccessCheckArgs, opts?: pulumi.ComponentResourceOptions) {
-    // Checked before anything registers: a check with nothing to probe creates nothing.
+    // Checked before anything registers: a check with nothing to probe, or no one way to the VM, creates nothing.
     const runs = [
       ...scopeList(name, "readableScopes", args.readableScopes).map((scope, index) => ({
         scope,
@@ -252,6 +303,18 @@ export class VmAccessCheck extends pulumi.ComponentResource {
         "readableScopes and refusedScopes are both empty: list at least one resource group ID to probe",
       ]);
     }
+    const transport = transportOf(name, args);
+    const watchesGrant = given(args.grant);
+    if (watchesGrant && !runs.some((run) => run.expectation === Expectation.Denied)) {
+      throw new AccessCheckArgsError(name, [
+        "grant names the role assignment refusedScopes wait for, and refusedScopes is empty: list the scopes it must stop opening, or remove grant",
+      ]);
+    }
+    if (watchesGrant && given(args.revocationPending)) {
+      throw new AccessCheckArgsError(name, [
+        "grant and revocationPending are both given: with grant the check tells by itself whether this update removes it; remove revocationPending",
+      ]);
+    }
     super(VM_ACCESS_CHECK_TYPE, name, {}, opts);
     const failOnMismatch = args.failOnMismatch ?? true;
     const settings = pulumi
@@ -266,75 +329,58 @@ export class VmAccessCheck extends pulumi.ComponentResource {
         imdsEndpoint: args.imdsEndpoint,
       })
       .apply((values) => checkSettings(name, values as CheckValues));
-    const ssh = pulumi
-      .all([
-        field(args.ssh, "host"),
-        field(args.ssh, "port"),
-        field(args.ssh, "user"),
-        field(args.ssh, "hostKey"),
-        field(args.ssh, "dialErrorLimit"),
-      ])
-      .apply(([host, port, user, hostKey, dialErrorLimit]) =>
-        sshSettings(name, { host, port, user, hostKey, dialErrorLimit }),
-      );
-    const connection = {
-      host: ssh.host,
-      port: ssh.port,
-      user: ssh.user,
-      // Always a secret, however it was given.
-      privateKey: pulumi.secret(field(args.ssh, "privateKey").apply((key) => privateKeyValue(name, key))),
-      // Security control: only the VM holding this host key can answer the check.
-      hostKey: ssh.hostKey,
-      // Ride out boot and cloud-init: sshd refuses connections until then.
-      dialErrorLimit: ssh.dialErrorLimit,
-      perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
-    };
+    // The grant the refused scopes wait for: asked of ARM, and remembered in the state (components/grantState.ts).
+    const fate: pulumi.Output<GrantFate> = watchesGrant
+      ? watchGrant(
+          this,
+          name,
+          pulumi
+            .all([
+              field(args.grant as pulumi.Input<object>, "roleAssignmentId"),
+              field(args.grant as pulumi.Input<object>, "scope"),
+              field(args.grant as pulumi.Input<object>, "roleDefinitionId"),
+              field(args.grant as pulumi.Input<object>, "principalId"),
+              settings,
+            ])
+            .apply(([roleAssignmentId, scope, roleDefinitionId, principalId, checked]) =>
+              grantReference(name, { roleAssignmentId, scope, roleDefinitionId, principalId }, checked.principalId),
+            ),
+          updateMarker(),
+        )
+      : pulumi.output<GrantFate>({ state: "absent" });
     const probeScript = readFileSync(PROBE_SCRIPT_PATH, "utf8");
+    const probe =
+      transport === "ssh"
+        ? sshProbe(this, name, args, opts, probeScript)
+        : runCommandProbe(this, name, args.runCommand as pulumi.Input<RunCommandTarget>, {
+            triggers: args.triggers,
+            dependsOn: opts?.dependsOn,
+            script: runCommandScript(readFileSync(PREAMBLE_PATH, "utf8"), probeScript),
+          });
 
-    const judgedRuns = runs.map((run) => {
+    const judgedRuns = runs.map((run, position) => {
       const plan = pulumi
-        .all([settings, run.scope])
-        .apply(([checked, scope]) => planRun(name, checked, { ...run, scope }));
-      const probe = new command.remote.Command(
-        runs.length === 1 ? name : `${name}-${runs.indexOf(run) + 1}`,
-        {
-          connection,
-          create: plan.create,
-          // Undefined (no update line; no stdin while nothing is probed) leaves the input out.
-          update: plan.update as pulumi.Output<string>,
-          stdin: plan.apply((p) => (p.sendsProbe ? probeScript : undefined)) as pulumi.Output<string>,
-          triggers: args.triggers,
-          // The previous run's output must not leak into the next run's environment.
-          addPreviousOutputInEnv: false,
-          // The probe's stderr is its progress (one line per attempt); stdout is the evidence.
-          logging: "stderr",
-        },
-        { parent: this, dependsOn: opts?.dependsOn },
-      );
-      return pulumi.all([args.vmName, plan, probe.stdout]).apply(([vm, p, stdout]) => {
-        const evidence = p.pending ? stdout.trim() : parseProbeOutput(stdout);
-        const verdict = p.pending
-          ? { checks: pendingChecks(p.scope), verified: false }
-          : judgeProbe(evidence, p.expected, p.kind, p.expectation);
-        return {
-          vm,
-          identity: p.kind,
-          expected: p.expected,
-          probe: evidence,
-          ...verdict,
-          expectation: p.expectation,
-          pending: p.pending,
-        };
-      });
+        .all([settings, run.scope, run.expectation === Expectation.Denied ? fate : { state: "absent" as const }])
+        .apply(([checked, scope, grantFate]) => planRun(name, checked, { ...run, scope }, grantFate));
+      const resourceName = runs.length === 1 ? name : `${name}-${position + 1}`;
+      const verdict = probe(resourceName, plan);
+      return pulumi.all([args.vmName, plan, verdict]).apply(([vm, p, v]) => ({
+        vm,
+        identity: p.kind,
+        expected: p.expected,
+        probe: v.probe,
+        checks: v.checks,
+        verified: v.verified,
+        expectation: p.expectation,
+        pending: p.unprobed?.pending ?? false,
+      }));
     });
 
     // The evidence holds claims, never the token (the probe's contract; the judge redacts anything
     // token-shaped). Unsecreted so that stack outputs show it even if a provider marks the command's
     // stdout secret because its connection is.
     const judged = pulumi.unsecret(pulumi.all(judgedRuns)).apply((all) => {
-      const pending = all.filter((run) => run.pending);
-      if (failOnMismatch && pending.length > 0)
-        pulumi.log.warn(revocationPendingLine(pending.map((r) => r.expected.resourceGroupId)), this);
+      if (failOnMismatch) for (const line of revocationWarnings(all.map(contractResult))) pulumi.log.warn(line, this);
       const failed = all.filter((run) => !run.verified && !run.pending);
       if (failOnMismatch && failed.length > 0) {
         const accessCheck = {
@@ -369,22 +415,87 @@ export class VmAccessCheck extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * The one way to the VM: exactly one of ssh and runCommand, known when the program runs (the transport
+ * decides which resources exist).
+ */
+function transportOf(component: string, args: VmAccessCheckArgs): "ssh" | "runCommand" {
+  const ssh = given(args.ssh);
+  const runCommand = given(args.runCommand);
+  if (ssh && runCommand) {
+    throw new AccessCheckArgsError(component, [
+      "ssh and runCommand are both given: give exactly one way to the VM, ssh (its address, key and host key) or runCommand (its resource ID and location)",
+    ]);
+  }
+  if (!ssh && !runCommand) {
+    throw new AccessCheckArgsError(component, [
+      "ssh or runCommand is required: ssh (the VM's address, key and host key) or runCommand (its resource ID and location, for a VM nothing can reach)",
+    ]);
+  }
+  return ssh ? "ssh" : "runCommand";
+}
+
+/** The probe runs over SSH: one command:remote:Command each, the probe on stdin, the host key pinned. */
+function sshProbe(
+  parent: pulumi.ComponentResource,
+  component: string,
+  args: VmAccessCheckArgs,
+  opts: pulumi.ComponentResourceOptions | undefined,
+  probeScript: string,
+): ProbeRunner {
+  const sshArg = args.ssh as pulumi.Input<SshConnection>;
+  const ssh = pulumi
+    .all([
+      field(sshArg, "host"),
+      field(sshArg, "port"),
+      field(sshArg, "user"),
+      field(sshArg, "hostKey"),
+      field(sshArg, "dialErrorLimit"),
+    ])
+    .apply(([host, port, user, hostKey, dialErrorLimit]) =>
+      sshSettings(component, { host, port, user, hostKey, dialErrorLimit }),
+    );
+  const connection = {
+    host: ssh.host,
+    port: ssh.port,
+    user: ssh.user,
+    // Always a secret, however it was given.
+    privateKey: pulumi.secret(field(sshArg, "privateKey").apply((key) => privateKeyValue(component, key))),
+    // Security control: only the VM holding this host key can answer the check.
+    hostKey: ssh.hostKey,
+    // Ride out boot and cloud-init: sshd refuses connections until then.
+    dialErrorLimit: ssh.dialErrorLimit,
+    perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
+  };
+  return (resourceName, plan) => {
+    const probe = new command.remote.Command(
+      resourceName,
+      {
+        connection,
+        create: plan.create,
+        // Undefined (no update line; no stdin while nothing is probed) leaves the input out.
+        update: plan.update as pulumi.Output<string>,
+        stdin: plan.apply((p) => (p.sendsProbe ? probeScript : undefined)) as pulumi.Output<string>,
+        triggers: args.triggers,
+        // The previous run's output must not leak into the next run's environment.
+        addPreviousOutputInEnv: false,
+        // The probe's stderr is its progress (one line per attempt); stdout is the evidence.
+        logging: "stderr",
+      },
+      { parent, dependsOn: opts?.dependsOn },
+    );
+    return pulumi.all([plan, probe.stdout]).apply(([p, stdout]): RunVerdict => {
+      if (p.unprobed !== undefined) return unprobedVerdict(p, stdout);
+      const evidence = parseProbeOutput(stdout);
+      return { probe: evidence, ...judgeProbe(evidence, p.expected, p.kind, p.expectation) };
+    });
+  };
+}
+
 /** A run as the output contract has it (the run's own expectation and pending flag left out). */
 function contractResult(run: AccessCheckResult & { expectation: unknown; pending: unknown }): AccessCheckResult {
   const { vm, identity, expected, probe, checks, verified } = run;
   return { vm, identity, expected, probe, checks, verified };
-}
-
-/**
- * One field of an Input object. Given as a plain object, the field keeps its own secretness (a secret
- * private key does not make the host secret); given as an Output, the field is read from it.
- */
-function field(input: pulumi.Input<object>, key: string): pulumi.Output<unknown> {
-  if (pulumi.Output.isInstance(input) || input instanceof Promise) {
-    const whole = pulumi.output(input) as pulumi.Output<Record<string, unknown> | undefined>;
-    return whole.apply((value) => value?.[key]);
-  }
-  return pulumi.output((input as Record<string, pulumi.Input<unknown>>)[key]);
 }
 
 /** A scope list: its length decides the number of probe runs, so it must be written out in the program. */

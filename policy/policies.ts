@@ -1,4 +1,5 @@
 import type { Policies } from "@pulumi/policy";
+import { privateFormNoInboundPath } from "./privateForm";
 import { publicIpStandardStatic } from "./publicIp";
 import { readerAtResourceGroup } from "./readerRoleAssignment";
 import { remoteCommandPinned } from "./remoteCommand";
@@ -20,5 +21,6 @@ export const securityPolicies: Policies = [
   publicIpStandardStatic,
   readerAtResourceGroup,
   remoteCommandPinned,
+  privateFormNoInboundPath,
   stackVmCount,
 ];

@@ -418,6 +418,12 @@ describe("against one shared Local Azure", () => {
         { PROBE_EXPECT: expect },
         `PROBE_EXPECT must be granted or denied (unset: granted); got '${expect}'`,
       ]),
+      // Optional, for Run Command (Azure keeps the last 4,096 bytes of its output): not a contract v1 variable.
+      ...["63", "4097", "1e3", "all"].map((max): [string, ProbeEnv, string] => [
+        `PROBE_MAX_TEXT_BYTES '${max}'`,
+        { PROBE_MAX_TEXT_BYTES: max } as ProbeEnv,
+        `PROBE_MAX_TEXT_BYTES must be a whole number from 64 to 4096 (unset: 4096); got '${max}'`,
+      ]),
       ...["file:///etc/passwd", "169.254.169.254", "http://"].map((imds): [string, ProbeEnv, string] => [
         `IMDS base '${imds}'`,
         { AZURE_POD_IDENTITY_AUTHORITY_HOST: imds },
@@ -784,6 +790,22 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
         expect(run.result?.permissions).toBeNull();
         expect(run.result?.error).toEqual({ stage: "arm", status: 404, ...error });
         expect(arm.seen).toHaveLength(1);
+      });
+    });
+
+    it("carries no more of a body that is not JSON than PROBE_MAX_TEXT_BYTES, as Run Command asks", async () => {
+      await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
+        const page = `<html><body>${"proxy says no. ".repeat(400)}</body></html>`;
+        arm.inject(RG_READ, 1, { status: 404, headers: { "content-type": "text/html" }, body: page });
+        const run = await runProbe(env, { caBundlePath, extraEnv: { PROBE_MAX_TEXT_BYTES: "256" } });
+        expect(run.exitCode).toBe(1);
+        expect(run.result?.resourceGroup).toEqual({
+          status: 404,
+          attempts: 1,
+          body: `${page.slice(0, 256)}...[truncated: first 256 of ${page.length} bytes]`,
+        });
+        // The whole report stays far below the 4,096 bytes Azure keeps of a run command's output.
+        expect(Buffer.byteLength(run.stdout)).toBeLessThan(2048);
       });
     });
 

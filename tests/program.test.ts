@@ -3,14 +3,19 @@ import { describe, expect, it, vi } from "vitest";
 import { formerCommandAlias } from "../components/accessCheck";
 import { REVOCATION_PENDING_COMMAND } from "../components/probeCommand";
 import { READER_ROLE_ID, roleAssignmentName } from "../components/roleAssignment";
+import type { VmAccessCheckArgs } from "../components/vmAccessCheck";
 import type { AccessCheck } from "../verify/contract";
+import { stackOutputsSchema } from "../verify/schema";
 import {
   ARM,
   fakeProbeAnswer,
   inlineProbeSettings,
+  type LastingState,
+  lastingState,
   type ProbeAnswer,
   type ProgramRun,
   type Registration,
+  RUN_COMMAND_TYPE,
   runProgram,
   SUBSCRIPTION_ID,
   TENANT_ID,
@@ -21,7 +26,7 @@ const BASE = { sshAllowedCidr: "198.51.100.7/32" };
 
 const run = (
   settings: Record<string, string>,
-  options: { probe?: ProbeAnswer; azureEnvironment?: string; grantRemains?: boolean } = {},
+  options: { probe?: ProbeAnswer; azureEnvironment?: string; grantRemains?: boolean; lasting?: LastingState } = {},
 ) => runProgram({ ...BASE, ...settings }, { ...options, resetModules: () => vi.resetModules() });
 
 const ofType = (result: ProgramRun, type: string): Registration[] =>
@@ -432,4 +437,244 @@ describe("bad settings stop the program before anything is registered", () => {
       expect(result.registrations.filter((r) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
     });
   }
+});
+
+describe("grantAccess false on a stack whose Reader grant outlives the updates that should remove it", () => {
+  it("says not verified yet once, gives the benefit of the doubt once more, then fails naming the grant", async () => {
+    const lasting = lastingState();
+    const options = { probe: fakeProbeAnswer({ denied: true }), grantRemains: true, lasting };
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const first = await run({ grantAccess: "false" }, options);
+      expectNoRejections(first);
+      expect(output<AccessCheck>(first, "accessCheck").results[0].checks[0].detail).toMatch(
+        /is removed at the end of this update, after the check/,
+      );
+      const second = await run({ grantAccess: "false" }, options);
+      expectNoRejections(second);
+      expect(output<AccessCheck>(second, "accessCheck").results[0].checks[0].detail).toMatch(
+        /is still there after the update that should have removed it \(that update may have failed before Pulumi's deletes\)/,
+      );
+      const third = await run({ grantAccess: "false" }, options);
+      const assignment = `${rgId(third)}/providers/Microsoft.Authorization/roleAssignments/`;
+      expect(third.rejected.accessCheck?.message).toContain(
+        `The access check did not verify the expected access (denied):\n  vmia-vm0 (user): grant-removed: the role assignment ${assignment}`,
+      );
+      expect(third.rejected.accessCheck?.message).toContain("it is not going away");
+      expect(ofType(third, "pulumi:index:Stash").map((r) => r.name)).toEqual([
+        "vmia-check-0-user-grant-seen",
+        "vmia-check-0-user-grant-seen-again",
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+/** Records, for each VmAccessCheck the program makes next, the names of the resources it depends on. */
+async function withCheckDependencies(): Promise<Map<string, string[]>> {
+  const seen = new Map<string, string[]>();
+  vi.doMock("../components/vmAccessCheck", async (importOriginal) => {
+    const original = await importOriginal<typeof import("../components/vmAccessCheck")>();
+    class RecordingCheck extends original.VmAccessCheck {
+      constructor(name: string, args: VmAccessCheckArgs, opts?: pulumi.ComponentResourceOptions) {
+        const names = ((opts?.dependsOn ?? []) as pulumi.Resource[]).map(
+          (resource) => (resource as unknown as { __name?: string }).__name ?? "?",
+        );
+        seen.set(name, names);
+        super(name, args, opts);
+      }
+    }
+    return { ...original, VmAccessCheck: RecordingCheck };
+  });
+  return seen;
+}
+
+const SUBNET =
+  "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/hub-rg/providers/Microsoft.Network/virtualNetworks/spoke/subnets/workloads";
+const VIA_RUN_COMMAND = { sshAllowedCidr: "", accessCheckVia: "runCommand" };
+const parametersOf = (registration: Registration) =>
+  Object.fromEntries(
+    (registration.inputs.parameters as Array<{ name: string; value: string }>).map((p) => [p.name, p.value]),
+  );
+
+describe("accessCheckVia runCommand", async () => {
+  const result = await run(VIA_RUN_COMMAND);
+
+  it("gives no NIC a public IP and the NSG no inbound allow rule at all", () => {
+    expectNoRejections(result);
+    const [nic] = ofType(result, "azure-native:network:NetworkInterface");
+    const [ipConfiguration] = nic.inputs.ipConfigurations as Array<Record<string, unknown>>;
+    expect(ipConfiguration).not.toHaveProperty("publicIPAddress");
+    expect(ipConfiguration.subnet).toEqual({ id: expect.stringMatching(/\/vmia-subnet$/) });
+    const [nsg] = ofType(result, "azure-native:network:NetworkSecurityGroup");
+    expect(nsg.inputs.securityRules).toEqual([]);
+    expect(nic.inputs.networkSecurityGroup).toEqual({ id: expect.stringMatching(/\/vmia-nsg$/) });
+  });
+
+  it("gives the subnet explicit egress through a Standard NAT gateway with its own Standard static public IP", () => {
+    const [nat] = ofType(result, "azure-native:network:NatGateway");
+    const ips = ofType(result, "azure-native:network:PublicIPAddress");
+    expect(ips.map((ip) => ip.name)).toEqual(["vmia-nat-ip"]);
+    expect(ips[0].inputs).toMatchObject({ sku: { name: "Standard" }, publicIPAllocationMethod: "Static" });
+    expect(nat.name).toBe("vmia-nat");
+    expect(nat.inputs).toMatchObject({
+      sku: { name: "Standard" },
+      publicIpAddresses: [{ id: expect.stringMatching(/\/vmia-nat-ip$/) }],
+      idleTimeoutInMinutes: 4,
+    });
+    const [subnet] = ofType(result, "azure-native:network:Subnet");
+    expect(subnet.inputs).toMatchObject({
+      addressPrefix: "10.42.1.0/24",
+      natGateway: { id: expect.stringMatching(/\/vmia-nat$/) },
+      defaultOutboundAccess: false,
+    });
+  });
+
+  it("runs the probe as a managed run command on the VM, no SSH command at all", () => {
+    expect(ofType(result, "command:remote:Command")).toEqual([]);
+    const [runCommand] = ofType(result, RUN_COMMAND_TYPE);
+    const identity = result.outputs?.identity as { clientId: string };
+    expect(runCommand.name).toBe("vmia-check-0-user");
+    expect(runCommand.inputs).toMatchObject({
+      resourceGroupName: result.outputs?.resourceGroupName,
+      vmName: "vmia-vm0",
+      runCommandName: "vmia-check-0-user",
+      location: "westeurope",
+      asyncExecution: false,
+      treatFailureAsDeploymentFailure: false,
+      timeoutInSeconds: 660,
+    });
+    expect(String((runCommand.inputs.source as { script: string }).script)).toContain(
+      "vmia_run_probe <<'VMIA_PROBE_SOURCE'",
+    );
+    expect(parametersOf(runCommand)).toEqual({
+      ARM_ENDPOINT: ARM,
+      MI_CLIENT_ID: identity.clientId,
+      SUBSCRIPTION_ID,
+      RESOURCE_GROUP: result.outputs?.resourceGroupName,
+      PROBE_DEADLINE_SECONDS: "600",
+      PROBE_MAX_TEXT_BYTES: "256",
+      PROBE_TRIGGERS: expect.stringMatching(/^[0-9a-f]{16}$/),
+      PROBE_RUN: "1",
+    });
+  });
+
+  it("exports the judged evidence, the VMs without address or SSH command, and no key", () => {
+    const accessCheck = output<AccessCheck>(result, "accessCheck");
+    expect(accessCheck).toMatchObject({ verified: true, expectation: "granted" });
+    expect((accessCheck.results[0].probe as { runAs: unknown }).runAs).toEqual({ user: "nobody", uid: 65534 });
+    expect(result.outputs?.vms).toEqual([{ name: "vmia-vm0" }]);
+    expect(result.outputs?.sshPrivateKey).toBeUndefined();
+    expect(stackOutputsSchema.safeParse(result.outputs).success).toBe(true);
+  });
+
+  it("keeps SSH keys-only login, with a generated key Azure requires and no host key to pin", () => {
+    const [vm] = ofType(result, "azure-native:compute:VirtualMachine");
+    const osProfile = vm.inputs.osProfile as Record<string, unknown>;
+    expect(osProfile).not.toHaveProperty("customData");
+    expect(osProfile.linuxConfiguration).toMatchObject({ disablePasswordAuthentication: true });
+    expect(ofType(result, "tls:index/privateKey:PrivateKey").map((key) => key.name)).toEqual(["vmia-admin-key"]);
+  });
+
+  it("authorizes only the user's own key when given, and generates none", async () => {
+    const userKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmC4V8kqHnqRZx7S8p7OwPZyNQlzvZpP0tM2hGv3d5n me@laptop";
+    const withKey = await run({ ...VIA_RUN_COMMAND, sshPublicKey: userKey });
+    expectNoRejections(withKey);
+    expect(ofType(withKey, "tls:index/privateKey:PrivateKey")).toEqual([]);
+    const [vm] = ofType(withKey, "azure-native:compute:VirtualMachine");
+    const keys = (vm.inputs.osProfile as { linuxConfiguration: { ssh: { publicKeys: Array<{ keyData: string }> } } })
+      .linuxConfiguration.ssh.publicKeys;
+    expect(keys.map((key) => key.keyData)).toEqual([userKey]);
+  });
+
+  it("runs every VM's checks, user and system, one run command each, named per VM and identity", async () => {
+    const checkDependencies = await withCheckDependencies();
+    const both = await run({ ...VIA_RUN_COMMAND, identity: "both", vmCount: "3" });
+    vi.doUnmock("../components/vmAccessCheck");
+    expectNoRejections(both);
+    const declared = ofType(both, RUN_COMMAND_TYPE).map((r) => `${r.name} on ${r.inputs.vmName}`);
+    expect(declared.sort()).toEqual(
+      [0, 1, 2].flatMap((i) => [`vmia-check-${i}-system on vmia-vm${i}`, `vmia-check-${i}-user on vmia-vm${i}`]),
+    );
+    // One VM's runs go one after the other (its system check waits for its user check); VMs side by side.
+    expect(Object.fromEntries(checkDependencies)).toEqual({
+      "vmia-check-0-user": ["vmia-user", "vmia-vm0"],
+      "vmia-check-0-system": ["vmia-vm0-system", "vmia-vm0", "vmia-check-0-user"],
+      "vmia-check-1-user": ["vmia-user", "vmia-vm1"],
+      "vmia-check-1-system": ["vmia-vm1-system", "vmia-vm1", "vmia-check-1-user"],
+      "vmia-check-2-user": ["vmia-user", "vmia-vm2"],
+      "vmia-check-2-system": ["vmia-vm2-system", "vmia-vm2", "vmia-check-2-user"],
+    });
+    expect(output<AccessCheck>(both, "accessCheck")).toMatchObject({ verified: true });
+  });
+
+  it("proves denial with grantAccess false, first quickly (contract v1), as over SSH", async () => {
+    const denied = await run(
+      { ...VIA_RUN_COMMAND, grantAccess: "false" },
+      { probe: fakeProbeAnswer({ denied: true }) },
+    );
+    expectNoRejections(denied);
+    const [runCommand] = ofType(denied, RUN_COMMAND_TYPE);
+    expect(parametersOf(runCommand)).toMatchObject({ PROBE_DEADLINE_SECONDS: "10", PROBE_RUN: "1" });
+    expect(parametersOf(runCommand)).not.toHaveProperty("PROBE_EXPECT");
+    expect(output<AccessCheck>(denied, "accessCheck")).toMatchObject({ verified: true, expectation: "denied" });
+  });
+
+  it("fails naming each failed check when access was expected but ARM denied it, and heals on the next run", async () => {
+    const lasting = lastingState();
+    const failed = await run(VIA_RUN_COMMAND, { probe: fakeProbeAnswer({ denied: true }), lasting });
+    expect(failed.rejected.accessCheck?.message).toBe(
+      "The access check did not verify the expected access (granted):\n" +
+        '  vmia-vm0 (user): probe-output: the probe should report ok true, reported ok false with error {"stage":"arm","status":403,"code":"AuthorizationFailed","message":"The client does not have authorization"}\n' +
+        '  vmia-vm0 (user): resource-group-read: reading the resource group answered 403 "AuthorizationFailed"\n' +
+        "  vmia-vm0 (user): permissions-read-only: the effective permissions were not read (status nothing)",
+    );
+    const healed = await run(VIA_RUN_COMMAND, { lasting });
+    expectNoRejections(healed);
+    expect(parametersOf(ofType(healed, RUN_COMMAND_TYPE)[0]).PROBE_RUN).toBe("2");
+    expect(output<AccessCheck>(healed, "accessCheck").verified).toBe(true);
+    // And an unchanged, verified stack declares the same run command again: Azure runs nothing.
+    const again = await run(VIA_RUN_COMMAND, { lasting });
+    expect(ofType(again, RUN_COMMAND_TYPE)[0].inputs).toEqual(ofType(healed, RUN_COMMAND_TYPE)[0].inputs);
+    expect([...lasting.runCommands.values()].map((held) => held.runs)).toEqual([2]);
+  });
+});
+
+describe("accessCheckVia runCommand with subnetId", async () => {
+  const result = await run({ ...VIA_RUN_COMMAND, subnetId: SUBNET });
+
+  it("puts the NIC in that subnet and creates no network: no VNet, subnet, NSG, NAT gateway or public IP", () => {
+    expectNoRejections(result);
+    for (const type of [
+      "azure-native:network:VirtualNetwork",
+      "azure-native:network:Subnet",
+      "azure-native:network:NetworkSecurityGroup",
+      "azure-native:network:NatGateway",
+      "azure-native:network:PublicIPAddress",
+    ]) {
+      expect(ofType(result, type)).toEqual([]);
+    }
+    const [nic] = ofType(result, "azure-native:network:NetworkInterface");
+    expect(nic.inputs).not.toHaveProperty("networkSecurityGroup");
+    expect(nic.inputs.ipConfigurations).toEqual([
+      { name: "primary", primary: true, privateIPAllocationMethod: "Dynamic", subnet: { id: SUBNET } },
+    ]);
+    expect(output<AccessCheck>(result, "accessCheck").verified).toBe(true);
+  });
+});
+
+describe("the transport's settings stop the program before anything is registered", () => {
+  it.each([
+    [
+      { ...VIA_RUN_COMMAND, sshAllowedCidr: "198.51.100.7/32" },
+      'vm-identity-access:sshAllowedCidr = "198.51.100.7/32" is for accessCheckVia ssh',
+    ],
+    [{ subnetId: SUBNET }, "vm-identity-access:subnetId"],
+    [{ ...VIA_RUN_COMMAND, sshPort: "2222" }, 'vm-identity-access:sshPort = "2222" is for accessCheckVia ssh'],
+  ])("rejects %j", async (settings, message) => {
+    const result = await run(settings);
+    expect(result.loadError?.message).toContain(message);
+    expect(result.registrations.filter((r) => r.type !== "pulumi:pulumi:Stack")).toEqual([]);
+  });
 });

@@ -20,6 +20,7 @@ describe("parseSettings", () => {
   it("applies the design's defaults", () => {
     expect(parseSettings(BASE)).toEqual({
       identity: "user",
+      accessCheckVia: "ssh",
       sshAllowedCidr: "198.51.100.7/32",
       sshPublicKey: undefined,
       adminUsername: "azureuser",
@@ -104,7 +105,8 @@ describe("parseSettings", () => {
   it("requires sshAllowedCidr and names how to set it", () => {
     expect(errorOf({}).message).toBe(
       "vm-identity-access:sshAllowedCidr is required: the one network allowed to reach SSH, in CIDR form " +
-        "(pulumi config set sshAllowedCidr 203.0.113.7/32); it never defaults to the Internet",
+        "(pulumi config set sshAllowedCidr 203.0.113.7/32); it never defaults to the Internet " +
+        "(or set accessCheckVia runCommand: no public IP, no inbound rule)",
     );
   });
 
@@ -126,6 +128,77 @@ describe("parseSettings", () => {
   it("is a RunError, so Pulumi prints the message without a stack trace", async () => {
     const pulumi = await import("@pulumi/pulumi");
     expect(pulumi.RunError.isInstance(errorOf({}))).toBe(true);
+  });
+});
+
+describe("accessCheckVia and subnetId", () => {
+  const SUBNET =
+    "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/hub-rg/providers/Microsoft.Network/virtualNetworks/spoke/subnets/workloads";
+
+  it("runs over SSH by default, as before", () => {
+    expect(parseSettings(BASE)).toMatchObject({ accessCheckVia: "ssh", sshAllowedCidr: "198.51.100.7/32" });
+    expect(parseSettings(BASE)).not.toHaveProperty("subnetId");
+  });
+
+  it("needs no sshAllowedCidr with runCommand, and takes an existing subnet", () => {
+    expect(parseSettings({ accessCheckVia: "runCommand" })).toMatchObject({ accessCheckVia: "runCommand" });
+    expect(parseSettings({ accessCheckVia: "runCommand" })).not.toHaveProperty("sshAllowedCidr");
+    expect(parseSettings({ accessCheckVia: "runCommand", subnetId: SUBNET }).subnetId).toBe(SUBNET);
+    // ARM compares IDs case-insensitively, and so does the check.
+    const lower = SUBNET.replace("resourceGroups", "resourcegroups").replace("Microsoft.Network", "microsoft.network");
+    expect(parseSettings({ accessCheckVia: "runCommand", subnetId: lower }).subnetId).toBe(lower);
+  });
+
+  it("takes the CLI's declared defaults for the SSH settings with runCommand (it cannot tell them from unset)", () => {
+    const settings = parseSettings({
+      accessCheckVia: "runCommand",
+      sshPort: "22",
+      sshDialErrorLimit: "60",
+      sshAllowedCidr: "",
+    });
+    expect(settings).toMatchObject({ accessCheckVia: "runCommand", sshPort: 22 });
+  });
+
+  it.each([
+    [
+      { accessCheckVia: "winrm" },
+      'vm-identity-access:accessCheckVia = "winrm" must be ssh (over SSH, through a public IP) or runCommand (Azure\'s Run Command, no inbound path)',
+    ],
+    [
+      { accessCheckVia: "runCommand", sshAllowedCidr: "198.51.100.7/32" },
+      'vm-identity-access:sshAllowedCidr = "198.51.100.7/32" is for accessCheckVia ssh: with accessCheckVia runCommand nothing reaches the VM from outside (no public IP, no inbound rule), so there is no SSH to allow; remove it (pulumi config rm sshAllowedCidr)',
+    ],
+    [
+      { accessCheckVia: "runCommand", sshAllowedCidr: "not a cidr" },
+      'vm-identity-access:sshAllowedCidr = "not a cidr" is for accessCheckVia ssh',
+    ],
+    [
+      { ...BASE, subnetId: SUBNET },
+      `vm-identity-access:subnetId = "${SUBNET}" is for accessCheckVia runCommand: over SSH the program makes its own network (a public IP, an NSG rule from sshAllowedCidr); set accessCheckVia runCommand, or remove it (pulumi config rm subnetId)`,
+    ],
+    [
+      { accessCheckVia: "runCommand", sshPort: "2222" },
+      'vm-identity-access:sshPort = "2222" is for accessCheckVia ssh: with accessCheckVia runCommand nothing reaches the VM from outside (no public IP, no inbound rule), and the check makes no SSH connection; remove it (pulumi config rm sshPort)',
+    ],
+    [
+      { accessCheckVia: "runCommand", sshDialErrorLimit: "-1" },
+      'vm-identity-access:sshDialErrorLimit = "-1" is for accessCheckVia ssh',
+    ],
+    [
+      {
+        accessCheckVia: "runCommand",
+        subnetId: "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v",
+      },
+      'vm-identity-access:subnetId = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v" must be a subnet\'s ARM resource ID: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>',
+    ],
+  ] as Array<[Record<string, string>, string]>)("rejects %j", (bad, message) => {
+    expect(errorOf(bad).message).toContain(message);
+  });
+
+  it("reports a bad transport once, without guessing which SSH settings it needs", () => {
+    expect(errorOf({ accessCheckVia: "SSH" }).problems).toEqual([
+      'vm-identity-access:accessCheckVia = "SSH" must be ssh (over SSH, through a public IP) or runCommand (Azure\'s Run Command, no inbound path)',
+    ]);
   });
 });
 
@@ -178,7 +251,9 @@ describe("Pulumi.yaml", () => {
   it("declares a default for every optional setting (the CLI requires a declared key without one)", () => {
     // `pulumi up` refuses a stack that lacks a declared key with no default: "Stack 'dev' is missing
     // configuration value 'sshPublicKey'" (seen with the CLI built here). An empty default means unset.
-    expect(SETTING_KEYS.filter((key) => project.config[key].default === undefined)).toEqual(["sshAllowedCidr"]);
+    expect(SETTING_KEYS.filter((key) => project.config[key].default === undefined)).toEqual([]);
+    // Required over SSH all the same: the program says so (above), the CLI cannot (runCommand needs none).
+    expect(project.config.sshAllowedCidr.default).toBe("");
     expect(parseSettings({ ...BASE, sshPublicKey: "", armEndpoint: "" })).toMatchObject({
       sshPublicKey: undefined,
       armEndpoint: "https://management.azure.com",

@@ -4,20 +4,24 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 
 /**
- * examples/yaml against the plugin package's committed schema (components/package/schema.json), without
- * the engine: the program names the package where it is, passes only inputs the component has (every
- * required one, enums by their values), reads only outputs it has, and refers only to declared config.
- * tests/engine-tier/yaml.test.ts runs it for real; this catches an API change the example missed in npm test.
+ * examples/yaml (over SSH) and examples/yaml-run-command (through Run Command) against the plugin package's
+ * committed schema (components/package/schema.json), without the engine: each program names the package
+ * where it is, passes only inputs the component has (every required one, enums by their values), reads only
+ * outputs it has, and refers only to declared config. tests/engine-tier/yaml.test.ts runs examples/yaml for
+ * real; this catches an API change an example missed in npm test.
  */
 
 const root = join(__dirname, "..");
-const example = parse(readFileSync(join(root, "examples", "yaml", "Pulumi.yaml"), "utf8")) as {
+interface Example {
   runtime: string;
   packages: Record<string, string>;
   config: Record<string, { type: string }>;
   resources: Record<string, { type: string; properties: Record<string, unknown> }>;
   outputs: Record<string, string>;
-};
+}
+const exampleIn = (folder: string) =>
+  parse(readFileSync(join(root, "examples", folder, "Pulumi.yaml"), "utf8")) as Example;
+const example = exampleIn("yaml");
 
 interface Property {
   type?: string;
@@ -78,12 +82,22 @@ function objectMisfits(
   ];
 }
 
-describe("examples/yaml fits the plugin package's schema", () => {
+describe.each([
+  ["yaml", "ssh"],
+  ["yaml-run-command", "runCommand"],
+])("examples/%s fits the plugin package's schema", (folder, transport) => {
+  const example = exampleIn(folder);
+
+  it("reaches the VM one way only", () => {
+    const ways = ["ssh", "runCommand"].filter((way) => way in example.resources.check.properties);
+    expect(ways).toEqual([transport]);
+  });
+
   it("runs on the YAML runtime and names the package by its schema name, at the plugin folder", () => {
     expect(example.runtime).toBe("yaml");
     expect(example.packages).toEqual({ [schema.name]: "../../components/package" });
     const manifest = readFileSync(
-      join(root, "examples", "yaml", example.packages[schema.name], "PulumiPlugin.yaml"),
+      join(root, "examples", folder, example.packages[schema.name], "PulumiPlugin.yaml"),
       "utf8",
     );
     expect(parse(manifest)).toEqual({ runtime: "nodejs" });
@@ -109,7 +123,9 @@ describe("examples/yaml fits the plugin package's schema", () => {
     expect(references.length).toBeGreaterThan(0);
     expect(unknown).toEqual([]);
   });
+});
 
+describe("the check of examples against the schema", () => {
   it("a wrong input, a missing required one and a wrong enum value are each named (the check can fail)", () => {
     const component = schema.resources["vm-identity-access:index:VmAccessCheck"];
     const broken = {
@@ -117,9 +133,9 @@ describe("examples/yaml fits the plugin package's schema", () => {
       vmNmae: "x",
       identity: { ...(example.resources.check.properties.identity as object), type: "Managed" },
     };
-    delete (broken as Record<string, unknown>).ssh;
+    delete (broken as Record<string, unknown>).vmName;
     expect(objectMisfits("check", broken, component.inputProperties, component.requiredInputs)).toEqual([
-      "check.ssh: required, missing",
+      "check.vmName: required, missing",
       'check.identity.type: "Managed" is not one of SystemAssigned, UserAssigned',
       "check.vmNmae: not an input of the component",
     ]);

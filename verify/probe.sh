@@ -11,6 +11,10 @@
 # revoked grant takes minutes to stop working), 403 AuthorizationFailed ends the run at once, and the
 # exit status says whether the refusal was proven: 0 proven, 1 not by the deadline or a final error.
 #
+# PROBE_MAX_TEXT_BYTES (optional, 64-4096; unset: 4096, as above) bounds what is carried of a body that
+# is not JSON. Azure's Run Command keeps only the last 4,096 bytes of a script's output, so the program
+# sets it low there: an HTML error page must not push the report past what comes back.
+#
 # Needs only bash, curl, coreutils, sed/grep and a POSIX awk (mawk is enough): a stock image has no
 # jq or python. It is fed to `bash -s` on stdin, so nothing below may read the shell's stdin: the body
 # lives in functions and the last line runs main with stdin from /dev/null.
@@ -296,7 +300,7 @@ inspect_body() {
   local body=$1 want=$2 carry=${3:-1} over=${4:-0} nl=0 out line i
   [[ $body == *$'\n' ]] && nl=1
   out=$(printf '%s' "$body" | awk -v want="$want" -v carry="$carry" -v endnl="$nl" \
-    -v maxtext="$PROBE_MAX_CARRIED_TEXT_BYTES" -v total="${#body}" -v over="$over" "$PROBE_JSON_AWK")
+    -v maxtext="${MAX_TEXT_BYTES:-$PROBE_MAX_CARRIED_TEXT_BYTES}" -v total="${#body}" -v over="$over" "$PROBE_JSON_AWK")
   FIELD_TYPE=() FIELD_RAW=() FIELD_DEC=()
   next_output_line
   BODY_IS_JSON=0
@@ -746,6 +750,7 @@ main() {
   SUBSCRIPTION=${SUBSCRIPTION_ID:-} RESOURCE_GROUP_NAME=${RESOURCE_GROUP:-}
   DEADLINE_SECONDS=${PROBE_DEADLINE_SECONDS:-$PROBE_DEFAULT_DEADLINE}
   EXPECT=${PROBE_EXPECT:-granted}
+  MAX_TEXT_BYTES=${PROBE_MAX_TEXT_BYTES:-$PROBE_MAX_CARRIED_TEXT_BYTES}
 
   ARM_BASE=${ARM_ENDPOINT:-$PROBE_DEFAULT_ARM}
   while [[ $ARM_BASE == */ ]]; do ARM_BASE=${ARM_BASE%/}; done
@@ -782,6 +787,11 @@ main() {
     input_error "PROBE_EXPECT must be granted or denied (unset: granted); got '$EXPECT'"
     return
   fi
+  if ! [[ $MAX_TEXT_BYTES =~ ^[0-9]{1,4}$ ]] || ((10#$MAX_TEXT_BYTES < 64 || 10#$MAX_TEXT_BYTES > PROBE_MAX_CARRIED_TEXT_BYTES)); then
+    input_error "PROBE_MAX_TEXT_BYTES must be a whole number from 64 to $PROBE_MAX_CARRIED_TEXT_BYTES (unset: $PROBE_MAX_CARRIED_TEXT_BYTES); got '$MAX_TEXT_BYTES'"
+    return
+  fi
+  MAX_TEXT_BYTES=$((10#$MAX_TEXT_BYTES))
   if ! [[ $ARM_BASE =~ ^https://${host_re}(/[^[:space:]?#]*)?$ ]]; then
     input_error "ARM_ENDPOINT must be an https:// URL (a token must not travel in clear text); got '${ARM_ENDPOINT:-}'"
     return

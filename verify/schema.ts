@@ -104,7 +104,14 @@ export const stackOutputsSchema = z
       .passthrough()
       .nullable()
       .optional(),
-    vms: z.array(z.object({ name: z.string(), publicIp: z.string(), sshCommand: z.string() }).passthrough()).optional(),
+    // Through Run Command the VMs have no public IP and no SSH command (DESIGN.md "Output contract").
+    vms: z
+      .array(
+        z
+          .object({ name: z.string(), publicIp: z.string().optional(), sshCommand: z.string().optional() })
+          .passthrough(),
+      )
+      .optional(),
     sshPrivateKey: z.string().optional(),
   })
   .passthrough();

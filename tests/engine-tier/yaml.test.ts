@@ -17,11 +17,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { type EngineContext, runPulumi, startEngineContext, stopEngineContext } from "../../engine/localRun";
 import { lockedVersion } from "../../engine/versions";
 import { ENGINE_DIR, engineBinDir, engineEnv } from "../../local/engineEnv";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { REPO_ROOT } from "./support";
+import { commandProviderInstalled, engineBuilt, isolatedStack, REPO_ROOT } from "./support";
 
 const run = promisify(execFile);
 const EXAMPLE = join(REPO_ROOT, "examples", "yaml");
@@ -217,4 +218,187 @@ describe("examples/yaml: a Pulumi YAML program runs VmAccessCheck through the re
     expect(lock).toEqual({ packageDeclarationVersion: 1, name: "vm-identity-access", version: "0.1.0" });
     expect(readFileSync(join(project, "Pulumi.yaml"), "utf8")).toBe("name: package-add\nruntime: yaml\n");
   }, 120_000);
+});
+
+/**
+ * The component's own revocation from Pulumi YAML (issue 24): examples/yaml as a user would edit it, with
+ * the real CLI, the YAML host, the component's provider host and the azure-native stand-in (for the
+ * component's invokes) against a kept Local Azure. Granted: the group is readable. Denied: the user moves it
+ * from readableScopes to refusedScopes and names the Reader assignment in `grant`; the assignment is still
+ * there during that update and deleted after it, as Pulumi deletes a removed resource at the end of an
+ * update. Granted again: back. Each switch verifies within two `pulumi up`, with no --replace, --target or
+ * state edits; and an assignment that is not going away fails the third update that sees it, naming it.
+ *
+ * The assignment is made and deleted through ARM directly, not by the YAML program: the YAML host resolves
+ * an azure-native resource through the provider's schema, which the stand-in plugin here does not serve
+ * ("error loading schema for azure-native: it looks like GetSchema is not implemented").
+ */
+describe.skipIf(!engineBuilt || !commandProviderInstalled)("examples/yaml through a revocation", () => {
+  const { stateDir, stack } = isolatedStack("yaml-revoke");
+  const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+  const GRANT_NAME = "0c3e7a4e-5b0d-4c51-9f4b-6f1f2e3d4c5b";
+  let project: string;
+  let vm: SeededVm | undefined;
+  const example = parse(readFileSync(join(EXAMPLE, "Pulumi.yaml"), "utf8")) as {
+    resources: { check: { properties: Record<string, unknown> } };
+  } & Record<string, unknown>;
+
+  /** A Pulumi YAML interpolation: `${name}`. */
+  const ref = (name: string) => `\${${name}}`;
+  const grantId = () => `${vm?.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/${GRANT_NAME}`;
+
+  /** The example as the user edits it for `phase`, its package named where it is. */
+  function program(phase: "granted" | "denied"): string {
+    const edited = structuredClone(example);
+    edited.packages = { "vm-identity-access": join(REPO_ROOT, "components", "package") };
+    const { readableScopes: _readable, ...properties } = edited.resources.check.properties;
+    edited.resources.check.properties =
+      phase === "granted"
+        ? { ...properties, readableScopes: [ref("resourceGroupId")] }
+        : { ...properties, refusedScopes: [ref("resourceGroupId")], grant: { roleAssignmentId: grantId() } };
+    return stringify(edited);
+  }
+
+  const cli = (context: EngineContext, ...args: string[]) => {
+    const dashes = args.indexOf("--");
+    const [flags, values] = dashes < 0 ? [args, []] : [args.slice(0, dashes), args.slice(dashes)];
+    return runPulumi(["--cwd", project, "--non-interactive", ...flags, "--stack", stack, ...values], context.env);
+  };
+
+  /** Runs `body` with the kept Local Azure up (with `faults`), seeding the VM and the stack the first time. */
+  async function withContext<T>(faults: Record<string, unknown>, body: (context: EngineContext) => Promise<T>) {
+    const context = await startEngineContext(stateDir, { rbacDelaySeconds: 0, ...faults });
+    try {
+      if (vm === undefined) {
+        const clientKey = generatePrivateKey("ED25519");
+        const hostKey = generatePrivateKey("ED25519");
+        const hostKeyLine = hostKey.publicKeyOpenssh.trim().split(" ").slice(0, 2).join(" ");
+        const cloudConfig = `#cloud-config\n${stringify({ ssh_keys: { ed25519_private: hostKey.privateKeyOpenssh, ed25519_public: hostKeyLine } })}`;
+        vm = await seedVm(context.azure, {
+          identity: "user",
+          grant: false,
+          resourceGroup: "rg-yaml-revoke",
+          vmName: "vm-yaml-revoke",
+          sshPublicKey: clientKey.publicKeyOpenssh.trim(),
+          customData: Buffer.from(cloudConfig).toString("base64"),
+        });
+        const identity = vm.userIdentity as NonNullable<SeededVm["userIdentity"]>;
+        writeFileSync(join(project, "Pulumi.yaml"), program("granted"));
+        const select = await cli(context, "stack", "select");
+        if (select.code !== 0) await cli(context, "stack", "init", "--secrets-provider", "passphrase");
+        const settings: Array<[string, string, boolean?]> = [
+          ["vmName", "vm-yaml-revoke"],
+          ["host", vm.publicIp],
+          ["privateKey", clientKey.privateKeyOpenssh, true],
+          ["hostKey", hostKeyLine],
+          ["principalId", identity.principalId],
+          ["clientId", identity.clientId],
+          ["tenantId", identity.tenantId],
+          ["resourceGroupId", vm.resourceGroupId],
+          ["deadlineSeconds", "60"],
+        ];
+        for (const [key, value, secret] of settings) {
+          const set = await cli(context, "config", "set", ...(secret ? ["--secret"] : []), key, "--", value);
+          expect(set.code, set.output).toBe(0);
+        }
+      }
+      return await body(context);
+    } finally {
+      await stopEngineContext(context);
+    }
+  }
+
+  /** One `pulumi up` of the program as edited for `phase`. */
+  function up(phase: "granted" | "denied", faults: Record<string, unknown> = {}) {
+    return withContext(faults, async (context) => {
+      writeFileSync(join(project, "Pulumi.yaml"), program(phase));
+      // Where this run's Local Azure answers (stable across runs, set each time all the same).
+      for (const [key, value] of [
+        ["port", String(context.azure.sshPort)],
+        ["armEndpoint", context.azure.armEndpoint],
+      ]) {
+        const set = await cli(context, "config", "set", key, "--", value);
+        expect(set.code, set.output).toBe(0);
+      }
+      const run = await cli(context, "up", "--yes", "--skip-preview", "--color", "never");
+      const shown = await cli(context, "stack", "output", "--json");
+      return { code: run.code, output: run.output, outputs: JSON.parse(shown.output) as Record<string, unknown> };
+    });
+  }
+
+  /** The Reader assignment, made or deleted through ARM directly. */
+  async function grantIn(context: EngineContext, present: boolean): Promise<void> {
+    const path = `${grantId()}?api-version=2022-04-01`;
+    if (!present) return void (await context.azure.arm.deleteAndWait(path));
+    const role = `/subscriptions/${context.azure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${READER}`;
+    const principalId = vm?.userIdentity?.principalId;
+    await context.azure.arm.putAndWait(path, {
+      properties: { roleDefinitionId: role, principalId, principalType: "ServicePrincipal" },
+    });
+  }
+  const grant = (present: boolean) => withContext({}, (context) => grantIn(context, present));
+
+  const checkNames = (outputs: Record<string, unknown>) =>
+    (outputs.checks as Array<{ name: string; ok: boolean }>).map((check) => [check.name, check.ok]);
+
+  beforeAll(() => {
+    project = mkdtempSync(join(tmpdir(), "yaml-revoke-project-"));
+  });
+
+  afterAll(async () => {
+    await withContext({}, async (context) => {
+      await cli(context, "destroy", "--yes", "--skip-preview");
+      await cli(context, "stack", "rm", "--yes", "--force");
+    });
+    for (const dir of [project, stateDir]) rmSync(dir, { recursive: true, force: true });
+  }, 240_000);
+
+  it("granted: the Reader assignment is proven", async () => {
+    // Seeded and granted in one run of Local Azure.
+    await withContext({}, (context) => grantIn(context, true));
+    const granted = await up("granted");
+    expect(granted.code, granted.output).toBe(0);
+    expect(granted.outputs.verified).toBe(true);
+  }, 300_000);
+
+  it("denied: the update that switches the scope while the assignment is still there succeeds, and says the next one proves the denial", async () => {
+    const switching = await up("denied");
+    expect(switching.code, switching.output).toBe(0);
+    expect(checkNames(switching.outputs)).toEqual([["revocation-pending", false]]);
+    expect(switching.output).toMatch(
+      /is revoked at the end of this update \(Pulumi deletes removed role assignments last\): run pulumi up again to prove the denial\./,
+    );
+    expect(switching.output).toMatch(/pulumi:index:Stash check-grant-seen created/);
+  }, 300_000);
+
+  it("denied: once the assignment is gone, the next update proves the refusal, waiting out the revocation's lag", async () => {
+    await grant(false);
+    const proven = await up("denied", { revocationLag: { count: 2 } });
+    expect(proven.code, proven.output).toBe(0);
+    expect(proven.outputs.verified).toBe(true);
+    expect((proven.outputs.evidence as Array<Record<string, unknown>>)[0]).toMatchObject({
+      expectation: "denied",
+      readStatus: 403,
+      readAttempts: 3,
+    });
+    expect(proven.output).toMatch(/pulumi:index:Stash check-grant-seen deleted/);
+  }, 300_000);
+
+  it("granted again: verified in one update", async () => {
+    await grant(true);
+    const again = await up("granted");
+    expect(again.code, again.output).toBe(0);
+    expect(again.outputs.verified).toBe(true);
+  }, 300_000);
+
+  it("an assignment that is not going away: not verified yet twice, then the update fails naming it", async () => {
+    expect((await up("denied")).code).toBe(0);
+    const second = await up("denied");
+    expect(second.code, second.output).toBe(0);
+    expect(second.output).toContain(`the grant ${grantId()} on `);
+    const third = await up("denied");
+    expect(third.code).not.toBe(0);
+    expect(third.output).toContain(`grant-removed: the role assignment ${grantId()} still grants access to`);
+    expect(third.output).toContain("it is not going away");
+  }, 900_000);
 });

@@ -110,6 +110,7 @@ describe("the pack under Pulumi's analyzer host (policy/ with the root node_modu
       ["public-ip-standard-static", "MANDATORY"],
       ["role-assignment-reader-at-resource-group", "MANDATORY"],
       ["remote-command-pinned-host-key", "MANDATORY"],
+      ["run-command-no-inbound-path", "MANDATORY"],
       ["stack-at-most-10-vms", "ADVISORY"],
     ]);
   });

@@ -6,7 +6,10 @@ import type { ProbeResultV1 } from "../../verify/contract";
 /**
  * Runs index.ts in Pulumi's mock runtime with deterministic fake Azure answers, recording every
  * registration with its exact inputs. The remote command's stdout is produced by `probe`, which
- * sees the command's inputs: the default answers as a probe would on a VM whose access works.
+ * sees the command's inputs: the default answers as a probe would on a VM whose access works. A run
+ * command runs the same fake probe, as Azure does: only when its PUT differs from the one ARM holds
+ * (`azure`'s runCommands, kept across runs to play successive `pulumi up`s), its evidence read back
+ * through the invoke with its instance view. Stashes keep their first value across runs as Pulumi's do.
  */
 
 export const SUBSCRIPTION_ID = "11111111-1111-4111-8111-111111111111";
@@ -21,6 +24,8 @@ export interface Registration {
 
 export interface ProgramRun {
   registrations: Registration[];
+  /** Registrations (`register <type> <name>`) and invokes (`invoke <token> <name>`) in the order they happened. */
+  events: string[];
   /** The stack's exports, resolved (secrets unwrapped); undefined when the program failed to load. */
   outputs?: Record<string, unknown>;
   /** Exports whose Output rejected, by name. */
@@ -38,6 +43,30 @@ export interface FakeAzure {
   resourceGroup?: { id: string; name: string };
 }
 
+/** A run command as the fake ARM holds it, under `<vm>/<name>`. */
+export interface HeldRunCommand {
+  script: string;
+  parameters: Array<{ name: string; value: string }>;
+  instanceView: { executionState: string; exitCode: number; output: string; error: string };
+  /** How many times its script ran. */
+  runs: number;
+}
+
+/** What lasts from one run of the program to the next, as a stack and its cloud do. */
+export interface LastingState {
+  /** Stash name -> its output (the value it was created with). */
+  stashes: Map<string, unknown>;
+  /** `<vm>/<run command>` -> what ARM holds. */
+  runCommands: Map<string, HeldRunCommand>;
+}
+
+export function lastingState(): LastingState {
+  return { stashes: new Map(), runCommands: new Map() };
+}
+
+export const RUN_COMMAND_TYPE = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine";
+export const GET_RUN_COMMAND = "azure-native:compute:getVirtualMachineRunCommandByVirtualMachine";
+
 /** The settings the probe received on its command line, parsed back from `VAR='value' … bash -s`. */
 export function inlineProbeSettings(commandLine: string): Record<string, string> {
   const settings: Record<string, string> = {};
@@ -47,13 +76,25 @@ export function inlineProbeSettings(commandLine: string): Record<string, string>
   return settings;
 }
 
+/** The probe's settings of a remote command (its command line) or a run command (its named parameters). */
+export function probeSettingsOf(command: Registration): Record<string, string> {
+  if (command.type === RUN_COMMAND_TYPE) {
+    const parameters = (command.inputs.parameters ?? []) as Array<{ name: string; value: string }>;
+    return Object.fromEntries(parameters.map((p) => [p.name, p.value]));
+  }
+  return inlineProbeSettings(String(command.inputs.create));
+}
+
 /** A probe JSON v1 that proves access (or, with denied, a 403) for the identity the command selected. */
 export function fakeProbeAnswer(options: { denied?: boolean; oid?: string } = {}): ProbeAnswer {
   return (command, facts) => {
-    const settings = inlineProbeSettings(String(command.inputs.create));
+    const settings = probeSettingsOf(command);
     const user = settings.MI_CLIENT_ID !== undefined;
-    const triggers = command.inputs.triggers as string[];
-    const principalId = options.oid ?? (user ? (facts.userIdentity?.principalId as string) : triggers[1]);
+    const systemPrincipal =
+      command.type === RUN_COMMAND_TYPE
+        ? facts.systemPrincipals.get(String(command.inputs.vmName))
+        : (command.inputs.triggers as string[])[1];
+    const principalId = options.oid ?? (user ? (facts.userIdentity?.principalId as string) : systemPrincipal);
     const rg = facts.resourceGroup as { id: string; name: string };
     const resource = `${settings.ARM_ENDPOINT}/`;
     const probe: ProbeResultV1 = {
@@ -113,6 +154,59 @@ export function fakeProbeAnswer(options: { denied?: boolean; oid?: string } = {}
   };
 }
 
+/** The exit status the probe would end with for its JSON and settings (contract v1, or PROBE_EXPECT=denied). */
+function fakeProbeExit(stdout: string, settings: Record<string, string>): number {
+  try {
+    const probe = JSON.parse(stdout) as { ok?: unknown; resourceGroup?: { status?: unknown } | null };
+    if (settings.PROBE_EXPECT === "denied") return probe.resourceGroup?.status === 403 ? 0 : 1;
+    return probe.ok === true ? 0 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * A run command's PUT, as ARM and the VM's agent take it: a new or changed body runs the script (the
+ * fake probe, its JSON with the user it ran as, as verify/runCommandPreamble.sh adds it); an identical
+ * one does not. A script that is not the probe (nothing probed) prints its echo.
+ */
+function putRunCommand(
+  inputs: Record<string, unknown>,
+  name: string,
+  facts: FakeAzure,
+  probe: ProbeAnswer,
+  lasting: LastingState,
+): HeldRunCommand {
+  const key = `${inputs.vmName}/${inputs.runCommandName}`;
+  const script = String((inputs.source as { script: string }).script);
+  const parameters = (inputs.parameters ?? []) as Array<{ name: string; value: string }>;
+  const held = lasting.runCommands.get(key);
+  if (held && held.script === script && JSON.stringify(held.parameters) === JSON.stringify(parameters)) return held;
+  let output: string;
+  let exitCode: number;
+  if (script.includes("vmia_run_probe")) {
+    const stdout = probe({ type: RUN_COMMAND_TYPE, name, inputs }, facts);
+    exitCode = fakeProbeExit(stdout, Object.fromEntries(parameters.map((p) => [p.name, p.value])));
+    output = stdout.endsWith("}") ? `${stdout.slice(0, -1)},"runAs":{"user":"nobody","uid":65534}}\n` : stdout;
+  } else {
+    output = `${/^echo '(.*)'$/.exec(script)?.[1] ?? ""}\n`;
+    exitCode = 0;
+  }
+  const ran: HeldRunCommand = {
+    script,
+    parameters,
+    instanceView: {
+      executionState: exitCode === 0 ? "Succeeded" : "Failed",
+      exitCode,
+      output: output.length > 4096 ? output.slice(-4096) : output,
+      error: "probe: arm resourceGroup attempt 1: HTTP 200\n",
+    },
+    runs: (held?.runs ?? 0) + 1,
+  };
+  lasting.runCommands.set(key, ran);
+  return ran;
+}
+
 /** The probe's exit status for its JSON: 0 when it proved access, 1 otherwise (its contract). */
 function probeExitStatus(stdout: string): number {
   try {
@@ -131,7 +225,13 @@ function commandExitStatus(commandLine: string, probeExit: number): number {
   return run.status ?? -1;
 }
 
-function fakeState(args: pulumi.runtime.MockResourceArgs, facts: FakeAzure, counter: () => number, probe: ProbeAnswer) {
+function fakeState(
+  args: pulumi.runtime.MockResourceArgs,
+  facts: FakeAzure,
+  counter: () => number,
+  probe: ProbeAnswer,
+  lasting: LastingState,
+) {
   const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
   const n = counter();
   const rgName = facts.resourceGroup?.name ?? "rg";
@@ -193,6 +293,17 @@ function fakeState(args: pulumi.runtime.MockResourceArgs, facts: FakeAzure, coun
           publicKeyOpenssh: `ssh-ed25519 AAAA${Buffer.from(args.name).toString("base64")}\n`,
         },
       };
+    case "pulumi:index:Stash": {
+      // Created: output = input; updated: the new input is kept, the output stays (Pulumi's builtin).
+      if (!lasting.stashes.has(args.name)) lasting.stashes.set(args.name, inputs.input);
+      return { id: `${args.name}_id`, state: { input: inputs.input, output: lasting.stashes.get(args.name) } };
+    }
+    case RUN_COMMAND_TYPE: {
+      putRunCommand(inputs, args.name, facts, probe, lasting);
+      const id = under(`Microsoft.Compute/virtualMachines/${inputs.vmName}/runCommands`, String(inputs.runCommandName));
+      // azure-native reads it back with a plain GET: no instance view among its outputs.
+      return { id, state: { ...inputs, name: inputs.runCommandName, provisioningState: "Succeeded" } };
+    }
     case "command:remote:Command": {
       const stdout = probe({ type: args.type, name: args.name, inputs }, facts);
       const status = commandExitStatus(String(inputs.create), probeExitStatus(stdout));
@@ -245,6 +356,8 @@ export async function withRegistrationFailuresExpected<T>(
 
 export interface ProgramOptions {
   probe?: ProbeAnswer;
+  /** The stack's state and cloud from earlier runs (stashes, run commands); fresh when not given. */
+  lasting?: LastingState;
   azureEnvironment?: string;
   /** ARM still holds the Reader assignment the program would grant (a stack switched from granted to denied). */
   grantRemains?: boolean;
@@ -260,6 +373,8 @@ async function loadProgram(settings: Record<string, string>, options: ProgramOpt
   options.resetModules();
   const pulumiModule: typeof pulumi = await import("@pulumi/pulumi");
   const registrations: Registration[] = [];
+  const events: string[] = [];
+  const lasting = options.lasting ?? lastingState();
   const facts: FakeAzure = { systemPrincipals: new Map() };
   let count = 0;
   const probe = options.probe ?? fakeProbeAnswer();
@@ -275,10 +390,28 @@ async function loadProgram(settings: Record<string, string>, options: ProgramOpt
           name: args.name,
           inputs: unwrapSecrets(args.inputs) as Record<string, unknown>,
         });
+        events.push(`register ${args.type} ${args.name}`);
         if (args.type.startsWith("vm-identity-access:")) return { id: `${args.name}_id`, state: {} };
-        return fakeState(args, facts, () => ++count, probe);
+        return fakeState(args, facts, () => ++count, probe, lasting);
       },
       call(args) {
+        events.push(
+          `invoke ${args.token} ${String(args.inputs.runCommandName ?? args.inputs.roleAssignmentName ?? "")}`,
+        );
+        if (args.token === GET_RUN_COMMAND) {
+          const held = lasting.runCommands.get(`${args.inputs.vmName}/${args.inputs.runCommandName}`);
+          if (!held) {
+            const message = `request failed /subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${args.inputs.vmName}/runCommands/${args.inputs.runCommandName}: Status=404 Code="NotFound" Message="The entity was not found."`;
+            throw Object.assign(new Error(message), { details: message });
+          }
+          return {
+            name: args.inputs.runCommandName,
+            source: { script: held.script },
+            parameters: held.parameters,
+            provisioningState: "Succeeded",
+            ...(args.inputs.expand === "instanceView" ? { instanceView: held.instanceView } : {}),
+          };
+        }
         if (args.token === "azure-native:authorization:getClientConfig") {
           return {
             subscriptionId: SUBSCRIPTION_ID,
@@ -306,7 +439,7 @@ async function loadProgram(settings: Record<string, string>, options: ProgramOpt
   try {
     program = await import("../../index");
   } catch (error) {
-    return { registrations, rejected: {}, loadError: error as Error };
+    return { registrations, events, rejected: {}, loadError: error as Error };
   }
   const outputs: Record<string, unknown> = {};
   const rejected: Record<string, Error> = {};
@@ -317,7 +450,7 @@ async function loadProgram(settings: Record<string, string>, options: ProgramOpt
       rejected[name] = error as Error;
     }
   }
-  return { registrations, outputs, rejected };
+  return { registrations, events, outputs, rejected };
 }
 
 function resolve(pulumiModule: typeof pulumi, value: unknown): Promise<unknown> {

@@ -1,0 +1,243 @@
+import { spawn } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PREAMBLE_PATH, RUN_COMMAND_OUTPUT_LIMIT_BYTES, runCommandScript } from "../components/runCommandPlan";
+import { type Faults, LocalAzure, type SeededVm, seedVm } from "../local-azure";
+import type { ProbeResultV1 } from "../verify/contract";
+import { judgeProbe } from "../verify/judge";
+import { HANG_GUARD_MS } from "./support/hangGuard";
+import { PROBE_SCRIPT_PATH } from "./support/probeRunner";
+import { needsTools } from "./support/systemTools";
+
+/**
+ * The run command's script (verify/runCommandPreamble.sh, then verify/probe.sh on its stdin) run for
+ * real with bash and curl against Local Azure, as Azure's Linux agent runs it: as a file of root's alone,
+ * the probe's settings in the environment (the agent makes named parameters environment variables).
+ * As root it must drop to nobody before the probe's first request; not as root (Local Azure's portable
+ * guest) it runs the probe as it is. And the report must fit, with room, in the 4,096 bytes of output
+ * Azure keeps.
+ */
+
+const asRoot = process.getuid?.() === 0;
+const NO_FAULTS: Partial<Faults> = {
+  rbacDelaySeconds: 0,
+  identityAttachDelaySeconds: 0,
+  sshNotReadySeconds: 0,
+  armThrottle: { count: 0, retryAfterSeconds: 0 },
+  armUnauthorized: { count: 0 },
+  imdsBurst: null,
+  lroSeconds: 0.01,
+};
+/** The report's size must leave at least a quarter of what Azure keeps. */
+const ROOM = Math.floor(RUN_COMMAND_OUTPUT_LIMIT_BYTES * 0.75);
+
+const script = runCommandScript(readFileSync(PREAMBLE_PATH, "utf8"), readFileSync(PROBE_SCRIPT_PATH, "utf8"));
+
+let azure: LocalAzure;
+let granted: SeededVm;
+let refused: SeededVm;
+/** Holds the script (root's alone), a CA bundle anyone may read, and the spies. */
+let work: string;
+let scriptFile: string;
+let caBundle: string;
+
+interface Run {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  /** One line per curl the probe ran: the user it ran as. */
+  curlUsers: string[];
+}
+
+/** A folder of the tools the probe uses, linked, with a curl that says who runs it first; setpriv only when asked. */
+function toolFolder(withSetpriv: boolean): string {
+  const dir = mkdtempSync(path.join(work, "tools-"));
+  chmodSync(dir, 0o755);
+  for (const tool of ["bash", "id", "cat", "awk", "sed", "grep", "head", "tr", "base64", "date", "sleep", "printf"]) {
+    const found = ["/usr/bin", "/bin"].map((bin) => path.join(bin, tool)).find((file) => existsSync(file));
+    if (found) symlinkSync(found, path.join(dir, tool));
+  }
+  if (withSetpriv) symlinkSync("/usr/bin/setpriv", path.join(dir, "setpriv"));
+  const log = path.join(work, "curl-users.log");
+  writeFileSync(log, "", { mode: 0o666 });
+  chmodSync(log, 0o666);
+  writeFileSync(
+    path.join(dir, "curl"),
+    `#!/bin/bash\nprintf '%s\\n' "$(id -un)" >> ${log}\nexec /usr/bin/curl "$@"\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+
+/** Runs `command` with the probe's settings as environment variables (as the agent does), and nothing else. */
+function run(command: string[], env: Record<string, string>, tools: string): Promise<Run> {
+  const log = path.join(work, "curl-users.log");
+  writeFileSync(log, "");
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0], command.slice(1), {
+      env: { PATH: tools, CURL_CA_BUNDLE: caBundle, ...env },
+      cwd: work,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+    const killer = setTimeout(() => child.kill("SIGKILL"), HANG_GUARD_MS);
+    child.on("error", reject);
+    child.on("close", (exitCode) => {
+      clearTimeout(killer);
+      resolve({
+        exitCode,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        curlUsers: readFileSync(log, "utf8").split("\n").filter(Boolean),
+      });
+    });
+    child.stdin.end(command.includes("-s") ? script : undefined);
+  });
+}
+
+function settingsFor(vm: SeededVm, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AZURE_POD_IDENTITY_AUTHORITY_HOST: vm.imdsEndpoint,
+    ARM_ENDPOINT: azure.armEndpoint,
+    MI_CLIENT_ID: vm.userIdentity?.clientId ?? "",
+    SUBSCRIPTION_ID: azure.subscriptionId,
+    RESOURCE_GROUP: vm.resourceGroup,
+    PROBE_DEADLINE_SECONDS: "20",
+    PROBE_MAX_TEXT_BYTES: "256",
+    PROBE_RUN: "1",
+    ...extra,
+  };
+}
+
+function expected(vm: SeededVm) {
+  const identity = vm.userIdentity as NonNullable<SeededVm["userIdentity"]>;
+  return {
+    principalId: identity.principalId,
+    clientId: identity.clientId,
+    resourceId: identity.id,
+    tenantId: azure.tenantId,
+    resourceGroupId: vm.resourceGroupId,
+    resource: `${azure.armEndpoint}/`,
+  };
+}
+
+beforeAll(async () => {
+  azure = await LocalAzure.start({ faults: NO_FAULTS });
+  granted = await seedVm(azure, { identity: "user", resourceGroup: "rc-granted-rg", vmName: "vm-rc" });
+  refused = await seedVm(azure, { identity: "user", grant: false, resourceGroup: "rc-refused-rg", vmName: "vm-rc2" });
+  work = mkdtempSync(path.join(tmpdir(), "run-command-script-"));
+  chmodSync(work, 0o755);
+  // The agent writes the script where only root reads it.
+  scriptFile = path.join(work, "script.sh");
+  writeFileSync(scriptFile, script, { mode: 0o700 });
+  // Local Azure's CA, readable by the unprivileged probe (a VM's trust store is readable by all).
+  mkdirSync(path.join(work, "ca"), { mode: 0o755 });
+  caBundle = path.join(work, "ca", "ca.pem");
+  writeFileSync(caBundle, readFileSync(azure.caCertPath), { mode: 0o644 });
+});
+
+afterAll(async () => {
+  await azure?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe("the run command's script", () => {
+  needsTools("curl");
+
+  it("is the preamble, then the probe verbatim on the preamble's stdin", () => {
+    const probe = readFileSync(PROBE_SCRIPT_PATH, "utf8");
+    expect(script.startsWith(readFileSync(PREAMBLE_PATH, "utf8").trimEnd())).toBe(true);
+    expect(script).toContain(`\nvmia_run_probe <<'VMIA_PROBE_SOURCE'\n${probe}VMIA_PROBE_SOURCE\n`);
+    expect(script.endsWith("VMIA_PROBE_SOURCE\n")).toBe(true);
+    expect(() => runCommandScript("x", "a\nVMIA_PROBE_SOURCE\nb")).toThrow(/ends its here-document/);
+  });
+
+  describe.skipIf(!asRoot)("started as root, as Azure's agent starts it (needs root: skipped otherwise)", () => {
+    it("drops to nobody before the probe's first request, says so in the evidence, and verifies access", async () => {
+      const result = await run(["bash", scriptFile], settingsFor(granted), toolFolder(true));
+      expect(result.exitCode, result.stderr).toBe(0);
+      // Every request of the probe, the first included, was made as nobody.
+      expect(result.curlUsers.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(result.curlUsers)).toEqual(new Set(["nobody"]));
+      expect(result.stdout.endsWith("}\n")).toBe(true);
+      expect(result.stdout.trimEnd().split("\n")).toHaveLength(1);
+      const report = JSON.parse(result.stdout) as ProbeResultV1 & { runAs: unknown };
+      expect(report.runAs).toEqual({ user: "nobody", uid: 65534 });
+      expect(report.probeVersion).toBe(1);
+      expect(judgeProbe(report, expected(granted), "user", "granted")).toMatchObject({ verified: true });
+      // The progress went to stderr, which Azure keeps apart (instanceView.error).
+      expect(result.stderr).toContain("probe: arm resourceGroup attempt 1: HTTP 200");
+      expect(Buffer.byteLength(result.stdout)).toBeLessThan(ROOM);
+    });
+
+    it("proves a refusal the same way, its report as small", async () => {
+      const result = await run(
+        ["bash", scriptFile],
+        settingsFor(refused, { PROBE_EXPECT: "denied", PROBE_DEADLINE_SECONDS: "20" }),
+        toolFolder(true),
+      );
+      expect(result.exitCode, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as ProbeResultV1 & { runAs: unknown };
+      expect(report.runAs).toEqual({ user: "nobody", uid: 65534 });
+      expect(report.resourceGroup?.status).toBe(403);
+      expect(judgeProbe(report, expected(refused), "user", "denied")).toMatchObject({ verified: true });
+      expect(Buffer.byteLength(result.stdout)).toBeLessThan(ROOM);
+    });
+
+    it("refuses to run the probe as root where setpriv is missing: exit 3, one line why, no evidence", async () => {
+      const result = await run(["bash", scriptFile], settingsFor(granted), toolFolder(false));
+      expect(result.exitCode).toBe(3);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toBe(
+        "run command: setpriv (util-linux) is not installed: the probe does not run as root\n",
+      );
+      expect(result.curlUsers).toEqual([]);
+    });
+
+    it("runs the probe as it is when not started as root (Local Azure's portable guest), setpriv untouched", async () => {
+      const tools = toolFolder(false);
+      // A setpriv that would say so if it ran.
+      writeFileSync(path.join(tools, "setpriv"), "#!/bin/bash\necho 'setpriv ran' >&2\nexit 99\n", { mode: 0o755 });
+      const result = await run(
+        ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/bash", "-s"],
+        settingsFor(granted),
+        tools,
+      );
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).not.toContain("setpriv ran");
+      expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, runAs: { user: "nobody", uid: 65534 } });
+    });
+  });
+
+  describe.skipIf(asRoot)("started by a user other than root (as root, the case above plays it)", () => {
+    it("runs the probe as that user, and says so", async () => {
+      const result = await run(["bash", "-s"], settingsFor(granted), toolFolder(false));
+      expect(result.exitCode, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as { ok: boolean; runAs: { uid: number } };
+      expect(report.ok).toBe(true);
+      expect(report.runAs.uid).toBe(process.getuid?.());
+    });
+  });
+
+  it("keeps the probe's report and exit status for bad input (exit 2, no request sent)", async () => {
+    const result = await run(["bash", "-s"], settingsFor(granted, { PROBE_DEADLINE_SECONDS: "0" }), toolFolder(true));
+    // Bad input: the probe's own JSON (stage input), exit 2, no request.
+    expect(result.exitCode).toBe(2);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { stage: "input" } });
+    expect(result.curlUsers).toEqual([]);
+  });
+});
