@@ -198,6 +198,22 @@ describe("the run command's script", () => {
       expect(Buffer.byteLength(result.stdout)).toBeLessThan(ROOM);
     });
 
+    it("reads a CA bundle in a folder only root may enter, through the descriptor it opened as root", async () => {
+      const privateFolder = mkdtempSync(path.join(work, "root-only-"));
+      chmodSync(privateFolder, 0o700);
+      const privateBundle = path.join(privateFolder, "ca.pem");
+      writeFileSync(privateBundle, readFileSync(azure.caCertPath), { mode: 0o644 });
+      const result = await run(
+        ["bash", scriptFile],
+        settingsFor(granted, { CURL_CA_BUNDLE: privateBundle }),
+        toolFolder(true),
+      );
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(new Set(result.curlUsers)).toEqual(new Set(["nobody"]));
+      const report = JSON.parse(result.stdout) as ProbeResultV1 & { runAs: unknown };
+      expect(judgeProbe(report, expected(granted), "user", "granted")).toMatchObject({ verified: true });
+    });
+
     it("refuses to run the probe as root where setpriv is missing: exit 3, one line why, no evidence", async () => {
       const result = await run(["bash", scriptFile], settingsFor(granted), toolFolder(false));
       expect(result.exitCode).toBe(3);

@@ -31,6 +31,12 @@ vmia_run_probe() {
     fi
     uid=$(id -u nobody 2>/dev/null) || uid=65534
     gid=$(id -g nobody 2>/dev/null) || gid=65534
+    # A private CA reaches curl through CURL_CA_BUNDLE, and that file may sit where nobody cannot go
+    # (a folder of root's): it is opened here, while still root, and the probe reads it through the
+    # inherited descriptor (/dev/fd/9 opens the file itself, whatever the folders above it allow).
+    if [ -n "${CURL_CA_BUNDLE:-}" ] && [ -r "$CURL_CA_BUNDLE" ] && exec 9<"$CURL_CA_BUNDLE"; then
+      export CURL_CA_BUNDLE=/dev/fd/9
+    fi
     out=$({
       printf '%s\n' "$whoami_line"
       cat
