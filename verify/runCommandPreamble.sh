@@ -23,6 +23,7 @@ vmia_run_probe() {
   # The agent's working folder may be root's alone; the unprivileged shell must not start in it.
   cd / || return 3
   # The unprivileged shell's first line says who it is; the probe follows it on stdin.
+  # shellcheck disable=SC2016 # the line is run by that shell: its $(id …) must expand there, not here
   local whoami_line='printf "vmia-run-as %s %s\n" "$(id -u)" "$(id -un 2>/dev/null)"'
   if [ "$(id -u)" = 0 ]; then
     if ! command -v setpriv >/dev/null 2>&1; then
