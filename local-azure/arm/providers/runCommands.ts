@@ -232,7 +232,9 @@ export class RunCommandsProvider implements ArmProvider {
       | undefined;
     const vms = this.shared.ctx.vms;
     const id = `${vm.id}/runCommands/${previous?.name ?? name}`;
-    const sameRun = previous !== undefined && sameSettings(previous.properties, { ...previous.properties, ...built });
+    // Compared with what the request leaves in force: a member it no longer sends (parameters,
+    // runAsUser…) is gone from the configuration, which is then a changed one.
+    const sameRun = previous !== undefined && sameSettings(previous.properties, built);
     const record: RunCommandBody = {
       name: previous?.name ?? name,
       id: previous?.id ?? id,
