@@ -26,6 +26,20 @@ export function faultsFrom(given: Partial<Faults> | undefined): Faults {
   };
 }
 
+/**
+ * The faults, telling `changed` of each member set on them (a test stretching or ending a delete sets
+ * `lroSeconds` while it runs): the object every part of Local Azure reads them from.
+ */
+export function watchedFaults(faults: Faults, changed: () => void): Faults {
+  return new Proxy(faults, {
+    set(target, member, value) {
+      const set = Reflect.set(target, member, value);
+      changed();
+      return set;
+    },
+  });
+}
+
 export type RealGuestHost = {
   image: NonNullable<ReturnType<typeof hostFacts>["image"]>;
   cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]>;
