@@ -1,10 +1,12 @@
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeCommandLine, probeEnvironment } from "../../components/probeCommand";
 import type { LocalAzure } from "../../local-azure/index";
+import { redirectTable } from "../../local-azure/linuxGuest/sshRedirect";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
 import { bootVm, type GuestVm, leftovers, run, SshClient, startCloud } from "./support";
 
@@ -260,15 +262,55 @@ describe("Azure's own addresses inside the guest", () => {
   });
 });
 
+/** Whether something on this host listens on port 22 of every address (a host sshd), IPv4 or IPv6. */
+function hostListensOnPort22(): boolean {
+  return ["/proc/net/tcp", "/proc/net/tcp6"].some((table) => {
+    if (!existsSync(table)) return false;
+    return readFileSync(table, "utf8")
+      .split("\n")
+      .slice(1)
+      .some((line) => {
+        const [, local, , state] = line.trim().split(/\s+/);
+        return state === "0A" && /^0+:0016$/.test(local ?? "");
+      });
+  });
+}
+
+/** What a TCP connection to `host`:`port` meets: "connected", or the error's code. */
+function dial(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+  });
+}
+
+/** The ip-family nftables tables of this network namespace. */
+const nftTables = () => (spawnSync("nft", ["list", "tables", "ip"], { encoding: "utf8" }).stdout ?? "").split("\n");
+
 describe("deleting the VM", () => {
   it("stops its guest: port 22 of its address no longer leads to it, and nothing of the guest is left", async () => {
     const dir = vm.guest.dir;
+    const table = redirectTable(vm.guest.id);
+    expect(nftTables()).toContain(`table ip ${table}`);
+    // Decided before: a host sshd on every address answers there once the guest is gone (docs/real-guests.md).
+    const hostSshd = hostListensOnPort22();
     await azure.arm.deleteAndWait(`${vm.vmId}?api-version=2024-11-01`);
     expect(azure.linuxGuest(vm.vmId)).toBeUndefined();
-    // Refused; or, on a host whose own sshd listens on 0.0.0.0:22, that sshd answers (the address is
-    // the host's again, docs/real-guests.md): either way none of the guest's host keys is served.
-    const scan = await run("ssh-keyscan", ["-T", "20", "-t", "rsa,ecdsa,ed25519", vm.publicIp]);
-    expect(scan.stdout).not.toContain(vm.hostPublicKey.split(" ")[1]);
+    expect(nftTables()).not.toContain(`table ip ${table}`);
+    if (hostSshd) {
+      // The host's sshd answers, with keys of its own: none of the guest's.
+      const scan = await run("ssh-keyscan", ["-T", "20", "-t", "rsa,ecdsa,ed25519", vm.publicIp]);
+      const keys = scan.stdout.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
+      expect(scan.code).toBe(0);
+      expect(keys.length).toBeGreaterThan(0);
+      expect(scan.stdout).not.toContain(vm.hostPublicKey.split(" ")[1]);
+    } else {
+      expect(await dial(vm.publicIp, 22)).toBe("ECONNREFUSED");
+    }
     expect(leftovers().filter((line) => line.includes(dir.split("/").pop() as string))).toEqual([]);
   });
 });
