@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { probeCommandLine, probeEnvironment } from "../../components/probeCommand";
 import type { LocalAzure } from "../../local-azure/index";
 import { redirectTable } from "../../local-azure/linuxGuest/sshRedirect";
@@ -291,6 +291,15 @@ function dial(host: string, port: number): Promise<string> {
 /** The ip-family nftables tables of this network namespace. */
 const nftTables = () => (spawnSync("nft", ["list", "tables", "ip"], { encoding: "utf8" }).stdout ?? "").split("\n");
 
+/** An Azure-AsyncOperation's end: polled until it is no longer InProgress. */
+async function operationEnd(url: string): Promise<string> {
+  for (;;) {
+    const status = ((await azure.arm.request("GET", url)).body as { status: string }).status;
+    if (status !== "InProgress") return status;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("deleting the VM", () => {
   it("stops its guest: port 22 of its address no longer leads to it, and nothing of the guest is left", async () => {
     const dir = vm.guest.dir;
@@ -312,5 +321,48 @@ describe("deleting the VM", () => {
       expect(await dial(vm.publicIp, 22)).toBe("ECONNREFUSED");
     }
     expect(leftovers().filter((line) => line.includes(dir.split("/").pop() as string))).toEqual([]);
+  });
+
+  it("a VM deleted and created again under its name (delete-before-replace) boots anew only once its old guest is gone", async () => {
+    const again = await bootVm(azure, { identity: "system", vmName: "again-vm" });
+    const vmUrl = `${again.vmId}?api-version=2024-11-01`;
+    // What the engine sends again: the VM as ARM holds it (customData is never read back; none is needed here).
+    const request = (await azure.arm.request("GET", vmUrl)).body as Record<string, unknown>;
+    const first = again.guest;
+    // Deletes due as soon as they are asked: the unrelated request and the poll both meet one already due.
+    const lroSeconds = azure.faults.lroSeconds;
+    azure.faults.lroSeconds = 0;
+    onTestFinished(() => {
+      azure.faults.lroSeconds = lroSeconds;
+    });
+    // Polled while another request comes in: Succeeded comes once the old guest is torn down.
+    const deleted = await azure.arm.request("DELETE", vmUrl);
+    const unrelated = azure.arm.request("GET", `${again.resourceGroupId}?api-version=2021-04-01`);
+    expect(await operationEnd(String(deleted.headers["azure-asyncoperation"]))).toBe("Succeeded");
+    expect(existsSync(first.dir)).toBe(false);
+    expect(nftTables()).not.toContain(`table ip ${redirectTable(first.id)}`);
+    expect((await unrelated).status).toBe(200);
+    const recreated = await azure.arm.request("PUT", vmUrl, request);
+    expect(recreated.status).toBe(201);
+    const second = azure.linuxGuest(again.vmId);
+    expect(second?.id).toMatch(/^vm-[0-9a-f]{10}$/);
+    await second?.ready;
+    expect(second?.id).not.toBe(first.id);
+    // Not polled: once the VM reads 404 its old guest may still be going; the same name made again at
+    // once (same NIC, same public IP) waits for it instead of booting beside it.
+    expect((await azure.arm.request("DELETE", vmUrl)).status).toBe(202);
+    while ((await azure.arm.request("GET", vmUrl)).status !== 404)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    const third = await azure.arm.request("PUT", vmUrl, request);
+    expect([third.status, third.body]).toMatchObject([201, { name: "again-vm" }]);
+    expect(existsSync(String(second?.dir))).toBe(false);
+    const booted = azure.linuxGuest(again.vmId);
+    expect(booted?.id).toMatch(/^vm-[0-9a-f]{10}$/);
+    await booted?.ready;
+    expect(booted?.id).not.toBe(second?.id);
+    expect(booted?.host).toBe(again.publicIp);
+    await azure.arm.deleteAndWait(vmUrl);
+    const ids = [first.id, String(second?.id), String(booted?.id)];
+    expect(leftovers().filter((line) => ids.some((id) => line.includes(id)))).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
 import { request as httpsRequest } from "node:https";
-import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArmClient } from "../../local-azure/armClient";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import { untilRefused } from "./runCommandSupport";
 
 /**
  * Local Azure's ARM refusing what ARM refuses and deriving what ARM derives, over the wire, where no
@@ -105,23 +105,6 @@ describe("request IDs on answers no SDK parses", () => {
     expect(unreadable.headers["x-ms-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
-
-/** Resolves once nothing listens at `endpoint` any more (a deleted VM's IMDS), looking again every 20 ms. */
-async function untilRefused(endpoint: string): Promise<void> {
-  const { hostname, port } = new URL(endpoint);
-  for (;;) {
-    const refused = await new Promise<boolean>((resolve) => {
-      const socket = connect(Number(port), hostname);
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.once("error", () => resolve(true));
-    });
-    if (refused) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const armRequests = () => azure.requestLog.filter((entry) => entry.service === "arm").length;
 

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import {
   running,
   settled,
   untilFile,
+  untilRefused,
   untilState,
   vmFolder,
 } from "./runCommandSupport";
@@ -239,6 +241,29 @@ describe("a booting VM, a VM without a public IP, a VM deleted", () => {
     // No address was ever given to it, so nothing of it listens on the port the other VMs' SSH uses.
     const addresses = azure.vmIds().map((id) => azure.vmRuntime(id)?.publicIp);
     expect(addresses.filter((address) => address === null)).toHaveLength(1);
+  });
+
+  it("answers a VM delete's poll Succeeded only once its runtime is torn down, even when another request came in between", async () => {
+    const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "held-rg", vmName: "held-vm" });
+    const imds = String(azure.vmRuntime(own.vmId)?.imdsEndpoint);
+    // A request half sent holds the VM's IMDS server open (its close waits for it): the VM's teardown
+    // cannot end while this connection lasts.
+    const hold = connect(Number(new URL(imds).port), new URL(imds).hostname);
+    await once(hold, "connect");
+    hold.write("GET /metadata/instance?api-version=2021-02-01 HTTP/1.1\r\nHost: 169.254.169.254\r\n");
+    const deleted = await azure.arm.request("DELETE", `${own.vmId}?${API}`);
+    expect(deleted.status).toBe(202);
+    const events: string[] = [];
+    const unrelated = azure.arm.request("GET", `${vm.resourceGroupId}?api-version=2021-04-01`);
+    const poll = settled(azure, deleted).then((operation) => events.push(`poll ${operation.status}`));
+    // Another request is answered meanwhile, and the teardown reaches the IMDS server (no new connection).
+    expect((await unrelated).status).toBe(200);
+    await untilRefused(imds);
+    events.push("teardown let go");
+    hold.destroy();
+    await poll;
+    expect(events).toEqual(["teardown let go", "poll Succeeded"]);
+    expect((await azure.arm.request("GET", `${own.vmId}?${API}`)).status).toBe(404);
   });
 
   it("deleting a VM while a script runs in it kills the script and tears the guest down", async () => {
