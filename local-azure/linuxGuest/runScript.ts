@@ -70,41 +70,61 @@ export function installerScript(job: ScriptJob, unit: string): string {
   ].join("\n");
 }
 
+/**
+ * What stops a run in the guest, whatever it got to: the launcher removed (a unit systemd starts from
+ * now on runs nothing), then the unit killed and stopped (a start job still queued is cancelled with it).
+ * Arguments: the launcher's path, the unit.
+ */
+export const STOP_IN_GUEST =
+  'rm -f -- "$1"; systemctl kill --signal=SIGKILL -- "$2" 2>/dev/null; systemctl stop -- "$2" 2>/dev/null; exit 0';
+
 /** Runs `job` in the guest whose PID 1 is `leader`. */
 export function runInGuest(start: StartInGuestCgroup, leader: number, job: ScriptJob): RunningScript {
   const unit = scriptUnitName();
   const stdout = new OutputTail();
   const stderr = new OutputTail();
   let killed = false;
-  let exited = false;
+  let ended = false;
+  let resolveResult: (result: ScriptResult) => void = () => undefined;
+  const result = new Promise<ScriptResult>((resolve) => {
+    resolveResult = resolve;
+  });
+  const end = (exitCode: number) => {
+    if (ended) return;
+    ended = true;
+    resolveResult({ exitCode, stdout: stdout.bytes(), stderr: stderr.bytes() });
+  };
   const child = start(inGuest(leader, ["/bin/sh", "-s"]));
   child.stdin?.on("error", () => undefined);
   child.stdin?.end(installerScript(job, unit));
   child.stdout?.on("data", (chunk: Buffer) => stdout.write(chunk));
   child.stderr?.on("data", (chunk: Buffer) => stderr.write(chunk));
-  const result = new Promise<ScriptResult>((resolve) => {
-    child.on("error", (error) => stderr.write(Buffer.from(`nsenter: ${error.message}\n`)));
-    child.on("close", (code, signal) => {
-      exited = true;
-      const exitCode = killed || signal !== null ? -1 : (code ?? 127);
-      resolve({ exitCode, stdout: stdout.bytes(), stderr: stderr.bytes() });
-    });
-  });
+  child.on("error", (error) => stderr.write(Buffer.from(`nsenter: ${error.message}\n`)));
+  child.on("close", (code, signal) => end(killed || signal !== null ? -1 : (code ?? 127)));
   return {
     result,
     async kill() {
-      if (exited) return;
+      if (ended) return;
       killed = true;
-      // Before systemd-run started the unit, ending the client here is enough; after, the unit is the
-      // guest's, and its systemd ends it.
-      child.kill("SIGKILL");
-      const stop = start(inGuest(leader, ["systemctl", "kill", "--signal=SIGKILL", `${unit}.service`]));
+      // The host's side is a process group of its own (started detached): nsenter, the child it forks
+      // to enter the guest's PID namespace (which outlives a killed nsenter), the guest's shell and
+      // systemd-run's client. Killing the group leaves nothing of it to start the unit afterwards.
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      // Once systemd-run asked for the unit, the unit is the guest's: its systemd ends it.
+      const stop = start(
+        inGuest(leader, ["/bin/sh", "-c", STOP_IN_GUEST, "stop", `${job.folder}/launch.sh`, `${unit}.service`]),
+      );
       stop.stdin?.end();
       await new Promise((resolve) => {
         stop.on("error", resolve);
         stop.on("close", resolve);
       });
-      await result;
+      // Ended, whatever still holds the output pipe: never waits for the script.
+      end(-1);
     },
   };
 }

@@ -183,6 +183,37 @@ describe("a managed run command inside a real guest", () => {
   });
 });
 
+describe("a script stopped inside a real guest", () => {
+  it("is stopped at once wherever it got to (0, 10 and 50 ms after it started), and nothing of it runs on", async () => {
+    for (const delay of [0, 10, 50]) {
+      const running = vm.guest.runScript({
+        folder: `/var/lib/waagent/run-command-handler/download/killed/${delay}`,
+        script: 'echo "$$" >> /root/killed-pids; sleep 600',
+        shell: "/bin/bash",
+        env: {},
+        args: [],
+      });
+      // The kill lands before nsenter forked, while the guest's shell writes the files, or once the unit runs.
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      await running.kill();
+      expect((await running.result).exitCode).toBe(-1);
+    }
+    // Whatever started is dead: every script that got to record its PID, and its sleep.
+    const check = vm.guest.runScript({
+      folder: "/var/lib/waagent/run-command-handler/download/killed/check",
+      script: [
+        'for pid in $(cat /root/killed-pids 2>/dev/null); do kill -0 "$pid" 2>/dev/null && echo "alive $pid"; done',
+        "pgrep -x sleep || echo no sleep left",
+      ].join("\n"),
+      shell: "/bin/bash",
+      env: {},
+      args: [],
+    });
+    const checked = await check.result;
+    expect([checked.exitCode, checked.stdout.toString()]).toEqual([0, "no sleep left\n"]);
+  });
+});
+
 describe("a real guest without a public IP", () => {
   it("boots with no SSH gate, and runs its commands", async () => {
     const own = await seedVm(azure, {

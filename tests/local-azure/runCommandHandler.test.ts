@@ -1,10 +1,10 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { commandLine, launcherScript, OutputTail, tailText } from "../../local-azure/guestScript";
-import { inGuest, installerScript } from "../../local-azure/linuxGuest/runScript";
+import { inGuest, installerScript, runInGuest, STOP_IN_GUEST } from "../../local-azure/linuxGuest/runScript";
 import {
   actionArguments,
   actionResultMessage,
@@ -13,6 +13,7 @@ import {
   invocationOf,
 } from "../../local-azure/vm/runCommandHandler";
 import { type RunCommandBody, runCommandView, sameSettings } from "../../local-azure/vm/runCommandRecord";
+import { running } from "./runCommandSupport";
 
 /** The pure parts of running a command as Azure's Linux agents run one, called directly. */
 
@@ -107,6 +108,45 @@ describe("the launcher a real guest's systemd runs", () => {
     expect(installer).toContain(
       "exec systemd-run --wait --pipe --collect --quiet --slice=azure-vmextensions.slice --unit=azure-run-command-0123456789ab --working-directory='/var/lib/waagent/run-command-handler/download/probe/0' /bin/bash '/var/lib/waagent/run-command-handler/download/probe/0'/launch.sh < /dev/null",
     );
+  });
+});
+
+describe("stopping a run in a real guest (runInGuest's kill, its guest stood in for by local processes)", () => {
+  it("kills the host side as a process group, even a child that outlives its parent (as nsenter's does), stops the unit in the guest, and never waits for the output pipe", async () => {
+    const pidFile = join(scratch, "forked.pid");
+    const started: string[][] = [];
+    // The first start stands for nsenter: a parent whose forked child keeps stdout open and survives
+    // the parent's SIGKILL. Every later one (the stop in the guest) exits at once.
+    const start = (argv: string[]) => {
+      started.push(argv);
+      const script = started.length === 1 ? `sleep 600 & echo "$!" > '${pidFile}'; wait` : "exit 0";
+      return spawn("/bin/sh", ["-c", script], { detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    };
+    const job = {
+      folder: "/var/lib/waagent/run-command-handler/download/stopped/0",
+      script: "sleep 600",
+      shell: "/bin/bash" as const,
+      env: {},
+      args: [],
+    };
+    const script = runInGuest(start, 4242, job);
+    while (!existsSync(pidFile) || readFileSync(pidFile, "utf8").trim() === "")
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    const forked = Number(readFileSync(pidFile, "utf8"));
+    // Before, kill() signalled the parent alone and then waited for the output pipe its child held: 600 s.
+    await script.kill();
+    expect((await script.result).exitCode).toBe(-1);
+    while (running(forked)) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(started).toHaveLength(2);
+    expect(started[1].slice(0, 7)).toEqual(inGuest(4242, []).slice(0, 7));
+    expect(started[1].slice(7)).toEqual([
+      "/bin/sh",
+      "-c",
+      STOP_IN_GUEST,
+      "stop",
+      `${job.folder}/launch.sh`,
+      expect.stringMatching(/^azure-run-command-[0-9a-f]{12}\.service$/),
+    ]);
   });
 });
 
