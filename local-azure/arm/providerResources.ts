@@ -68,6 +68,11 @@ export interface ResourceNamespace {
   /** Whether its PUT and DELETE are long-running (201/202 with Azure-AsyncOperation), as Network's and Compute's are. */
   longRunning: boolean;
   types: ResourceType[];
+  /**
+   * The provider's refusal of a write (PUT, PATCH) on `resource` while it is Deleting (or into it, a
+   * child of it): each provider words its own 409.
+   */
+  beingDeleted?(resource: StoredResource): ArmReply;
 }
 
 /** A resource referenced by ID that does not exist: the Network and Compute providers' 400. */
@@ -221,6 +226,15 @@ export class ProviderResources implements ArmProvider {
     return undefined;
   }
 
+  private beingDeleted(resource: StoredResource): ArmReply {
+    const namespace = lower(resource.type.split("/")[0]);
+    const refuse = this.namespaces.find((n) => lower(n.namespace) === namespace)?.beingDeleted;
+    return (
+      refuse?.(resource) ??
+      armError(409, "Conflict", `The resource '${resource.id}' is being deleted: retry once its deletion has ended.`)
+    );
+  }
+
   private longRunning(type: string): boolean {
     const namespace = lower(type.split("/")[0]);
     return this.namespaces.some((n) => n.longRunning && lower(n.namespace) === namespace);
@@ -288,6 +302,12 @@ export class ProviderResources implements ArmProvider {
     }
     if (method !== "PUT" && method !== "PATCH") return armError(405, "MethodNotAllowed", `${method} is not supported.`);
     if (group?.deletingSince !== undefined) return resourceGroupBeingDeleted(group.name);
+    // A write onto a resource being deleted (or into one: a VNet's new subnet) would take it back from
+    // its delete: the provider refuses it, and the delete goes on.
+    const deleting = [existing, route.parentId ? store.resource(route.parentId) : undefined].find(
+      (resource) => resource?.deletingSince !== undefined,
+    );
+    if (deleting) return this.beingDeleted(deleting);
     if (method === "PATCH" && !existing) return notFound();
     const patch = (body ?? {}) as Record<string, unknown>;
     // PATCH merges: top-level members replace, properties merge one level deep.

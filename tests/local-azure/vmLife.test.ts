@@ -298,3 +298,91 @@ describe("a booting VM, a VM without a public IP, a VM deleted", () => {
     expect(refused).toBe("ECONNREFUSED");
   });
 });
+
+describe("while a delete runs (lroSeconds stretched)", () => {
+  const code = (reply: ArmResponse) => [reply.status, (reply.body as { error?: { code: string } }).error?.code];
+  const message = (reply: ArmResponse) => (reply.body as { error: { message: string } }).error.message;
+
+  it("refuses writes onto what is being deleted, as ARM and Compute do, and the deletes go on", async () => {
+    const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "doomed-rg", vmName: "doomed" });
+    const rc = `${own.vmId}/runCommands/rc`;
+    await putRunCommand(azure, rc, { source: { script: "echo kept" } });
+    const nsg = `${own.resourceGroupId}/providers/Microsoft.Network/networkSecurityGroups/doomed-nsg?api-version=2024-05-01`;
+    expect((await azure.arm.request("PUT", nsg, { location: azure.location, properties: {} })).status).toBe(201);
+    azure.faults.lroSeconds = 3600;
+    try {
+      // A run command's DELETE: Deleting until its operation ends, and a PUT then is refused.
+      const deleted = await azure.arm.request("DELETE", `${rc}?${API}`);
+      expect(deleted.status).toBe(202);
+      const shown = await azure.arm.request("GET", `${rc}?${API}`);
+      expect((shown.body as { properties: { provisioningState: string } }).properties.provisioningState).toBe(
+        "Deleting",
+      );
+      const onRunCommand = await azure.arm.request("PUT", `${rc}?${API}`, {
+        location: azure.location,
+        properties: { source: { script: "echo again" } },
+      });
+      expect(code(onRunCommand)).toEqual([409, "OperationNotAllowed"]);
+      expect(message(onRunCommand)).toBe(
+        "Operation 'PUT Extension' is not allowed on VM extension 'rc' since it is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      );
+      // A Network resource being deleted: Network's AnotherOperationInProgress, naming an operation that answers.
+      expect((await azure.arm.request("DELETE", nsg)).status).toBe(202);
+      const onNsg = await azure.arm.request("PUT", nsg, { location: azure.location, properties: {} });
+      expect(code(onNsg)).toEqual([409, "AnotherOperationInProgress"]);
+      const watched = /use uri: (\S+)\.$/.exec(message(onNsg))?.[1] ?? "";
+      expect((await azure.arm.request("GET", watched)).body).toMatchObject({ status: "InProgress" });
+      expect(
+        ((await azure.arm.request("GET", nsg)).body as { properties: { provisioningState: string } }).properties
+          .provisioningState,
+      ).toBe("Deleting");
+      // The VM being deleted: its PUT, its run commands and its actions are Compute's OperationNotAllowed.
+      const request = (await azure.arm.request("GET", `${own.vmId}?${API}`)).body;
+      expect((await azure.arm.request("DELETE", `${own.vmId}?${API}`)).status).toBe(202);
+      const onVm = await azure.arm.request("PUT", `${own.vmId}?${API}`, request);
+      expect(code(onVm)).toEqual([409, "OperationNotAllowed"]);
+      expect(message(onVm)).toBe(
+        "Operation 'Update VM' is not allowed on VM 'doomed' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      );
+      const newRunCommand = await azure.arm.request("PUT", `${own.vmId}/runCommands/late?${API}`, {
+        location: azure.location,
+        properties: { source: { script: "true" } },
+      });
+      expect([...code(newRunCommand), message(newRunCommand)]).toEqual([
+        409,
+        "OperationNotAllowed",
+        "Operation 'PUT Extension' is not allowed on VM 'doomed' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      ]);
+      const action = await invoke(own.vmId, ["true"]);
+      expect([...code(action), message(action)]).toEqual([
+        409,
+        "OperationNotAllowed",
+        "Operation 'runCommand' is not allowed on VM 'doomed' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      ]);
+      const powerOff = await azure.arm.request("POST", `${own.vmId}/powerOff?${API}`);
+      expect(code(powerOff)).toEqual([409, "OperationNotAllowed"]);
+      expect(message(powerOff)).toContain("Operation 'powerOff' is not allowed on VM 'doomed'");
+      // Its group being deleted: ARM's ResourceGroupBeingDeleted, before the provider is asked.
+      expect((await azure.arm.request("DELETE", `${own.resourceGroupId}?api-version=2021-04-01`)).status).toBe(202);
+      for (const refused of [
+        await azure.arm.request("PUT", `${own.vmId}/runCommands/later?${API}`, {
+          location: azure.location,
+          properties: { source: { script: "true" } },
+        }),
+        await invoke(own.vmId, ["true"]),
+        await azure.arm.request("POST", `${own.vmId}/restart?${API}`),
+      ]) {
+        expect([...code(refused), message(refused)]).toEqual([
+          409,
+          "ResourceGroupBeingDeleted",
+          "The resource group 'doomed-rg' is in deprovisioning state and cannot perform this operation.",
+        ]);
+      }
+    } finally {
+      azure.faults.lroSeconds = 0;
+    }
+    // Nothing took the resources back from their deletes: they end, the group with them.
+    for (const gone of [`${rc}?${API}`, nsg, `${own.vmId}?${API}`, `${own.resourceGroupId}?api-version=2021-04-01`])
+      expect((await azure.arm.request("GET", gone)).status).toBe(404);
+  });
+});

@@ -363,6 +363,17 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
   return {
     namespace: "Microsoft.Network",
     longRunning: true,
+    // A write onto a resource whose delete runs: Network's AnotherOperationInProgress, naming the
+    // operation to watch (its code and wording as microsoft/AzureTRE#2222 and #3193 quote them). Its
+    // status is not in those quotes (the clients printed Status=<nil>): 409, as ARM's other conflicts.
+    beingDeleted: (resource) => {
+      const operation = shared.operations.createDelete(resource.deletingSince ?? Date.now(), resource.id.toLowerCase());
+      return armError(
+        409,
+        "AnotherOperationInProgress",
+        `Another operation on this or dependent resource is in progress. To retrieve status of the operation use uri: ${shared.operations.statusUrl(operation)}.`,
+      );
+    },
     types: [
       {
         type: VIRTUAL_NETWORK,
