@@ -243,6 +243,42 @@ describe("a booting VM, a VM without a public IP, a VM deleted", () => {
     expect(addresses.filter((address) => address === null)).toHaveLength(1);
   });
 
+  it("follows its NIC: a public IP taken off the NIC, then deleted, takes the VM's SSH server with it", async () => {
+    const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "nic-rg", vmName: "nic-vm" });
+    const address = own.publicIp;
+    const dial = () =>
+      new Promise<string>((resolve) => {
+        const socket = connect(azure.sshPort, address);
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve("connected");
+        });
+        socket.once("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+      });
+    expect(await dial()).toBe("connected");
+    const net = `${own.resourceGroupId}/providers/Microsoft.Network`;
+    const nicUrl = `${net}/networkInterfaces/nic-vm-nic?api-version=2024-05-01`;
+    const nic = (await azure.arm.request("GET", nicUrl)).body as {
+      properties: { ipConfigurations: Array<{ name: string; properties: Record<string, unknown> }> };
+    };
+    const [config] = nic.properties.ipConfigurations;
+    const { publicIPAddress: _dropped, ...kept } = config.properties;
+    await azure.arm.putAndWait(nicUrl, {
+      location: azure.location,
+      properties: { ipConfigurations: [{ name: config.name, properties: kept }] },
+    });
+    await azure.arm.deleteAndWait(`${net}/publicIPAddresses/nic-vm-ip?api-version=2024-05-01`);
+    expect((await azure.arm.request("GET", `${net}/publicIPAddresses/nic-vm-ip?api-version=2024-05-01`)).status).toBe(
+      404,
+    );
+    expect(azure.vmRuntime(own.vmId)?.publicIp).toBeNull();
+    expect(await dial()).toBe("ECONNREFUSED");
+    // It still runs its commands.
+    const still = await putRunCommand(azure, `${own.vmId}/runCommands/still`, { source: { script: "echo here" } });
+    expect(still.operation.status).toBe("Succeeded");
+    expect((await instanceView(azure, `${own.vmId}/runCommands/still`)).output).toBe("here\n");
+  });
+
   it("answers a VM delete's poll Succeeded only once its runtime is torn down, even when another request came in between", async () => {
     const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "held-rg", vmName: "held-vm" });
     const imds = String(azure.vmRuntime(own.vmId)?.imdsEndpoint);
