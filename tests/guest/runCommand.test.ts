@@ -2,8 +2,9 @@ import { ComputeManagementClient as Compute24 } from "@azure/arm-compute";
 import { ComputeManagementClient as Compute25 } from "@azure/arm-compute-v25";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalAzure, seedVm } from "../../local-azure/index";
+import { redirectTable } from "../../local-azure/linuxGuest/sshRedirect";
 import { all, clientOptions, deployerCredential, POLL } from "../conformance/support/arm";
-import { bootVm, footprint, type GuestFootprint, type GuestVm, leftovers, startCloud } from "./support";
+import { bootVm, footprint, type GuestFootprint, type GuestVm, leftovers, nftTables, startCloud } from "./support";
 
 /**
  * Run Command against real guests: the script runs inside the VM, as root, through the guest's
@@ -239,5 +240,36 @@ describe("a real guest without a public IP", () => {
       POLL,
     );
     expect(result.value?.[0].message).toBe("Enable succeeded: \n[stdout]\n200\n[stderr]\n");
+  });
+
+  it("a guest whose NIC loses its public IP loses its SSH gate and nftables table, and still runs commands", async () => {
+    const before = vm.guest;
+    expect(nftTables()).toContain(`table ip ${redirectTable(before.id)}`);
+    const net = `${vm.resourceGroupId}/providers/Microsoft.Network`;
+    const nicUrl = `${net}/networkInterfaces/rc-guest-nic?api-version=2024-05-01`;
+    const nic = (await azure.arm.request("GET", nicUrl)).body as {
+      properties: { ipConfigurations: Array<{ name: string; properties: Record<string, unknown> }> };
+    };
+    const [config] = nic.properties.ipConfigurations;
+    const { publicIPAddress: _dropped, ...kept } = config.properties;
+    await azure.arm.putAndWait(nicUrl, {
+      location: azure.location,
+      properties: { ipConfigurations: [{ name: config.name, properties: kept }] },
+    });
+    await azure.arm.deleteAndWait(`${net}/publicIPAddresses/rc-guest-ip?api-version=2024-05-01`);
+    const after = azure.linuxGuest(vm.vmId);
+    if (!after) throw new Error("no real guest");
+    prints.push(footprint(after.id));
+    expect(after.host).toBeNull();
+    expect(after.id).not.toBe(before.id);
+    expect(nftTables()).not.toContain(`table ip ${redirectTable(before.id)}`);
+    expect(nftTables()).not.toContain(`table ip ${redirectTable(after.id)}`);
+    const result = await compute25.virtualMachines.beginRunCommandAndWait(
+      vm.resourceGroup,
+      "rc-guest",
+      { commandId: "RunShellScript", script: ["echo still here"] },
+      POLL,
+    );
+    expect(result.value?.[0].message).toBe("Enable succeeded: \n[stdout]\nstill here\n\n[stderr]\n");
   });
 });

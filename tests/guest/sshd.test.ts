@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -8,7 +7,7 @@ import { probeCommandLine, probeEnvironment } from "../../components/probeComman
 import type { LocalAzure } from "../../local-azure/index";
 import { redirectTable } from "../../local-azure/linuxGuest/sshRedirect";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { bootVm, type GuestVm, leftovers, run, SshClient, startCloud } from "./support";
+import { bootVm, type GuestVm, leftovers, nftTables, run, SshClient, startCloud } from "./support";
 
 /**
  * One real guest, met as a user meets an Azure VM: OpenSSH's client on port 22 of its public IP, the
@@ -287,9 +286,6 @@ function dial(host: string, port: number): Promise<string> {
     socket.once("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
   });
 }
-
-/** The ip-family nftables tables of this network namespace. */
-const nftTables = () => (spawnSync("nft", ["list", "tables", "ip"], { encoding: "utf8" }).stdout ?? "").split("\n");
 
 /** An Azure-AsyncOperation's end: polled until it is no longer InProgress. */
 async function operationEnd(url: string): Promise<string> {
