@@ -129,12 +129,19 @@ export function runInGuest(start: StartInGuestCgroup, leader: number, job: Scrip
   };
 }
 
-/** Whether the guest has a user of that name (getent reads its passwd, as user.Lookup does). */
+/**
+ * Whether the guest has a user of that name, as the handler's user.Lookup (Go's os/user) finds one:
+ * by name only. getent also answers a numeric UID ("0" is root's), so its first field must be the name.
+ */
 export function userInGuest(start: StartInGuestCgroup, leader: number, name: string): Promise<boolean> {
   const child = start(inGuest(leader, ["getent", "passwd", "--", name]));
   child.stdin?.end();
+  let found = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    found += chunk.toString();
+  });
   return new Promise((resolve) => {
     child.on("error", () => resolve(false));
-    child.on("close", (code) => resolve(code === 0));
+    child.on("close", (code) => resolve(code === 0 && found.split("\n")[0].split(":")[0] === name));
   });
 }

@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { commandLine, launcherScript, OutputTail, tailText } from "../../local-azure/guestScript";
-import { inGuest, installerScript, runInGuest, STOP_IN_GUEST } from "../../local-azure/linuxGuest/runScript";
+import {
+  inGuest,
+  installerScript,
+  runInGuest,
+  STOP_IN_GUEST,
+  userInGuest,
+} from "../../local-azure/linuxGuest/runScript";
 import {
   actionArguments,
   actionResultMessage,
@@ -81,6 +87,37 @@ describe("the launcher a real guest's systemd runs", () => {
     const run = spawnSync("/bin/bash", [launcher], { encoding: "utf8", env: { PATH: process.env.PATH } });
     expect(run.stdout).toBe(`[it's "quoted"\nand $HOME][a][b][2]\n`);
     expect(existsSync(launcher)).toBe(false);
+  });
+
+  it("quotes runAsUser on the command line it hands to sudo: a name is one argument, never shell code", () => {
+    const folder = join(scratch, "runas");
+    const runAsFolder = join(scratch, "runas-home");
+    const tools = join(scratch, "tools");
+    execFileSync("mkdir", ["-p", folder, tools]);
+    writeFileSync(join(folder, "script.sh"), "echo script ran\n", { mode: 0o700 });
+    // Stand-ins for chown and sudo: sudo prints the arguments it got, one per line, and runs nothing.
+    writeFileSync(join(tools, "chown"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    writeFileSync(join(tools, "sudo"), '#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\n', { mode: 0o755 });
+    const user = "nobody; echo INJECTED";
+    const launcher = join(folder, "launch.sh");
+    writeFileSync(
+      launcher,
+      launcherScript({ folder, shell: "/bin/bash", env: {}, args: [], runAsUser: user, runAsFolder }),
+    );
+    const run = spawnSync("/bin/bash", [launcher], {
+      encoding: "utf8",
+      env: { PATH: `${tools}:${process.env.PATH}` },
+    });
+    expect(run.stdout).toBe(`arg:-u\narg:${user}\narg:${runAsFolder}/script.sh\n`);
+  });
+
+  it("finds a runAsUser by name only, as the handler's user.Lookup does: a numeric UID getent resolves is no user", async () => {
+    // Stand-in for getent in the guest: what `getent passwd 0` and `getent passwd root` both print.
+    const getent = () => spawn("/bin/sh", ["-c", "echo 'root:x:0:0:root:/root:/bin/bash'"], { stdio: "pipe" });
+    expect(await userInGuest(getent, 4242, "root")).toBe(true);
+    expect(await userInGuest(getent, 4242, "0")).toBe(false);
+    const missing = () => spawn("/bin/sh", ["-c", "exit 2"], { stdio: "pipe" });
+    expect(await userInGuest(missing, 4242, "ghost")).toBe(false);
   });
 
   it("keeps the values off the host's command line: nsenter's arguments hold none, the installer only base64", () => {
