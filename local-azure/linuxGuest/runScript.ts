@@ -28,9 +28,60 @@ const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /** Starts a host process in the guest's cgroup (so reaping the guest ends it), its stdio piped. */
 export type StartInGuestCgroup = (argv: string[]) => ChildProcess;
 
-/** `nsenter` into every namespace of the guest whose PID 1 the host sees as `leader`, with a clean environment. */
+/**
+ * The capabilities systemd-nspawn leaves a guest (systemd-nspawn(1), --capability: those it retains by
+ * default; CAP_NET_ADMIN only with its own --private-network, which these guests do not use: their
+ * network namespace is unshare's). What enters the guest gets no more: the guest's own /bin/sh,
+ * base64 and systemd-run run with host root's privileges otherwise (CAP_SYS_MODULE among them), which
+ * a guest root that replaced them would get.
+ */
+export const GUEST_CAPABILITIES = [
+  "audit_control",
+  "audit_write",
+  "chown",
+  "dac_override",
+  "dac_read_search",
+  "fowner",
+  "fsetid",
+  "ipc_owner",
+  "kill",
+  "lease",
+  "linux_immutable",
+  "mknod",
+  "net_bind_service",
+  "net_broadcast",
+  "net_raw",
+  "setfcap",
+  "setgid",
+  "setpcap",
+  "setuid",
+  "sys_admin",
+  "sys_boot",
+  "sys_chroot",
+  "sys_nice",
+  "sys_ptrace",
+  "sys_resource",
+  "sys_tty_config",
+] as const;
+
+/**
+ * `nsenter` into every namespace of the guest whose PID 1 the host sees as `leader`, with a clean
+ * environment and the guest's capability bounding set (setpriv, before nsenter: nsenter itself needs
+ * CAP_SYS_ADMIN and CAP_SYS_CHROOT, both in it).
+ */
 export function inGuest(leader: number, argv: string[]): string[] {
-  return ["nsenter", "-t", String(leader), "-a", "env", "-i", `PATH=${GUEST_PATH}`, ...argv];
+  return [
+    "setpriv",
+    `--bounding-set=-all,${GUEST_CAPABILITIES.map((name) => `+${name}`).join(",")}`,
+    "nsenter",
+    "-t",
+    String(leader),
+    "-a",
+    "env",
+    "-i",
+    `PATH=${GUEST_PATH}`,
+    ...argv,
+  ];
 }
 
 /** The unit's name: unique, so a kill names this run only. */

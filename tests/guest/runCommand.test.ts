@@ -1,7 +1,10 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { ComputeManagementClient as Compute24 } from "@azure/arm-compute";
 import { ComputeManagementClient as Compute25 } from "@azure/arm-compute-v25";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalAzure, seedVm } from "../../local-azure/index";
+import { inGuest } from "../../local-azure/linuxGuest/runScript";
 import { redirectTable } from "../../local-azure/linuxGuest/sshRedirect";
 import { all, clientOptions, deployerCredential, POLL } from "../conformance/support/arm";
 import { bootVm, footprint, type GuestFootprint, type GuestVm, leftovers, nftTables, startCloud } from "./support";
@@ -181,6 +184,21 @@ describe("a managed run command inside a real guest", () => {
       POLL,
     );
     expect(units.value?.[0].message).toBe("Enable succeeded: \n[stdout]\nno sleep left\n\n[stderr]\n");
+  });
+});
+
+describe("entering a real guest", () => {
+  it("gives what enters it (the guest's own shell, systemd-run's client) no more capabilities than the guest's PID 1 has", () => {
+    const leader = vm.guest.leaderPid();
+    if (leader === null) throw new Error("no leader");
+    const bounding = (status: string) => BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1]}`);
+    const guestPid1 = bounding(readFileSync(`/proc/${leader}/status`, "utf8"));
+    const [command, ...args] = inGuest(leader, ["cat", "/proc/self/status"]);
+    const entered = spawnSync(command, args, { encoding: "utf8" });
+    expect(entered.status).toBe(0);
+    expect(bounding(entered.stdout)).toBe(guestPid1);
+    // CAP_SYS_MODULE (16) is the host's, never the guest's.
+    expect(guestPid1 & (1n << 16n)).toBe(0n);
   });
 });
 

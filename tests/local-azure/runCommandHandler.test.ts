@@ -129,6 +129,8 @@ describe("the launcher a real guest's systemd runs", () => {
       args: ["positional-secret"],
     };
     expect(inGuest(4242, ["/bin/sh", "-s"])).toEqual([
+      "setpriv",
+      "--bounding-set=-all,+audit_control,+audit_write,+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+ipc_owner,+kill,+lease,+linux_immutable,+mknod,+net_bind_service,+net_broadcast,+net_raw,+setfcap,+setgid,+setpcap,+setuid,+sys_admin,+sys_boot,+sys_chroot,+sys_nice,+sys_ptrace,+sys_resource,+sys_tty_config",
       "nsenter",
       "-t",
       "4242",
@@ -175,8 +177,9 @@ describe("stopping a run in a real guest (runInGuest's kill, its guest stood in 
     expect((await script.result).exitCode).toBe(-1);
     while (running(forked)) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(started).toHaveLength(2);
-    expect(started[1].slice(0, 7)).toEqual(inGuest(4242, []).slice(0, 7));
-    expect(started[1].slice(7)).toEqual([
+    const entering = inGuest(4242, []);
+    expect(started[1].slice(0, entering.length)).toEqual(entering);
+    expect(started[1].slice(entering.length)).toEqual([
       "/bin/sh",
       "-c",
       STOP_IN_GUEST,
