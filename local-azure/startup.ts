@@ -86,11 +86,11 @@ export function seedDeployer(
   return { ...ids, clientSecret };
 }
 
-export /**
+/**
  * Whether saved TLS material is still good: valid for an hour at least (the CA lasts a day; then a new
  * one is made), and the server certificate names every host it serves (older ones lack Azure's).
  */
-function stillValid(tls: { caCertPem: string; serverCertPem: string }): boolean {
+export function stillValid(tls: { caCertPem: string; serverCertPem: string }): boolean {
   try {
     const valid = new Date(new X509Certificate(tls.caCertPem).validTo).getTime() > Date.now() + 3600_000;
     const server = new X509Certificate(tls.serverCertPem);

@@ -67,6 +67,7 @@ export class VirtualMachines implements VirtualMachineModel {
         untilRunning: (vmId) => this.untilRunning(vmId),
         runs: (vmId) => ["running", "starting"].includes(this.powerState(vmId) ?? ""),
         exists: (vmId) => this.vms.has(vmId.toLowerCase()),
+        guest: (vmId) => this.get(vmId)?.guest ?? null,
       },
       opts.onStateChanged,
     );

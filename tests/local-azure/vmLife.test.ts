@@ -1,9 +1,12 @@
 import { once } from "node:events";
 import { existsSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ArmResponse, LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import type { VmRequest } from "../../local-azure/linuxGuest/seed";
+import { VirtualMachine } from "../../local-azure/vm/virtualMachine";
 import {
   API,
   FAST,
@@ -322,6 +325,8 @@ describe("a booting VM, a VM without a public IP, a VM deleted", () => {
     expect((await settled(azure, reply)).status).toBe("Failed");
     expect(existsSync(folder)).toBe(true);
     expect(action.status).toBe(202);
+    // The action killed with its VM is overtaken, not "Provisioning succeeded".
+    expect(await settled(azure, action)).toMatchObject({ status: "Failed", error: { code: "OperationPreempted" } });
     // Its SSH server is gone with it.
     const refused = await new Promise<string>((resolve) => {
       const socket = connect(azure.sshPort, sshAddress);
@@ -420,5 +425,32 @@ describe("while a delete runs (lroSeconds stretched)", () => {
     // Nothing took the resources back from their deletes: they end, the group with them.
     for (const gone of [`${rc}?${API}`, nsg, `${own.vmId}?${API}`, `${own.resourceGroupId}?api-version=2021-04-01`])
       expect((await azure.arm.request("GET", gone)).status).toBe(404);
+  });
+});
+
+describe("a guest that does not boot (the VM model, called directly)", () => {
+  it("stays running as ARM set it, its agent silent, and whoever waits for its guest hears why it did not boot", async () => {
+    // A work folder under a file: the portable guest cannot make it, so its boot fails.
+    const blocker = join(vmFolder(azure, "life-vm"), "not-a-folder");
+    writeFileSync(blocker, "");
+    const imds = createServer();
+    const broken = new VirtualMachine(
+      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/broken",
+      { endpoint: "http://127.0.0.1:9", server: imds, host: "127.0.0.1", port: 9 },
+      {
+        guests: { kind: "portable", dataDir: blocker, sshPort: 0 },
+        caCertPath: "",
+        notReadyForSeconds: () => 0,
+        report: () => undefined,
+      },
+    );
+    const config = {
+      request: { name: "broken", properties: { osProfile: { adminUsername: "azureuser" } } } as unknown as VmRequest,
+      publicIp: null,
+      admits: () => true,
+    };
+    await expect(broken.apply(config)).rejects.toThrow(/ENOTDIR/);
+    expect(broken.power).toBe("running");
+    await expect(broken.whenReady()).rejects.toThrow(/^its guest did not boot: ENOTDIR/);
   });
 });
