@@ -64,7 +64,7 @@ export class Deletions {
   ended(key: string): Promise<void> {
     const deletion = this.pending.get(key);
     if (!deletion) return Promise.resolve();
-    if (!deletion.ended && this.endOf(deletion.since) <= Date.now()) this.end(deletion);
+    if (!deletion.ended && !this.stopped && this.endOf(deletion.since) <= Date.now()) this.end(deletion);
     return deletion.ended ?? Promise.resolve();
   }
 
