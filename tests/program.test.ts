@@ -4,6 +4,8 @@ import { formerCommandAlias } from "../components/accessCheck";
 import { REVOCATION_PENDING_COMMAND } from "../components/probeCommand";
 import { READER_ROLE_ID, roleAssignmentName } from "../components/roleAssignment";
 import type { VmAccessCheckArgs } from "../components/vmAccessCheck";
+import { diffInputs } from "../local/armDiff";
+import { virtualMachineMapping } from "../local/armMapping/virtualMachine";
 import type { AccessCheck } from "../verify/contract";
 import { stackOutputsSchema } from "../verify/schema";
 import {
@@ -569,23 +571,43 @@ describe("accessCheckVia runCommand", async () => {
     expect(stackOutputsSchema.safeParse(result.outputs).success).toBe(true);
   });
 
-  it("keeps SSH keys-only login, with a generated key Azure requires and no host key to pin", () => {
+  it("keeps SSH keys-only login, and the VM keeps the check key and the host key an SSH check would pin", () => {
     const [vm] = ofType(result, "azure-native:compute:VirtualMachine");
     const osProfile = vm.inputs.osProfile as Record<string, unknown>;
-    expect(osProfile).not.toHaveProperty("customData");
     expect(osProfile.linuxConfiguration).toMatchObject({ disablePasswordAuthentication: true });
-    expect(ofType(result, "tls:index/privateKey:PrivateKey").map((key) => key.name)).toEqual(["vmia-admin-key"]);
+    expect(Buffer.from(String(osProfile.customData), "base64").toString()).toContain(
+      `ed25519_public: ssh-ed25519 AAAA${Buffer.from("vmia-vm0-hostkey").toString("base64")}`,
+    );
+    expect(ofType(result, "tls:index/privateKey:PrivateKey").map((key) => key.name)).toEqual([
+      "vmia-admin-key",
+      "vmia-vm0-hostkey",
+    ]);
   });
 
-  it("authorizes only the user's own key when given, and generates none", async () => {
-    const userKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmC4V8kqHnqRZx7S8p7OwPZyNQlzvZpP0tM2hGv3d5n me@laptop";
-    const withKey = await run({ ...VIA_RUN_COMMAND, sshPublicKey: userKey });
-    expectNoRejections(withKey);
-    expect(ofType(withKey, "tls:index/privateKey:PrivateKey")).toEqual([]);
-    const [vm] = ofType(withKey, "azure-native:compute:VirtualMachine");
-    const keys = (vm.inputs.osProfile as { linuxConfiguration: { ssh: { publicKeys: Array<{ keyData: string }> } } })
-      .linuxConfiguration.ssh.publicKeys;
-    expect(keys.map((key) => key.keyData)).toEqual([userKey]);
+  // Azure refuses to change a VM's customData or its authorized keys in place (PropertyChangeNotAllowed):
+  // a change of either replaces the VM, its OS disk and its system identity with it.
+  it.each([
+    ["without sshPublicKey", {}],
+    [
+      "with sshPublicKey",
+      { sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmC4V8kqHnqRZx7S8p7OwPZyNQlzvZpP0tM2hGv3d5n me@laptop" },
+    ],
+  ])("switching the transport either way, %s, leaves the VM as it is: only the exports differ", async (_case, key) => {
+    const overSsh = await run({ ...key });
+    const viaRunCommand = await run({ ...VIA_RUN_COMMAND, ...key });
+    expectNoRejections(overSsh);
+    expectNoRejections(viaRunCommand);
+    const [before] = ofType(overSsh, "azure-native:compute:VirtualMachine");
+    const [after] = ofType(viaRunCommand, "azure-native:compute:VirtualMachine");
+    expect(after.inputs.osProfile).toEqual(before.inputs.osProfile);
+    // As azure-native's Diff decides (Local Azure's table of what ARM cannot change in place): no replacement.
+    expect(diffInputs(virtualMachineMapping, before.inputs, after.inputs).replaces).toEqual([]);
+    expect(diffInputs(virtualMachineMapping, after.inputs, before.inputs).replaces).toEqual([]);
+    // Only what leaves the stack follows the transport.
+    expect(viaRunCommand.outputs?.vms).toEqual([{ name: "vmia-vm0" }]);
+    expect(viaRunCommand.outputs?.sshPrivateKey).toBeUndefined();
+    expect(output<Array<{ publicIp: string }>>(overSsh, "vms")[0].publicIp).toMatch(/^203\.0\.113\./);
+    expect(overSsh.outputs?.sshPrivateKey === undefined).toBe("sshPublicKey" in key);
   });
 
   it("runs every VM's checks, user and system, one run command each, named per VM and identity", async () => {
