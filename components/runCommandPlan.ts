@@ -21,6 +21,16 @@ import { invocationEnvironment, type ProbeInvocation, REVOCATION_PENDING_COMMAND
  * over SSH. A fresh check on purpose is `pulumi up --replace <the run command's URN>`: the resource
  * is deleted before it is created again under its one name (deleteBeforeReplace), and a new run
  * command always runs.
+ *
+ * A third fact shapes the parameters: Azure's Linux handler (Azure/run-command-handler-linux,
+ * internal/exec SetEnvironmentVariables) makes each named parameter an environment variable with
+ * os.Setenv in its own process, which outlives one run command (its immediate-run-command service runs
+ * several at once), and skips an empty value; so a variable an earlier run command set may still be
+ * there when this one's script starts. The probe reads an absent variable as meaningful (no MI_* is the
+ * system identity, no PROBE_EXPECT is "access expected"), so its settings never travel as parameters of
+ * their own: all of them go in the one parameter PROBE_SETTINGS, which the preamble unpacks after
+ * removing every variable the probe takes as a setting, and the three parameters this program sends
+ * (PROBE_SETTINGS, PROBE_TRIGGERS, PROBE_RUN) always have a value, so each run overwrites them all.
  */
 
 /** Azure keeps the last this many bytes of a run command's output and error streams. */
@@ -33,6 +43,10 @@ export const RUN_COMMAND_SLACK_SECONDS = 60;
 export const PROBE_RUN_PARAMETER = "PROBE_RUN";
 /** The parameter that carries the check's triggers (a digest): a change runs the probe again. */
 export const PROBE_TRIGGERS_PARAMETER = "PROBE_TRIGGERS";
+/** PROBE_TRIGGERS when the check has none: a parameter with an empty value would not be set at all. */
+export const NO_TRIGGERS = "none";
+/** The parameter that carries every setting of the probe (verify/runCommandPreamble.sh unpacks it). */
+export const PROBE_SETTINGS_PARAMETER = "PROBE_SETTINGS";
 /** The preamble that starts the probe unprivileged (verify/runCommandPreamble.sh). */
 export const PREAMBLE_PATH = path.join(__dirname, "..", "verify", "runCommandPreamble.sh");
 /** The here-document delimiter the probe's source travels between. */
@@ -108,12 +122,43 @@ export function triggersDigest(triggers: readonly unknown[] | undefined): string
   return createHash("sha256").update(JSON.stringify(triggers)).digest("hex").slice(0, 16);
 }
 
-/** The probe's variables as named parameters (the agent makes them environment variables), PROBE_RUN aside. */
+/** A byte the preamble's decoder takes as it is; every other byte of a value travels as %XX. */
+const UNRESERVED = /^[A-Za-z0-9._~-]$/;
+
+/**
+ * The probe's variables as PROBE_SETTINGS' one value: `NAME=value&NAME=value`, each value's UTF-8 bytes
+ * outside A-Z a-z 0-9 . _ ~ - percent-encoded, so that the value is plain text the preamble splits and
+ * decodes without evaluating anything.
+ */
+export function encodeProbeSettings(variables: Array<[string, string]>): string {
+  const encode = (value: string) =>
+    [...Buffer.from(value, "utf8")]
+      .map((byte) => {
+        const char = String.fromCharCode(byte);
+        return byte < 0x80 && UNRESERVED.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+      })
+      .join("");
+  return variables.map(([name, value]) => `${name}=${encode(value)}`).join("&");
+}
+
+/** The variables PROBE_SETTINGS carries, as the preamble unpacks them. */
+export function decodeProbeSettings(value: string): Record<string, string> {
+  if (value === "") return {};
+  return Object.fromEntries(
+    value.split("&").map((pair) => {
+      const at = pair.indexOf("=");
+      return [pair.slice(0, at), decodeURIComponent(pair.slice(at + 1))];
+    }),
+  );
+}
+
+/** The run command's parameters for one invocation, PROBE_RUN aside: its settings, and the triggers' digest. */
 export function invocationParameters(invocation: ProbeInvocation, triggers?: string): RunCommandParameter[] {
   const settings = { ...invocation.settings, maxTextBytes: RUN_COMMAND_MAX_TEXT_BYTES };
-  const parameters = invocationEnvironment({ ...invocation, settings }).map(([name, value]) => ({ name, value }));
-  if (triggers !== undefined) parameters.push({ name: PROBE_TRIGGERS_PARAMETER, value: triggers });
-  return parameters;
+  return [
+    { name: PROBE_SETTINGS_PARAMETER, value: encodeProbeSettings(invocationEnvironment({ ...invocation, settings })) },
+    { name: PROBE_TRIGGERS_PARAMETER, value: triggers ?? NO_TRIGGERS },
+  ];
 }
 
 /** The run command's timeout: the probe's deadline and the slack around it. */

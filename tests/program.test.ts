@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { formerCommandAlias } from "../components/accessCheck";
 import { REVOCATION_PENDING_COMMAND } from "../components/probeCommand";
 import { READER_ROLE_ID, roleAssignmentName } from "../components/roleAssignment";
+import { decodeProbeSettings } from "../components/runCommandPlan";
 import type { VmAccessCheckArgs } from "../components/vmAccessCheck";
 import { diffInputs } from "../local/armDiff";
 import { virtualMachineMapping } from "../local/armMapping/virtualMachine";
@@ -18,6 +19,7 @@ import {
   type ProgramRun,
   type Registration,
   RUN_COMMAND_TYPE,
+  runCommandParameters,
   runProgram,
   SUBSCRIPTION_ID,
   TENANT_ID,
@@ -495,10 +497,11 @@ async function withCheckDependencies(): Promise<Map<string, string[]>> {
 const SUBNET =
   "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/hub-rg/providers/Microsoft.Network/virtualNetworks/spoke/subnets/workloads";
 const VIA_RUN_COMMAND = { sshAllowedCidr: "", accessCheckVia: "runCommand" };
-const parametersOf = (registration: Registration) =>
-  Object.fromEntries(
-    (registration.inputs.parameters as Array<{ name: string; value: string }>).map((p) => [p.name, p.value]),
-  );
+/** A run command's parameters by name, PROBE_SETTINGS unpacked as the preamble unpacks it. */
+const parametersOf = (registration: Registration): { settings: Record<string, string>; [name: string]: unknown } => {
+  const { PROBE_SETTINGS: settings = "", ...others } = runCommandParameters(registration);
+  return { ...others, settings: decodeProbeSettings(settings) };
+};
 
 describe("accessCheckVia runCommand", async () => {
   const result = await run(VIA_RUN_COMMAND);
@@ -550,15 +553,19 @@ describe("accessCheckVia runCommand", async () => {
     expect(String((runCommand.inputs.source as { script: string }).script)).toContain(
       "vmia_run_probe <<'VMIA_PROBE_SOURCE'",
     );
-    expect(parametersOf(runCommand)).toEqual({
+    // The probe's settings in one parameter (see components/runCommandPlan.ts), which every run sends.
+    expect(runCommand.inputs.parameters).toEqual([
+      { name: "PROBE_SETTINGS", value: expect.any(String) },
+      { name: "PROBE_TRIGGERS", value: expect.stringMatching(/^[0-9a-f]{16}$/) },
+      { name: "PROBE_RUN", value: "1" },
+    ]);
+    expect(parametersOf(runCommand).settings).toEqual({
       ARM_ENDPOINT: ARM,
       MI_CLIENT_ID: identity.clientId,
       SUBSCRIPTION_ID,
       RESOURCE_GROUP: result.outputs?.resourceGroupName,
       PROBE_DEADLINE_SECONDS: "600",
       PROBE_MAX_TEXT_BYTES: "256",
-      PROBE_TRIGGERS: expect.stringMatching(/^[0-9a-f]{16}$/),
-      PROBE_RUN: "1",
     });
   });
 
@@ -638,8 +645,8 @@ describe("accessCheckVia runCommand", async () => {
     );
     expectNoRejections(denied);
     const [runCommand] = ofType(denied, RUN_COMMAND_TYPE);
-    expect(parametersOf(runCommand)).toMatchObject({ PROBE_DEADLINE_SECONDS: "10", PROBE_RUN: "1" });
-    expect(parametersOf(runCommand)).not.toHaveProperty("PROBE_EXPECT");
+    expect(parametersOf(runCommand)).toMatchObject({ settings: { PROBE_DEADLINE_SECONDS: "10" }, PROBE_RUN: "1" });
+    expect(parametersOf(runCommand).settings).not.toHaveProperty("PROBE_EXPECT");
     expect(output<AccessCheck>(denied, "accessCheck")).toMatchObject({ verified: true, expectation: "denied" });
   });
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { type AccessCheckArgsError, checkSettings, planRun, type RunPlan } from "../components/accessCheckPlan";
 import {
+  decodeProbeSettings,
   type ExistingRunCommand,
+  encodeProbeSettings,
   invocationParameters,
   judgeRun,
   nextProbeRun,
@@ -94,24 +96,47 @@ describe("runCommandTarget", () => {
 });
 
 describe("the run command's parameters", () => {
-  it("are the probe's variables by name, a small bound on carried text, and the triggers' digest", () => {
+  it("are the probe's settings in one parameter, with a small bound on carried text, and the triggers' digest", () => {
     const digest = triggersDigest(["vm-id", "assignment-id"]);
     expect(digest).toMatch(/^[0-9a-f]{16}$/);
-    expect(invocationParameters(plan().first, digest)).toEqual([
-      { name: "ARM_ENDPOINT", value: "https://management.azure.com" },
-      { name: "MI_CLIENT_ID", value: "c-1" },
-      { name: "SUBSCRIPTION_ID", value: SUB },
-      { name: "RESOURCE_GROUP", value: "app-rg" },
-      { name: "PROBE_DEADLINE_SECONDS", value: "600" },
-      { name: "PROBE_MAX_TEXT_BYTES", value: "256" },
+    const parameters = invocationParameters(plan().first, digest);
+    expect(parameters).toEqual([
+      {
+        name: "PROBE_SETTINGS",
+        value:
+          `ARM_ENDPOINT=https%3A%2F%2Fmanagement.azure.com&MI_CLIENT_ID=c-1&SUBSCRIPTION_ID=${SUB}` +
+          "&RESOURCE_GROUP=app-rg&PROBE_DEADLINE_SECONDS=600&PROBE_MAX_TEXT_BYTES=256",
+      },
       { name: "PROBE_TRIGGERS", value: digest },
     ]);
+    expect(decodeProbeSettings(parameters[0].value)).toEqual({
+      ARM_ENDPOINT: "https://management.azure.com",
+      MI_CLIENT_ID: "c-1",
+      SUBSCRIPTION_ID: SUB,
+      RESOURCE_GROUP: "app-rg",
+      PROBE_DEADLINE_SECONDS: "600",
+      PROBE_MAX_TEXT_BYTES: "256",
+    });
     expect(triggersDigest([])).toBeUndefined();
     expect(triggersDigest(["vm-id", "other"])).not.toBe(digest);
   });
 
+  it("always give every parameter a value (the handler sets no variable for an empty one): no triggers is 'none'", () => {
+    expect(invocationParameters(plan().first)).toContainEqual({ name: "PROBE_TRIGGERS", value: "none" });
+    expect(runCommandBody(plan(), undefined, { probe: SCRIPT }).parameters.every((p) => p.value !== "")).toBe(true);
+  });
+
+  it("encode every byte but A-Z a-z 0-9 . _ ~ - of a value, UTF-8 first, and decode it back", () => {
+    const odd = "rg(1)&x=y%z'q\"w\\v é/";
+    expect(encodeProbeSettings([["RESOURCE_GROUP", odd]])).toBe(
+      "RESOURCE_GROUP=rg%281%29%26x%3Dy%25z%27q%22w%5Cv%20%C3%A9%2F",
+    );
+    expect(decodeProbeSettings(encodeProbeSettings([["RESOURCE_GROUP", odd]]))).toEqual({ RESOURCE_GROUP: odd });
+  });
+
   it("ask for the refusal by PROBE_EXPECT=denied", () => {
-    expect(invocationParameters(plan("denied").first)).toContainEqual({ name: "PROBE_EXPECT", value: "denied" });
+    const [settings] = invocationParameters(plan("denied").first);
+    expect(decodeProbeSettings(settings.value).PROBE_EXPECT).toBe("denied");
   });
 
   it("compare by name and value, whatever the order, PROBE_RUN aside", () => {
@@ -192,8 +217,9 @@ describe("runCommandBody: when the probe runs again", () => {
     it("runs the quick contract v1 form first, and keeps it while it verifies", () => {
       const first = runCommandBody(quick, undefined, { probe: SCRIPT });
       expect(first.invocation).toEqual(quick.first);
-      expect(first.parameters).toContainEqual({ name: "PROBE_DEADLINE_SECONDS", value: "10" });
-      expect(first.parameters.map((p) => p.name)).not.toContain("PROBE_EXPECT");
+      const settings = decodeProbeSettings(first.parameters[0].value);
+      expect(settings.PROBE_DEADLINE_SECONDS).toBe("10");
+      expect(settings).not.toHaveProperty("PROBE_EXPECT");
       const kept = runCommandBody(quick, held(ran(report(true), 1), "1", quick), { probe: SCRIPT });
       expect(kept).toMatchObject({ keeps: true, invocation: quick.first });
     });
@@ -202,8 +228,10 @@ describe("runCommandBody: when the probe runs again", () => {
       const pendingEcho: ExistingRunCommand = { parameters: [], instanceView: ran("revocation pending") };
       const body = runCommandBody(quick, pendingEcho, { probe: SCRIPT });
       expect(body.invocation).toEqual(quick.repeat);
-      expect(body.parameters).toContainEqual({ name: "PROBE_EXPECT", value: "denied" });
-      expect(body.parameters).toContainEqual({ name: "PROBE_DEADLINE_SECONDS", value: "600" });
+      expect(decodeProbeSettings(body.parameters[0].value)).toMatchObject({
+        PROBE_EXPECT: "denied",
+        PROBE_DEADLINE_SECONDS: "600",
+      });
       expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: "1" });
       expect(body.timeoutInSeconds).toBe(660);
     });

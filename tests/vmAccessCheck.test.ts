@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { PROBE_SCRIPT_PATH } from "../components/accessCheck";
 import { REVOCATION_PENDING_COMMAND } from "../components/probeCommand";
 import { roleAssignmentName } from "../components/roleAssignment";
-import { PREAMBLE_PATH, runCommandScript, triggersDigest } from "../components/runCommandPlan";
+import { encodeProbeSettings, PREAMBLE_PATH, runCommandScript, triggersDigest } from "../components/runCommandPlan";
 import { type NamedCheck, VmAccessCheck, type VmAccessCheckArgs } from "../components/vmAccessCheck";
 import { unwrapSecrets } from "../local/secrets";
 import type { ProbeResultV1 } from "../verify/contract";
@@ -427,12 +427,17 @@ describe("VmAccessCheck through Run Command", () => {
       location: "westeurope",
       source: { script: SCRIPT },
       parameters: [
-        { name: "ARM_ENDPOINT", value: ARM },
-        { name: "MI_CLIENT_ID", value: CLIENT },
-        { name: "SUBSCRIPTION_ID", value: SUB },
-        { name: "RESOURCE_GROUP", value: "app-rg" },
-        { name: "PROBE_DEADLINE_SECONDS", value: "600" },
-        { name: "PROBE_MAX_TEXT_BYTES", value: "256" },
+        {
+          name: "PROBE_SETTINGS",
+          value: encodeProbeSettings([
+            ["ARM_ENDPOINT", ARM],
+            ["MI_CLIENT_ID", CLIENT],
+            ["SUBSCRIPTION_ID", SUB],
+            ["RESOURCE_GROUP", "app-rg"],
+            ["PROBE_DEADLINE_SECONDS", "600"],
+            ["PROBE_MAX_TEXT_BYTES", "256"],
+          ]),
+        },
         { name: "PROBE_TRIGGERS", value: triggersDigest(["vm-id"]) },
         { name: "PROBE_RUN", value: "1" },
       ],
@@ -740,7 +745,7 @@ describe("VmAccessCheck watching the grant its refused scopes wait for", () => {
         viaRunCommand({ readableScopes: [], refusedScopes: [RG], grant: { roleAssignmentId: GRANT } }),
       );
       expect(await settle(proven.verified)).toBe(true);
-      expect(runCommands()[0].inputs.parameters).toContainEqual({ name: "PROBE_EXPECT", value: "denied" });
+      expect(probeSettingsOf(runCommands()[0]).PROBE_EXPECT).toBe("denied");
       expect(runCommands()[0].inputs.parameters).toContainEqual({ name: "PROBE_RUN", value: "1" });
     }),
   );

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import type * as pulumi from "@pulumi/pulumi";
+import { decodeProbeSettings, PROBE_SETTINGS_PARAMETER } from "../../components/runCommandPlan";
 import { unwrapSecrets } from "../../local/secrets";
 import type { ProbeResultV1 } from "../../verify/contract";
 
@@ -76,11 +77,16 @@ export function inlineProbeSettings(commandLine: string): Record<string, string>
   return settings;
 }
 
-/** The probe's settings of a remote command (its command line) or a run command (its named parameters). */
+/** A run command's parameters by name. */
+export function runCommandParameters(command: Registration): Record<string, string> {
+  const parameters = (command.inputs.parameters ?? []) as Array<{ name: string; value: string }>;
+  return Object.fromEntries(parameters.map((p) => [p.name, p.value]));
+}
+
+/** The probe's settings of a remote command (its command line) or a run command (its PROBE_SETTINGS). */
 export function probeSettingsOf(command: Registration): Record<string, string> {
   if (command.type === RUN_COMMAND_TYPE) {
-    const parameters = (command.inputs.parameters ?? []) as Array<{ name: string; value: string }>;
-    return Object.fromEntries(parameters.map((p) => [p.name, p.value]));
+    return decodeProbeSettings(runCommandParameters(command)[PROBE_SETTINGS_PARAMETER] ?? "");
   }
   return inlineProbeSettings(String(command.inputs.create));
 }
@@ -186,7 +192,7 @@ function putRunCommand(
   let exitCode: number;
   if (script.includes("vmia_run_probe")) {
     const stdout = probe({ type: RUN_COMMAND_TYPE, name, inputs }, facts);
-    exitCode = fakeProbeExit(stdout, Object.fromEntries(parameters.map((p) => [p.name, p.value])));
+    exitCode = fakeProbeExit(stdout, probeSettingsOf({ type: RUN_COMMAND_TYPE, name, inputs }));
     output = stdout.endsWith("}") ? `${stdout.slice(0, -1)},"runAs":{"user":"nobody","uid":65534}}\n` : stdout;
   } else {
     output = `${/^echo '(.*)'$/.exec(script)?.[1] ?? ""}\n`;
