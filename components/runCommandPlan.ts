@@ -180,6 +180,27 @@ export interface RunCommandBody {
 const parameterValue = (parameters: RunCommandParameter[] | undefined, name: string) =>
   parameters?.find((parameter) => parameter.name === name)?.value;
 
+/**
+ * Which run a run command's body is: its three parameters' values. The preamble reports them in the
+ * evidence ("run"), so the evidence says which run produced it: ARM's parameters are the last body
+ * requested, its instance view the last run executed, and the two differ when a PUT was taken and its
+ * script never ran (the VM stopped, its agent down, the operation failed).
+ */
+export interface RunIdentity {
+  probeRun: string;
+  triggers: string;
+  settings: string;
+}
+
+/** The run a body's parameters make; undefined when one of the three is missing (not this program's run command). */
+export function runIdentity(parameters: RunCommandParameter[] | undefined): RunIdentity | undefined {
+  const probeRun = parameterValue(parameters, PROBE_RUN_PARAMETER);
+  const triggers = parameterValue(parameters, PROBE_TRIGGERS_PARAMETER);
+  const settings = parameterValue(parameters, PROBE_SETTINGS_PARAMETER);
+  if (probeRun === undefined || triggers === undefined || settings === undefined) return undefined;
+  return { probeRun, triggers, settings };
+}
+
 /** Whether two parameter lists name the same values, PROBE_RUN aside (order does not matter). */
 export function sameParameters(held: RunCommandParameter[] | undefined, wanted: RunCommandParameter[]): boolean {
   const asMap = (list: RunCommandParameter[]) =>
@@ -198,7 +219,9 @@ export function nextProbeRun(previous: string | undefined): string {
 /**
  * The run command for `plan` in this update, given what ARM holds under its name (undefined: nothing,
  * a 404). Its last run is kept (the same PROBE_RUN, so the same body: Azure does not run it again)
- * only when it ran what this update would send and its evidence verifies what this update expects.
+ * only when ARM holds what this update would send, its operation succeeded, its instance view is the
+ * evidence of that very run (not of an earlier one: a PUT ARM took whose script never ran leaves the
+ * instance view as it was), and that evidence verifies what this update expects.
  * Otherwise PROBE_RUN goes up and the body differs, so Azure runs the probe: the first form where
  * nothing ran before, the repeated form (a refusal that waits out a revocation) where something did.
  */
@@ -220,12 +243,15 @@ export function runCommandBody(
   });
   if (existing === undefined) return body(plan.first, "1");
   const previousRun = parameterValue(existing.parameters, PROBE_RUN_PARAMETER);
+  const heldRun = runIdentity(existing.parameters);
   const candidates = plan.repeat !== undefined ? [plan.first, plan.repeat] : [plan.first];
   for (const invocation of candidates) {
     if (
       previousRun !== undefined &&
+      heldRun !== undefined &&
+      existing.provisioningState === "Succeeded" &&
       sameParameters(existing.parameters, invocationParameters(invocation, triggers)) &&
-      judgeRun(plan, runEvidence(existing.instanceView)).verified
+      judgeRun(plan, runEvidence(existing.instanceView, heldRun)).verified
     ) {
       return body(invocation, previousRun, true);
     }
@@ -255,12 +281,36 @@ function stateOf(view: RunCommandInstanceView): string {
   return `${parts.join(", ")}${message}`;
 }
 
+/** A run as an error names it: `PROBE_RUN 2, PROBE_TRIGGERS <digest>`, and whether its settings differ from `sent`'s. */
+function describeRun(run: Partial<Record<keyof RunIdentity, unknown>>, sent?: RunIdentity): string {
+  const settings = sent !== undefined && run.settings !== sent.settings ? ", other settings" : "";
+  return `PROBE_RUN ${String(run.probeRun)}, PROBE_TRIGGERS ${String(run.triggers)}${settings}`;
+}
+
+const NOT_RUN =
+  "the VM's agent has not run it (the VM stopped or deallocated, its agent not running, or the run command's " +
+  "operation failed before it ran); the next pulumi up runs it again";
+
+/** Why a probe's report is not the evidence of run `sent`, or undefined when it is. */
+function otherRun(report: object, sent: RunIdentity): string | undefined {
+  const run = (report as { run?: unknown }).run;
+  if (typeof run !== "object" || run === null) {
+    return `the instance view holds evidence that names no run (a run command made by an earlier version of this program, or by someone else) where this update sent ${describeRun(sent)}; the next pulumi up runs it again`;
+  }
+  const found = run as Partial<Record<keyof RunIdentity, unknown>>;
+  if (found.probeRun === sent.probeRun && found.triggers === sent.triggers && found.settings === sent.settings) {
+    return undefined;
+  }
+  return `the instance view holds the evidence of another run (${describeRun(found, sent)}) than the one this update sent (${describeRun(sent)}): ${NOT_RUN}`;
+}
+
 /**
- * The evidence in a run command's instance view. Azure keeps only the last 4,096 bytes of the output,
- * so a report longer than that comes back with its beginning cut off: that is said as such, never
- * passed on as text that is not JSON.
+ * The evidence in a run command's instance view; with `sent`, only if it is the evidence of that run
+ * (the preamble names its run in the report). Azure keeps only the last 4,096 bytes of the output, so a
+ * report longer than that comes back with its beginning cut off: that is said as such, never passed on
+ * as text that is not JSON.
  */
-export function runEvidence(view: RunCommandInstanceView | undefined): RunEvidence {
+export function runEvidence(view: RunCommandInstanceView | undefined, sent?: RunIdentity): RunEvidence {
   if (view === undefined || view === null) {
     return { failure: "the run command has no instance view: the VM's agent has not reported a run", output: "" };
   }
@@ -282,7 +332,10 @@ export function runEvidence(view: RunCommandInstanceView | undefined): RunEviden
   }
   try {
     const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) return { probe: parsed };
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      const other = sent !== undefined ? otherRun(parsed, sent) : undefined;
+      return other !== undefined ? { failure: other, output } : { probe: parsed };
+    }
   } catch {
     // Not one JSON object: cut short, or not a report at all (below).
   }

@@ -33,8 +33,8 @@ const plan = (expectation: "granted" | "denied" = "granted", extra: Record<strin
     index: 0,
   });
 
-/** The probe's JSON for the plan's identity: access, or ARM's 403. */
-function report(denied = false): string {
+/** The probe's JSON for the plan's identity: access, or ARM's 403; `run`, the run the preamble says it was. */
+function report(denied = false, run?: Record<string, string>): string {
   return JSON.stringify({
     probeVersion: 1,
     ok: !denied,
@@ -60,8 +60,15 @@ function report(denied = false): string {
     elapsedSeconds: 1.2,
     error: denied ? { stage: "arm", status: 403, code: "AuthorizationFailed", message: "no" } : null,
     runAs: { user: "nobody", uid: 65534 },
+    ...(run !== undefined ? { run } : {}),
   });
 }
+
+/** The run a run command's parameters make, as the preamble reports it in the evidence. */
+const runOf = (parameters: Array<{ name: string; value: string }>) => {
+  const value = (name: string) => parameters.find((p) => p.name === name)?.value as string;
+  return { probeRun: value("PROBE_RUN"), triggers: value("PROBE_TRIGGERS"), settings: value("PROBE_SETTINGS") };
+};
 
 const ran = (output: string, exitCode = 0, extra: Partial<RunCommandInstanceView> = {}): RunCommandInstanceView => ({
   executionState: exitCode === 0 ? "Succeeded" : "Failed",
@@ -157,11 +164,16 @@ describe("the run command's parameters", () => {
 });
 
 describe("runCommandBody: when the probe runs again", () => {
-  const held = (view: RunCommandInstanceView | undefined, probeRun = "3", p: RunPlan = plan()): ExistingRunCommand => ({
-    parameters: [...invocationParameters(p.first), { name: PROBE_RUN_PARAMETER, value: probeRun }],
-    instanceView: view,
-    provisioningState: "Succeeded",
-  });
+  /** What ARM holds after run `probeRun` of `p` ran: its view from `view`, given the run it was. */
+  const held = (
+    view: (run: Record<string, string>) => RunCommandInstanceView | undefined,
+    probeRun = "3",
+    p: RunPlan = plan(),
+  ): ExistingRunCommand => {
+    const parameters = [...invocationParameters(p.first), { name: PROBE_RUN_PARAMETER, value: probeRun }];
+    return { parameters, instanceView: view(runOf(parameters)), provisioningState: "Succeeded" };
+  };
+  const verifying = (run: Record<string, string>) => ran(report(false, run));
 
   it("a first run: PROBE_RUN 1, the deadline plus a minute to time out, the script as given", () => {
     expect(runCommandBody(plan(), undefined, { probe: SCRIPT })).toEqual({
@@ -174,21 +186,24 @@ describe("runCommandBody: when the probe runs again", () => {
   });
 
   it("keeps a last run that verifies what is asked: the same PROBE_RUN, so an identical PUT, and Azure runs nothing", () => {
-    const body = runCommandBody(plan(), held(ran(report())), { probe: SCRIPT });
+    const body = runCommandBody(plan(), held(verifying), { probe: SCRIPT });
     expect(body.keeps).toBe(true);
     expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: "3" });
   });
 
   it.each([
-    ["its evidence did not verify (ARM's 403 where access is expected)", held(ran(report(true), 1))],
-    ["it timed out", held(ran("", 0, { executionState: "TimedOut" }))],
-    ["it has no instance view (a create that failed, recorded as created)", held(undefined)],
-    ["it printed nothing", held(ran("", 3))],
-    ["it ran other parameters", { ...held(ran(report())), parameters: [{ name: PROBE_RUN_PARAMETER, value: "3" }] }],
+    ["its evidence did not verify (ARM's 403 where access is expected)", held((run) => ran(report(true, run), 1))],
+    ["it timed out", held(() => ran("", 0, { executionState: "TimedOut" }))],
+    ["it has no instance view (a create that failed, recorded as created)", held(() => undefined)],
+    ["it printed nothing", held(() => ran("", 3))],
+    ["it ran other parameters", { ...held(verifying), parameters: [{ name: PROBE_RUN_PARAMETER, value: "3" }] }],
     [
       "it ran without PROBE_RUN (someone else's)",
-      { ...held(ran(report())), parameters: invocationParameters(plan().first) },
+      { ...held(verifying), parameters: invocationParameters(plan().first) },
     ],
+    ["its evidence names no run (made before the evidence named its run)", held(() => ran(report()))],
+    ["its evidence is of another run than the one ARM holds", held(() => ran(report(false, runOf([]))))],
+    ["its operation did not succeed", { ...held(verifying), provisioningState: "Failed" }],
   ])("runs again, PROBE_RUN one up, when %s", (_why, existing) => {
     const body = runCommandBody(plan(), existing, { probe: SCRIPT });
     expect(body.keeps).toBe(false);
@@ -196,14 +211,38 @@ describe("runCommandBody: when the probe runs again", () => {
     expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: nextProbeRun(probeRun) });
   });
 
+  it("runs again when the run ARM holds was accepted and never ran: its instance view is an older run's", () => {
+    // Run 1 ran and verified; then new triggers made PROBE_RUN 2, whose PUT ARM accepted and whose
+    // operation failed before the agent ran anything (agent down, VM stopped): ARM holds run 2's
+    // parameters and run 1's instance view.
+    const p = plan();
+    const run1 = [...invocationParameters(p.first, triggersDigest(["a-1"])), { name: PROBE_RUN_PARAMETER, value: "1" }];
+    const run2 = [...invocationParameters(p.first, triggersDigest(["a-2"])), { name: PROBE_RUN_PARAMETER, value: "2" }];
+    const existing: ExistingRunCommand = {
+      parameters: run2,
+      instanceView: ran(report(false, runOf(run1))),
+      provisioningState: "Failed",
+    };
+    const body = runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["a-2"]));
+    expect(body.keeps).toBe(false);
+    expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: "3" });
+    // Even had the operation been reported a success, run 1's evidence is not run 2's.
+    expect(
+      runCommandBody(p, { ...existing, provisioningState: "Succeeded" }, { probe: SCRIPT }, triggersDigest(["a-2"]))
+        .keeps,
+    ).toBe(false);
+  });
+
   it("runs again when the triggers changed: their digest is a parameter", () => {
     const p = plan();
+    const parameters = [
+      ...invocationParameters(p.first, triggersDigest(["old"])),
+      { name: PROBE_RUN_PARAMETER, value: "2" },
+    ];
     const existing: ExistingRunCommand = {
-      parameters: [
-        ...invocationParameters(p.first, triggersDigest(["old"])),
-        { name: PROBE_RUN_PARAMETER, value: "2" },
-      ],
-      instanceView: ran(report()),
+      parameters,
+      instanceView: ran(report(false, runOf(parameters))),
+      provisioningState: "Succeeded",
     };
     expect(runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["old"])).keeps).toBe(true);
     const changed = runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["new"]));
@@ -220,7 +259,11 @@ describe("runCommandBody: when the probe runs again", () => {
       const settings = decodeProbeSettings(first.parameters[0].value);
       expect(settings.PROBE_DEADLINE_SECONDS).toBe("10");
       expect(settings).not.toHaveProperty("PROBE_EXPECT");
-      const kept = runCommandBody(quick, held(ran(report(true), 1), "1", quick), { probe: SCRIPT });
+      const kept = runCommandBody(
+        quick,
+        held((run) => ran(report(true, run), 1), "1", quick),
+        { probe: SCRIPT },
+      );
       expect(kept).toMatchObject({ keeps: true, invocation: quick.first });
     });
 
@@ -244,7 +287,7 @@ describe("runCommandBody: when the probe runs again", () => {
       arg: "refusedScopes",
       index: 0,
     });
-    expect(runCommandBody(pending, held(ran(report())), { probe: SCRIPT })).toEqual({
+    expect(runCommandBody(pending, held(verifying), { probe: SCRIPT })).toEqual({
       script: UNPROBED_SCRIPT,
       parameters: [],
       timeoutInSeconds: 60,
@@ -260,6 +303,33 @@ describe("runEvidence and judgeRun: what an instance view proves", () => {
     const verdict = judgeRun(plan(), evidence);
     expect(verdict.verified).toBe(true);
     expect((verdict.probe as { runAs: unknown }).runAs).toEqual({ user: "nobody", uid: 65534 });
+  });
+
+  it("takes only the evidence of the run it was sent for: another run's instance view says whose it is", () => {
+    const sent = { probeRun: "2", triggers: "b".repeat(16), settings: "ARM_ENDPOINT=x" };
+    expect(runEvidence(ran(report(false, sent)), sent)).toEqual({ probe: JSON.parse(report(false, sent)) });
+    const older = { ...sent, probeRun: "1", triggers: "a".repeat(16) };
+    expect(judgeRun(plan(), runEvidence(ran(report(false, older)), sent))).toEqual({
+      probe: report(false, older),
+      checks: [
+        {
+          name: "probe-output",
+          ok: false,
+          detail:
+            `the instance view holds the evidence of another run (PROBE_RUN 1, PROBE_TRIGGERS ${"a".repeat(16)}) than the one ` +
+            `this update sent (PROBE_RUN 2, PROBE_TRIGGERS ${"b".repeat(16)}): the VM's agent has not run it (the VM stopped ` +
+            "or deallocated, its agent not running, or the run command's operation failed before it ran); the next pulumi up runs it again",
+        },
+      ],
+      verified: false,
+    });
+    const otherSettings = { ...sent, settings: "ARM_ENDPOINT=y" };
+    expect(judgeRun(plan(), runEvidence(ran(report(false, otherSettings)), sent)).checks[0].detail).toMatch(
+      /^the instance view holds the evidence of another run \(PROBE_RUN 2, PROBE_TRIGGERS b{16}, other settings\)/,
+    );
+    expect(judgeRun(plan(), runEvidence(ran(report()), sent)).checks[0].detail).toMatch(
+      /^the instance view holds evidence that names no run \(a run command made by an earlier version of this program, or by someone else\) where this update sent PROBE_RUN 2/,
+    );
   });
 
   it("names each failed check when the evidence does not verify, as over SSH", () => {

@@ -23,6 +23,7 @@ import {
   type RunCommandParameter,
   runCommandBody,
   runCommandScript,
+  runIdentity,
   triggersDigest,
 } from "../components/runCommandPlan";
 import { type Faults, LocalAzure, type SeededVm, seedVm } from "../local-azure";
@@ -223,8 +224,16 @@ describe("the run command's script", () => {
       expect(new Set(result.curlUsers)).toEqual(new Set(["nobody"]));
       expect(result.stdout.endsWith("}\n")).toBe(true);
       expect(result.stdout.trimEnd().split("\n")).toHaveLength(1);
-      const report = JSON.parse(result.stdout) as ProbeResultV1 & { runAs: unknown };
+      const report = JSON.parse(result.stdout) as ProbeResultV1 & { runAs: unknown; run: unknown };
       expect(report.runAs).toEqual({ user: "nobody", uid: 65534 });
+      // The run it was, as its parameters name it: the program takes only the evidence of the run it sent.
+      const parameters = parametersFor(granted);
+      expect(report.run).toEqual(runIdentity(parameters));
+      expect(report.run).toEqual({
+        probeRun: "1",
+        triggers: triggersDigest([granted.vmId]),
+        settings: expect.any(String),
+      });
       expect(report.probeVersion).toBe(1);
       expect(judgeProbe(report, expected(granted), "user", "granted")).toMatchObject({ verified: true });
       // The progress went to stderr, which Azure keeps apart (instanceView.error).
@@ -350,11 +359,23 @@ describe("the run command's script", () => {
   });
 
   it("refuses to start the probe without its settings: exit 3, one line why, no request", async () => {
-    const result = await run(["bash", "-s"], agentEnvironment(granted), toolFolder(true));
+    const withoutSettings = parametersFor(granted).filter((p) => p.name !== "PROBE_SETTINGS");
+    const result = await run(["bash", "-s"], agentEnvironment(granted, withoutSettings), toolFolder(true));
     expect(result.exitCode).toBe(3);
     expect(result.stdout).toBe("");
     expect(result.stderr).toBe(
       "run command: the parameter PROBE_SETTINGS is missing or not NAME=value&NAME=value (values percent-encoded): the probe's settings come only from it\n",
+    );
+    expect(result.curlUsers).toEqual([]);
+  });
+
+  it("refuses to start the probe when its evidence could not name its run: exit 3, no request", async () => {
+    const withoutRun = parametersFor(granted).filter((p) => p.name !== PROBE_RUN_PARAMETER);
+    const result = await run(["bash", "-s"], agentEnvironment(granted, withoutRun), toolFolder(true));
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      "run command: the parameters PROBE_RUN (a number) and PROBE_TRIGGERS (a digest, or none) are missing or malformed: the evidence could not name its run\n",
     );
     expect(result.curlUsers).toEqual([]);
   });

@@ -11,6 +11,7 @@ import type { ProbeResultV1 } from "../verify/contract";
 import {
   GET_RUN_COMMAND,
   type HeldRunCommand,
+  preambleOutput,
   probeSettingsOf,
   RUN_COMMAND_TYPE,
   withRegistrationFailuresExpected,
@@ -51,6 +52,8 @@ interface World {
   runCommands?: Map<string, HeldRunCommand>;
   /** Rewrites a run command's output before it is held (evidence cut short, say). */
   output?: (output: string) => string;
+  /** The VM's agent runs nothing: ARM takes a run command's PUT, and its instance view stays the last run's. */
+  agentDown?: boolean;
 }
 
 /** Registrations and invokes in order: `register <type> <name>`, `invoke <token> <name>`. */
@@ -102,11 +105,18 @@ function putRunCommand(name: string, inputs: Record<string, unknown>, world: Wor
   const parameters = (inputs.parameters ?? []) as Array<{ name: string; value: string }>;
   const held = runCommands.get(name);
   if (held && held.script === script && JSON.stringify(held.parameters) === JSON.stringify(parameters)) return;
+  if (world.agentDown) {
+    const view = held?.instanceView ?? { executionState: "Pending", exitCode: 0, output: "", error: "" };
+    runCommands.set(name, { script, parameters, instanceView: view, runs: held?.runs ?? 0 });
+    return;
+  }
   const probes = script.includes("vmia_run_probe");
   const { stdout, exit } = probes
     ? probeJson({ type: RUN_COMMAND_TYPE, name, inputs }, world)
     : { stdout: "revocation pending", exit: 0 };
-  const output = world.output ? world.output(`${stdout}\n`) : `${stdout}\n`;
+  // The preamble names the run in the evidence (verify/runCommandPreamble.sh).
+  const reported = probes ? preambleOutput(stdout, parameters) : stdout;
+  const output = world.output ? world.output(`${reported}\n`) : `${reported}\n`;
   runCommands.set(name, {
     script,
     parameters,
@@ -561,6 +571,27 @@ describe("VmAccessCheck through Run Command", () => {
       expect(probeRun(healed.runCommand)).toBe("2");
       expect(world.runCommands?.get("app-check")?.runs).toBe(2);
     });
+
+    it(
+      "a run ARM took and the VM's agent never ran fails naming whose evidence the instance view holds, and the next update runs it",
+      failing(async () => {
+        await update({ triggers: ["assignment-1"] });
+        world.agentDown = true;
+        await useMocks(world);
+        const check = new VmAccessCheck(
+          "app-check",
+          viaRunCommand({ triggers: ["assignment-2"], failOnMismatch: true }),
+        );
+        await expect(settle(check.verified)).rejects.toThrow(
+          /app-vm \(user\): probe-output: the instance view holds the evidence of another run \(PROBE_RUN 1, PROBE_TRIGGERS [0-9a-f]{16}\) than the one this update sent \(PROBE_RUN 2, PROBE_TRIGGERS [0-9a-f]{16}\): the VM's agent has not run it/,
+        );
+        world.agentDown = false;
+        const healed = await update({ triggers: ["assignment-2"] });
+        expect(healed.verified).toBe(true);
+        expect(probeRun(healed.runCommand)).toBe("3");
+        expect(world.runCommands?.get("app-check")?.runs).toBe(2);
+      }),
+    );
 
     it("a run whose evidence is from other inputs runs again (a trigger changed)", async () => {
       await update({ triggers: ["assignment-1"] });

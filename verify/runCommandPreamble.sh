@@ -22,8 +22,12 @@
 # by root alone. Where the script does not start as root (Local Azure's portable guest runs it as
 # whoever runs Local Azure), the probe runs as it is.
 #
-# stdout is the probe's one JSON object (probe contract v1) with one more member, "runAs": the user
-# the probe ran as, {"user": "nobody", "uid": 65534}. Nothing else goes to stdout: Azure keeps only
+# stdout is the probe's one JSON object (probe contract v1) with two more members: "runAs", the user
+# the probe ran as, {"user": "nobody", "uid": 65534}; and "run", the run this was, its three parameters
+# as they arrived, {"probeRun": "2", "triggers": "<digest>", "settings": "<PROBE_SETTINGS>"}: ARM keeps
+# the last body requested and the instance view of the last run executed, and a PUT that was taken and
+# never ran leaves the two apart, so the program takes only evidence that names the run it sent.
+# Nothing else goes to stdout: Azure keeps only
 # its last 4,096 bytes. The probe's progress goes to stderr. The exit status is the probe's; 3 when
 # the probe was not started: its settings missing or malformed, or no way to start it unprivileged.
 
@@ -60,9 +64,15 @@ vmia_probe_settings() {
 }
 
 vmia_run_probe() {
-  local uid gid out rc first user
+  local uid gid out rc first user run
   # The agent's working folder may be root's alone; the unprivileged shell must not start in it.
   cd / || return 3
+  # The run, as this run command's parameters name it (read before vmia_probe_settings removes them).
+  if ! [[ ${PROBE_RUN-} =~ ^[0-9]{1,9}$ && ${PROBE_TRIGGERS-} =~ ^[A-Za-z0-9]{1,64}$ ]]; then
+    echo "run command: the parameters PROBE_RUN (a number) and PROBE_TRIGGERS (a digest, or none) are missing or malformed: the evidence could not name its run" >&2
+    return 3
+  fi
+  run=$(printf '{"probeRun":"%s","triggers":"%s","settings":"%s"}' "$PROBE_RUN" "$PROBE_TRIGGERS" "${PROBE_SETTINGS-}")
   vmia_probe_settings || return 3
   # The unprivileged shell's first line says who it is; the probe follows it on stdin.
   # shellcheck disable=SC2016 # the line is run by that shell: its $(id …) must expand there, not here
@@ -99,8 +109,9 @@ vmia_run_probe() {
     out=${out#*$'\n'}
     [[ $out == "$first" ]] && out=""
     if [[ $out == \{*\} ]]; then
-      # One JSON object on one line: "runAs" joins it as its last member.
-      printf '%s,"runAs":{"user":%s,"uid":%s}}\n' "${out%\}}" "$([ -n "$user" ] && printf '"%s"' "$user" || printf null)" "$uid"
+      # One JSON object on one line: "runAs" and "run" join it as its last members (PROBE_SETTINGS
+      # holds only A-Z a-z 0-9 % . _ ~ - = &: vmia_probe_settings checked it, nothing to escape).
+      printf '%s,"runAs":{"user":%s,"uid":%s},"run":%s}\n' "${out%\}}" "$([ -n "$user" ] && printf '"%s"' "$user" || printf null)" "$uid" "$run"
       return "$rc"
     fi
   fi
