@@ -70,6 +70,8 @@ export interface RunCommandInstanceView {
 
 /** What ARM holds of a run command: the parts that decide whether it must run again. */
 export interface ExistingRunCommand {
+  /** Its source.script. */
+  script?: string;
   parameters?: RunCommandParameter[];
   instanceView?: RunCommandInstanceView;
   provisioningState?: string;
@@ -219,9 +221,10 @@ export function nextProbeRun(previous: string | undefined): string {
 /**
  * The run command for `plan` in this update, given what ARM holds under its name (undefined: nothing,
  * a 404). Its last run is kept (the same PROBE_RUN, so the same body: Azure does not run it again)
- * only when ARM holds what this update would send, its operation succeeded, its instance view is the
- * evidence of that very run (not of an earlier one: a PUT ARM took whose script never ran leaves the
- * instance view as it was), and that evidence verifies what this update expects.
+ * only when ARM holds what this update would send (script and parameters), its operation succeeded,
+ * its instance view is the evidence of that very run (not of an earlier one: a PUT ARM took whose
+ * script never ran leaves the instance view as it was), and that evidence verifies what this update
+ * expects.
  * Otherwise PROBE_RUN goes up and the body differs, so Azure runs the probe: the first form where
  * nothing ran before, the repeated form (a refusal that waits out a revocation) where something did.
  */
@@ -250,6 +253,8 @@ export function runCommandBody(
       previousRun !== undefined &&
       heldRun !== undefined &&
       existing.provisioningState === "Succeeded" &&
+      // A new script (a probe upgrade) runs again, so a preview shows no verdict the update will not use.
+      existing.script === scripts.probe &&
       sameParameters(existing.parameters, invocationParameters(invocation, triggers)) &&
       judgeRun(plan, runEvidence(existing.instanceView, heldRun)).verified
     ) {

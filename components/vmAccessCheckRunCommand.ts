@@ -54,6 +54,7 @@ export async function readRunCommand(
       { parent },
     );
     return {
+      script: found.source?.script,
       parameters: found.parameters,
       instanceView: found.instanceView,
       provisioningState: found.provisioningState,

@@ -171,7 +171,7 @@ describe("runCommandBody: when the probe runs again", () => {
     p: RunPlan = plan(),
   ): ExistingRunCommand => {
     const parameters = [...invocationParameters(p.first), { name: PROBE_RUN_PARAMETER, value: probeRun }];
-    return { parameters, instanceView: view(runOf(parameters)), provisioningState: "Succeeded" };
+    return { parameters, instanceView: view(runOf(parameters)), provisioningState: "Succeeded", script: SCRIPT };
   };
   const verifying = (run: Record<string, string>) => ran(report(false, run));
 
@@ -204,6 +204,9 @@ describe("runCommandBody: when the probe runs again", () => {
     ["its evidence names no run (made before the evidence named its run)", held(() => ran(report()))],
     ["its evidence is of another run than the one ARM holds", held(() => ran(report(false, runOf([]))))],
     ["its operation did not succeed", { ...held(verifying), provisioningState: "Failed" }],
+    // A probe upgrade: the update runs the new script, so a preview must not show the old run's verdict.
+    ["it ran another script", { ...held(verifying), script: `${SCRIPT}# an older probe\n` }],
+    ["ARM did not say which script it ran", { ...held(verifying), script: undefined }],
   ])("runs again, PROBE_RUN one up, when %s", (_why, existing) => {
     const body = runCommandBody(plan(), existing, { probe: SCRIPT });
     expect(body.keeps).toBe(false);
@@ -243,6 +246,7 @@ describe("runCommandBody: when the probe runs again", () => {
       parameters,
       instanceView: ran(report(false, runOf(parameters))),
       provisioningState: "Succeeded",
+      script: SCRIPT,
     };
     expect(runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["old"])).keeps).toBe(true);
     const changed = runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["new"]));

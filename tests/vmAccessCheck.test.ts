@@ -600,6 +600,16 @@ describe("VmAccessCheck through Run Command", () => {
       expect(world.runCommands?.get("app-check")?.runs).toBe(2);
     });
 
+    it("a preview after a probe upgrade leaves the verdict unknown: the update runs the new script", async () => {
+      await update();
+      const held = world.runCommands?.get("app-check") as HeldRunCommand;
+      world.runCommands?.set("app-check", { ...held, script: `${held.script}# the probe before the upgrade\n` });
+      await useMocks(world, true);
+      const check = new VmAccessCheck("app-check", viaRunCommand());
+      expect(await (check.verified as unknown as { isKnown: Promise<boolean> }).isKnown).toBe(false);
+      expect(world.runCommands?.get("app-check")?.runs).toBe(1);
+    });
+
     it("a preview of a run that must be repeated leaves its verdict unknown: the update decides", async () => {
       world.refused = [RG];
       await update();
