@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as pulumi from "@pulumi/pulumi";
 import { AccessCheckArgsError, type GrantFate } from "./accessCheckPlan";
@@ -32,6 +32,13 @@ import { roleAssignmentName } from "./roleAssignment";
  * fail for other reasons make the third fail too, naming the grant, until it is deleted by hand (it was
  * meant to go anyway) or the scope is no longer refused. A grant that is not going away costs two
  * `pulumi up` that say "not verified yet" before the one that fails.
+ *
+ * The stashes belong to one instance of the grant: their names carry a digest of the assignment's
+ * createdOn (as ARM reports it). Stashes are deleted only by a successful update that does not register
+ * them, so after a revocation whose later updates all failed, an earlier instance's stashes can still
+ * hold old markers when the grant is made again (under its same GUID name) and revoked again; named for
+ * their instance, they are not this one's, and the new revocation starts over at pending. (Where ARM
+ * reports no createdOn, the names carry nothing, as before.)
  */
 
 /** Whether an invoke's failure is ARM's 404 (the assignment, or its scope, is not there), as azure-native reports it. */
@@ -40,16 +47,36 @@ export function isNotFound(error: unknown): boolean {
   return /\bStatus=404\b/.test(message);
 }
 
-/** The answer to "is it still there?": only a 404 means gone; any other failure stops the deployment. */
-export async function assignmentRemains(lookup: () => Promise<unknown>, describe: string): Promise<boolean> {
+/** The role assignment ARM still holds, as far as the check needs it: when it was made. */
+export interface GrantInstance {
+  createdOn?: string;
+}
+
+/**
+ * The answer to "is it still there?": the assignment ARM holds, or undefined on a 404 (only a 404 means
+ * gone); any other failure stops the deployment.
+ */
+export async function grantInstance(
+  lookup: () => Promise<{ createdOn?: unknown }>,
+  describe: string,
+): Promise<GrantInstance | undefined> {
   try {
-    await lookup();
-    return true;
+    const found = await lookup();
+    return typeof found?.createdOn === "string" && found.createdOn !== "" ? { createdOn: found.createdOn } : {};
   } catch (error) {
-    if (isNotFound(error)) return false;
+    if (isNotFound(error)) return undefined;
     const message = error instanceof Error ? error.message : String(error);
     throw new pulumi.RunError(`Could not tell whether ${describe} still exists: ${message}`);
   }
+}
+
+/** The stashes' names for one instance of the grant (see the top of this file). */
+export function stashNames(check: string, instance: GrantInstance): { seen: string; again: string } {
+  const suffix =
+    instance.createdOn !== undefined
+      ? `-${createHash("sha256").update(instance.createdOn).digest("hex").slice(0, 8)}`
+      : "";
+  return { seen: `${check}-grant-seen${suffix}`, again: `${check}-grant-seen-again${suffix}` };
 }
 
 /** The grant as given (every Input resolved). */
@@ -139,23 +166,24 @@ export function watchGrant(
   marker: string,
 ): pulumi.Output<GrantFate> {
   const remains = grant.apply((ref) =>
-    assignmentRemains(
+    grantInstance(
       () => authorization.getRoleAssignment({ scope: ref.scope, roleAssignmentName: ref.name }, { parent }),
       `the role assignment ${ref.id}`,
     ),
   );
-  return pulumi.all([grant, remains]).apply(([ref, stillThere]): pulumi.Output<GrantFate> => {
-    if (!stillThere) return pulumi.output<GrantFate>({ state: "absent" });
+  return pulumi.all([grant, remains]).apply(([ref, instance]): pulumi.Output<GrantFate> => {
+    if (instance === undefined) return pulumi.output<GrantFate>({ state: "absent" });
+    const names = stashNames(name, instance);
     const fate = (state: "pending" | "pending-again" | "stays", first: unknown): GrantFate => ({
       state,
       grant: ref.id,
       grantScope: ref.scope,
       firstSeen: markedTime(first),
     });
-    const seen = new pulumi.Stash(`${name}-grant-seen`, { input: marker }, { parent });
+    const seen = new pulumi.Stash(names.seen, { input: marker }, { parent });
     return seen.output.apply((first): pulumi.Output<GrantFate> => {
       if (first === marker) return pulumi.output(fate("pending", first));
-      const again = new pulumi.Stash(`${name}-grant-seen-again`, { input: marker }, { parent });
+      const again = new pulumi.Stash(names.again, { input: marker }, { parent });
       return again.output.apply((second) => fate(second === marker ? "pending-again" : "stays", first));
     });
   });

@@ -48,6 +48,8 @@ interface World {
   refused: string[];
   oid?: string;
   grants?: Set<string>;
+  /** When ARM made each grant (its createdOn): a grant deleted and made again under its name is another instance. */
+  grantsCreatedOn?: Map<string, string>;
   stashes?: Map<string, unknown>;
   runCommands?: Map<string, HeldRunCommand>;
   /** Rewrites a run command's output before it is held (evidence cut short, say). */
@@ -166,7 +168,13 @@ async function useMocks(world: World, preview = false): Promise<void> {
         if (args.token === "azure-native:authorization:getRoleAssignment") {
           const id = `${args.inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${args.inputs.roleAssignmentName}`;
           if (!world.grants?.has(id)) throw notFound(id);
-          return { id, name: args.inputs.roleAssignmentName, scope: args.inputs.scope };
+          const createdOn = world.grantsCreatedOn?.get(id);
+          return {
+            id,
+            name: args.inputs.roleAssignmentName,
+            scope: args.inputs.scope,
+            ...(createdOn ? { createdOn } : {}),
+          };
         }
         if (args.token === GET_RUN_COMMAND) {
           const held = world.runCommands?.get(String(args.inputs.runCommandName));
@@ -739,6 +747,36 @@ describe("VmAccessCheck watching the grant its refused scopes wait for", () => {
       world.grants = new Set();
       world.refused = [RG];
       expect((await update()).error).toBeUndefined();
+    }),
+  );
+
+  it(
+    "a grant made again after an earlier revocation left its stashes starts over at pending, even under the same name",
+    failing(async () => {
+      // A revocation reached its second update, and every update after it failed (its stashes were never
+      // deleted); the grant went, and was made again under its one GUID name: another instance.
+      world.grantsCreatedOn = new Map([[GRANT, "2026-11-02T08:15:00.0000000Z"]]);
+      await update();
+      const again = await update();
+      expect(again.checks.map((c) => c.name)).toEqual(["revocation-pending"]);
+      world.grantsCreatedOn = new Map([[GRANT, "2026-12-06T09:30:00.0000000Z"]]);
+      const revokedAgain = await update();
+      expect(revokedAgain.error).toBeUndefined();
+      expect(revokedAgain.checks).toEqual([
+        {
+          scope: RG,
+          name: "revocation-pending",
+          ok: false,
+          detail: `the grant on ${RG} is removed at the end of this update, after the check: run pulumi up again to prove the denial`,
+        },
+      ]);
+      // Its own stash, named for this instance; the earlier instance's are no longer registered (Pulumi deletes them).
+      expect(revokedAgain.stashes).toHaveLength(1);
+      expect(revokedAgain.stashes[0]).toMatch(/^app-check-grant-seen-[0-9a-f]{8}$/);
+      expect(again.stashes.every((stash) => !revokedAgain.stashes.includes(stash))).toBe(true);
+      // And it still reaches "not going away" if this instance stays.
+      await update();
+      expect((await update()).error).toContain("grant-removed");
     }),
   );
 
