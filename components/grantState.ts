@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as pulumi from "@pulumi/pulumi";
+import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { AccessCheckArgsError, type GrantFate } from "./accessCheckPlan";
 import { roleAssignmentName } from "./roleAssignment";
 
@@ -144,6 +145,35 @@ export function grantReference(
   return { id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}`, scope, name };
 }
 
+/** The first Pulumi CLI whose engine has the builtin pulumi:index:Stash (pulumi/pulumi#20819; its CHANGELOG, 3.208.0). */
+export const STASH_MINIMUM_CLI = "3.208.0";
+
+/**
+ * Whether the engine running this program has the builtin pulumi:index:Stash. No engine feature names
+ * it; the release that brought it (3.208.0) also brought the resource option replacementTrigger, which
+ * the engine does answer for (ResourceMonitor.SupportsFeature; an older engine answers no to a feature
+ * it does not know). Without a monitor to ask (none is connected), it is taken as there.
+ */
+export async function engineHasStash(): Promise<boolean> {
+  const monitor = pulumi.runtime.getMonitor();
+  if (monitor === undefined) return true;
+  const request = new resproto.SupportsFeatureRequest();
+  request.setId("replacementTrigger");
+  return new Promise((resolve) => {
+    monitor.supportsFeature(request, (error, answer) => resolve(error === null && answer?.getHassupport() === true));
+  });
+}
+
+/** The error for an engine without Stash: the revoking update would fail before Pulumi's deletes, every time. */
+export function stashMissingError(check: string, grant: string): pulumi.RunError {
+  return new pulumi.RunError(
+    `VmAccessCheck ${check}: the role assignment ${grant} is still there, and proving its revocation needs ` +
+      `Pulumi's builtin Stash resource (pulumi:index:Stash), which the Pulumi CLI has from v${STASH_MINIMUM_CLI} on; ` +
+      `the engine running this update has not (it would fail with "unrecognized resource type 'pulumi:index:Stash'" ` +
+      "before Pulumi's deletes, in every update): upgrade the Pulumi CLI (pulumi version shows yours)",
+  );
+}
+
 /** One update's own marker: when it ran, and a random part that no other update shares. */
 export function updateMarker(now = new Date()): string {
   return `${now.toISOString()} ${randomUUID()}`;
@@ -171,8 +201,12 @@ export function watchGrant(
       `the role assignment ${ref.id}`,
     ),
   );
-  return pulumi.all([grant, remains]).apply(([ref, instance]): pulumi.Output<GrantFate> => {
+  // Asked only where a stash is needed, and before one is registered: an engine without Stash would fail
+  // its registration with a message that names no version.
+  const hasStash = remains.apply((instance) => (instance === undefined ? true : engineHasStash()));
+  return pulumi.all([grant, remains, hasStash]).apply(([ref, instance, stashes]): pulumi.Output<GrantFate> => {
     if (instance === undefined) return pulumi.output<GrantFate>({ state: "absent" });
+    if (!stashes) throw stashMissingError(name, ref.id);
     const names = stashNames(name, instance);
     const fate = (state: "pending" | "pending-again" | "stays", first: unknown): GrantFate => ({
       state,

@@ -829,6 +829,34 @@ describe("VmAccessCheck watching the grant its refused scopes wait for", () => {
     }),
   );
 
+  it(
+    "says which Pulumi CLI it needs when the engine has no builtin Stash, before registering one",
+    failing(async () => {
+      await useMocks(world);
+      // An engine before v3.208.0 answers no for the resource option that release brought with Stash.
+      const monitor = pulumi.runtime.getMonitor() as unknown as {
+        supportsFeature(request: { getId(): string }, done: (error: null, answer: object) => void): void;
+      };
+      const supportsFeature = vi
+        .spyOn(monitor, "supportsFeature")
+        .mockImplementation((request, done) =>
+          done(null, { getHassupport: () => request.getId() !== "replacementTrigger" }),
+        );
+      try {
+        const check = new VmAccessCheck(
+          "app-check",
+          args({ readableScopes: [], refusedScopes: [RG], grant: { roleAssignmentId: GRANT }, failOnMismatch: true }),
+        );
+        await expect(settle(check.checks)).rejects.toThrow(
+          `VmAccessCheck app-check: the role assignment ${GRANT} is still there, and proving its revocation needs Pulumi's builtin Stash resource (pulumi:index:Stash), which the Pulumi CLI has from v3.208.0 on; the engine running this update has not (it would fail with "unrecognized resource type 'pulumi:index:Stash'" before Pulumi's deletes, in every update): upgrade the Pulumi CLI (pulumi version shows yours)`,
+        );
+        expect(registered.filter((r) => r.type === "pulumi:index:Stash")).toEqual([]);
+      } finally {
+        supportsFeature.mockRestore();
+      }
+    }),
+  );
+
   it("rejects a grant with nothing to refuse, a grant beside revocationPending, and a malformed one", async () => {
     expect(() => new VmAccessCheck("c", args({ grant: { roleAssignmentId: GRANT } }))).toThrow(
       "VmAccessCheck c: grant names the role assignment refusedScopes wait for, and refusedScopes is empty: list the scopes it must stop opening, or remove grant",
