@@ -29,7 +29,7 @@ const net = new Network(prefix, {
   resourceGroupName: resourceGroup.name,
   location,
   access: !viaRunCommand
-    ? { kind: "ssh", sshAllowedCidr: settings.sshAllowedCidr as string, sshPort: settings.sshPort }
+    ? { kind: "ssh", sshAllowedCidr: settings.sshAllowedCidr, sshPort: settings.sshPort }
     : settings.subnetId !== undefined
       ? { kind: "existingSubnet", subnetId: settings.subnetId }
       : { kind: "natGateway" },
