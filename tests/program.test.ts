@@ -184,6 +184,7 @@ describe("identity user (the default)", async () => {
       }),
     ]);
     expect(String(result.outputs?.sshPrivateKey)).toContain("BEGIN OPENSSH PRIVATE KEY");
+    expect(stackOutputsSchema.safeParse(result.outputs).success).toBe(true);
   });
 });
 
