@@ -168,6 +168,36 @@ export function runCommandTimeoutSeconds(deadlineSeconds: number): number {
   return deadlineSeconds + RUN_COMMAND_SLACK_SECONDS;
 }
 
+/**
+ * The longest a run command's timeout may be here: 90 minutes, the one limit Azure documents for a run
+ * command (Learn, "Run scripts in your Linux VM by using action Run Command"); nothing longer is
+ * verified, and azure-native would give up first anyway (its default for a create or update is 2 hours).
+ */
+export const RUN_COMMAND_MAX_TIMEOUT_SECONDS = 5400;
+/** The longest probe deadline through Run Command: the timeout above, less the slack. */
+export const RUN_COMMAND_MAX_DEADLINE_SECONDS = RUN_COMMAND_MAX_TIMEOUT_SECONDS - RUN_COMMAND_SLACK_SECONDS;
+/**
+ * How long azure-native waits for a run command's PUT (it waits for the script: asyncExecution false):
+ * the longest timeout and ten minutes for the agent to pick the run up, said explicitly rather than
+ * left to azure-native's default.
+ */
+export const RUN_COMMAND_CUSTOM_TIMEOUTS = { create: "100m", update: "100m" };
+
+/** Throws AccessCheckArgsError for a deadline a run command may not take (see RUN_COMMAND_MAX_TIMEOUT_SECONDS). */
+export function checkRunCommandDeadlines(
+  component: string,
+  settings: { deadlineSeconds: number; quickRefusalSeconds?: number },
+): void {
+  const problems = (["deadlineSeconds", "quickRefusalSeconds"] as const)
+    .filter((key) => (settings[key] ?? 0) > RUN_COMMAND_MAX_DEADLINE_SECONDS)
+    .map(
+      (key) =>
+        `${key} = ${settings[key]} is longer than a check through Run Command may take: at most ${RUN_COMMAND_MAX_DEADLINE_SECONDS} ` +
+        `(the run command's timeout is the deadline plus ${RUN_COMMAND_SLACK_SECONDS} s, and 90 minutes is the one limit Azure documents for a run command)`,
+    );
+  if (problems.length > 0) throw new AccessCheckArgsError(component, problems);
+}
+
 /** What the run command is declared with in this update. */
 export interface RunCommandBody {
   script: string;

@@ -8,6 +8,7 @@ import { REVOCATION_PENDING_OUTPUT } from "./probeCommand";
 import {
   type ExistingRunCommand,
   judgeRun,
+  RUN_COMMAND_CUSTOM_TIMEOUTS,
   runCommandBody,
   runCommandTarget,
   runEvidence,
@@ -117,7 +118,12 @@ export function runCommandProbe(
         timeoutInSeconds: body.timeoutInSeconds,
       },
       // `pulumi up --replace <URN>` deletes it before creating it again under its one name: a fresh run.
-      { parent, dependsOn: after(options.dependsOn, previous), deleteBeforeReplace: true },
+      {
+        parent,
+        dependsOn: after(options.dependsOn, previous),
+        deleteBeforeReplace: true,
+        customTimeouts: RUN_COMMAND_CUSTOM_TIMEOUTS,
+      },
     );
     previous = runCommand;
     if (pulumi.runtime.isDryRun()) {

@@ -467,6 +467,26 @@ describe("VmAccessCheck through Run Command", () => {
     expect(childOptions.get("app-check")?.deleteBeforeReplace).toBe(true);
   });
 
+  it("waits for the run command as long as its timeout allows, said to azure-native, not left to its 2-hour default", async () => {
+    const check = new VmAccessCheck("app-check", viaRunCommand({ deadlineSeconds: 5340 }), {
+      transformations: [capture],
+    });
+    expect(await settle(check.verified)).toBe(true);
+    expect(runCommands()[0].inputs.timeoutInSeconds).toBe(5400);
+    expect(childOptions.get("app-check")?.customTimeouts).toEqual({ create: "100m", update: "100m" });
+  });
+
+  it(
+    "refuses a deadline longer than a run command may take, naming it and what is allowed",
+    failing(async () => {
+      const check = new VmAccessCheck("app-check", viaRunCommand({ deadlineSeconds: 5341, failOnMismatch: true }));
+      await expect(settle(check.verified)).rejects.toThrow(
+        "VmAccessCheck app-check: deadlineSeconds = 5341 is longer than a check through Run Command may take: at most 5340 (the run command's timeout is the deadline plus 60 s, and 90 minutes is the one limit Azure documents for a run command)",
+      );
+      expect(runCommands()).toEqual([]);
+    }),
+  );
+
   it("reads the run command before declaring it, and its instance view after it ran", async () => {
     const check = new VmAccessCheck("app-check", viaRunCommand());
     await settle(check.results);
