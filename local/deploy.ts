@@ -249,8 +249,8 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     const pending = done.error === null && revocationPending(done.outputs.accessCheck) !== undefined;
     const error =
       done.error ?? (ok || pending ? null : "the deployment finished without a verified accessCheck output");
-    // What the stack holds now: the worker deleted what left the program after a successful run. A
-    // worker that failed inside knows nothing of it: the state stays as it was.
+    // What the stack holds now: the worker deleted what left the program after a successful run (a
+    // deletion that failed left its resource listed). Null: the state stays as it was (stateToWrite).
     const held = done.resources ?? Object.values(previous);
     if (done.resources !== null) writeState(stateDir, held, target.armEndpoint);
     writeOutputs(stateDir, done.outputs);

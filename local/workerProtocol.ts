@@ -50,7 +50,7 @@ export interface WorkerDone {
   commandStdouts: Array<{ name: string; stdout: string }>;
   /**
    * What the stack holds after the run (local/stackInCloud.ts settle): the state to write; null when
-   * the worker itself failed and cannot tell.
+   * the worker failed before it knew anything, and the state stays as it was.
    */
   resources: StateEntry[] | null;
   timeline: TimelineEvent[];
