@@ -109,3 +109,12 @@ export async function settle(
   }
   return { held: resources, error: null };
 }
+
+/**
+ * The state a run leaves: what it holds; or null (the state file stays as it was) when it holds
+ * nothing and the previous run's resources are not in this cloud either (it was emptied): a run that
+ * failed before creating anything keeps the autonames and key pairs the state remembers.
+ */
+export function stateToWrite(held: StateEntry[], previousLive: boolean): StateEntry[] | null {
+  return held.length === 0 && !previousLive ? null : held;
+}

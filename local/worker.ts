@@ -30,7 +30,7 @@ import {
 import { previewRegistrations } from "./policyPreview";
 import { SECRET_PLACEHOLDER } from "./secrets";
 import { runRemoteCommand } from "./sshExec";
-import { heldAfterFailure, heldInCloud, settle } from "./stackInCloud";
+import { heldAfterFailure, heldInCloud, settle, stateToWrite } from "./stackInCloud";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 
 const PROJECT = "vm-identity-access";
@@ -104,7 +104,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     generatePrivateKey,
     onEvent: (event) => void send({ kind: "event", event }),
   });
-  heldSoFar = () => heldAfterFailure(previousHeld, mocks.resources);
+  heldSoFar = () => stateToWrite(heldAfterFailure(previousHeld, mocks.resources), previousLive);
   // The policy pack judges each resource again as it registers, its inputs now all known (as
   // `pulumi up` analyzes each step): a mandatory violation fails that resource instead of creating it.
   const registered: RegisteredResource[] = [];
@@ -156,7 +156,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
       error: failed ?? settled.error,
       failedAccessCheck,
       commandStdouts: mocks.commandStdouts,
-      resources: settled.held,
+      resources: stateToWrite(settled.held, previousLive),
       timeline: mocks.timeline,
       policyViolations,
     };

@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { deployLocal, destroyLocal, type LocalRunResult } from "../../local/deploy";
+import { cloudDir } from "../../local/engineStack";
 import type { StateEntry } from "../../local/mocks";
-import { settle } from "../../local/stackInCloud";
+import { settle, stateToWrite } from "../../local/stackInCloud";
 import { readState } from "../../local/state";
 import { callsOf, fakeArm } from "./fakeArm";
 
@@ -53,6 +54,18 @@ describe("settle when ARM refuses a DELETE", () => {
   });
 });
 
+describe("the state a run writes", () => {
+  it("is what the run holds, even nothing, while the previous run's resources are in the cloud", () => {
+    expect(stateToWrite([group], false)).toEqual([group]);
+    expect(stateToWrite([], true)).toEqual([]);
+  });
+
+  it("stays as it was when the run holds nothing in a cloud that no longer holds the previous run's resources", () => {
+    // A run that failed before creating anything keeps the autonames and key pairs the state remembers.
+    expect(stateToWrite([], false)).toBeNull();
+  });
+});
+
 describe("npm run local whose deletion ARM refuses", () => {
   const stateDir = mkdtempSync(join(tmpdir(), "failed-delete-"));
   afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -95,5 +108,22 @@ describe("npm run local whose deletion ARM refuses", () => {
       lines.some((line) => /^ {2}- azure-native:managedidentity:UserAssignedIdentity {2}del-uami /.test(line)),
     ).toBe(true);
     expect(lines.some((line) => /^ {2}- azure-native:network:NetworkSecurityGroup {2}del-nsg /.test(line))).toBe(true);
+  });
+});
+
+describe("npm run local failing before it creates anything, in a cloud emptied since the last run", () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "emptied-cloud-"));
+  afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+  const PROGRAM = join(__dirname, "fixtures", "failedDelete", "index.ts");
+
+  it("leaves the state as it was: its autonames are still there for the next run", async () => {
+    await deployLocal({ stateDir, programPath: PROGRAM, config: { step: "1" } });
+    const before = readState(stateDir)?.resources;
+    expect(Object.keys(before ?? {})).toHaveLength(4);
+    rmSync(cloudDir(stateDir), { recursive: true, force: true });
+    // No step: the program stops before it registers anything.
+    const failed = await deployLocal({ stateDir, programPath: PROGRAM });
+    expect(failed.error).toContain("Missing required configuration variable 'vm-identity-access:step'");
+    expect(readState(stateDir)?.resources).toEqual(before);
   });
 });
