@@ -256,7 +256,11 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     }
     let answer: { body: unknown };
     try {
-      answer = await putResource(this.options.arm, plan.request.path, plan.request.body);
+      // azure-native waits until the request's timeout (the program's customTimeouts), else two hours.
+      const timeouts = args.options?.customTimeouts ?? {};
+      answer = await putResource(this.options.arm, plan.request.path, plan.request.body, {
+        timeoutSeconds: operation === "update" ? timeouts.update : timeouts.create,
+      });
     } catch (error) {
       const message = armFailure(verb, args.type, args.name, error).message;
       if (error instanceof ArmPutError && error.accepted) {

@@ -1,7 +1,11 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { type MockResourceArgsWithOptions, passStepOptionsToMocks } from "../../local/mockOptions";
+import {
+  customTimeoutSeconds,
+  type MockResourceArgsWithOptions,
+  passStepOptionsToMocks,
+} from "../../local/mockOptions";
 import { LocalAzureMocks, type StateEntry, stateKey } from "../../local/mocks";
 import { withIgnoredChanges, withReplaceOnChanges } from "../../local/resourcePlan";
 import type { RunRemoteCommandOptions } from "../../local/sshExec";
@@ -32,10 +36,16 @@ describe("step options through Pulumi's mock runtime", () => {
     const probe = new command.remote.Command(
       "probe",
       { connection: { host: "127.0.0.1" }, create: "true" },
-      { replaceOnChanges: ["create"], ignoreChanges: ["stdin"], deleteBeforeReplace: true },
+      {
+        replaceOnChanges: ["create"],
+        ignoreChanges: ["stdin"],
+        deleteBeforeReplace: true,
+        customTimeouts: { create: "1h30m", update: "90s" },
+      },
     );
     await new Promise<void>((resolve) => probe.id.apply(() => resolve()));
     const [registered] = seen;
+    expect(registered.options?.customTimeouts).toEqual({ create: 5400, update: 90 });
     expect(registered.type).toBe("command:remote:Command");
     // The SDK adds its own replaceOnChanges (triggers[*]) to the program's.
     expect(registered.options?.replaceOnChanges).toEqual(expect.arrayContaining(["create", "triggers[*]"]));
@@ -110,5 +120,56 @@ describe("the mocks act on the step options as the engine does", () => {
       b: { c: 2, d: 9 },
       s: "new",
     });
+  });
+});
+
+describe("customTimeouts", () => {
+  it("reads as the engine reads them (Go's time.ParseDuration), and refuses what it refuses", () => {
+    expect(customTimeoutSeconds("")).toBeUndefined();
+    expect(customTimeoutSeconds("90s")).toBe(90);
+    expect(customTimeoutSeconds("1h30m")).toBe(5400);
+    expect(customTimeoutSeconds("2.5m")).toBe(150);
+    expect(customTimeoutSeconds("1500ms")).toBe(1.5);
+    for (const bad of ["10", "10 m", "m", "1d", "-5m"]) {
+      expect(() => customTimeoutSeconds(bad)).toThrow(`unable to parse customTimeout Value ${bad}`);
+    }
+  });
+
+  it("bound the mocks' wait for a long-running create, as the request's timeout bounds azure-native's", async () => {
+    const operation = "https://arm.invalid/operationStatuses/1";
+    const arm = fakeArm();
+    const group = { id: "/subscriptions/s/resourceGroups/rg", name: "rg", location: "eastus", properties: {} };
+    // A PUT whose operation never ends.
+    arm.request = async (method, path): Promise<{ status: number; headers: Record<string, string>; body: unknown }> => {
+      if (method === "PUT") return { status: 201, headers: { "azure-asyncoperation": operation }, body: group };
+      return { status: 200, headers: {}, body: path === operation ? { status: "InProgress" } : group };
+    };
+    const mocks = new LocalAzureMocks({
+      arm,
+      subscriptionId: "s",
+      tenantId: "t",
+      deployer: { principalId: "d", clientId: "c" },
+      defaultLocation: "eastus",
+      runStart: 0,
+      runRemoteCommand: async () => ({ stdout: "", stderr: "", exitCode: 0, dials: 1 }),
+      generatePrivateKey: () => {
+        throw new Error("no keys");
+      },
+    });
+    await expect(
+      mocks.newResource({
+        type: "azure-native:resources:ResourceGroup",
+        name: "rg",
+        inputs: { resourceGroupName: "rg" },
+        options: {
+          replaceOnChanges: [],
+          ignoreChanges: [],
+          deleteBeforeReplace: false,
+          customTimeouts: { create: 0.001 },
+        },
+      } as MockResourceArgsWithOptions),
+    ).rejects.toThrow(
+      'creating azure-native:resources:ResourceGroup rg: Status=0 Code="OperationTimedOut" Message="operation timed out: the operation on /subscriptions/s/resourcegroups/rg did not finish within 0.001 s"',
+    );
   });
 });
