@@ -142,16 +142,73 @@ export function stashOperation(previous: PreviousResource | undefined, inputs: u
   return same(olds.input, news.input) ? "same" : "update";
 }
 
-/** The top-level inputs whose values differ from the previous run's (secrets by fingerprint). */
-export function changedInputs(previous: PreviousResource, inputs: unknown): string[] {
-  const olds = storedComparableInputs(previous);
-  const news = comparableInputs(inputs);
-  return [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((key) => !same(olds[key], news[key])).sort();
+/** A property path as the engine parses it: keys and array indices; "*" stands for any one. */
+export type PropertyPath = Array<string | number>;
+
+/**
+ * A property path in Pulumi's syntax (`a.b`, `a[0].b`, `a[*]`, `a["b.c"]`), as pulumi/pulumi's
+ * resource.ParsePropertyPath reads it; throws on one it would refuse.
+ */
+export function parsePropertyPath(text: string): PropertyPath {
+  const path: PropertyPath = [];
+  let at = 0;
+  const fail = (): never => {
+    throw new Error(`invalid property path ${JSON.stringify(text)}`);
+  };
+  while (at < text.length) {
+    if (text[at] === "[") {
+      // ["a key"] (which may hold "." and "]"), [*] or [0].
+      const bracket = /^\[(?:("(?:[^"\\]|\\.)*")|(\*)|(\d+))\]/.exec(text.slice(at));
+      if (!bracket) return fail();
+      const [whole, quoted, star, index] = bracket;
+      path.push(quoted !== undefined ? (JSON.parse(quoted) as string) : star !== undefined ? "*" : Number(index));
+      at += whole.length;
+      if (text[at] === ".") at++;
+      continue;
+    }
+    let end = at;
+    while (end < text.length && text[end] !== "." && text[end] !== "[") end++;
+    if (end === at) fail();
+    path.push(text.slice(at, end));
+    at = text[end] === "." ? end + 1 : end;
+  }
+  if (path.length === 0) fail();
+  return path;
 }
 
 /**
- * The program's `replaceOnChanges` turns an update into a replacement when a changed input lies on one
- * of its paths ("*" for any), as the engine's applyReplaceOnChanges does (pkg/resource/deploy/step_generator.go).
+ * Whether `path` is at or below `prefix`, "*" in the prefix matching any one key or index: the
+ * engine's PropertyPath.Contains.
+ */
+export function pathContains(prefix: PropertyPath, path: PropertyPath): boolean {
+  return path.length >= prefix.length && prefix.every((key, i) => key === "*" || key === path[i]);
+}
+
+/**
+ * The paths at which the new inputs differ from the previous run's (secrets by fingerprint), as deep
+ * as both sides hold objects or arrays: what a provider's detailed diff names.
+ */
+export function changedPaths(previous: PreviousResource, inputs: unknown): PropertyPath[] {
+  const changed: PropertyPath[] = [];
+  const walk = (olds: unknown, news: unknown, path: PropertyPath) => {
+    if (same(olds, news)) return;
+    if (isRecord(olds) && isRecord(news)) {
+      for (const key of new Set([...Object.keys(olds), ...Object.keys(news)]))
+        walk(olds[key], news[key], [...path, key]);
+    } else if (Array.isArray(olds) && Array.isArray(news)) {
+      for (let i = 0; i < Math.max(olds.length, news.length); i++) walk(olds[i], news[i], [...path, i]);
+    } else {
+      changed.push(path);
+    }
+  };
+  walk(storedComparableInputs(previous), comparableInputs(inputs), []);
+  return changed;
+}
+
+/**
+ * The program's `replaceOnChanges` turns an update into a replacement when a changed input lies at or
+ * below one of its paths (`b.c` replaces on a change of `b.c`, not of `b.d`; "*" for any), as the
+ * engine's applyReplaceOnChanges does with a provider's detailed diff (pkg/resource/deploy/step_generator.go).
  */
 export function withReplaceOnChanges(
   operation: Operation,
@@ -160,9 +217,9 @@ export function withReplaceOnChanges(
   replaceOnChanges: readonly string[],
 ): Operation {
   if (operation !== "update" || !previous || replaceOnChanges.length === 0) return operation;
-  const heads = replaceOnChanges.map((path) => path.split(/[.[]/)[0]);
-  const changed = changedInputs(previous, inputs);
-  return changed.some((key) => heads.includes("*") || heads.includes(key)) ? "replace" : operation;
+  const prefixes = replaceOnChanges.map(parsePropertyPath);
+  const changed = changedPaths(previous, inputs);
+  return changed.some((path) => prefixes.some((prefix) => pathContains(prefix, path))) ? "replace" : operation;
 }
 
 /**

@@ -7,7 +7,13 @@ import {
   passStepOptionsToMocks,
 } from "../../local/mockOptions";
 import { LocalAzureMocks, type StateEntry, stateKey } from "../../local/mocks";
-import { withIgnoredChanges, withReplaceOnChanges } from "../../local/resourcePlan";
+import {
+  changedPaths,
+  parsePropertyPath,
+  pathContains,
+  withIgnoredChanges,
+  withReplaceOnChanges,
+} from "../../local/resourcePlan";
 import type { RunRemoteCommandOptions } from "../../local/sshExec";
 import { fakeArm } from "./fakeArm";
 
@@ -109,12 +115,17 @@ describe("the mocks act on the step options as the engine does", () => {
     expect(result.state.stdin).toBe("a");
   });
 
-  it("pure: replaceOnChanges by path head or *, ignoreChanges along a dotted path, secrets left as given", () => {
+  it("pure: replaceOnChanges by path (at or below it) or *, ignoreChanges along a dotted path, secrets left as given", () => {
     const previous = { inputs: { a: 1, b: { c: 2, d: 3 }, s: "[secret]" } };
     expect(withReplaceOnChanges("update", previous, { a: 2, b: { c: 2, d: 3 } }, ["a"])).toBe("replace");
     expect(withReplaceOnChanges("update", previous, { a: 2, b: { c: 2, d: 3 } }, ["b.c"])).toBe("update");
     expect(withReplaceOnChanges("update", previous, { a: 2, b: { c: 2, d: 3 } }, ["*"])).toBe("replace");
     expect(withReplaceOnChanges("same", previous, { a: 1 }, ["*"])).toBe("same");
+    // A nested path replaces on a change at or below it, not beside it (the engine's PropertyPath.Contains).
+    expect(withReplaceOnChanges("update", previous, { a: 1, b: { c: 2, d: 4 } }, ["b.c"])).toBe("update");
+    expect(withReplaceOnChanges("update", previous, { a: 1, b: { c: 5, d: 3 } }, ["b.c"])).toBe("replace");
+    expect(withReplaceOnChanges("update", previous, { a: 1, b: { c: 2, d: 4 } }, ["b"])).toBe("replace");
+    expect(withReplaceOnChanges("update", previous, { a: 1, b: { c: 2, d: 4 } }, ["*.d"])).toBe("replace");
     expect(withIgnoredChanges({ a: 9, b: { c: 9, d: 9 }, s: "new" }, previous, ["b.c", "s"])).toEqual({
       a: 9,
       b: { c: 2, d: 9 },
@@ -171,5 +182,36 @@ describe("customTimeouts", () => {
     ).rejects.toThrow(
       'creating azure-native:resources:ResourceGroup rg: Status=0 Code="OperationTimedOut" Message="operation timed out: the operation on /subscriptions/s/resourcegroups/rg did not finish within 0.001 s"',
     );
+  });
+});
+
+describe("property paths, as the engine reads replaceOnChanges", () => {
+  it("parses keys, indices, [*] and quoted keys, and refuses what it cannot read", () => {
+    expect(parsePropertyPath("a.b[0].c")).toEqual(["a", "b", 0, "c"]);
+    expect(parsePropertyPath("triggers[*]")).toEqual(["triggers", "*"]);
+    expect(parsePropertyPath('tags["a.b]c"].x')).toEqual(["tags", "a.b]c", "x"]);
+    expect(parsePropertyPath("*")).toEqual(["*"]);
+    for (const bad of ["", "a..b", "a[", "a[x]", "[0"]) {
+      expect(() => parsePropertyPath(bad)).toThrow(`invalid property path ${JSON.stringify(bad)}`);
+    }
+  });
+
+  it("contains the paths at or below it, * matching any one key or index", () => {
+    expect(pathContains(["b", "c"], ["b", "c"])).toBe(true);
+    expect(pathContains(["b", "c"], ["b", "c", 0])).toBe(true);
+    expect(pathContains(["b", "c"], ["b", "d"])).toBe(false);
+    expect(pathContains(["b", "c"], ["b"])).toBe(false);
+    expect(pathContains(["triggers", "*"], ["triggers", 2])).toBe(true);
+  });
+
+  it("a change is named as deep as both sides hold objects or arrays, secrets by fingerprint", () => {
+    const previous = { inputs: { a: [1, 2], b: { c: 2 }, s: "[secret]" }, secretDigests: { '["s"]': "sha256:x" } };
+    expect(
+      changedPaths(previous, {
+        a: [1, 3, 4],
+        b: { c: 2, e: 1 },
+        s: { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: "new" },
+      }),
+    ).toEqual([["a", 1], ["a", 2], ["b", "e"], ["s"]]);
   });
 });
