@@ -57,7 +57,10 @@ let installed = false;
 /**
  * Makes the mock monitor pass each registration's step options to the mocks' newResource, as
  * `args.options`. For the runner's worker, a process of its own: it patches the process's one monitor
- * class, once.
+ * class, once. `registerResource` is MockMonitor's own method, not a public API: it is patched as
+ * @pulumi/pulumi 3.248.0 has it, which is why package.json pins that exact version (a new one is taken
+ * on purpose, with engine/go.mod's CLI), and tests/local-runner/mockOptions.test.ts fails when a
+ * version no longer calls it this way.
  */
 export function passStepOptionsToMocks(): void {
   if (installed) return;

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
@@ -57,6 +59,15 @@ describe("step options through Pulumi's mock runtime", () => {
     expect(registered.options?.replaceOnChanges).toEqual(expect.arrayContaining(["create", "triggers[*]"]));
     expect(registered.options?.ignoreChanges).toEqual(["stdin"]);
     expect(registered.options?.deleteBeforeReplace).toBe(true);
+  });
+});
+
+describe("the @pulumi/pulumi the monitor patch is written for", () => {
+  it("is pinned exactly in package.json, to the version the lock file installs", () => {
+    const root = join(__dirname, "..", "..");
+    const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+    const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
+    expect(manifest.dependencies["@pulumi/pulumi"]).toBe(lock.packages["node_modules/@pulumi/pulumi"].version);
   });
 });
 
