@@ -63,11 +63,16 @@ export function procIdentity(pid: number, proc = "/proc"): ProcessIdentity | nul
   return { pid, startTime: fields[19], commandLine: cmdline.replace(/\0$/, "").split("\0") };
 }
 
-/** From `ps` (macOS, the BSDs): `lstart` is the start to the second, `args` the command as one line. */
+/**
+ * From `ps` (macOS, the BSDs): `lstart` is the start to the second, `args` the command as one line.
+ * `lstart` is a local time in the locale's words, so `ps` runs in UTC with the C locale: the service
+ * started from a shell with one TZ or LANG is still itself to a `stop` typed in another.
+ */
 export function psIdentity(pid: number): ProcessIdentity | null {
   if (!processAlive(pid)) return null;
+  const fixed = { ...process.env, TZ: "UTC", LC_ALL: "C" };
   const ps = (field: string) =>
-    spawnSync("ps", ["-o", `${field}=`, "-p", String(pid)], { encoding: "utf8" }).stdout?.trim() ?? "";
+    spawnSync("ps", ["-o", `${field}=`, "-p", String(pid)], { encoding: "utf8", env: fixed }).stdout?.trim() ?? "";
   const startTime = ps("lstart");
   const args = ps("args");
   return startTime === "" ? null : { pid, startTime, commandLine: [args] };
