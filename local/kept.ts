@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { shellQuote } from "../components/probeCommand";
 import { engineShellEnv } from "./engineStack";
@@ -53,14 +53,29 @@ export function systemCaBundle(
   candidates: readonly string[] = SYSTEM_CA_BUNDLES,
 ): string | null {
   const own = env.SSL_CERT_FILE;
-  if (own && !own.endsWith(`/${KEPT_TRUST_FILE}`) && existsSync(own)) return own;
+  if (own && existsSync(own) && !isKeptTrustBundle(own)) return own;
   return candidates.find((file) => existsSync(file)) ?? null;
 }
 
+const endLine = (pem: string) => (pem.endsWith("\n") ? pem : `${pem}\n`);
+
 /** The trust bundle's text: the system's CAs (when any), then Local Azure's. */
 export function trustBundleText(systemPem: string | null, localAzureCaPem: string): string {
-  const endLine = (pem: string) => (pem.endsWith("\n") ? pem : `${pem}\n`);
   return `${systemPem ? endLine(systemPem) : ""}${endLine(localAzureCaPem)}`;
+}
+
+/**
+ * Whether a file is a trust bundle writeKept wrote (of this state folder or any other): named
+ * ca-bundle.pem, beside a Local Azure CA (ca.pem) that it ends with. A user's own bundle that happens
+ * to have that name (Fedora's /etc/pki/tls/certs/ca-bundle.crt's kin, a company's) is not one.
+ */
+export function isKeptTrustBundle(file: string): boolean {
+  if (basename(file) !== KEPT_TRUST_FILE) return false;
+  try {
+    return readFileSync(file, "utf8").endsWith(endLine(readFileSync(join(dirname(file), KEPT_CA_FILE), "utf8")));
+  } catch {
+    return false;
+  }
 }
 
 const keptSchema = z
