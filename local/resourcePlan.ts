@@ -1,12 +1,15 @@
 import { createHash } from "node:crypto";
 import { canonical, diffInputs } from "./armDiff";
-import type { ResourceMapping } from "./armMapping";
-import { isWrappedSecret, redactSecrets, SECRET_PLACEHOLDER } from "./secrets";
+import { mappingFor, type ResourceMapping } from "./armMapping";
+import { isWrappedSecret, redactSecrets, SECRET_PLACEHOLDER, unwrapSecrets } from "./secrets";
+import { privateKeyRequest, TLS_PRIVATE_KEY } from "./tlsResource";
 
 /**
  * What the engine does with one resource of a `pulumi up`, decided from the previous run's state as the
  * engine decides it from its checkpoint: pure functions that the mock runner (local/mocks.ts) calls
- * and tests call directly.
+ * and tests call directly. plannedStep is the whole decision for one registration, for anything else
+ * that must agree with the runner on what a run would do (a preview from the local state, as
+ * `pulumi preview` after an `up`).
  *
  * The local state never holds a secret (local/state.ts), so a secret input is compared by a SHA-256
  * fingerprint kept beside the redacted inputs: a new private key or cloud-init still counts as a change,
@@ -250,4 +253,62 @@ export function withIgnoredChanges(
     else into[last] = from;
   }
   return result;
+}
+
+/** One registration as the engine plans it: the resource, its new inputs and the options it acts on. */
+export interface Registration {
+  type: string;
+  /** The logical name. */
+  name: string;
+  inputs: Record<string, unknown>;
+  /** local/mockOptions.ts StepOptions; none given: none set. */
+  options?: { replaceOnChanges?: readonly string[]; ignoreChanges?: readonly string[]; deleteBeforeReplace?: boolean };
+}
+
+/** What plannedStep needs of the previous run's entry besides PreviousResource (local/mocks.ts StateEntry). */
+export interface PreviousEntry extends PreviousResource {
+  /** The physical name generated when the program gave none. */
+  autoname?: string;
+  outputs?: unknown;
+}
+
+/**
+ * The engine's step for one registration, from the previous run's entry of that resource (undefined:
+ * none, so a create), as the mock runner takes it: `ignoreChanges` keeps previous values, the
+ * provider's rule decides (azure-native's diff, the command provider's, Pulumi's Stash; a tls key
+ * generated before is kept while its algorithm stays), then `replaceOnChanges` may turn an update into
+ * a replacement. `deleteBeforeReplace` is the provider's answer or the program's option. Throws for a
+ * type the runner does not model.
+ */
+export function plannedStep(
+  registration: Registration,
+  previous: PreviousEntry | undefined,
+): { operation: Operation; deleteBeforeReplace: boolean } {
+  const options = registration.options ?? {};
+  const ignored = options.ignoreChanges ?? [];
+  const inputs = ignored.length > 0 ? withIgnoredChanges(registration.inputs, previous, ignored) : registration.inputs;
+  const asked = options.deleteBeforeReplace === true;
+  const replacing = (operation: Operation) =>
+    withReplaceOnChanges(operation, previous, inputs, options.replaceOnChanges ?? []);
+  const mapping = mappingFor(registration.type);
+  if (mapping) {
+    // The ARM name the resource has: the name input, else the autoname the state keeps.
+    const given = (unwrapSecrets(inputs) as Record<string, unknown>)[mapping.nameInput];
+    const name = typeof given === "string" && given !== "" ? given : (previous?.autoname ?? registration.name);
+    const planned = armOperation(mapping, previous, inputs, name);
+    return { operation: replacing(planned.operation), deleteBeforeReplace: planned.deleteBeforeReplace || asked };
+  }
+  if (registration.type === "command:remote:Command") {
+    return { operation: replacing(commandOperation(previous, inputs)), deleteBeforeReplace: asked };
+  }
+  if (registration.type === "pulumi:index:Stash") {
+    return { operation: replacing(stashOperation(previous, inputs)), deleteBeforeReplace: asked };
+  }
+  if (registration.type === TLS_PRIVATE_KEY) {
+    // The key a previous run generated is kept (as the provider keeps it) while its algorithm stays.
+    const { algorithm } = privateKeyRequest(unwrapSecrets(inputs) as Record<string, unknown>);
+    const before = (previous?.outputs as { algorithm?: unknown } | undefined)?.algorithm;
+    return { operation: !previous ? "create" : before === algorithm ? "same" : "replace", deleteBeforeReplace: asked };
+  }
+  throw new Error(`the runner does not model resource type ${registration.type} (resource ${registration.name})`);
 }
