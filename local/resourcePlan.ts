@@ -115,17 +115,19 @@ export function commandOperation(previous: PreviousResource | undefined, inputs:
  * or replace; a resource left with initialization errors (created, then its long-running operation
  * failed) is updated even when nothing changed, as the engine "continues awaiting initialization"
  * (pulumi/pulumi pkg/resource/deploy/step_generator.go: hasInitErrors). `name` is the ARM name the
- * resource has (the name input, or the autoname kept in the state), put into both sides as azure-native's
- * Check does, so a replacement under the same name deletes the old resource first.
+ * resource gets now (the name input, or the autoname kept in the state): azure-native's Check puts the
+ * name into the inputs, the old one (its autoname) into the old inputs, so a name given now to a
+ * resource that had an autoname replaces it, and a replacement under the same name deletes the old
+ * resource first.
  */
 export function armOperation(
   mapping: ResourceMapping,
-  previous: PreviousResource | undefined,
+  previous: (PreviousResource & { autoname?: string }) | undefined,
   inputs: unknown,
   name: string,
 ): { operation: Operation; deleteBeforeReplace: boolean } {
   if (!previous) return { operation: "create", deleteBeforeReplace: false };
-  const olds = { [mapping.nameInput]: name, ...storedComparableInputs(previous) };
+  const olds = { [mapping.nameInput]: previous.autoname ?? name, ...storedComparableInputs(previous) };
   const news = { [mapping.nameInput]: name, ...comparableInputs(inputs) };
   const diff = diffInputs(mapping, olds, news);
   if (diff.replaces.length > 0) return { operation: "replace", deleteBeforeReplace: diff.deleteBeforeReplace };

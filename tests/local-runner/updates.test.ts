@@ -350,6 +350,11 @@ describe("plannedStep: the runner's whole decision for one registration, for any
       operation: "replace",
       deleteBeforeReplace: true,
     });
+    // A name given now to a resource that had an autoname: another resource, as azure-native's Check and Diff see it.
+    expect(plannedStep(group({ location: "eastus", resourceGroupName: "other" }), previous)).toEqual({
+      operation: "replace",
+      deleteBeforeReplace: false,
+    });
   });
 
   it("sees a changed secret, which the stored inputs only hold redacted", () => {
