@@ -106,7 +106,9 @@ export function launcherScript(job: {
       `chown -- ${shellQuote(job.runAsUser)} ${shellQuote(runAs)} || exit 1`,
       `chmod 0550 ${shellQuote(runAs)} || exit 1`,
     );
-    command = `sudo -u ${job.runAsUser} ${commandLine(runAs, job.args)}`;
+    // The name quoted: it reaches a root shell's command line (the getent check before only vouches
+    // that such a user exists).
+    command = `sudo -u ${shellQuote(job.runAsUser)} ${commandLine(runAs, job.args)}`;
   }
   const env = Object.entries(job.env).map(([name, value]) => shellQuote(`${name}=${value}`));
   lines.push(`exec env -- ${[...env, job.shell, "-c", shellQuote(command)].join(" ")}`);

@@ -16,7 +16,7 @@ import { startGraphServer } from "./graph/http";
 import { GraphService } from "./graph/service";
 import type { LinuxGuest } from "./linuxGuest/machine";
 import { type CloudIdentity, readCloud, restoreStore, snapshotStore, writeCloud } from "./persist";
-import { faultsFrom, freePort, realGuestHost, seedDeployer, stillValid } from "./startup";
+import { faultsFrom, freePort, realGuestHost, seedDeployer, stillValid, watchedFaults } from "./startup";
 import { type Faults, type RequestLogEntry, Store } from "./store";
 import { generatePrivateKey } from "./tlsKeys";
 import { VirtualMachines } from "./vm/virtualMachines";
@@ -124,6 +124,8 @@ export class LocalAzure {
     private readonly ownsDataDir: boolean,
     /** The VMs: each one's IMDS, guest, power state, and the commands run inside them (vm/). */
     private readonly vms: VirtualMachines,
+    /** ARM: its pending deletes end on timers of their own, cleared when Local Azure stops. */
+    private readonly armService: ArmService,
   ) {
     this.faults = faults;
     this.deployerSignIn = new ClientSecretTokenSource({
@@ -140,7 +142,9 @@ export class LocalAzure {
   private readonly deployerSignIn: ClientSecretTokenSource;
 
   static async start(options: LocalAzureOptions = {}): Promise<LocalAzure> {
-    const faults = faultsFrom(options.faults);
+    // ARM's pending deletes end when the faults say (lroSeconds): told of each change once ARM runs.
+    let faultsChanged: () => void = () => undefined;
+    const faults = watchedFaults(faultsFrom(options.faults), () => faultsChanged());
     const linux = options.guests === "linux" ? await realGuestHost() : null;
     const saved = options.persistDir ? readCloud(options.persistDir)?.identity : undefined;
     const subscriptionId = saved?.subscriptionId ?? options.subscriptionId ?? "6e1a5a64-0d3c-4b52-9d8f-0c0f4e0a0001";
@@ -225,6 +229,7 @@ export class LocalAzure {
       entra,
       vms,
     });
+    faultsChanged = () => service.faultsChanged();
     const handle = armRequestHandler(service, store);
     reportRequests(server, "arm", options.onRequest);
     reportRequests(entraServer, "entra", options.onRequest);
@@ -256,6 +261,7 @@ export class LocalAzure {
       dataDir,
       ownsDataDir,
       vms,
+      service,
     );
     if (options.persistDir) {
       const persisted = readCloud(options.persistDir);
@@ -277,6 +283,8 @@ export class LocalAzure {
       };
       // The VMs "reboot": each gets its IMDS back on its old address, and its guest.
       await azure.vms.restore(persisted?.identity);
+      // Deletes that ran when it stopped end when their operations would have (at once if that passed).
+      service.resumeDeletions();
       azure.save();
     }
     return azure;
@@ -350,6 +358,7 @@ export class LocalAzure {
     if (this.stopped) return;
     this.save();
     this.stopped = true;
+    await this.armService.stop();
     await this.vms.stop();
     this.server.closeAllConnections();
     this.entraServer.closeAllConnections();

@@ -26,6 +26,20 @@ export function faultsFrom(given: Partial<Faults> | undefined): Faults {
   };
 }
 
+/**
+ * The faults, telling `changed` of each member set on them (a test stretching or ending a delete sets
+ * `lroSeconds` while it runs): the object every part of Local Azure reads them from.
+ */
+export function watchedFaults(faults: Faults, changed: () => void): Faults {
+  return new Proxy(faults, {
+    set(target, member, value) {
+      const set = Reflect.set(target, member, value);
+      changed();
+      return set;
+    },
+  });
+}
+
 export type RealGuestHost = {
   image: NonNullable<ReturnType<typeof hostFacts>["image"]>;
   cgroups: NonNullable<ReturnType<typeof hostFacts>["cgroups"]>;
@@ -72,11 +86,11 @@ export function seedDeployer(
   return { ...ids, clientSecret };
 }
 
-export /**
+/**
  * Whether saved TLS material is still good: valid for an hour at least (the CA lasts a day; then a new
  * one is made), and the server certificate names every host it serves (older ones lack Azure's).
  */
-function stillValid(tls: { caCertPem: string; serverCertPem: string }): boolean {
+export function stillValid(tls: { caCertPem: string; serverCertPem: string }): boolean {
   try {
     const valid = new Date(new X509Certificate(tls.caCertPem).validTo).getTime() > Date.now() + 3600_000;
     const server = new X509Certificate(tls.serverCertPem);

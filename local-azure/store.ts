@@ -70,7 +70,8 @@ export interface StoredResource {
   created: boolean;
   /**
    * When a long-running DELETE began: from then the resource reads back with provisioningState
-   * Deleting, and it is gone once `lroSeconds` (read when asked) have passed (arm/providerResources.ts).
+   * Deleting, and it is gone once `lroSeconds` have passed (a timer, re-armed when the faults change:
+   * arm/deletions.ts).
    */
   deletingSince?: number;
 }
@@ -89,6 +90,8 @@ export interface Operation {
   readyAt: number;
   /** Set for a delete: it ends `lroSeconds` after this, the faults read when asked (so a test can stretch or end it). */
   startedAt?: number;
+  /** Set for a delete: the key of its deletion (arm/deletions.ts), which a poll that finds it done waits for. */
+  deletes?: string;
   /** Set when it ended Failed: the status poll's `error`. */
   error?: { code: string; message: string };
   /** What its Location answers once it succeeded (a POST action's result), or a function that makes it then. */

@@ -1,6 +1,7 @@
 import type { Entra } from "../entra";
 import type { Faults, Store, StoredResource } from "../store";
 import type { VirtualMachineModel } from "../vm/model";
+import type { Deletions } from "./deletions";
 import type { ArmReply } from "./errors";
 import type { Operations } from "./operations";
 import type { Permission } from "./rbac";
@@ -68,10 +69,22 @@ export interface ArmShared {
   holdsRoleAround(principalId: string, scope: string): boolean;
   /** Whether a principal may perform an action at a scope now. */
   allowed(principalId: string, scope: string, action: string): boolean;
+  /** Long-running deletes, each ended by a timer of its own (./deletions.ts). */
+  deletions: Deletions;
   /** Removes a stored resource and what hangs on it (a VM's runtime, an identity's principal). */
   forget(resource: StoredResource): Promise<void>;
+  /**
+   * Removes resources from the store at once, then tears down what hangs on each, in order; a
+   * failure is reported, never thrown (a deletion's end).
+   */
+  forgetAll(resources: StoredResource[]): Promise<void>;
   /** Marks a resource, and the resources deleted with it, Deleting since `since` (a long-running delete). */
   markDeleting(resource: StoredResource, since: number): void;
+  /**
+   * A long-running DELETE of `resource` (and the resources deleted with it): Deleting from now (unless
+   * it already is), gone when its operation ends; returns the operation a client polls.
+   */
+  beginDelete(resource: StoredResource): string;
   /** A stored resource as ARM answers it. */
   view(resource: StoredResource): Record<string, unknown>;
 }

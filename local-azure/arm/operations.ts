@@ -20,7 +20,11 @@ import type { Route } from "./routes";
  * own interval (azure-core: 30 s).
  */
 export class Operations implements ArmProvider {
-  constructor(private readonly ctx: ArmContext) {}
+  constructor(
+    private readonly ctx: ArmContext,
+    /** Resolves once the deletion a delete's operation stands for has ended (./deletions.ts). */
+    private readonly deletionEnded: (key: string) => Promise<void>,
+  ) {}
 
   /** A new operation that finishes at `readyAt` (epoch ms); returns its ID. */
   create(readyAt: number): string {
@@ -34,10 +38,13 @@ export class Operations implements ArmProvider {
     return this.create(Date.now() + this.ctx.faults.lroSeconds * 1000);
   }
 
-  /** A delete's operation: it ends `lroSeconds` after `startedAt`, as the faults say at each poll. */
-  createDelete(startedAt: number): string {
+  /**
+   * A delete's operation: it ends `lroSeconds` after `startedAt`, as the faults say at each poll, and
+   * is answered done only once the deletion `deletes` (./deletions.ts) has ended.
+   */
+  createDelete(startedAt: number, deletes: string): string {
     const id = randomUUID();
-    this.ctx.store.operations.set(id, { readyAt: startedAt, startedAt });
+    this.ctx.store.operations.set(id, { readyAt: startedAt, startedAt, deletes });
     return id;
   }
 
@@ -82,8 +89,8 @@ export class Operations implements ArmProvider {
    * Retry-After while the operation finishing at `readyAt` runs: whole seconds left, at least 1; none
    * once done. While its end is not known (a script runs), 1.
    */
-  retryAfter(readyAt: number): Record<string, string> {
-    const left = readyAt - Date.now();
+  retryAfter(readyAt: number, now = Date.now()): Record<string, string> {
+    const left = readyAt - now;
     if (left === Number.POSITIVE_INFINITY) return { "retry-after": "1" };
     return left > 0 ? { "retry-after": String(Math.max(1, Math.ceil(left / 1000))) } : {};
   }
@@ -122,12 +129,16 @@ export class Operations implements ArmProvider {
     return undefined;
   }
 
-  handle({ route }: ArmRequest): ArmReply {
+  async handle({ route }: ArmRequest): Promise<ArmReply> {
     const operation = this.ctx.store.operations.get(route.name ?? "");
     if (!operation) return armError(404, "NotFound", "The operation was not found.");
+    // One instant per poll: what it answers is decided once.
+    const now = Date.now();
     const readyAt = this.readyAt(operation);
-    const done = Date.now() >= readyAt;
-    const pace = this.retryAfter(readyAt);
+    const done = now >= readyAt;
+    // A delete is Succeeded once its resource is gone and what hung on it (a VM's guest) torn down.
+    if (done && operation.deletes !== undefined) await this.deletionEnded(operation.deletes);
+    const pace = this.retryAfter(readyAt, now);
     if (route.kind === "operationStatus") {
       const status = !done ? "InProgress" : operation.error ? "Failed" : "Succeeded";
       return {

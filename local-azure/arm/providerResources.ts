@@ -68,6 +68,11 @@ export interface ResourceNamespace {
   /** Whether its PUT and DELETE are long-running (201/202 with Azure-AsyncOperation), as Network's and Compute's are. */
   longRunning: boolean;
   types: ResourceType[];
+  /**
+   * The provider's refusal of a write (PUT, PATCH) on `resource` while it is Deleting (or into it, a
+   * child of it): each provider words its own 409.
+   */
+  beingDeleted?(resource: StoredResource): ArmReply;
 }
 
 /** A resource referenced by ID that does not exist: the Network and Compute providers' 400. */
@@ -165,21 +170,17 @@ export class ProviderResources implements ArmProvider {
   }
 
   /**
-   * Ends the long-running deletes whose time has come: each resource leaves the store (and what hangs
-   * on it, a VM's guest, is torn down) before the request that finds its operation done is answered,
-   * so a poller that sees Succeeded then gets 404, as on Azure.
+   * A deletion's end: the resources still stored leave the store at once (a poller that sees its
+   * operation Succeeded then gets 404, as on Azure), then what hangs on each is torn down, in order
+   * (a VM's guest before its run commands' records).
    */
-  async settleDeletions(now = Date.now()): Promise<void> {
+  async forgetAll(resources: StoredResource[]): Promise<void> {
     const store = this.shared.ctx.store;
-    const operations = this.shared.operations;
-    const due = [...store.resources.values()].filter(
-      (r) => r.deletingSince !== undefined && operations.deletedAt(r.deletingSince) <= now,
-    );
-    for (const resource of due) {
-      // A request answered meanwhile may have settled it already.
-      if (store.resource(resource.id) !== resource) continue;
+    const leaving = resources.filter((resource) => store.resource(resource.id) === resource);
+    for (const resource of leaving) store.resources.delete(resource.id.toLowerCase());
+    for (const resource of leaving) {
       try {
-        await this.forget(resource);
+        await this.typeOf(resource.type)?.forget?.(resource);
       } catch (error) {
         console.error(`Local Azure: deleting ${resource.id} failed: ${(error as Error).message}`);
       }
@@ -188,9 +189,33 @@ export class ProviderResources implements ArmProvider {
 
   /** Marks a resource (and the resources deleted with it) Deleting since `since`, unless it already is. */
   markDeleting(resource: StoredResource, since: number): void {
-    for (const part of [resource, ...(this.typeOf(resource.type)?.children?.(resource) ?? [])]) {
-      part.deletingSince = part.deletingSince ?? since;
+    for (const part of this.deletedWith(resource)) part.deletingSince = part.deletingSince ?? since;
+  }
+
+  /** See ArmShared.beginDelete. */
+  beginDelete(resource: StoredResource): string {
+    if (resource.deletingSince === undefined) {
+      const since = Date.now();
+      const parts = this.deletedWith(resource);
+      this.markDeleting(resource, since);
+      this.shared.deletions.begin(
+        parts.map((part) => part.id.toLowerCase()),
+        since,
+        () => this.forgetAll(parts),
+      );
     }
+    return this.shared.operations.createDelete(resource.deletingSince ?? Date.now(), resource.id.toLowerCase());
+  }
+
+  /** A kept cloud came back: a resource that was Deleting ends when its operation would have. */
+  resumeDelete(resource: StoredResource): void {
+    if (resource.deletingSince === undefined) return;
+    this.shared.deletions.begin([resource.id.toLowerCase()], resource.deletingSince, () => this.forgetAll([resource]));
+  }
+
+  /** The resource and those deleted with it (a VNet's subnets, a VM's run commands). */
+  private deletedWith(resource: StoredResource): StoredResource[] {
+    return [resource, ...(this.typeOf(resource.type)?.children?.(resource) ?? [])];
   }
 
   private typeOf(type: string): ResourceType | undefined {
@@ -199,6 +224,15 @@ export class ProviderResources implements ArmProvider {
       if (found) return found;
     }
     return undefined;
+  }
+
+  private beingDeleted(resource: StoredResource): ArmReply {
+    const namespace = lower(resource.type.split("/")[0]);
+    const refuse = this.namespaces.find((n) => lower(n.namespace) === namespace)?.beingDeleted;
+    return (
+      refuse?.(resource) ??
+      armError(409, "Conflict", `The resource '${resource.id}' is being deleted: retry once its deletion has ended.`)
+    );
   }
 
   private longRunning(type: string): boolean {
@@ -262,13 +296,18 @@ export class ProviderResources implements ArmProvider {
       }
       // Network and Compute deletes: 202 with Azure-AsyncOperation and Location (their REST specs'
       // x-ms-long-running-operation). The resource reads back Deleting until the operation ends, then
-      // 404 (settleDeletions); a DELETE meanwhile answers the same operation's end.
-      this.markDeleting(existing, Date.now());
-      const operation = operations.createDelete(existing.deletingSince ?? Date.now());
+      // 404 (./deletions.ts); a DELETE meanwhile answers the same operation's end.
+      const operation = this.beginDelete(existing);
       return { status: 202, headers: operations.accepted(operation, { asyncOperation: true, location: true }) };
     }
     if (method !== "PUT" && method !== "PATCH") return armError(405, "MethodNotAllowed", `${method} is not supported.`);
     if (group?.deletingSince !== undefined) return resourceGroupBeingDeleted(group.name);
+    // A write onto a resource being deleted (or into one: a VNet's new subnet) would take it back from
+    // its delete: the provider refuses it, and the delete goes on.
+    const deleting = [existing, route.parentId ? store.resource(route.parentId) : undefined].find(
+      (resource) => resource?.deletingSince !== undefined,
+    );
+    if (deleting) return this.beingDeleted(deleting);
     if (method === "PATCH" && !existing) return notFound();
     const patch = (body ?? {}) as Record<string, unknown>;
     // PATCH merges: top-level members replace, properties merge one level deep.

@@ -1,6 +1,7 @@
 import { apiVersionRefusal, MISSING_API_VERSION } from "./apiVersions";
 import { authenticate, type Caller, unauthenticated } from "./auth";
 import type { ArmContext, ArmProvider, ArmShared, ProviderDescription } from "./context";
+import { Deletions } from "./deletions";
 import { type ArmReply, armError } from "./errors";
 import { Operations } from "./operations";
 import { ProviderResources } from "./providerResources";
@@ -24,9 +25,15 @@ export class ArmService {
   private readonly providers: ArmProvider[];
 
   constructor(private readonly ctx: ArmContext) {
+    const operations = new Operations(ctx, (key) => this.deletions.ended(key));
+    this.deletions = new Deletions(
+      (since) => operations.deletedAt(since),
+      (error) => console.error(`Local Azure: ${error.message}`),
+    );
     const shared: ArmShared = {
       ctx,
-      operations: new Operations(ctx),
+      operations,
+      deletions: this.deletions,
       permissionsOf: (principalId, scope) =>
         effectivePermissions(
           ctx.store.authorizingAssignments(),
@@ -45,7 +52,9 @@ export class ArmService {
         ),
       allowed: (principalId, scope, action) => isAllowed(shared.permissionsOf(principalId, scope), action),
       forget: (resource) => resources.forget(resource),
+      forgetAll: (list) => resources.forgetAll(list),
       markDeleting: (resource, since) => resources.markDeleting(resource, since),
+      beginDelete: (resource) => resources.beginDelete(resource),
       view: (resource) => resources.view(resource),
     };
     const resources = new ProviderResources(shared, [
@@ -57,10 +66,10 @@ export class ArmService {
     const resourceGroups = new ResourcesProvider(shared);
     this.catalog = () => [resourceGroups.describe(), authorization.describe(), ...resources.describe()];
     const discovery = new DiscoveryProvider(shared, this.catalog);
-    // Long-running deletes end before any request is answered, the one that polls them included.
-    this.settleDeletions = async () => {
-      await resources.settleDeletions();
-      await resourceGroups.settleDeletions();
+    this.resumeDeletions = () => {
+      resourceGroups.resumeDeletions();
+      for (const resource of [...ctx.store.resources.values()])
+        if (!this.deletions.covers(resource.id.toLowerCase())) resources.resumeDelete(resource);
     };
     // Tried in this order: Authorization's paths sit under any scope, so they are matched first;
     // discovery's `/subscriptions/{id}/providers/{namespace}/register` before the generic
@@ -80,7 +89,22 @@ export class ArmService {
   private readonly shared: ArmShared;
   /** Every provider's namespace and types with their api-versions: what `/providers` shows and requests are checked against. */
   private readonly catalog: () => ProviderDescription[];
-  private readonly settleDeletions: () => Promise<void>;
+  private readonly deletions: Deletions;
+  /**
+   * A kept cloud came back: each delete that was running when Local Azure stopped ends when its
+   * operation would have (at once, if that time has passed). Called once the VMs are back.
+   */
+  readonly resumeDeletions: () => void;
+
+  /** The faults changed (a test stretches or ends a delete): each pending delete's end is read again. */
+  faultsChanged(): void {
+    this.deletions.faultsChanged();
+  }
+
+  /** Local Azure stops: no pending delete ends from now on, and those ending are awaited. */
+  stop(): Promise<void> {
+    return this.deletions.stop();
+  }
 
   /** The region that answers (ARM names it in x-ms-routing-request-id): the cloud's location. */
   get region(): string {
@@ -98,7 +122,6 @@ export class ArmService {
     const url = new URL(`${this.ctx.endpoint}${rawUrl.startsWith("/") ? "" : "/"}${rawUrl}`);
     // SDK clients join a scope that starts with "/" to "/{scope}/providers/…": ARM reads "//" as "/".
     const path = url.pathname.replace(/\/{2,}/g, "/").replace(/\/+$/, "");
-    await this.settleDeletions();
     const anonymous = metadataReply(this.ctx, method, path, url);
     if (anonymous) return { reply: anonymous, principalId: null };
     const authenticated = await authenticate(this.ctx, headers.authorization);

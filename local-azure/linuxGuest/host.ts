@@ -28,6 +28,8 @@ export const HOST_TOOLS: ReadonlyArray<{ tool: string; debianPackage: string }> 
   { tool: "socat", debianPackage: "socat" },
   { tool: "unshare", debianPackage: "util-linux" },
   { tool: "nsenter", debianPackage: "util-linux" },
+  // What enters a guest gets the guest's capability bounding set, no more (runScript.ts).
+  { tool: "setpriv", debianPackage: "util-linux" },
   { tool: "ip", debianPackage: "iproute2" },
   // Port 22 of each VM's address, whatever listens on the host's port 22 (sshRedirect.ts).
   { tool: "nft", debianPackage: "nftables" },

@@ -28,9 +28,60 @@ const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /** Starts a host process in the guest's cgroup (so reaping the guest ends it), its stdio piped. */
 export type StartInGuestCgroup = (argv: string[]) => ChildProcess;
 
-/** `nsenter` into every namespace of the guest whose PID 1 the host sees as `leader`, with a clean environment. */
+/**
+ * The capabilities systemd-nspawn leaves a guest (systemd-nspawn(1), --capability: those it retains by
+ * default; CAP_NET_ADMIN only with its own --private-network, which these guests do not use: their
+ * network namespace is unshare's). What enters the guest gets no more: the guest's own /bin/sh,
+ * base64 and systemd-run run with host root's privileges otherwise (CAP_SYS_MODULE among them), which
+ * a guest root that replaced them would get.
+ */
+export const GUEST_CAPABILITIES = [
+  "audit_control",
+  "audit_write",
+  "chown",
+  "dac_override",
+  "dac_read_search",
+  "fowner",
+  "fsetid",
+  "ipc_owner",
+  "kill",
+  "lease",
+  "linux_immutable",
+  "mknod",
+  "net_bind_service",
+  "net_broadcast",
+  "net_raw",
+  "setfcap",
+  "setgid",
+  "setpcap",
+  "setuid",
+  "sys_admin",
+  "sys_boot",
+  "sys_chroot",
+  "sys_nice",
+  "sys_ptrace",
+  "sys_resource",
+  "sys_tty_config",
+] as const;
+
+/**
+ * `nsenter` into every namespace of the guest whose PID 1 the host sees as `leader`, with a clean
+ * environment and the guest's capability bounding set (setpriv, before nsenter: nsenter itself needs
+ * CAP_SYS_ADMIN and CAP_SYS_CHROOT, both in it).
+ */
 export function inGuest(leader: number, argv: string[]): string[] {
-  return ["nsenter", "-t", String(leader), "-a", "env", "-i", `PATH=${GUEST_PATH}`, ...argv];
+  return [
+    "setpriv",
+    `--bounding-set=-all,${GUEST_CAPABILITIES.map((name) => `+${name}`).join(",")}`,
+    "nsenter",
+    "-t",
+    String(leader),
+    "-a",
+    "env",
+    "-i",
+    `PATH=${GUEST_PATH}`,
+    ...argv,
+  ];
 }
 
 /** The unit's name: unique, so a kill names this run only. */
@@ -70,51 +121,78 @@ export function installerScript(job: ScriptJob, unit: string): string {
   ].join("\n");
 }
 
+/**
+ * What stops a run in the guest, whatever it got to: the launcher removed (a unit systemd starts from
+ * now on runs nothing), then the unit killed and stopped (a start job still queued is cancelled with it).
+ * Arguments: the launcher's path, the unit.
+ */
+export const STOP_IN_GUEST =
+  'rm -f -- "$1"; systemctl kill --signal=SIGKILL -- "$2" 2>/dev/null; systemctl stop -- "$2" 2>/dev/null; exit 0';
+
 /** Runs `job` in the guest whose PID 1 is `leader`. */
 export function runInGuest(start: StartInGuestCgroup, leader: number, job: ScriptJob): RunningScript {
   const unit = scriptUnitName();
   const stdout = new OutputTail();
   const stderr = new OutputTail();
   let killed = false;
-  let exited = false;
+  let ended = false;
+  let resolveResult: (result: ScriptResult) => void = () => undefined;
+  const result = new Promise<ScriptResult>((resolve) => {
+    resolveResult = resolve;
+  });
+  const end = (exitCode: number) => {
+    if (ended) return;
+    ended = true;
+    resolveResult({ exitCode, stdout: stdout.bytes(), stderr: stderr.bytes() });
+  };
   const child = start(inGuest(leader, ["/bin/sh", "-s"]));
   child.stdin?.on("error", () => undefined);
   child.stdin?.end(installerScript(job, unit));
   child.stdout?.on("data", (chunk: Buffer) => stdout.write(chunk));
   child.stderr?.on("data", (chunk: Buffer) => stderr.write(chunk));
-  const result = new Promise<ScriptResult>((resolve) => {
-    child.on("error", (error) => stderr.write(Buffer.from(`nsenter: ${error.message}\n`)));
-    child.on("close", (code, signal) => {
-      exited = true;
-      const exitCode = killed || signal !== null ? -1 : (code ?? 127);
-      resolve({ exitCode, stdout: stdout.bytes(), stderr: stderr.bytes() });
-    });
-  });
+  child.on("error", (error) => stderr.write(Buffer.from(`nsenter: ${error.message}\n`)));
+  child.on("close", (code, signal) => end(killed || signal !== null ? -1 : (code ?? 127)));
   return {
     result,
     async kill() {
-      if (exited) return;
+      if (ended) return;
       killed = true;
-      // Before systemd-run started the unit, ending the client here is enough; after, the unit is the
-      // guest's, and its systemd ends it.
-      child.kill("SIGKILL");
-      const stop = start(inGuest(leader, ["systemctl", "kill", "--signal=SIGKILL", `${unit}.service`]));
+      // The host's side is a process group of its own (started detached): nsenter, the child it forks
+      // to enter the guest's PID namespace (which outlives a killed nsenter), the guest's shell and
+      // systemd-run's client. Killing the group leaves nothing of it to start the unit afterwards.
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      // Once systemd-run asked for the unit, the unit is the guest's: its systemd ends it.
+      const stop = start(
+        inGuest(leader, ["/bin/sh", "-c", STOP_IN_GUEST, "stop", `${job.folder}/launch.sh`, `${unit}.service`]),
+      );
       stop.stdin?.end();
       await new Promise((resolve) => {
         stop.on("error", resolve);
         stop.on("close", resolve);
       });
-      await result;
+      // Ended, whatever still holds the output pipe: never waits for the script.
+      end(-1);
     },
   };
 }
 
-/** Whether the guest has a user of that name (getent reads its passwd, as user.Lookup does). */
+/**
+ * Whether the guest has a user of that name, as the handler's user.Lookup (Go's os/user) finds one:
+ * by name only. getent also answers a numeric UID ("0" is root's), so its first field must be the name.
+ */
 export function userInGuest(start: StartInGuestCgroup, leader: number, name: string): Promise<boolean> {
   const child = start(inGuest(leader, ["getent", "passwd", "--", name]));
   child.stdin?.end();
+  let found = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    found += chunk.toString();
+  });
   return new Promise((resolve) => {
     child.on("error", () => resolve(false));
-    child.on("close", (code) => resolve(code === 0));
+    child.on("close", (code) => resolve(code === 0 && found.split("\n")[0].split(":")[0] === name));
   });
 }

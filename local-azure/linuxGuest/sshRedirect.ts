@@ -110,7 +110,7 @@ export async function redirectSsh(guestId: string, publicIp: string, to: number 
   const other = redirectedElsewhere(await nft(["list", "ruleset", "ip"]), publicIp, table);
   if (other !== null) {
     throw new Error(
-      `port 22 of ${publicIp} is already sent elsewhere by nftables table ${other} (another Local Azure's guest with the same address)`,
+      `port 22 of ${publicIp} is already sent elsewhere by nftables table ${other} (another guest with the same address: one of another Local Azure on this machine, or one not yet torn down)`,
     );
   }
   await nft(["-f", "-"], redirectBatch(table, publicIp, to));

@@ -3,7 +3,7 @@ import type { RunningScript, ScriptJob } from "../guestScript";
 /**
  * What a VM's guest is to the rest of Local Azure, whichever kind runs it: the portable guest (a
  * command runner and, with a public IP, an SSH server in this process; ./portableMachine.ts) or a
- * booted Debian (../linuxGuest/machine.ts, through ./linuxMachine.ts). Booting is starting one, a
+ * booted Debian (../linuxGuest/machine.ts, adapted to this interface in ./virtualMachine.ts). Booting is starting one, a
  * power-off or a deletion is closing it; identity changes need nothing of it (they change what the
  * VM's IMDS answers). The VM's life around it is ./virtualMachine.ts.
  */

@@ -62,14 +62,17 @@ const SETTINGS = [
   "treatFailureAsDeploymentFailure",
 ] as const;
 
+/** The extension's settings of a run command: what its PUT or PATCH configures. */
+export type RunCommandSettings = Pick<RunCommandProperties, (typeof SETTINGS)[number]>;
+
 /**
- * Whether two configurations run the same: an identical PUT does not run the script again, a changed
+ * Whether two configurations run the same (a member absent from one is absent, not inherited): an identical PUT does not run the script again, a changed
  * one does (the agent runs a configuration once per sequence number, and Compute gives a new one only
  * to changed settings: Azure/azure-sdk-for-net#47307, Azure/bicep-types-az#1525, the handler's
  * seqnum check). Tags and location are ARM's, not the extension's.
  */
-export function sameSettings(a: RunCommandProperties, b: RunCommandProperties): boolean {
-  const canonical = (p: RunCommandProperties) =>
+export function sameSettings(a: RunCommandSettings, b: RunCommandSettings): boolean {
+  const canonical = (p: RunCommandSettings) =>
     JSON.stringify(
       SETTINGS.map((key) => [key, p[key] ?? (key === "parameters" || key === "protectedParameters" ? [] : null)]),
     );

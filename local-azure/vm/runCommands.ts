@@ -44,6 +44,8 @@ export interface ScriptHost {
   /** Whether the VM runs (or starts): then a guest that is not ready will not be, and waiting is useless. */
   runs(vmId: string): boolean;
   exists(vmId: string): boolean;
+  /** The VM's guest now (booted or booting), or null: another one after a restart, none once it stopped or went. */
+  guest(vmId: string): GuestMachine | null;
 }
 
 interface Execution {
@@ -186,6 +188,9 @@ export class RunCommands {
       const timer = setTimeout(() => void running.kill(), ACTION_TIMEOUT_SECONDS * 1000);
       const result = await running.result;
       clearTimeout(timer);
+      // Killed with its guest (the VM stopped, restarted or deleted meanwhile): the operation is
+      // overtaken, as a managed run command's is, not "Provisioning succeeded" with half an output.
+      if (this.vms.guest(vmId) !== machine) return { error: PREEMPTED };
       return {
         result: {
           value: [

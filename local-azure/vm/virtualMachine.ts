@@ -72,6 +72,8 @@ export class VirtualMachine {
   private machineClosed: Promise<void> = Promise.resolve();
   private closeMachineSignal: () => void = () => undefined;
   private bootedWith: string | null = null;
+  /** Why the last boot failed, while the VM has no guest because of it. */
+  private bootFailure: Error | null = null;
   private config: VmConfig | null = null;
   private state: PowerState;
   private queue: Promise<unknown> = Promise.resolve();
@@ -162,7 +164,12 @@ export class VirtualMachine {
       const machine = this.machine;
       if (this.deleted || this.state !== "running")
         throw new Error(`the VM is ${this.deleted ? "deleted" : this.state}`);
-      if (!machine) throw new Error("the VM has no guest (no OS profile)");
+      if (!machine)
+        throw new Error(
+          this.bootFailure
+            ? `its guest did not boot: ${this.bootFailure.message}`
+            : "the VM has no guest (no OS profile)",
+        );
       const closed = this.machineClosed.then(() => "closed" as const);
       // A guest that never boots rejects here, with why.
       const outcome = await Promise.race([machine.ready.then(() => "ready" as const), closed]);
@@ -194,13 +201,29 @@ export class VirtualMachine {
   private async closeMachine(): Promise<void> {
     const machine = this.machine;
     this.machine = null;
+    this.bootFailure = null;
     this.linux = null;
     this.bootedWith = null;
     this.closeMachineSignal();
     await machine?.close();
   }
 
+  /**
+   * Boots its guest; a failure is remembered (whoever waits for the guest hears why) and thrown to the
+   * caller (the operation that booted it fails). The VM itself stays as ARM set it, running: a VM whose
+   * OS does not come up still runs, its agent silent.
+   */
   private async boot(config: VmConfig): Promise<void> {
+    this.bootFailure = null;
+    try {
+      await this.bootGuest(config);
+    } catch (error) {
+      this.bootFailure = error as Error;
+      throw error;
+    }
+  }
+
+  private async bootGuest(config: VmConfig): Promise<void> {
     const guests = this.around.guests;
     const os = config.request.properties.osProfile;
     let machine: GuestMachine | null = null;

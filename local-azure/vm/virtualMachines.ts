@@ -43,6 +43,17 @@ export interface VirtualMachinesOptions {
 
 export class VirtualMachines implements VirtualMachineModel {
   private readonly vms = new Map<string, VirtualMachine>();
+  /**
+   * A VM whose runtime is being made (its IMDS, then its guest): one at a time per VM, so two changes
+   * told at once make one runtime.
+   */
+  private readonly making = new Map<string, Promise<VirtualMachine>>();
+  /**
+   * A deleted VM whose guest and IMDS are being torn down: a VM created again under the same ID (the
+   * engine's delete-before-replace) starts once they are gone, never beside them (a real guest's
+   * address and nftables table would be taken twice).
+   */
+  private readonly tearingDown = new Map<string, Promise<void>>();
   private readonly starts = new Map<string, Array<{ resolve: () => void; reject: (error: Error) => void }>>();
   private nextImdsHost = 2;
   private stopped = false;
@@ -56,6 +67,7 @@ export class VirtualMachines implements VirtualMachineModel {
         untilRunning: (vmId) => this.untilRunning(vmId),
         runs: (vmId) => ["running", "starting"].includes(this.powerState(vmId) ?? ""),
         exists: (vmId) => this.vms.has(vmId.toLowerCase()),
+        guest: (vmId) => this.get(vmId)?.guest ?? null,
       },
       opts.onStateChanged,
     );
@@ -97,20 +109,31 @@ export class VirtualMachines implements VirtualMachineModel {
   }
 
   async changed(vmId: string): Promise<void> {
-    if (this.stopped) return;
+    // A VM ARM no longer holds has no runtime to make (a change told after its deletion began).
+    if (this.stopped || !this.opts.store.resource(vmId)) return;
     await this.start(vmId);
     this.opts.onVmsChanged();
   }
 
   async deleted(vmId: string): Promise<void> {
     const key = vmId.toLowerCase();
+    // A runtime still being made is finished first, so that nothing of it outlives the deletion.
+    await this.making.get(key)?.catch(() => undefined);
     const vm = this.vms.get(key);
-    if (!vm) return;
+    if (!vm) return this.tearingDown.get(key);
     this.vms.delete(key);
     for (const waiter of this.starts.get(key) ?? []) waiter.reject(new Error(`${vmId} was deleted`));
     this.starts.delete(key);
-    await this.runCommands.vmDeleted(vmId);
-    await vm.delete();
+    const teardown = (async () => {
+      await this.runCommands.vmDeleted(vmId);
+      await vm.delete();
+    })();
+    this.tearingDown.set(key, teardown);
+    try {
+      await teardown;
+    } finally {
+      if (this.tearingDown.get(key) === teardown) this.tearingDown.delete(key);
+    }
     if (!this.stopped) this.opts.onVmsChanged();
   }
 
@@ -144,10 +167,11 @@ export class VirtualMachines implements VirtualMachineModel {
     return this.runCommands.invokeAction(vmId, request);
   }
 
-  /** Stops every VM (Local Azure stops): their commands, guests and IMDS servers. */
+  /** Stops every VM (Local Azure stops): their commands, guests and IMDS servers, those being torn down too. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([...this.vms.keys()].map((key) => this.deleted(key)));
+    await Promise.all([...new Set([...this.vms.keys(), ...this.making.keys()])].map((key) => this.deleted(key)));
+    await Promise.all([...this.tearingDown.values()].map((teardown) => teardown.catch(() => undefined)));
   }
 
   private whenReady(vmId: string): Promise<GuestMachine> {
@@ -173,32 +197,47 @@ export class VirtualMachines implements VirtualMachineModel {
 
   /** Makes the VM's runtime (its IMDS, then its guest) and applies ARM's configuration to it. */
   private async start(vmId: string, restored?: PersistedVm): Promise<void> {
-    const key = vmId.toLowerCase();
-    let vm = this.vms.get(key);
-    if (!vm) {
-      const n = restored ? 0 : this.nextImdsHost++;
-      const host = restored?.imdsHost ?? `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
-      const { store, entra, faults, subscriptionId, location } = this.opts;
-      const imds = await startImds(
-        { vmId, subscriptionId, location, store, entra, faults },
-        host,
-        restored?.imdsPort ?? 0,
-      );
-      this.opts.onImds(imds.server);
-      vm = new VirtualMachine(
-        vmId,
-        { endpoint: imds.endpoint, server: imds.server, host, port: Number(new URL(imds.endpoint).port) },
-        {
-          guests: this.opts.guests,
-          caCertPath: this.opts.caCertPath,
-          notReadyForSeconds: () => faults.sshNotReadySeconds,
-          report: (error) => this.report(error),
-        },
-        restored?.powerState,
-      );
-      this.vms.set(key, vm);
-    }
+    const vm = await this.runtime(vmId, restored);
     await vm.apply(this.configOf(vmId));
+  }
+
+  /** The VM's runtime, made once (after an earlier one under its ID is torn down). */
+  private runtime(vmId: string, restored?: PersistedVm): Promise<VirtualMachine> {
+    const key = vmId.toLowerCase();
+    const existing = this.vms.get(key);
+    if (existing) return Promise.resolve(existing);
+    const pending = this.making.get(key);
+    if (pending) return pending;
+    const made = this.makeRuntime(vmId, restored).finally(() => this.making.delete(key));
+    this.making.set(key, made);
+    return made;
+  }
+
+  private async makeRuntime(vmId: string, restored?: PersistedVm): Promise<VirtualMachine> {
+    const key = vmId.toLowerCase();
+    await this.tearingDown.get(key)?.catch(() => undefined);
+    const n = restored ? 0 : this.nextImdsHost++;
+    const host = restored?.imdsHost ?? `127.78.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+    const { store, entra, faults, subscriptionId, location } = this.opts;
+    const imds = await startImds(
+      { vmId, subscriptionId, location, store, entra, faults },
+      host,
+      restored?.imdsPort ?? 0,
+    );
+    this.opts.onImds(imds.server);
+    const vm = new VirtualMachine(
+      vmId,
+      { endpoint: imds.endpoint, server: imds.server, host, port: Number(new URL(imds.endpoint).port) },
+      {
+        guests: this.opts.guests,
+        caCertPath: this.opts.caCertPath,
+        notReadyForSeconds: () => faults.sshNotReadySeconds,
+        report: (error) => this.report(error),
+      },
+      restored?.powerState,
+    );
+    this.vms.set(key, vm);
+    return vm;
   }
 
   /** What ARM holds for the VM, as its guest is made from it. */

@@ -33,6 +33,64 @@ const clients = {
 describe.each(Object.entries(clients))("%s", (label, make) => {
   const name = label.endsWith("24") ? "sdk24" : "sdk25";
 
+  it("meets Compute's 409 OperationNotAllowed for a write onto a run command or a VM being deleted, and the deletes go on", async () => {
+    const compute = make();
+    const own = await seedVm(azure, {
+      identity: "system",
+      grant: false,
+      resourceGroup: `${name}-doomed-rg`,
+      vmName: `${name}-doomed`,
+    });
+    const rc = { location: azure.location, source: { script: "true" } };
+    await compute.virtualMachineRunCommands.createOrUpdate(own.resourceGroup, `${name}-doomed`, "rc", rc, POLL);
+    azure.faults.lroSeconds = 3600;
+    try {
+      const deleting = await compute.virtualMachineRunCommands.beginDelete(
+        own.resourceGroup,
+        `${name}-doomed`,
+        "rc",
+        POLL,
+      );
+      expect(deleting.isDone()).toBe(false);
+      const read = await compute.virtualMachineRunCommands.getByVirtualMachine(
+        own.resourceGroup,
+        `${name}-doomed`,
+        "rc",
+      );
+      expect(read.provisioningState).toBe("Deleting");
+      const onRunCommand = await refusal(
+        compute.virtualMachineRunCommands.createOrUpdate(own.resourceGroup, `${name}-doomed`, "rc", rc, POLL),
+      );
+      expect([onRunCommand.statusCode, onRunCommand.code, onRunCommand.message]).toEqual([
+        409,
+        "OperationNotAllowed",
+        "Operation 'PUT Extension' is not allowed on VM extension 'rc' since it is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      ]);
+      const vmDeleting = await compute.virtualMachines.beginDelete(own.resourceGroup, `${name}-doomed`, POLL);
+      expect(vmDeleting.isDone()).toBe(false);
+      const onVm = await refusal(
+        compute.virtualMachines.beginRunCommandAndWait(
+          own.resourceGroup,
+          `${name}-doomed`,
+          { commandId: "RunShellScript", script: ["true"] },
+          POLL,
+        ),
+      );
+      expect([onVm.statusCode, onVm.code, onVm.message]).toEqual([
+        409,
+        "OperationNotAllowed",
+        `Operation 'runCommand' is not allowed on VM '${name}-doomed' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).`,
+      ]);
+      azure.faults.lroSeconds = 0;
+      await deleting.pollUntilDone();
+      await vmDeleting.pollUntilDone();
+    } finally {
+      azure.faults.lroSeconds = FAST_FAULTS?.lroSeconds ?? 0;
+    }
+    const gone = await refusal(compute.virtualMachines.get(own.resourceGroup, `${name}-doomed`));
+    expect([gone.statusCode, gone.code]).toEqual([404, "ResourceNotFound"]);
+  });
+
   it("creates a run command through its poller, reads its instance view with expand, lists and deletes it", async () => {
     const compute = make();
     const created = await compute.virtualMachineRunCommands.createOrUpdate(

@@ -115,7 +115,7 @@ describe("real guests where port 22 cannot be sent to the guest", () => {
     expect(seen.failed).toBeUndefined();
     expect(seen.runner.code).toBe(1);
     expect(seen.runner.last).toMatch(
-      /^NOT VERIFIED: creating azure-native:compute:VirtualMachine vmia-vm0: .*: port 22 of 127\.77\.\d+\.\d+ cannot reach the VM's guest: nft -f - failed: Error: Could not process rule: No buffer space available"$/,
+      /^NOT VERIFIED: creating azure-native:compute:VirtualMachine vmia-vm0: Status=500 Code="InternalServerError" Message="port 22 of 127\.77\.\d+\.\d+ cannot reach the VM's guest: nft -f - failed: Error: Could not process rule: No buffer space available"$/,
     );
     expect(seen.leftovers).toEqual([]);
   });

@@ -1,9 +1,13 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { ComputeManagementClient as Compute24 } from "@azure/arm-compute";
 import { ComputeManagementClient as Compute25 } from "@azure/arm-compute-v25";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalAzure, seedVm } from "../../local-azure/index";
+import { inGuest } from "../../local-azure/linuxGuest/runScript";
+import { redirectTable } from "../../local-azure/linuxGuest/sshRedirect";
 import { all, clientOptions, deployerCredential, POLL } from "../conformance/support/arm";
-import { bootVm, footprint, type GuestFootprint, type GuestVm, leftovers, startCloud } from "./support";
+import { bootVm, footprint, type GuestFootprint, type GuestVm, leftovers, nftTables, startCloud } from "./support";
 
 /**
  * Run Command against real guests: the script runs inside the VM, as root, through the guest's
@@ -183,6 +187,52 @@ describe("a managed run command inside a real guest", () => {
   });
 });
 
+describe("entering a real guest", () => {
+  it("gives what enters it (the guest's own shell, systemd-run's client) no more capabilities than the guest's PID 1 has", () => {
+    const leader = vm.guest.leaderPid();
+    if (leader === null) throw new Error("no leader");
+    const bounding = (status: string) => BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1]}`);
+    const guestPid1 = bounding(readFileSync(`/proc/${leader}/status`, "utf8"));
+    const [command, ...args] = inGuest(leader, ["cat", "/proc/self/status"]);
+    const entered = spawnSync(command, args, { encoding: "utf8" });
+    expect(entered.status).toBe(0);
+    expect(bounding(entered.stdout)).toBe(guestPid1);
+    // CAP_SYS_MODULE (16) is the host's, never the guest's.
+    expect(guestPid1 & (1n << 16n)).toBe(0n);
+  });
+});
+
+describe("a script stopped inside a real guest", () => {
+  it("is stopped at once wherever it got to (0, 10 and 50 ms after it started), and nothing of it runs on", async () => {
+    for (const delay of [0, 10, 50]) {
+      const running = vm.guest.runScript({
+        folder: `/var/lib/waagent/run-command-handler/download/killed/${delay}`,
+        script: 'echo "$$" >> /root/killed-pids; sleep 600',
+        shell: "/bin/bash",
+        env: {},
+        args: [],
+      });
+      // The kill lands before nsenter forked, while the guest's shell writes the files, or once the unit runs.
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      await running.kill();
+      expect((await running.result).exitCode).toBe(-1);
+    }
+    // Whatever started is dead: every script that got to record its PID, and its sleep.
+    const check = vm.guest.runScript({
+      folder: "/var/lib/waagent/run-command-handler/download/killed/check",
+      script: [
+        'for pid in $(cat /root/killed-pids 2>/dev/null); do kill -0 "$pid" 2>/dev/null && echo "alive $pid"; done',
+        "pgrep -x sleep || echo no sleep left",
+      ].join("\n"),
+      shell: "/bin/bash",
+      env: {},
+      args: [],
+    });
+    const checked = await check.result;
+    expect([checked.exitCode, checked.stdout.toString()]).toEqual([0, "no sleep left\n"]);
+  });
+});
+
 describe("a real guest without a public IP", () => {
   it("boots with no SSH gate, and runs its commands", async () => {
     const own = await seedVm(azure, {
@@ -208,5 +258,36 @@ describe("a real guest without a public IP", () => {
       POLL,
     );
     expect(result.value?.[0].message).toBe("Enable succeeded: \n[stdout]\n200\n[stderr]\n");
+  });
+
+  it("a guest whose NIC loses its public IP loses its SSH gate and nftables table, and still runs commands", async () => {
+    const before = vm.guest;
+    expect(nftTables()).toContain(`table ip ${redirectTable(before.id)}`);
+    const net = `${vm.resourceGroupId}/providers/Microsoft.Network`;
+    const nicUrl = `${net}/networkInterfaces/rc-guest-nic?api-version=2024-05-01`;
+    const nic = (await azure.arm.request("GET", nicUrl)).body as {
+      properties: { ipConfigurations: Array<{ name: string; properties: Record<string, unknown> }> };
+    };
+    const [config] = nic.properties.ipConfigurations;
+    const { publicIPAddress: _dropped, ...kept } = config.properties;
+    await azure.arm.putAndWait(nicUrl, {
+      location: azure.location,
+      properties: { ipConfigurations: [{ name: config.name, properties: kept }] },
+    });
+    await azure.arm.deleteAndWait(`${net}/publicIPAddresses/rc-guest-ip?api-version=2024-05-01`);
+    const after = azure.linuxGuest(vm.vmId);
+    if (!after) throw new Error("no real guest");
+    prints.push(footprint(after.id));
+    expect(after.host).toBeNull();
+    expect(after.id).not.toBe(before.id);
+    expect(nftTables()).not.toContain(`table ip ${redirectTable(before.id)}`);
+    expect(nftTables()).not.toContain(`table ip ${redirectTable(after.id)}`);
+    const result = await compute25.virtualMachines.beginRunCommandAndWait(
+      vm.resourceGroup,
+      "rc-guest",
+      { commandId: "RunShellScript", script: ["echo still here"] },
+      POLL,
+    );
+    expect(result.value?.[0].message).toBe("Enable succeeded: \n[stdout]\nstill here\n\n[stderr]\n");
   });
 });

@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { probeCommandLine, probeEnvironment } from "../../components/probeCommand";
 import type { LocalAzure } from "../../local-azure/index";
+import { redirectTable } from "../../local-azure/linuxGuest/sshRedirect";
 import { generatePrivateKey } from "../../local-azure/tlsKeys";
-import { bootVm, type GuestVm, leftovers, run, SshClient, startCloud } from "./support";
+import { bootVm, type GuestVm, leftovers, nftTables, run, SshClient, startCloud } from "./support";
 
 /**
  * One real guest, met as a user meets an Azure VM: OpenSSH's client on port 22 of its public IP, the
@@ -260,15 +261,104 @@ describe("Azure's own addresses inside the guest", () => {
   });
 });
 
+/** Whether something on this host listens on port 22 of every address (a host sshd), IPv4 or IPv6. */
+function hostListensOnPort22(): boolean {
+  return ["/proc/net/tcp", "/proc/net/tcp6"].some((table) => {
+    if (!existsSync(table)) return false;
+    return readFileSync(table, "utf8")
+      .split("\n")
+      .slice(1)
+      .some((line) => {
+        const [, local, , state] = line.trim().split(/\s+/);
+        return state === "0A" && /^0+:0016$/.test(local ?? "");
+      });
+  });
+}
+
+/** What a TCP connection to `host`:`port` meets: "connected", or the error's code. */
+function dial(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+  });
+}
+
+/** An Azure-AsyncOperation's end: polled until it is no longer InProgress. */
+async function operationEnd(url: string): Promise<string> {
+  for (;;) {
+    const status = ((await azure.arm.request("GET", url)).body as { status: string }).status;
+    if (status !== "InProgress") return status;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("deleting the VM", () => {
   it("stops its guest: port 22 of its address no longer leads to it, and nothing of the guest is left", async () => {
     const dir = vm.guest.dir;
+    const table = redirectTable(vm.guest.id);
+    expect(nftTables()).toContain(`table ip ${table}`);
+    // Decided before: a host sshd on every address answers there once the guest is gone (docs/real-guests.md).
+    const hostSshd = hostListensOnPort22();
     await azure.arm.deleteAndWait(`${vm.vmId}?api-version=2024-11-01`);
     expect(azure.linuxGuest(vm.vmId)).toBeUndefined();
-    // Refused; or, on a host whose own sshd listens on 0.0.0.0:22, that sshd answers (the address is
-    // the host's again, docs/real-guests.md): either way none of the guest's host keys is served.
-    const scan = await run("ssh-keyscan", ["-T", "20", "-t", "rsa,ecdsa,ed25519", vm.publicIp]);
-    expect(scan.stdout).not.toContain(vm.hostPublicKey.split(" ")[1]);
+    expect(nftTables()).not.toContain(`table ip ${table}`);
+    if (hostSshd) {
+      // The host's sshd answers, with keys of its own: none of the guest's.
+      const scan = await run("ssh-keyscan", ["-T", "20", "-t", "rsa,ecdsa,ed25519", vm.publicIp]);
+      const keys = scan.stdout.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
+      expect(scan.code).toBe(0);
+      expect(keys.length).toBeGreaterThan(0);
+      expect(scan.stdout).not.toContain(vm.hostPublicKey.split(" ")[1]);
+    } else {
+      expect(await dial(vm.publicIp, 22)).toBe("ECONNREFUSED");
+    }
     expect(leftovers().filter((line) => line.includes(dir.split("/").pop() as string))).toEqual([]);
+  });
+
+  it("a VM deleted and created again under its name (delete-before-replace) boots anew only once its old guest is gone", async () => {
+    const again = await bootVm(azure, { identity: "system", vmName: "again-vm" });
+    const vmUrl = `${again.vmId}?api-version=2024-11-01`;
+    // What the engine sends again: the VM as ARM holds it (customData is never read back; none is needed here).
+    const request = (await azure.arm.request("GET", vmUrl)).body as Record<string, unknown>;
+    const first = again.guest;
+    // Deletes due as soon as they are asked: the unrelated request and the poll both meet one already due.
+    const lroSeconds = azure.faults.lroSeconds;
+    azure.faults.lroSeconds = 0;
+    onTestFinished(() => {
+      azure.faults.lroSeconds = lroSeconds;
+    });
+    // Polled while another request comes in: Succeeded comes once the old guest is torn down.
+    const deleted = await azure.arm.request("DELETE", vmUrl);
+    const unrelated = azure.arm.request("GET", `${again.resourceGroupId}?api-version=2021-04-01`);
+    expect(await operationEnd(String(deleted.headers["azure-asyncoperation"]))).toBe("Succeeded");
+    expect(existsSync(first.dir)).toBe(false);
+    expect(nftTables()).not.toContain(`table ip ${redirectTable(first.id)}`);
+    expect((await unrelated).status).toBe(200);
+    const recreated = await azure.arm.request("PUT", vmUrl, request);
+    expect(recreated.status).toBe(201);
+    const second = azure.linuxGuest(again.vmId);
+    expect(second?.id).toMatch(/^vm-[0-9a-f]{10}$/);
+    await second?.ready;
+    expect(second?.id).not.toBe(first.id);
+    // Not polled: once the VM reads 404 its old guest may still be going; the same name made again at
+    // once (same NIC, same public IP) waits for it instead of booting beside it.
+    expect((await azure.arm.request("DELETE", vmUrl)).status).toBe(202);
+    while ((await azure.arm.request("GET", vmUrl)).status !== 404)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    const third = await azure.arm.request("PUT", vmUrl, request);
+    expect([third.status, third.body]).toMatchObject([201, { name: "again-vm" }]);
+    expect(existsSync(String(second?.dir))).toBe(false);
+    const booted = azure.linuxGuest(again.vmId);
+    expect(booted?.id).toMatch(/^vm-[0-9a-f]{10}$/);
+    await booted?.ready;
+    expect(booted?.id).not.toBe(second?.id);
+    expect(booted?.host).toBe(again.publicIp);
+    await azure.arm.deleteAndWait(vmUrl);
+    const ids = [first.id, String(second?.id), String(booted?.id)];
+    expect(leftovers().filter((line) => ids.some((id) => line.includes(id)))).toEqual([]);
   });
 });

@@ -116,6 +116,11 @@ export async function admitSshOnlyFrom(
   });
 }
 
+/** The ip-family nftables tables of this network namespace, as `nft list tables ip` lists them. */
+export function nftTables(): string[] {
+  return (spawnSync("nft", ["list", "tables", "ip"], { encoding: "utf8" }).stdout ?? "").split("\n");
+}
+
 export type Run = ToolResult;
 
 /** Runs a program to its end, stdin given; never rejects for an exit code (tests assert it). */

@@ -9,6 +9,7 @@ let seeded: SeededVm;
 let sibling: SeededVm;
 const API = "?api-version=2022-04-01";
 const READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+const CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 
 beforeAll(async () => {
   azure = await LocalAzure.start({
@@ -175,6 +176,31 @@ describe("role assignments", () => {
         },
       },
     );
+
+  it("reports when an assignment was made (createdOn, updatedOn), the same on every read, another for one made again under its name", async () => {
+    const name = "6d2c3e4f-0000-4000-8000-0000000000c0";
+    const path = `${seeded.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/${name}${API}`;
+    const principalId = String(seeded.userIdentity?.principalId);
+    await azure.arm.request("DELETE", path);
+    const before = Date.now();
+    const created = await assignment(name, principalId, {
+      roleDefinitionId: `/subscriptions/${azure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR}`,
+    });
+    expect(created.status).toBe(201);
+    const { createdOn, updatedOn } = (created.body as { properties: { createdOn: string; updatedOn: string } })
+      .properties;
+    expect(Date.parse(createdOn)).toBeGreaterThanOrEqual(before - 1);
+    expect(updatedOn).toBe(createdOn);
+    const read = await azure.arm.request("GET", path);
+    expect((read.body as { properties: { createdOn: string } }).properties.createdOn).toBe(createdOn);
+    await azure.arm.request("DELETE", path);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const again = await assignment(name, principalId, {
+      roleDefinitionId: `/subscriptions/${azure.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR}`,
+    });
+    expect((again.body as { properties: { createdOn: string } }).properties.createdOn).not.toBe(createdOn);
+    await azure.arm.request("DELETE", path);
+  });
 
   it("answers RoleAssignmentExists for the same scope, role and principal under another name", async () => {
     const response = await assignment("6d2c3e4f-0000-4000-8000-000000000002", String(seeded.userIdentity?.principalId));

@@ -2,6 +2,7 @@ import { request as httpsRequest } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArmClient } from "../../local-azure/armClient";
 import { LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import { untilRefused } from "./runCommandSupport";
 
 /**
  * Local Azure's ARM refusing what ARM refuses and deriving what ARM derives, over the wire, where no
@@ -105,7 +106,32 @@ describe("request IDs on answers no SDK parses", () => {
   });
 });
 
+const armRequests = () => azure.requestLog.filter((entry) => entry.service === "arm").length;
+
 describe("long-running deletes: the operation, and the group's role assignments", () => {
+  it("a delete nobody polls ends on its own when its operation does: the VM's IMDS closes with no ARM request after the DELETE", async () => {
+    const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "unpolled", vmName: "quiet" });
+    const imds = String(azure.vmRuntime(own.vmId)?.imdsEndpoint);
+    azure.faults.lroSeconds = 0.05;
+    try {
+      expect((await azure.arm.request("DELETE", `${own.vmId}?api-version=2024-11-01`)).status).toBe(202);
+      const asked = armRequests();
+      await untilRefused(imds);
+      expect(armRequests()).toBe(asked);
+      expect(azure.vmIds().map((id) => id.toLowerCase())).not.toContain(own.vmId.toLowerCase());
+      // The same for a resource group's delete, and what it holds.
+      const other = await seedVm(azure, { identity: "user", resourceGroup: "unpolled-rg", vmName: "quiet-too" });
+      const otherImds = String(azure.vmRuntime(other.vmId)?.imdsEndpoint);
+      expect((await azure.arm.request("DELETE", `${other.resourceGroupId}?api-version=2021-04-01`)).status).toBe(202);
+      const before = armRequests();
+      await untilRefused(otherImds);
+      expect(armRequests()).toBe(before);
+    } finally {
+      azure.faults.lroSeconds = 0;
+    }
+    expect((await azure.arm.request("GET", `${own.vmId}?api-version=2024-11-01`)).status).toBe(404);
+  });
+
   it("a DELETE while one runs answers the same end; HEAD still finds the resource; the operation reads InProgress until then", async () => {
     await azure.arm.putAndWait(`${net()}/publicIPAddresses/doomed?api-version=2024-05-01`, {
       location: azure.location,

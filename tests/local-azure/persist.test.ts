@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,6 +91,32 @@ describe("Local Azure keeps its cloud between runs (persistDir)", () => {
     expect(readCloud(dir)?.store.resourceGroups.map((group) => group.name)).toContain("rg-later");
     clearCloud(dir);
     expect(existsSync(join(dir, CLOUD_FILE))).toBe(false);
+  });
+
+  it("a delete running when Local Azure stopped is still Deleting when it comes back, and ends when its operation would have", async () => {
+    const own = mkdtempSync(join(tmpdir(), "kept-deleting-"));
+    const first = await LocalAzure.start({ faults: { ...FAST, lroSeconds: 3600 }, persistDir: own });
+    started.push(first);
+    const sub = `/subscriptions/${first.subscriptionId}`;
+    const nsg = `${sub}/resourceGroups/rg-deleting/providers/Microsoft.Network/networkSecurityGroups/going?api-version=2024-05-01`;
+    await first.arm.request("PUT", `${sub}/resourceGroups/rg-deleting?api-version=2024-03-01`, { location: "eastus" });
+    expect((await first.arm.request("PUT", nsg, { location: "eastus", properties: {} })).status).toBe(201);
+    expect((await first.arm.request("DELETE", nsg)).status).toBe(202);
+    await first.stop();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const second = await LocalAzure.start({ faults: { ...FAST, lroSeconds: 3600 }, persistDir: own });
+    started.push(second);
+    const still = await second.arm.request("GET", nsg);
+    expect([still.status, (still.body as { properties: { provisioningState: string } }).properties]).toMatchObject([
+      200,
+      { provisioningState: "Deleting" },
+    ]);
+    // Its operation's end comes (the faults say so now): the NSG goes without being asked again.
+    second.faults.lroSeconds = 0;
+    expect((await second.arm.request("GET", nsg)).status).toBe(404);
+    await second.stop();
+    rmSync(own, { recursive: true, force: true });
   });
 
   it("without persistDir nothing is kept (today's default)", async () => {

@@ -188,6 +188,15 @@ describe("PUT …/runCommands/{name}", () => {
     expect(patch.headers.location).toBeDefined();
     expect((await settled(azure, patch)).status).toBe("Succeeded");
     expect((await instanceView(azure, rc("once"))).output).toBe("run 3 b\n");
+    // A PUT that leaves out a member it had is a changed configuration too: the member is gone, and the script runs again.
+    const without = await putRunCommand(azure, rc("once"), { source: { script }, timeoutInSeconds: 60 });
+    expect((without.reply.body as { properties: Record<string, unknown> }).properties.parameters).toBeUndefined();
+    expect((await instanceView(azure, rc("once"))).output).toBe("run 4 \n");
+    await putRunCommand(azure, rc("once"), { source: { script }, timeoutInSeconds: 60, runAsUser: "azureuser" });
+    expect((await instanceView(azure, rc("once"))).output).toBe("run 5 \n");
+    await putRunCommand(azure, rc("once"), { source: { script }, timeoutInSeconds: 60 });
+    expect((await instanceView(azure, rc("once"))).output).toBe("run 6 \n");
+    expect(readFileSync(counter, "utf8")).toBe("6\n");
   });
 
   it("keeps the last 4,096 bytes of output and of error", async () => {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import type { ArmResponse, LocalAzure } from "../../local-azure/index";
 
@@ -107,5 +108,22 @@ export function running(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Resolves once nothing listens at `endpoint` any more (a deleted VM's IMDS), looking again every 20 ms. */
+export async function untilRefused(endpoint: string): Promise<void> {
+  const { hostname, port } = new URL(endpoint);
+  for (;;) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect(Number(port), hostname);
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once("error", () => resolve(true));
+    });
+    if (refused) return;
+    await pause();
   }
 }

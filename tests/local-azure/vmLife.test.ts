@@ -1,8 +1,12 @@
+import { once } from "node:events";
 import { existsSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ArmResponse, LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
+import type { VmRequest } from "../../local-azure/linuxGuest/seed";
+import { VirtualMachine } from "../../local-azure/vm/virtualMachine";
 import {
   API,
   FAST,
@@ -11,6 +15,7 @@ import {
   running,
   settled,
   untilFile,
+  untilRefused,
   untilState,
   vmFolder,
 } from "./runCommandSupport";
@@ -241,6 +246,65 @@ describe("a booting VM, a VM without a public IP, a VM deleted", () => {
     expect(addresses.filter((address) => address === null)).toHaveLength(1);
   });
 
+  it("follows its NIC: a public IP taken off the NIC, then deleted, takes the VM's SSH server with it", async () => {
+    const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "nic-rg", vmName: "nic-vm" });
+    const address = own.publicIp;
+    const dial = () =>
+      new Promise<string>((resolve) => {
+        const socket = connect(azure.sshPort, address);
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve("connected");
+        });
+        socket.once("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+      });
+    expect(await dial()).toBe("connected");
+    const net = `${own.resourceGroupId}/providers/Microsoft.Network`;
+    const nicUrl = `${net}/networkInterfaces/nic-vm-nic?api-version=2024-05-01`;
+    const nic = (await azure.arm.request("GET", nicUrl)).body as {
+      properties: { ipConfigurations: Array<{ name: string; properties: Record<string, unknown> }> };
+    };
+    const [config] = nic.properties.ipConfigurations;
+    const { publicIPAddress: _dropped, ...kept } = config.properties;
+    await azure.arm.putAndWait(nicUrl, {
+      location: azure.location,
+      properties: { ipConfigurations: [{ name: config.name, properties: kept }] },
+    });
+    await azure.arm.deleteAndWait(`${net}/publicIPAddresses/nic-vm-ip?api-version=2024-05-01`);
+    expect((await azure.arm.request("GET", `${net}/publicIPAddresses/nic-vm-ip?api-version=2024-05-01`)).status).toBe(
+      404,
+    );
+    expect(azure.vmRuntime(own.vmId)?.publicIp).toBeNull();
+    expect(await dial()).toBe("ECONNREFUSED");
+    // It still runs its commands.
+    const still = await putRunCommand(azure, `${own.vmId}/runCommands/still`, { source: { script: "echo here" } });
+    expect(still.operation.status).toBe("Succeeded");
+    expect((await instanceView(azure, `${own.vmId}/runCommands/still`)).output).toBe("here\n");
+  });
+
+  it("answers a VM delete's poll Succeeded only once its runtime is torn down, even when another request came in between", async () => {
+    const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "held-rg", vmName: "held-vm" });
+    const imds = String(azure.vmRuntime(own.vmId)?.imdsEndpoint);
+    // A request half sent holds the VM's IMDS server open (its close waits for it): the VM's teardown
+    // cannot end while this connection lasts.
+    const hold = connect(Number(new URL(imds).port), new URL(imds).hostname);
+    await once(hold, "connect");
+    hold.write("GET /metadata/instance?api-version=2021-02-01 HTTP/1.1\r\nHost: 169.254.169.254\r\n");
+    const deleted = await azure.arm.request("DELETE", `${own.vmId}?${API}`);
+    expect(deleted.status).toBe(202);
+    const events: string[] = [];
+    const unrelated = azure.arm.request("GET", `${vm.resourceGroupId}?api-version=2021-04-01`);
+    const poll = settled(azure, deleted).then((operation) => events.push(`poll ${operation.status}`));
+    // Another request is answered meanwhile, and the teardown reaches the IMDS server (no new connection).
+    expect((await unrelated).status).toBe(200);
+    await untilRefused(imds);
+    events.push("teardown let go");
+    hold.destroy();
+    await poll;
+    expect(events).toEqual(["teardown let go", "poll Succeeded"]);
+    expect((await azure.arm.request("GET", `${own.vmId}?${API}`)).status).toBe(404);
+  });
+
   it("deleting a VM while a script runs in it kills the script and tears the guest down", async () => {
     const own = await seedVm(azure, { identity: "user", resourceGroup: "gone-rg", vmName: "gone-vm" });
     const folder = vmFolder(azure, "gone-vm");
@@ -261,6 +325,8 @@ describe("a booting VM, a VM without a public IP, a VM deleted", () => {
     expect((await settled(azure, reply)).status).toBe("Failed");
     expect(existsSync(folder)).toBe(true);
     expect(action.status).toBe(202);
+    // The action killed with its VM is overtaken, not "Provisioning succeeded".
+    expect(await settled(azure, action)).toMatchObject({ status: "Failed", error: { code: "OperationPreempted" } });
     // Its SSH server is gone with it.
     const refused = await new Promise<string>((resolve) => {
       const socket = connect(azure.sshPort, sshAddress);
@@ -271,5 +337,120 @@ describe("a booting VM, a VM without a public IP, a VM deleted", () => {
       socket.once("error", (error: NodeJS.ErrnoException) => resolve(String(error.code)));
     });
     expect(refused).toBe("ECONNREFUSED");
+  });
+});
+
+describe("while a delete runs (lroSeconds stretched)", () => {
+  const code = (reply: ArmResponse) => [reply.status, (reply.body as { error?: { code: string } }).error?.code];
+  const message = (reply: ArmResponse) => (reply.body as { error: { message: string } }).error.message;
+
+  it("refuses writes onto what is being deleted, as ARM and Compute do, and the deletes go on", async () => {
+    const own = await seedVm(azure, { identity: "system", grant: false, resourceGroup: "doomed-rg", vmName: "doomed" });
+    const rc = `${own.vmId}/runCommands/rc`;
+    await putRunCommand(azure, rc, { source: { script: "echo kept" } });
+    const nsg = `${own.resourceGroupId}/providers/Microsoft.Network/networkSecurityGroups/doomed-nsg?api-version=2024-05-01`;
+    expect((await azure.arm.request("PUT", nsg, { location: azure.location, properties: {} })).status).toBe(201);
+    azure.faults.lroSeconds = 3600;
+    try {
+      // A run command's DELETE: Deleting until its operation ends, and a PUT then is refused.
+      const deleted = await azure.arm.request("DELETE", `${rc}?${API}`);
+      expect(deleted.status).toBe(202);
+      const shown = await azure.arm.request("GET", `${rc}?${API}`);
+      expect((shown.body as { properties: { provisioningState: string } }).properties.provisioningState).toBe(
+        "Deleting",
+      );
+      const onRunCommand = await azure.arm.request("PUT", `${rc}?${API}`, {
+        location: azure.location,
+        properties: { source: { script: "echo again" } },
+      });
+      expect(code(onRunCommand)).toEqual([409, "OperationNotAllowed"]);
+      expect(message(onRunCommand)).toBe(
+        "Operation 'PUT Extension' is not allowed on VM extension 'rc' since it is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      );
+      // A Network resource being deleted: Network's AnotherOperationInProgress, naming an operation that answers.
+      expect((await azure.arm.request("DELETE", nsg)).status).toBe(202);
+      const onNsg = await azure.arm.request("PUT", nsg, { location: azure.location, properties: {} });
+      expect(code(onNsg)).toEqual([409, "AnotherOperationInProgress"]);
+      const watched = /use uri: (\S+)\.$/.exec(message(onNsg))?.[1] ?? "";
+      expect((await azure.arm.request("GET", watched)).body).toMatchObject({ status: "InProgress" });
+      expect(
+        ((await azure.arm.request("GET", nsg)).body as { properties: { provisioningState: string } }).properties
+          .provisioningState,
+      ).toBe("Deleting");
+      // The VM being deleted: its PUT, its run commands and its actions are Compute's OperationNotAllowed.
+      const request = (await azure.arm.request("GET", `${own.vmId}?${API}`)).body;
+      expect((await azure.arm.request("DELETE", `${own.vmId}?${API}`)).status).toBe(202);
+      const onVm = await azure.arm.request("PUT", `${own.vmId}?${API}`, request);
+      expect(code(onVm)).toEqual([409, "OperationNotAllowed"]);
+      expect(message(onVm)).toBe(
+        "Operation 'Update VM' is not allowed on VM 'doomed' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      );
+      const newRunCommand = await azure.arm.request("PUT", `${own.vmId}/runCommands/late?${API}`, {
+        location: azure.location,
+        properties: { source: { script: "true" } },
+      });
+      expect([...code(newRunCommand), message(newRunCommand)]).toEqual([
+        409,
+        "OperationNotAllowed",
+        "Operation 'PUT Extension' is not allowed on VM 'doomed' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      ]);
+      const action = await invoke(own.vmId, ["true"]);
+      expect([...code(action), message(action)]).toEqual([
+        409,
+        "OperationNotAllowed",
+        "Operation 'runCommand' is not allowed on VM 'doomed' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).",
+      ]);
+      const powerOff = await azure.arm.request("POST", `${own.vmId}/powerOff?${API}`);
+      expect(code(powerOff)).toEqual([409, "OperationNotAllowed"]);
+      expect(message(powerOff)).toContain("Operation 'powerOff' is not allowed on VM 'doomed'");
+      // Its group being deleted: ARM's ResourceGroupBeingDeleted, before the provider is asked.
+      expect((await azure.arm.request("DELETE", `${own.resourceGroupId}?api-version=2021-04-01`)).status).toBe(202);
+      for (const refused of [
+        await azure.arm.request("PUT", `${own.vmId}/runCommands/later?${API}`, {
+          location: azure.location,
+          properties: { source: { script: "true" } },
+        }),
+        await invoke(own.vmId, ["true"]),
+        await azure.arm.request("POST", `${own.vmId}/restart?${API}`),
+      ]) {
+        expect([...code(refused), message(refused)]).toEqual([
+          409,
+          "ResourceGroupBeingDeleted",
+          "The resource group 'doomed-rg' is in deprovisioning state and cannot perform this operation.",
+        ]);
+      }
+    } finally {
+      azure.faults.lroSeconds = 0;
+    }
+    // Nothing took the resources back from their deletes: they end, the group with them.
+    for (const gone of [`${rc}?${API}`, nsg, `${own.vmId}?${API}`, `${own.resourceGroupId}?api-version=2021-04-01`])
+      expect((await azure.arm.request("GET", gone)).status).toBe(404);
+  });
+});
+
+describe("a guest that does not boot (the VM model, called directly)", () => {
+  it("stays running as ARM set it, its agent silent, and whoever waits for its guest hears why it did not boot", async () => {
+    // A work folder under a file: the portable guest cannot make it, so its boot fails.
+    const blocker = join(vmFolder(azure, "life-vm"), "not-a-folder");
+    writeFileSync(blocker, "");
+    const imds = createServer();
+    const broken = new VirtualMachine(
+      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/broken",
+      { endpoint: "http://127.0.0.1:9", server: imds, host: "127.0.0.1", port: 9 },
+      {
+        guests: { kind: "portable", dataDir: blocker, sshPort: 0 },
+        caCertPath: "",
+        notReadyForSeconds: () => 0,
+        report: () => undefined,
+      },
+    );
+    const config = {
+      request: { name: "broken", properties: { osProfile: { adminUsername: "azureuser" } } } as unknown as VmRequest,
+      publicIp: null,
+      admits: () => true,
+    };
+    await expect(broken.apply(config)).rejects.toThrow(/ENOTDIR/);
+    expect(broken.power).toBe("running");
+    await expect(broken.whenReady()).rejects.toThrow(/^its guest did not boot: ENOTDIR/);
   });
 });

@@ -174,6 +174,11 @@ export class AuthorizationProvider implements ArmProvider {
         principalId: assignment.principalId,
         principalType: assignment.principalType,
         scope: assignment.scope,
+        // As ARM reports them (2022-04-01): when the assignment was made; an assignment is never
+        // updated in place, so updatedOn is the same instant. The program tells a grant deleted and
+        // made again under its name from the one it saw by createdOn (components/grantState.ts).
+        createdOn: new Date(assignment.createdAt).toISOString(),
+        updatedOn: new Date(assignment.createdAt).toISOString(),
       },
     };
   }

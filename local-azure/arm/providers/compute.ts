@@ -30,6 +30,33 @@ export const VIRTUAL_MACHINE_API_VERSIONS = ["2026-04-01", "2026-03-01", "2025-1
  */
 export const RUN_COMMAND_API_VERSIONS = ["2026-04-01", "2026-03-01", "2024-11-01"];
 
+/**
+ * Compute's refusal of an operation on a VM being deleted, as Learn's "Understand common error messages
+ * when you manage virtual machines in Azure" lists it (OperationNotAllowed), 409 as Compute answers
+ * OperationNotAllowed (coreos/fedora-coreos-tracker#1444 records one). The operation's name is
+ * Compute's where a user quoted it: 'Update VM' for a PUT (Azure/azure-sdk-for-python#2702), an
+ * action's own name for an action ('powerOff', microsoft/AzureTRE#4135).
+ */
+export function vmMarkedForDeletion(operation: string, vmName: string): ArmReply {
+  return armError(
+    409,
+    "OperationNotAllowed",
+    `Operation '${operation}' is not allowed on VM '${vmName}' since the VM is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).`,
+  );
+}
+
+/**
+ * The same for a VM extension being deleted (the same Learn table), which a managed run command is
+ * delivered as: 'PUT Extension' is the operation's name users quote for an extension's PUT.
+ */
+export function extensionMarkedForDeletion(operation: string, name: string): ArmReply {
+  return armError(
+    409,
+    "OperationNotAllowed",
+    `Operation '${operation}' is not allowed on VM extension '${name}' since it is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to complete).`,
+  );
+}
+
 interface LinuxConfiguration {
   disablePasswordAuthentication?: boolean;
   ssh?: { publicKeys?: Array<{ keyData?: string }> };
@@ -133,6 +160,10 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
   return {
     namespace: "Microsoft.Compute",
     longRunning: true,
+    beingDeleted: (resource) =>
+      resource.type === RUN_COMMAND_TYPE
+        ? extensionMarkedForDeletion("PUT Extension", String(resource.body.name))
+        : vmMarkedForDeletion("Update VM", String(resource.body.name)),
     types: [
       {
         type: VIRTUAL_MACHINE,

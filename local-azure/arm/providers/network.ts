@@ -86,6 +86,25 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
 
   const idsOf = (items: Array<{ id: string }>) => items.map(({ id }) => ({ id }));
 
+  /** The VMs (not being deleted) whose networkProfile names the NIC. */
+  const vmsOn = (nicId: string) =>
+    ofType(VIRTUAL_MACHINE).filter(
+      (vm) =>
+        vm.deletingSince === undefined &&
+        (
+          (propertiesOf(vm).networkProfile as { networkInterfaces?: Reference[] } | undefined)?.networkInterfaces ?? []
+        ).some((reference) => refersTo(reference, nicId)),
+    );
+
+  /**
+   * Tells the VM model of a change to what a VM's guest is made from (its NIC's public IP): SSH then
+   * answers where the VM's network says, and nowhere else (a public IP removed or deleted takes its
+   * SSH relay with it).
+   */
+  const nicChanged = async (nicId: string) => {
+    await Promise.all(vmsOn(nicId).map((vm) => shared.ctx.vms.changed(vm.id)));
+  };
+
   /**
    * Azure refuses to delete a network resource something else still uses (Learn, "Add, change, or
    * delete an Azure virtual network subnet": a subnet with resources in it cannot be deleted). Codes
@@ -325,7 +344,7 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
       configs[index] = { ...config, properties: own };
     }
     if (properties.ipConfigurations !== undefined) properties.ipConfigurations = configs;
-    return {};
+    return { stored: (nic: StoredResource) => nicChanged(nic.id) };
   };
 
   /**
@@ -363,6 +382,17 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
   return {
     namespace: "Microsoft.Network",
     longRunning: true,
+    // A write onto a resource whose delete runs: Network's AnotherOperationInProgress, naming the
+    // operation to watch (its code and wording as microsoft/AzureTRE#2222 and #3193 quote them). Its
+    // status is not in those quotes (the clients printed Status=<nil>): 409, as ARM's other conflicts.
+    beingDeleted: (resource) => {
+      const operation = shared.operations.createDelete(resource.deletingSince ?? Date.now(), resource.id.toLowerCase());
+      return armError(
+        409,
+        "AnotherOperationInProgress",
+        `Another operation on this or dependent resource is in progress. To retrieve status of the operation use uri: ${shared.operations.statusUrl(operation)}.`,
+      );
+    },
     types: [
       {
         type: VIRTUAL_NETWORK,
@@ -420,6 +450,12 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
           properties.ipAddress = previous.ipAddress ?? store.allocatePublicIp();
           return {};
         },
+        // A NIC holding it cannot let it go (refuseDelete), but a group's deletion takes both.
+        forget: async (pip) => {
+          await Promise.all(
+            ipConfigurationsReferencing("publicIPAddress", pip.id).map(({ nic }) => nicChanged(nic.id)),
+          );
+        },
         // Who holds it (PublicIPAddressPropertiesFormat.ipConfiguration / natGateway, read-only).
         view: (pip, properties) => {
           const config = ipConfigurationsReferencing("publicIPAddress", pip.id)[0];
@@ -433,6 +469,7 @@ export function networkProvider(shared: ArmShared): ResourceNamespace {
         type: NETWORK_INTERFACE,
         apiVersions: newestFirst("2023-11-01", "2022-01-01"),
         build: buildNetworkInterface,
+        forget: (nic) => nicChanged(nic.id),
         // The VM it is attached to (NetworkInterfacePropertiesFormat.virtualMachine, read-only).
         view: (nic, properties) => {
           const vm = ofType(VIRTUAL_MACHINE).find((candidate) =>

@@ -129,32 +129,35 @@ export class ResourcesProvider implements ArmProvider {
   }
 
   /**
-   * Ends the resource group deletes whose time has come: what is still in the group leaves with it,
-   * and its role assignments (at the group and below) are revoked as any deleted assignment is, so
-   * they keep authorizing while the revocation propagates.
+   * A group's deletion: the group and all it holds, ended when its operation ends (../deletions.ts).
+   * Then what is still in the group leaves with it, and its role assignments (at the group and below)
+   * are revoked as any deleted assignment is, as of the operation's end, so they keep authorizing while
+   * the revocation propagates.
    */
-  async settleDeletions(now = Date.now()): Promise<void> {
+  private beginGroupDeletion(key: string, group: StoredResourceGroup): void {
     const { store } = this.shared.ctx;
-    for (const [key, group] of [...store.resourceGroups]) {
-      const since = group.deletingSince;
-      if (
-        since === undefined ||
-        this.shared.operations.deletedAt(since) > now ||
-        store.resourceGroups.get(key) !== group
-      )
-        continue;
-      store.resourceGroups.delete(key);
-      for (const assignment of [...store.roleAssignments.values()])
-        if (isWithinScope(assignment.scope, group.id)) revokeRoleAssignment(store, assignment, now);
-      for (const resource of [...store.resources.values()]) {
-        if (!isWithinScope(resource.id, group.id) || store.resource(resource.id) !== resource) continue;
-        try {
-          await this.shared.forget(resource);
-        } catch (error) {
-          console.error(`Local Azure: deleting ${resource.id} failed: ${(error as Error).message}`);
-        }
-      }
-    }
+    const since = group.deletingSince as number;
+    const inside = [...store.resources.values()].filter((resource) => isWithinScope(resource.id, group.id));
+    this.shared.deletions.begin(
+      [group.id.toLowerCase(), ...inside.map((resource) => resource.id.toLowerCase())],
+      since,
+      async () => {
+        if (store.resourceGroups.get(key) !== group) return;
+        store.resourceGroups.delete(key);
+        const at = this.shared.operations.deletedAt(since);
+        for (const assignment of [...store.roleAssignments.values()])
+          if (isWithinScope(assignment.scope, group.id)) revokeRoleAssignment(store, assignment, at);
+        await this.shared.forgetAll(
+          [...store.resources.values()].filter((resource) => isWithinScope(resource.id, group.id)),
+        );
+      },
+    );
+  }
+
+  /** A kept cloud came back: a group that was Deleting ends when its operation would have. */
+  resumeDeletions(): void {
+    for (const [key, group] of this.shared.ctx.store.resourceGroups)
+      if (group.deletingSince !== undefined) this.beginGroupDeletion(key, group);
   }
 
   private resourceGroup({ method, route, body }: ArmRequest): ArmReply {
@@ -197,15 +200,16 @@ export class ResourcesProvider implements ArmProvider {
     if (method === "DELETE") {
       if (!existing) return notFound();
       // Learn, "Resource Groups - Delete": 202 with a Location to poll (ResourceGroups_Delete in the REST
-      // spec). The group and what it holds read back Deleting until the operation ends (settleDeletions);
-      // a DELETE meanwhile answers the same end.
+      // spec). The group and what it holds read back Deleting until the operation ends
+      // (beginGroupDeletion); a DELETE meanwhile answers the same end.
       if (existing.deletingSince === undefined) {
         const since = Date.now();
         existing.deletingSince = since;
         for (const resource of [...store.resources.values()])
           if (isWithinScope(resource.id, existing.id)) this.shared.markDeleting(resource, since);
+        this.beginGroupDeletion(key, existing);
       }
-      const operation = this.shared.operations.createDelete(existing.deletingSince);
+      const operation = this.shared.operations.createDelete(existing.deletingSince, existing.id.toLowerCase());
       return { status: 202, headers: this.shared.operations.accepted(operation, { location: true }) };
     }
     return armError(405, "MethodNotAllowed", `${method} is not supported on resource groups.`);

@@ -8,8 +8,16 @@ import {
   sameSettings,
 } from "../../vm/runCommandRecord";
 import type { ArmProvider, ArmRequest, ArmShared } from "../context";
-import { type ArmReply, armError, listReply, resourceGroupNotFound, resourceNotFound } from "../errors";
+import {
+  type ArmReply,
+  armError,
+  listReply,
+  resourceGroupBeingDeleted,
+  resourceGroupNotFound,
+  resourceNotFound,
+} from "../errors";
 import { type Route, verbOf } from "../routes";
+import { extensionMarkedForDeletion, vmMarkedForDeletion } from "./compute";
 
 /**
  * Managed run commands, `…/virtualMachines/{vm}/runCommands/{name}`, to Compute's REST spec
@@ -22,7 +30,10 @@ import { type Route, verbOf } from "../routes";
  * - PUT: 201 (200 for an existing one) with provisioningState Creating (Updating), Azure-AsyncOperation
  *   (azure-cli's recording test_run_command_v2), and Location and Retry-After (the TypeSpec's
  *   `ArmLroLocationHeader & RetryAfterHeader`); PATCH: 200, Updating, the same headers; DELETE: 202 with
- *   Azure-AsyncOperation and Location (the same recording), 204 when there is nothing to delete.
+ *   Azure-AsyncOperation and Location (the same recording), Deleting until the operation ends as
+ *   Compute's deletes are, 204 when there is nothing to delete.
+ * - While a delete runs: 409 ResourceGroupBeingDeleted in a group being deleted, and Compute's
+ *   OperationNotAllowed on a VM or a run command marked for deletion (./compute.ts).
  * - The properties echo `asyncExecution`, `timeoutInSeconds` and `treatFailureAsDeploymentFailure`
  *   with their defaults (the recording shows `"timeoutInSeconds": 0, "asyncExecution": false` for a
  *   request without them); `protectedParameters` and `runAsPassword` are never shown; `instanceView`
@@ -147,6 +158,14 @@ export function runCommandProperties(
   };
 }
 
+/** A stored run command as ARM shows it: Deleting while its delete runs. */
+function shownAs(resource: StoredResource, expand: boolean): Record<string, unknown> {
+  const shown = runCommandView(resource.body as unknown as RunCommandBody, expand);
+  if (resource.deletingSince !== undefined)
+    (shown.properties as Record<string, unknown>).provisioningState = "Deleting";
+  return shown;
+}
+
 export class RunCommandsProvider implements ArmProvider {
   constructor(private readonly shared: ArmShared) {}
 
@@ -174,7 +193,7 @@ export class RunCommandsProvider implements ArmProvider {
         method,
         [...store.resources.values()]
           .filter((r) => r.type === RUN_COMMAND_TYPE && r.id.toLowerCase().startsWith(prefix))
-          .map((r) => runCommandView(r.body as unknown as RunCommandBody, expand)),
+          .map((r) => shownAs(r, expand)),
       );
     }
     const name = String(route.name);
@@ -182,9 +201,7 @@ export class RunCommandsProvider implements ArmProvider {
     const notFound = () =>
       resourceNotFound(`Microsoft.Compute/virtualMachines/${vmName}/runCommands`, name, resourceGroup);
     if (method === "GET") {
-      return existing
-        ? { status: 200, body: runCommandView(existing.body as unknown as RunCommandBody, expand) }
-        : notFound();
+      return existing ? { status: 200, body: shownAs(existing, expand) } : notFound();
     }
     if (!vm) {
       if (method === "DELETE") return { status: 204 };
@@ -198,15 +215,28 @@ export class RunCommandsProvider implements ArmProvider {
     const running = power === undefined || power === "running" || power === "starting";
     if (method === "DELETE") {
       if (!existing) return { status: 204 };
-      if (!running) return NOT_RUNNING;
-      await this.shared.forget(existing);
-      const operation = this.shared.operations.createNow();
+      // Deleting already (itself, or with its VM or group): the same end.
+      const fresh = existing.deletingSince === undefined;
+      if (fresh && !running) return NOT_RUNNING;
+      // Deleting until the operation ends, then gone, as Compute's deletes are (../deletions.ts); its
+      // script is stopped now, as the handler's disable stops it, without waiting for it.
+      const operation = this.shared.beginDelete(existing);
+      if (fresh)
+        this.shared.ctx.vms
+          .cancelRunCommand(existing.id)
+          .catch((error: Error) => console.error(`Local Azure: stopping ${existing.id}: ${error.message}`));
       return {
         status: 202,
         headers: this.shared.operations.accepted(operation, { asyncOperation: true, location: true }),
       };
     }
     if (method !== "PUT" && method !== "PATCH") return armError(405, "MethodNotAllowed", `${method} is not supported.`);
+    // Writes while a delete runs: ARM refuses those into a group being deleted, Compute those onto a VM
+    // or a run command (an extension) marked for deletion; neither is taken back from its delete.
+    const group = store.resourceGroups.get(resourceGroup.toLowerCase());
+    if (group?.deletingSince !== undefined) return resourceGroupBeingDeleted(group.name);
+    if (vm.deletingSince !== undefined) return vmMarkedForDeletion("PUT Extension", vmName);
+    if (existing?.deletingSince !== undefined) return extensionMarkedForDeletion("PUT Extension", name);
     if (method === "PATCH" && !existing) return notFound();
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name) || name.length > 80) {
       return invalid(
@@ -232,7 +262,9 @@ export class RunCommandsProvider implements ArmProvider {
       | undefined;
     const vms = this.shared.ctx.vms;
     const id = `${vm.id}/runCommands/${previous?.name ?? name}`;
-    const sameRun = previous !== undefined && sameSettings(previous.properties, { ...previous.properties, ...built });
+    // Compared with what the request leaves in force: a member it no longer sends (parameters,
+    // runAsUser…) is gone from the configuration, which is then a changed one.
+    const sameRun = previous !== undefined && sameSettings(previous.properties, built);
     const record: RunCommandBody = {
       name: previous?.name ?? name,
       id: previous?.id ?? id,

@@ -1,7 +1,8 @@
 import type { PowerAction, PowerState, RunCommandParameter } from "../../vm/model";
 import type { ArmProvider, ArmRequest, ArmShared } from "../context";
-import { type ArmReply, armError, resourceGroupNotFound, resourceNotFound } from "../errors";
+import { type ArmReply, armError, resourceGroupBeingDeleted, resourceGroupNotFound, resourceNotFound } from "../errors";
 import type { Route } from "../routes";
+import { vmMarkedForDeletion } from "./compute";
 
 /**
  * What a VM does besides being a resource (azure-rest-api-specs ComputeRP/stable/2024-11-01
@@ -146,6 +147,12 @@ export class VirtualMachineActionsProvider implements ArmProvider {
         },
       };
     }
+    // An action while a delete runs: ARM refuses it in a group being deleted, Compute on a VM marked
+    // for deletion (naming the action as Compute names it, e.g. 'powerOff').
+    const group = store.resourceGroups.get(resourceGroup.toLowerCase());
+    if (group?.deletingSince !== undefined) return resourceGroupBeingDeleted(group.name);
+    if (vm.deletingSince !== undefined)
+      return vmMarkedForDeletion(url.pathname.split("/").pop() ?? verb, String(route.name));
     const running = power === "running" || power === "starting";
     if (verb === "runcommand") {
       const request = actionRequest(body);
