@@ -228,6 +228,7 @@ export class LocalAzure {
       store,
       entra,
       vms,
+      onStoreChanged: () => azure?.save(),
     });
     faultsChanged = () => service.faultsChanged();
     const handle = armRequestHandler(service, store);

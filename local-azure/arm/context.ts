@@ -23,6 +23,11 @@ export interface ArmContext {
   graphEndpoint?: string;
   /** The VMs' model: what ARM's providers ask of a VM (its runtime is the model's, never a provider's). */
   vms: VirtualMachineModel;
+  /**
+   * The store changed outside a write request (a delete ending on its timer, or while a GET polls it):
+   * a kept cloud is saved then, as it is after each write is answered.
+   */
+  onStoreChanged?: () => void;
 }
 
 /** One authenticated request that a provider matched, authorized before the provider sees it. */

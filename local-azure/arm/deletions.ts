@@ -32,6 +32,8 @@ export class Deletions {
     /** When a delete that began at `since` ends, as the faults say now. */
     private readonly endOf: (since: number) => number,
     private readonly report: (error: Error) => void,
+    /** Told after each deletion has ended (what it removed has left the store). */
+    private readonly onEnded: () => void = () => {},
   ) {}
 
   /**
@@ -104,6 +106,7 @@ export class Deletions {
       .catch((error: Error) => this.report(error))
       .finally(() => {
         for (const key of deletion.keys) if (this.pending.get(key) === deletion) this.pending.delete(key);
+        this.onEnded();
       });
   }
 }

@@ -29,6 +29,7 @@ export class ArmService {
     this.deletions = new Deletions(
       (since) => operations.deletedAt(since),
       (error) => console.error(`Local Azure: ${error.message}`),
+      () => ctx.onStoreChanged?.(),
     );
     const shared: ArmShared = {
       ctx,

@@ -93,6 +93,28 @@ describe("Local Azure keeps its cloud between runs (persistDir)", () => {
     expect(existsSync(join(dir, CLOUD_FILE))).toBe(false);
   });
 
+  it("a delete that ends while only GETs poll it is saved when it ends, as a write is (a destroy's last poll is a GET)", async () => {
+    const own = mkdtempSync(join(tmpdir(), "kept-deleted-"));
+    const azure = await LocalAzure.start({ faults: { ...FAST, lroSeconds: 1 }, persistDir: own });
+    started.push(azure);
+    const group = `/subscriptions/${azure.subscriptionId}/resourceGroups/rg-going?api-version=2024-03-01`;
+    await azure.arm.request("PUT", group, { location: "eastus" });
+    const accepted = await azure.arm.request("DELETE", group);
+    expect(accepted.status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(readCloud(own)?.store.resourceGroups.map((g) => [g.name, g.deletingSince !== undefined])).toEqual([
+      ["rg-going", true],
+    ]);
+    // Polled with GETs until the operation's end (Location: 202, then 200): no write is answered after it.
+    for (let poll = 0; poll < 100; poll++) {
+      if ((await azure.arm.request("GET", accepted.headers.location)).status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(readCloud(own)?.store.resourceGroups).toEqual([]);
+    await azure.stop();
+    rmSync(own, { recursive: true, force: true });
+  });
+
   it("a delete running when Local Azure stopped is still Deleting when it comes back, and ends when its operation would have", async () => {
     const own = mkdtempSync(join(tmpdir(), "kept-deleting-"));
     const first = await LocalAzure.start({ faults: { ...FAST, lroSeconds: 3600 }, persistDir: own });
