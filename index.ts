@@ -29,7 +29,7 @@ const net = new Network(prefix, {
   resourceGroupName: resourceGroup.name,
   location,
   access: !viaRunCommand
-    ? { kind: "ssh", sshAllowedCidr: settings.sshAllowedCidr as string, sshPort: settings.sshPort }
+    ? { kind: "ssh", sshAllowedCidr: settings.sshAllowedCidr, sshPort: settings.sshPort }
     : settings.subnetId !== undefined
       ? { kind: "existingSubnet", subnetId: settings.subnetId }
       : { kind: "natGateway" },
@@ -42,14 +42,12 @@ const userIdentity =
     : new UserIdentity(prefix, { resourceGroupName: resourceGroup.name, location });
 
 // The program's own key for the check. A key the user supplies is authorized too, but only the
-// generated key's private half is ever known here, and exported (as a secret) only when it is the sole key.
-// Through Run Command nobody logs in: the user's key alone, or (Azure requires a way in) a generated one
-// whose private half stays in the state and is exported nowhere.
-const checkKey =
-  viaRunCommand && settings.sshPublicKey !== undefined
-    ? undefined
-    : new tls.PrivateKey(`${prefix}-admin-key`, { algorithm: "ED25519" });
-const authorizedKeys: pulumi.Input<string>[] = checkKey ? [checkKey.publicKeyOpenssh.apply((key) => key.trim())] : [];
+// generated key's private half is ever known here, and exported (as a secret) only over SSH when it is the
+// sole key. The VM gets the same keys whatever the transport: Azure cannot change a VM's authorized keys in
+// place (PropertyChangeNotAllowed), so switching accessCheckVia must not change them (nor the host key:
+// components/vm.ts).
+const checkKey = new tls.PrivateKey(`${prefix}-admin-key`, { algorithm: "ED25519" });
+const authorizedKeys: pulumi.Input<string>[] = [checkKey.publicKeyOpenssh.apply((key) => key.trim())];
 if (settings.sshPublicKey !== undefined) authorizedKeys.push(settings.sshPublicKey);
 
 const linuxVms = net.nics.map(
@@ -63,8 +61,6 @@ const linuxVms = net.nics.map(
       authorizedKeys,
       identity: settings.identity,
       userIdentityId: userIdentity?.resourceId,
-      // Only a check over SSH pins the VM's host key.
-      pinnedHostKey: !viaRunCommand,
     }),
 );
 
@@ -104,8 +100,8 @@ const checks = linuxVms.flatMap((vm, index) => {
           host: net.publicIps[index].ipAddress.apply(requireAddress),
           port: settings.sshPort,
           user: settings.adminUsername,
-          privateKey: (checkKey as tls.PrivateKey).privateKeyOpenssh,
-          hostKey: vm.hostPublicKey as pulumi.Output<string>,
+          privateKey: checkKey.privateKeyOpenssh,
+          hostKey: vm.hostPublicKey,
           dialErrorLimit: settings.sshDialErrorLimit ?? DEFAULTS.sshDialErrorLimit,
         },
       };
@@ -186,7 +182,8 @@ export const resourceGroupId = resourceGroup.id;
 export const identity = userIdentity
   ? { clientId: userIdentity.clientId, principalId: userIdentity.principalId, resourceId: userIdentity.resourceId }
   : null;
-// Through Run Command the VMs have no address to give, and no key is exported: nobody logs in from here.
+// Only the exports follow the transport: through Run Command the VMs have no address to give, and no key is
+// exported (nobody logs in from here; the check key's private half stays in the state).
 export const vms = linuxVms.map((vm, index) => {
   if (viaRunCommand) return { name: vm.vmName };
   const publicIp = net.publicIps[index].ipAddress.apply(requireAddress);
@@ -197,6 +194,4 @@ export const vms = linuxVms.map((vm, index) => {
   };
 });
 export const sshPrivateKey =
-  !viaRunCommand && settings.sshPublicKey === undefined && checkKey
-    ? pulumi.secret(checkKey.privateKeyOpenssh)
-    : undefined;
+  !viaRunCommand && settings.sshPublicKey === undefined ? pulumi.secret(checkKey.privateKeyOpenssh) : undefined;

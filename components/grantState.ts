@@ -1,6 +1,7 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as pulumi from "@pulumi/pulumi";
+import * as resproto from "@pulumi/pulumi/proto/resource_pb";
 import { AccessCheckArgsError, type GrantFate } from "./accessCheckPlan";
 import { roleAssignmentName } from "./roleAssignment";
 
@@ -32,6 +33,13 @@ import { roleAssignmentName } from "./roleAssignment";
  * fail for other reasons make the third fail too, naming the grant, until it is deleted by hand (it was
  * meant to go anyway) or the scope is no longer refused. A grant that is not going away costs two
  * `pulumi up` that say "not verified yet" before the one that fails.
+ *
+ * The stashes belong to one instance of the grant: their names carry a digest of the assignment's
+ * createdOn (as ARM reports it). Stashes are deleted only by a successful update that does not register
+ * them, so after a revocation whose later updates all failed, an earlier instance's stashes can still
+ * hold old markers when the grant is made again (under its same GUID name) and revoked again; named for
+ * their instance, they are not this one's, and the new revocation starts over at pending. (Where ARM
+ * reports no createdOn, the names carry nothing, as before.)
  */
 
 /** Whether an invoke's failure is ARM's 404 (the assignment, or its scope, is not there), as azure-native reports it. */
@@ -40,16 +48,36 @@ export function isNotFound(error: unknown): boolean {
   return /\bStatus=404\b/.test(message);
 }
 
-/** The answer to "is it still there?": only a 404 means gone; any other failure stops the deployment. */
-export async function assignmentRemains(lookup: () => Promise<unknown>, describe: string): Promise<boolean> {
+/** The role assignment ARM still holds, as far as the check needs it: when it was made. */
+export interface GrantInstance {
+  createdOn?: string;
+}
+
+/**
+ * The answer to "is it still there?": the assignment ARM holds, or undefined on a 404 (only a 404 means
+ * gone); any other failure stops the deployment.
+ */
+export async function grantInstance(
+  lookup: () => Promise<{ createdOn?: unknown }>,
+  describe: string,
+): Promise<GrantInstance | undefined> {
   try {
-    await lookup();
-    return true;
+    const found = await lookup();
+    return typeof found?.createdOn === "string" && found.createdOn !== "" ? { createdOn: found.createdOn } : {};
   } catch (error) {
-    if (isNotFound(error)) return false;
+    if (isNotFound(error)) return undefined;
     const message = error instanceof Error ? error.message : String(error);
     throw new pulumi.RunError(`Could not tell whether ${describe} still exists: ${message}`);
   }
+}
+
+/** The stashes' names for one instance of the grant (see the top of this file). */
+export function stashNames(check: string, instance: GrantInstance): { seen: string; again: string } {
+  const suffix =
+    instance.createdOn !== undefined
+      ? `-${createHash("sha256").update(instance.createdOn).digest("hex").slice(0, 8)}`
+      : "";
+  return { seen: `${check}-grant-seen${suffix}`, again: `${check}-grant-seen-again${suffix}` };
 }
 
 /** The grant as given (every Input resolved). */
@@ -117,6 +145,35 @@ export function grantReference(
   return { id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}`, scope, name };
 }
 
+/** The first Pulumi CLI whose engine has the builtin pulumi:index:Stash (pulumi/pulumi#20819; its CHANGELOG, 3.208.0). */
+export const STASH_MINIMUM_CLI = "3.208.0";
+
+/**
+ * Whether the engine running this program has the builtin pulumi:index:Stash. No engine feature names
+ * it; the release that brought it (3.208.0) also brought the resource option replacementTrigger, which
+ * the engine does answer for (ResourceMonitor.SupportsFeature; an older engine answers no to a feature
+ * it does not know). Without a monitor to ask (none is connected), it is taken as there.
+ */
+export async function engineHasStash(): Promise<boolean> {
+  const monitor = pulumi.runtime.getMonitor();
+  if (monitor === undefined) return true;
+  const request = new resproto.SupportsFeatureRequest();
+  request.setId("replacementTrigger");
+  return new Promise((resolve) => {
+    monitor.supportsFeature(request, (error, answer) => resolve(error === null && answer?.getHassupport() === true));
+  });
+}
+
+/** The error for an engine without Stash: the revoking update would fail before Pulumi's deletes, every time. */
+export function stashMissingError(check: string, grant: string): pulumi.RunError {
+  return new pulumi.RunError(
+    `VmAccessCheck ${check}: the role assignment ${grant} is still there, and proving its revocation needs ` +
+      `Pulumi's builtin Stash resource (pulumi:index:Stash), which the Pulumi CLI has from v${STASH_MINIMUM_CLI} on; ` +
+      `the engine running this update has not (it would fail with "unrecognized resource type 'pulumi:index:Stash'" ` +
+      "before Pulumi's deletes, in every update): upgrade the Pulumi CLI (pulumi version shows yours)",
+  );
+}
+
 /** One update's own marker: when it ran, and a random part that no other update shares. */
 export function updateMarker(now = new Date()): string {
   return `${now.toISOString()} ${randomUUID()}`;
@@ -139,23 +196,28 @@ export function watchGrant(
   marker: string,
 ): pulumi.Output<GrantFate> {
   const remains = grant.apply((ref) =>
-    assignmentRemains(
+    grantInstance(
       () => authorization.getRoleAssignment({ scope: ref.scope, roleAssignmentName: ref.name }, { parent }),
       `the role assignment ${ref.id}`,
     ),
   );
-  return pulumi.all([grant, remains]).apply(([ref, stillThere]): pulumi.Output<GrantFate> => {
-    if (!stillThere) return pulumi.output<GrantFate>({ state: "absent" });
+  // Asked only where a stash is needed, and before one is registered: an engine without Stash would fail
+  // its registration with a message that names no version.
+  const hasStash = remains.apply((instance) => (instance === undefined ? true : engineHasStash()));
+  return pulumi.all([grant, remains, hasStash]).apply(([ref, instance, stashes]): pulumi.Output<GrantFate> => {
+    if (instance === undefined) return pulumi.output<GrantFate>({ state: "absent" });
+    if (!stashes) throw stashMissingError(name, ref.id);
+    const names = stashNames(name, instance);
     const fate = (state: "pending" | "pending-again" | "stays", first: unknown): GrantFate => ({
       state,
       grant: ref.id,
       grantScope: ref.scope,
       firstSeen: markedTime(first),
     });
-    const seen = new pulumi.Stash(`${name}-grant-seen`, { input: marker }, { parent });
+    const seen = new pulumi.Stash(names.seen, { input: marker }, { parent });
     return seen.output.apply((first): pulumi.Output<GrantFate> => {
       if (first === marker) return pulumi.output(fate("pending", first));
-      const again = new pulumi.Stash(`${name}-grant-seen-again`, { input: marker }, { parent });
+      const again = new pulumi.Stash(names.again, { input: marker }, { parent });
       return again.output.apply((second) => fate(second === marker ? "pending-again" : "stays", first));
     });
   });

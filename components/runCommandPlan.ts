@@ -21,6 +21,16 @@ import { invocationEnvironment, type ProbeInvocation, REVOCATION_PENDING_COMMAND
  * over SSH. A fresh check on purpose is `pulumi up --replace <the run command's URN>`: the resource
  * is deleted before it is created again under its one name (deleteBeforeReplace), and a new run
  * command always runs.
+ *
+ * A third fact shapes the parameters: Azure's Linux handler (Azure/run-command-handler-linux,
+ * internal/exec SetEnvironmentVariables) makes each named parameter an environment variable with
+ * os.Setenv in its own process, which outlives one run command (its immediate-run-command service runs
+ * several at once), and skips an empty value; so a variable an earlier run command set may still be
+ * there when this one's script starts. The probe reads an absent variable as meaningful (no MI_* is the
+ * system identity, no PROBE_EXPECT is "access expected"), so its settings never travel as parameters of
+ * their own: all of them go in the one parameter PROBE_SETTINGS, which the preamble unpacks after
+ * removing every variable the probe takes as a setting, and the three parameters this program sends
+ * (PROBE_SETTINGS, PROBE_TRIGGERS, PROBE_RUN) always have a value, so each run overwrites them all.
  */
 
 /** Azure keeps the last this many bytes of a run command's output and error streams. */
@@ -33,6 +43,10 @@ export const RUN_COMMAND_SLACK_SECONDS = 60;
 export const PROBE_RUN_PARAMETER = "PROBE_RUN";
 /** The parameter that carries the check's triggers (a digest): a change runs the probe again. */
 export const PROBE_TRIGGERS_PARAMETER = "PROBE_TRIGGERS";
+/** PROBE_TRIGGERS when the check has none: a parameter with an empty value would not be set at all. */
+export const NO_TRIGGERS = "none";
+/** The parameter that carries every setting of the probe (verify/runCommandPreamble.sh unpacks it). */
+export const PROBE_SETTINGS_PARAMETER = "PROBE_SETTINGS";
 /** The preamble that starts the probe unprivileged (verify/runCommandPreamble.sh). */
 export const PREAMBLE_PATH = path.join(__dirname, "..", "verify", "runCommandPreamble.sh");
 /** The here-document delimiter the probe's source travels between. */
@@ -56,6 +70,8 @@ export interface RunCommandInstanceView {
 
 /** What ARM holds of a run command: the parts that decide whether it must run again. */
 export interface ExistingRunCommand {
+  /** Its source.script. */
+  script?: string;
   parameters?: RunCommandParameter[];
   instanceView?: RunCommandInstanceView;
   provisioningState?: string;
@@ -108,17 +124,78 @@ export function triggersDigest(triggers: readonly unknown[] | undefined): string
   return createHash("sha256").update(JSON.stringify(triggers)).digest("hex").slice(0, 16);
 }
 
-/** The probe's variables as named parameters (the agent makes them environment variables), PROBE_RUN aside. */
+/** A byte the preamble's decoder takes as it is; every other byte of a value travels as %XX. */
+const UNRESERVED = /^[A-Za-z0-9._~-]$/;
+
+/**
+ * The probe's variables as PROBE_SETTINGS' one value: `NAME=value&NAME=value`, each value's UTF-8 bytes
+ * outside A-Z a-z 0-9 . _ ~ - percent-encoded, so that the value is plain text the preamble splits and
+ * decodes without evaluating anything.
+ */
+export function encodeProbeSettings(variables: Array<[string, string]>): string {
+  const encode = (value: string) =>
+    [...Buffer.from(value, "utf8")]
+      .map((byte) => {
+        const char = String.fromCharCode(byte);
+        return byte < 0x80 && UNRESERVED.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+      })
+      .join("");
+  return variables.map(([name, value]) => `${name}=${encode(value)}`).join("&");
+}
+
+/** The variables PROBE_SETTINGS carries, as the preamble unpacks them. */
+export function decodeProbeSettings(value: string): Record<string, string> {
+  if (value === "") return {};
+  return Object.fromEntries(
+    value.split("&").map((pair) => {
+      const at = pair.indexOf("=");
+      return [pair.slice(0, at), decodeURIComponent(pair.slice(at + 1))];
+    }),
+  );
+}
+
+/** The run command's parameters for one invocation, PROBE_RUN aside: its settings, and the triggers' digest. */
 export function invocationParameters(invocation: ProbeInvocation, triggers?: string): RunCommandParameter[] {
   const settings = { ...invocation.settings, maxTextBytes: RUN_COMMAND_MAX_TEXT_BYTES };
-  const parameters = invocationEnvironment({ ...invocation, settings }).map(([name, value]) => ({ name, value }));
-  if (triggers !== undefined) parameters.push({ name: PROBE_TRIGGERS_PARAMETER, value: triggers });
-  return parameters;
+  return [
+    { name: PROBE_SETTINGS_PARAMETER, value: encodeProbeSettings(invocationEnvironment({ ...invocation, settings })) },
+    { name: PROBE_TRIGGERS_PARAMETER, value: triggers ?? NO_TRIGGERS },
+  ];
 }
 
 /** The run command's timeout: the probe's deadline and the slack around it. */
 export function runCommandTimeoutSeconds(deadlineSeconds: number): number {
   return deadlineSeconds + RUN_COMMAND_SLACK_SECONDS;
+}
+
+/**
+ * The longest a run command's timeout may be here: 90 minutes, the one limit Azure documents for a run
+ * command (Learn, "Run scripts in your Linux VM by using action Run Command"); nothing longer is
+ * verified, and azure-native would give up first anyway (its default for a create or update is 2 hours).
+ */
+export const RUN_COMMAND_MAX_TIMEOUT_SECONDS = 5400;
+/** The longest probe deadline through Run Command: the timeout above, less the slack. */
+export const RUN_COMMAND_MAX_DEADLINE_SECONDS = RUN_COMMAND_MAX_TIMEOUT_SECONDS - RUN_COMMAND_SLACK_SECONDS;
+/**
+ * How long azure-native waits for a run command's PUT (it waits for the script: asyncExecution false):
+ * the longest timeout and ten minutes for the agent to pick the run up, said explicitly rather than
+ * left to azure-native's default.
+ */
+export const RUN_COMMAND_CUSTOM_TIMEOUTS = { create: "100m", update: "100m" };
+
+/** Throws AccessCheckArgsError for a deadline a run command may not take (see RUN_COMMAND_MAX_TIMEOUT_SECONDS). */
+export function checkRunCommandDeadlines(
+  component: string,
+  settings: { deadlineSeconds: number; quickRefusalSeconds?: number },
+): void {
+  const problems = (["deadlineSeconds", "quickRefusalSeconds"] as const)
+    .filter((key) => (settings[key] ?? 0) > RUN_COMMAND_MAX_DEADLINE_SECONDS)
+    .map(
+      (key) =>
+        `${key} = ${settings[key]} is longer than a check through Run Command may take: at most ${RUN_COMMAND_MAX_DEADLINE_SECONDS} ` +
+        `(the run command's timeout is the deadline plus ${RUN_COMMAND_SLACK_SECONDS} s, and 90 minutes is the one limit Azure documents for a run command)`,
+    );
+  if (problems.length > 0) throw new AccessCheckArgsError(component, problems);
 }
 
 /** What the run command is declared with in this update. */
@@ -134,6 +211,27 @@ export interface RunCommandBody {
 
 const parameterValue = (parameters: RunCommandParameter[] | undefined, name: string) =>
   parameters?.find((parameter) => parameter.name === name)?.value;
+
+/**
+ * Which run a run command's body is: its three parameters' values. The preamble reports them in the
+ * evidence ("run"), so the evidence says which run produced it: ARM's parameters are the last body
+ * requested, its instance view the last run executed, and the two differ when a PUT was taken and its
+ * script never ran (the VM stopped, its agent down, the operation failed).
+ */
+export interface RunIdentity {
+  probeRun: string;
+  triggers: string;
+  settings: string;
+}
+
+/** The run a body's parameters make; undefined when one of the three is missing (not this program's run command). */
+export function runIdentity(parameters: RunCommandParameter[] | undefined): RunIdentity | undefined {
+  const probeRun = parameterValue(parameters, PROBE_RUN_PARAMETER);
+  const triggers = parameterValue(parameters, PROBE_TRIGGERS_PARAMETER);
+  const settings = parameterValue(parameters, PROBE_SETTINGS_PARAMETER);
+  if (probeRun === undefined || triggers === undefined || settings === undefined) return undefined;
+  return { probeRun, triggers, settings };
+}
 
 /** Whether two parameter lists name the same values, PROBE_RUN aside (order does not matter). */
 export function sameParameters(held: RunCommandParameter[] | undefined, wanted: RunCommandParameter[]): boolean {
@@ -153,7 +251,10 @@ export function nextProbeRun(previous: string | undefined): string {
 /**
  * The run command for `plan` in this update, given what ARM holds under its name (undefined: nothing,
  * a 404). Its last run is kept (the same PROBE_RUN, so the same body: Azure does not run it again)
- * only when it ran what this update would send and its evidence verifies what this update expects.
+ * only when ARM holds what this update would send (script and parameters), its operation succeeded,
+ * its instance view is the evidence of that very run (not of an earlier one: a PUT ARM took whose
+ * script never ran leaves the instance view as it was), and that evidence verifies what this update
+ * expects.
  * Otherwise PROBE_RUN goes up and the body differs, so Azure runs the probe: the first form where
  * nothing ran before, the repeated form (a refusal that waits out a revocation) where something did.
  */
@@ -175,12 +276,17 @@ export function runCommandBody(
   });
   if (existing === undefined) return body(plan.first, "1");
   const previousRun = parameterValue(existing.parameters, PROBE_RUN_PARAMETER);
+  const heldRun = runIdentity(existing.parameters);
   const candidates = plan.repeat !== undefined ? [plan.first, plan.repeat] : [plan.first];
   for (const invocation of candidates) {
     if (
       previousRun !== undefined &&
+      heldRun !== undefined &&
+      existing.provisioningState === "Succeeded" &&
+      // A new script (a probe upgrade) runs again, so a preview shows no verdict the update will not use.
+      existing.script === scripts.probe &&
       sameParameters(existing.parameters, invocationParameters(invocation, triggers)) &&
-      judgeRun(plan, runEvidence(existing.instanceView)).verified
+      judgeRun(plan, runEvidence(existing.instanceView, heldRun)).verified
     ) {
       return body(invocation, previousRun, true);
     }
@@ -210,12 +316,36 @@ function stateOf(view: RunCommandInstanceView): string {
   return `${parts.join(", ")}${message}`;
 }
 
+/** A run as an error names it: `PROBE_RUN 2, PROBE_TRIGGERS <digest>`, and whether its settings differ from `sent`'s. */
+function describeRun(run: Partial<Record<keyof RunIdentity, unknown>>, sent?: RunIdentity): string {
+  const settings = sent !== undefined && run.settings !== sent.settings ? ", other settings" : "";
+  return `PROBE_RUN ${String(run.probeRun)}, PROBE_TRIGGERS ${String(run.triggers)}${settings}`;
+}
+
+const NOT_RUN =
+  "the VM's agent has not run it (the VM stopped or deallocated, its agent not running, or the run command's " +
+  "operation failed before it ran); the next pulumi up runs it again";
+
+/** Why a probe's report is not the evidence of run `sent`, or undefined when it is. */
+function otherRun(report: object, sent: RunIdentity): string | undefined {
+  const run = (report as { run?: unknown }).run;
+  if (typeof run !== "object" || run === null) {
+    return `the instance view holds evidence that names no run (a run command made by an earlier version of this program, or by someone else) where this update sent ${describeRun(sent)}; the next pulumi up runs it again`;
+  }
+  const found = run as Partial<Record<keyof RunIdentity, unknown>>;
+  if (found.probeRun === sent.probeRun && found.triggers === sent.triggers && found.settings === sent.settings) {
+    return undefined;
+  }
+  return `the instance view holds the evidence of another run (${describeRun(found, sent)}) than the one this update sent (${describeRun(sent)}): ${NOT_RUN}`;
+}
+
 /**
- * The evidence in a run command's instance view. Azure keeps only the last 4,096 bytes of the output,
- * so a report longer than that comes back with its beginning cut off: that is said as such, never
- * passed on as text that is not JSON.
+ * The evidence in a run command's instance view; with `sent`, only if it is the evidence of that run
+ * (the preamble names its run in the report). Azure keeps only the last 4,096 bytes of the output, so a
+ * report longer than that comes back with its beginning cut off: that is said as such, never passed on
+ * as text that is not JSON.
  */
-export function runEvidence(view: RunCommandInstanceView | undefined): RunEvidence {
+export function runEvidence(view: RunCommandInstanceView | undefined, sent?: RunIdentity): RunEvidence {
   if (view === undefined || view === null) {
     return { failure: "the run command has no instance view: the VM's agent has not reported a run", output: "" };
   }
@@ -237,7 +367,10 @@ export function runEvidence(view: RunCommandInstanceView | undefined): RunEviden
   }
   try {
     const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) return { probe: parsed };
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      const other = sent !== undefined ? otherRun(parsed, sent) : undefined;
+      return other !== undefined ? { failure: other, output } : { probe: parsed };
+    }
   } catch {
     // Not one JSON object: cut short, or not a report at all (below).
   }

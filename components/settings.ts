@@ -15,13 +15,23 @@ export type IdentityMode = "user" | "system" | "both";
 /** How the probe reaches the VM: over SSH from where `pulumi up` runs, or through Azure's managed Run Command. */
 export type AccessCheckVia = "ssh" | "runCommand";
 
-export interface Settings {
-  identity: IdentityMode;
-  accessCheckVia: AccessCheckVia;
-  /** The only source allowed to reach SSH, canonical (`203.0.113.7/32`); undefined with runCommand (nothing reaches the VM). */
-  sshAllowedCidr?: string;
-  /** runCommand only: an existing subnet's ARM resource ID; the program then creates no network. */
+/** The settings, validated; what each transport needs is there only with it. */
+export type Settings = CommonSettings & (SshTransport | RunCommandTransport);
+
+export interface SshTransport {
+  accessCheckVia: "ssh";
+  /** The only source allowed to reach SSH, canonical (`203.0.113.7/32`). */
+  sshAllowedCidr: string;
+}
+
+export interface RunCommandTransport {
+  accessCheckVia: "runCommand";
+  /** An existing subnet's ARM resource ID; the program then creates no network. */
   subnetId?: string;
+}
+
+export interface CommonSettings {
+  identity: IdentityMode;
   /** An extra admin key of the user's own; the program always generates its own check key too. */
   sshPublicKey?: string;
   adminUsername: string;
@@ -300,11 +310,16 @@ export function parseSettings(raw: Partial<Record<string, string | undefined>>, 
   }
   if (problems.length > 0) throw new SettingsError(problems);
 
+  const transport: SshTransport | RunCommandTransport =
+    via === "ssh"
+      ? { accessCheckVia: "ssh", sshAllowedCidr: values.sshAllowedCidr as string }
+      : {
+          accessCheckVia: "runCommand",
+          ...(values.subnetId !== undefined ? { subnetId: values.subnetId as string } : {}),
+        };
   return {
     identity: (values.identity as IdentityMode | undefined) ?? DEFAULTS.identity,
-    accessCheckVia: via as AccessCheckVia,
-    ...(via === "ssh" ? { sshAllowedCidr: values.sshAllowedCidr as string } : {}),
-    ...(values.subnetId !== undefined ? { subnetId: values.subnetId as string } : {}),
+    ...transport,
     sshPublicKey: (values.sshPublicKey as string | undefined)?.trim(),
     adminUsername: (values.adminUsername as string | undefined) ?? DEFAULTS.adminUsername,
     vmSize: (values.vmSize as string | undefined) ?? DEFAULTS.vmSize,

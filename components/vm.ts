@@ -15,11 +15,6 @@ export interface LinuxVmArgs {
   readonly identity: IdentityMode;
   /** The shared user-assigned identity; required when identity is user or both. */
   readonly userIdentityId?: pulumi.Input<string>;
-  /**
-   * Whether to generate the VM's SSH host key and install it through cloud-init, so an SSH check can pin
-   * it. Default: true. Through Run Command nobody connects over SSH: no host key is made.
-   */
-  readonly pinnedHostKey?: boolean;
 }
 
 /** ARM's identity type for each identity mode. */
@@ -36,8 +31,10 @@ export function vmIdentityType(mode: IdentityMode): "UserAssigned" | "SystemAssi
 
 /**
  * A Linux VM: Ubuntu 24.04 LTS (Gen2) with Trusted Launch, SSH keys only, the managed identities of
- * its mode, and (for a check over SSH) an SSH host key generated here and installed through cloud-init,
- * so the check can pin it.
+ * its mode, and an SSH host key generated here and installed through cloud-init, so a check over SSH can
+ * pin it. The host key is made whatever the check's transport: Azure cannot change a VM's customData in
+ * place (PropertyChangeNotAllowed), so a VM made without it would be replaced (its OS disk, its system
+ * identity) the day the check switches to SSH, and one made with it the day it switches back.
  */
 export class LinuxVm extends pulumi.ComponentResource {
   public readonly vmId: pulumi.Output<string>;
@@ -45,8 +42,8 @@ export class LinuxVm extends pulumi.ComponentResource {
   /** The system-assigned identity's principal and tenant; undefined when the mode has none. */
   public readonly systemPrincipalId?: pulumi.Output<string>;
   public readonly systemTenantId?: pulumi.Output<string>;
-  /** The host key line the check pins in its SSH connection; undefined without pinnedHostKey. */
-  public readonly hostPublicKey?: pulumi.Output<string>;
+  /** The host key line a check over SSH pins in its connection. */
+  public readonly hostPublicKey: pulumi.Output<string>;
 
   constructor(name: string, args: LinuxVmArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vm-identity-access:vm:LinuxVm", name, {}, opts);
@@ -55,18 +52,13 @@ export class LinuxVm extends pulumi.ComponentResource {
       throw new Error(`LinuxVm ${name}: identity ${args.identity} needs userIdentityId`);
     }
 
-    const hostKey =
-      args.pinnedHostKey === false
-        ? undefined
-        : new tls.PrivateKey(`${name}-hostkey`, { algorithm: "ED25519" }, { parent: this });
-    const customData = hostKey
-      ? pulumi
-          .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
-          // customData is the base64 of the cloud-config text.
-          .apply(([privateKey, publicKey]) =>
-            Buffer.from(renderHostKeyCloudConfig({ privateKey, publicKey })).toString("base64"),
-          )
-      : undefined;
+    const hostKey = new tls.PrivateKey(`${name}-hostkey`, { algorithm: "ED25519" }, { parent: this });
+    const customData = pulumi
+      .all([hostKey.privateKeyOpenssh, hostKey.publicKeyOpenssh])
+      // customData is the base64 of the cloud-config text.
+      .apply(([privateKey, publicKey]) =>
+        Buffer.from(renderHostKeyCloudConfig({ privateKey, publicKey })).toString("base64"),
+      );
 
     const vm = new compute.VirtualMachine(
       `${name}`,
@@ -81,7 +73,7 @@ export class LinuxVm extends pulumi.ComponentResource {
         osProfile: {
           computerName: name,
           adminUsername: args.adminUsername,
-          ...(customData ? { customData: pulumi.secret(customData) } : {}),
+          customData: pulumi.secret(customData),
           linuxConfiguration: {
             // Security control: keys only; no password exists to guess.
             disablePasswordAuthentication: true,
@@ -119,7 +111,7 @@ export class LinuxVm extends pulumi.ComponentResource {
       );
       this.systemTenantId = vm.identity.apply((identity) => requireValue(identity?.tenantId, name, "tenantId"));
     }
-    this.hostPublicKey = hostKey?.publicKeyOpenssh.apply((key) => key.trim());
+    this.hostPublicKey = hostKey.publicKeyOpenssh.apply((key) => key.trim());
     this.registerOutputs({ vmId: this.vmId, vmName: this.vmName });
   }
 }

@@ -17,7 +17,7 @@ import {
 } from "./accessCheckPlan";
 import { grantReference, updateMarker, watchGrant } from "./grantState";
 import { field, given } from "./inputField";
-import { PREAMBLE_PATH, runCommandScript } from "./runCommandPlan";
+import { checkRunCommandDeadlines, PREAMBLE_PATH, runCommandScript } from "./runCommandPlan";
 import { type ProbeRunner, type RunVerdict, runCommandProbe, unprobedVerdict } from "./vmAccessCheckRunCommand";
 
 /**
@@ -162,8 +162,9 @@ export interface VmAccessCheckArgs {
    */
   refusedActions?: pulumi.Input<pulumi.Input<string>[]>;
   /**
-   * The probe's total budget in seconds (1-86400) for each run: how long a readable scope may take to
-   * become readable, or a refused scope to become refused. Azure's RBAC takes up to about 10 minutes
+   * The probe's total budget in seconds (1-86400; through Run Command 1-5340, so that the run command's
+   * timeout stays within the 90 minutes Azure documents) for each run: how long a readable scope may take
+   * to become readable, or a refused scope to become refused. Azure's RBAC takes up to about 10 minutes
    * either way. Default: 600.
    */
   deadlineSeconds?: pulumi.Input<number>;
@@ -328,7 +329,11 @@ export class VmAccessCheck extends pulumi.ComponentResource {
         armEndpoint: args.armEndpoint,
         imdsEndpoint: args.imdsEndpoint,
       })
-      .apply((values) => checkSettings(name, values as CheckValues));
+      .apply((values) => {
+        const checked = checkSettings(name, values as CheckValues);
+        if (transport === "runCommand") checkRunCommandDeadlines(name, checked);
+        return checked;
+      });
     // The grant the refused scopes wait for: asked of ARM, and remembered in the state (components/grantState.ts).
     const fate: pulumi.Output<GrantFate> = watchesGrant
       ? watchGrant(

@@ -8,9 +8,11 @@ import { REVOCATION_PENDING_OUTPUT } from "./probeCommand";
 import {
   type ExistingRunCommand,
   judgeRun,
+  RUN_COMMAND_CUSTOM_TIMEOUTS,
   runCommandBody,
   runCommandTarget,
   runEvidence,
+  runIdentity,
   triggersDigest,
   type VmTarget,
 } from "./runCommandPlan";
@@ -53,6 +55,7 @@ export async function readRunCommand(
       { parent },
     );
     return {
+      script: found.source?.script,
       parameters: found.parameters,
       instanceView: found.instanceView,
       provisioningState: found.provisioningState,
@@ -115,7 +118,12 @@ export function runCommandProbe(
         timeoutInSeconds: body.timeoutInSeconds,
       },
       // `pulumi up --replace <URN>` deletes it before creating it again under its one name: a fresh run.
-      { parent, dependsOn: after(options.dependsOn, previous), deleteBeforeReplace: true },
+      {
+        parent,
+        dependsOn: after(options.dependsOn, previous),
+        deleteBeforeReplace: true,
+        customTimeouts: RUN_COMMAND_CUSTOM_TIMEOUTS,
+      },
     );
     previous = runCommand;
     if (pulumi.runtime.isDryRun()) {
@@ -123,14 +131,15 @@ export function runCommandProbe(
       return pulumi.all([plan, existing, body]).apply(([p, held, b]): pulumi.Output<RunVerdict> => {
         const known = (verdict: RunVerdict) => pulumi.output(verdict) as unknown as pulumi.Output<RunVerdict>;
         if (p.unprobed !== undefined) return known(unprobedVerdict(p, REVOCATION_PENDING_OUTPUT));
-        if (b.keeps) return known(judgeRun(p, runEvidence(held?.instanceView)));
+        if (b.keeps) return known(judgeRun(p, runEvidence(held?.instanceView, runIdentity(b.parameters))));
         return pulumi.output(pulumi.unknown) as unknown as pulumi.Output<RunVerdict>;
       });
     }
-    return pulumi.all([runCommand.id, vm, plan]).apply(async ([, at, p]): Promise<RunVerdict> => {
+    return pulumi.all([runCommand.id, vm, plan, body]).apply(async ([, at, p, sent]): Promise<RunVerdict> => {
       if (p.unprobed !== undefined) return unprobedVerdict(p, REVOCATION_PENDING_OUTPUT);
       const ran = await readRunCommand(parent, where(at));
-      return judgeRun(p, runEvidence(ran?.instanceView));
+      // Only the evidence of the run just sent: a PUT ARM took and whose script never ran leaves an older one.
+      return judgeRun(p, runEvidence(ran?.instanceView, runIdentity(sent.parameters)));
     });
   };
 }

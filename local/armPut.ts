@@ -31,9 +31,53 @@ export class ArmPutError extends Error {
   }
 }
 
-const POLL_MS = 25;
-const MAX_POLLS = 4_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * How long azure-native waits for a create or an update, its long-running operation included: the
+ * request's timeout (a resource's `customTimeouts`, which the engine sends with the request), else two
+ * hours (pulumi-azure-native provider/pkg/provider/provider.go, azureContext: "a new context
+ * with a timeout - either the one explicitly specified, or the default one (2 hours)", `d := 120 *
+ * time.Minute`). The program sets no customTimeouts, so its run command's PUT, which lasts as long as
+ * the probe (asyncExecution false: up to accessCheckTimeoutSeconds and more), has the two hours.
+ */
+export const AZURE_NATIVE_TIMEOUT_SECONDS = 120 * 60;
+
+/**
+ * How often azure-native polls an operation when ARM does not say: its PUTs and PATCHes poll every
+ * `updatePollingIntervalSeconds`, 10 (provider/pkg/azure/client_azcore.go, NewAzCoreClient; its
+ * deletes 30). When ARM's answer carries Retry-After, azcore's poller waits that instead: first the
+ * initial answer's, before the first poll, then each poll's (Azure/azure-sdk-for-go sdk/azcore
+ * runtime/poller.go, PollUntilDone; retry-after-ms and x-ms-retry-after-ms first, in milliseconds:
+ * internal/shared/shared.go, RetryAfter). Local Azure sends it on every answer while an operation runs.
+ */
+export const AZURE_NATIVE_POLL_SECONDS = 10;
+
+/** What polling needs besides ARM; tests pass a clock of their own. */
+export interface PollOptions {
+  /** The request's timeout in seconds; none (or not positive): AZURE_NATIVE_TIMEOUT_SECONDS. */
+  timeoutSeconds?: number;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The wait an answer asks for, in milliseconds (0: none): retry-after-ms, x-ms-retry-after-ms, then
+ * Retry-After in seconds or as an HTTP date, as azcore reads them.
+ */
+export function retryAfterMs(headers: Record<string, string> | undefined, now = Date.now()): number {
+  const header = (name: string) => headers?.[name] ?? headers?.[name.toLowerCase()];
+  for (const name of ["retry-after-ms", "x-ms-retry-after-ms"]) {
+    const ms = Number(header(name));
+    if (header(name) !== undefined && Number.isFinite(ms) && ms > 0) return ms;
+  }
+  const value = header("retry-after");
+  if (value === undefined || value.trim() === "") return 0;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? 0 : Math.max(0, date - now);
+}
 
 function armErrorOf(
   answer: { status: number; body: unknown },
@@ -49,13 +93,53 @@ function armErrorOf(
   );
 }
 
-/** Follows the operation the first answer started (Azure-AsyncOperation, else Location) to its end. */
-async function awaitOperation(arm: ArmHttp, path: string, headers: Record<string, string>): Promise<void> {
+/** The clock of one request: its deadline, and a wait that never runs past it. */
+interface RequestClock {
+  now: () => number;
+  /** Waits `ms`, or until the deadline; past the deadline, throws OperationTimedOut. */
+  wait: (ms: number) => Promise<void>;
+}
+
+function requestClock(path: string, options: PollOptions): RequestClock {
+  const sleep = options.sleep ?? realSleep;
+  const now = options.now ?? Date.now;
+  // As azureContext: a timeout that is not positive is none.
+  const seconds = (options.timeoutSeconds ?? 0) > 0 ? (options.timeoutSeconds as number) : AZURE_NATIVE_TIMEOUT_SECONDS;
+  const deadline = now() + seconds * 1000;
+  const within = seconds % 60 === 0 ? `${seconds / 60} minutes` : `${seconds} s`;
+  return {
+    now,
+    async wait(ms) {
+      await sleep(Math.max(0, Math.min(ms, deadline - now())));
+      if (now() >= deadline) {
+        throw new ArmPutError(
+          0,
+          "OperationTimedOut",
+          `operation timed out: the operation on ${path.split("?")[0]} did not finish within ${within}`,
+          true,
+        );
+      }
+    },
+  };
+}
+
+/**
+ * Follows the operation the first answer started (Azure-AsyncOperation, else Location) to its end, at
+ * ARM's pace (AZURE_NATIVE_POLL_SECONDS), until the request's deadline.
+ */
+async function awaitOperation(
+  arm: ArmHttp,
+  path: string,
+  first: { headers?: Record<string, string> },
+  clock: RequestClock,
+): Promise<void> {
+  const headers = first.headers ?? {};
   const asyncOperation = headers["azure-asyncoperation"];
   const location = headers.location;
   if (!asyncOperation && !location) return;
-  for (let poll = 0; poll < MAX_POLLS; poll++) {
-    await sleep(POLL_MS);
+  // Before the first poll, only the wait the first answer asks for.
+  await clock.wait(retryAfterMs(headers, clock.now()));
+  for (;;) {
     const answer = await arm.request("GET", asyncOperation ?? location);
     if (asyncOperation) {
       const state = (answer.body as { status?: unknown } | null)?.status;
@@ -72,15 +156,24 @@ async function awaitOperation(arm: ArmHttp, path: string, headers: Record<string
         throw armErrorOf(answer, true, { code: "Failed", message: JSON.stringify(answer.body) });
       }
     }
+    await clock.wait(retryAfterMs(answer.headers, clock.now()) || AZURE_NATIVE_POLL_SECONDS * 1000);
   }
-  throw new ArmPutError(0, "OperationTimedOut", `the operation on ${path} did not finish`, true);
 }
 
-/** PUT `path` (with its api-version) and wait for the operation; returns the resource as a plain GET reads it. */
-export async function putResource(arm: ArmHttp, path: string, body: unknown): Promise<{ body: unknown }> {
+/**
+ * PUT `path` (with its api-version) and wait for the operation, as azure-native does (its deadline,
+ * from the PUT on, and pace: PollOptions); returns the resource as a plain GET reads it.
+ */
+export async function putResource(
+  arm: ArmHttp,
+  path: string,
+  body: unknown,
+  options: PollOptions = {},
+): Promise<{ body: unknown }> {
+  const clock = requestClock(path, options);
   const first = await arm.request("PUT", path, body);
   if (first.status >= 400) throw armErrorOf(first, false, { code: "Unknown", message: JSON.stringify(first.body) });
-  await awaitOperation(arm, path, first.headers ?? {});
+  await awaitOperation(arm, path, first, clock);
   const read = await arm.request("GET", path);
   if (read.status >= 400) throw armErrorOf(read, true, { code: "Unknown", message: JSON.stringify(read.body) });
   return { body: read.body };

@@ -30,7 +30,7 @@ import {
   parseTimeoutSeconds,
   parseVmCount,
 } from "./flags";
-import { removeKept, renderEnv } from "./kept";
+import { recordDestroySignal, removeKept, renderEnv } from "./kept";
 import { outputsJson, outputsTable, singleOutput } from "./outputFormat";
 import { violationLine } from "./policyCheck";
 import {
@@ -218,6 +218,8 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
           io.stderr(`error: ${(error as Error).message}\n`),
         );
       process.on(DESTROY_SIGNAL, onDestroy);
+      // Only now may `destroy` signal this process: without the handler the signal would kill it.
+      recordDestroySignal(options.stateDir ?? DEFAULT_STATE_DIR, DESTROY_SIGNAL);
       try {
         await (io.waitForInterrupt ?? waitForSigint)();
       } finally {

@@ -1,12 +1,12 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ArmClient } from "../local-azure/armClient";
 import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import type { Faults, GuestKind, LocalAzure } from "../local-azure/index";
 import { mappingFor } from "./armMapping";
 import { cloudDir } from "./engineStack";
-import { KEPT_FILE, writeKept } from "./kept";
+import { KEPT_FILE, type Keeper, readLiveKept, removeKept, removeStaleKept, writeKept } from "./kept";
 import { type StateEntry, stateKey } from "./mocks";
 import { hasMandatory, type PolicyViolation, policyVerdict } from "./policyCheck";
 import { deleteResources, heldInCloud } from "./stackInCloud";
@@ -249,8 +249,8 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     const pending = done.error === null && revocationPending(done.outputs.accessCheck) !== undefined;
     const error =
       done.error ?? (ok || pending ? null : "the deployment finished without a verified accessCheck output");
-    // What the stack holds now: the worker deleted what left the program after a successful run. A
-    // worker that failed inside knows nothing of it: the state stays as it was.
+    // What the stack holds now: the worker deleted what left the program after a successful run (a
+    // deletion that failed left its resource listed). Null: the state stays as it was (stateToWrite).
     const held = done.resources ?? Object.values(previous);
     if (done.resources !== null) writeState(stateDir, held, target.armEndpoint);
     writeOutputs(stateDir, done.outputs);
@@ -330,13 +330,23 @@ export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOu
     clearState(stateDir);
     return outcome;
   } else {
-    const keptBy = keptElsewhere(stateDir);
-    if (keptBy !== null && (await askKeeperToDestroy(stateDir, keptBy))) {
-      say(`Deleted every resource through the Local Azure kept by process ${keptBy}; cleared the local state.`);
+    const keeper = keptElsewhere(stateDir);
+    if (keeper !== null && keeper.destroySignal === undefined) {
+      // Not `npm run local -- --keep` (the engine's run, or a service starting): it deletes nothing
+      // when asked, and the signal would kill it. Its cloud is in use: nothing is deleted or cleared.
+      throw new Error(
+        `process ${keeper.pid} keeps the Local Azure of ${stateDir} and does not delete on request: stop it first (Ctrl-C), then npm run local -- destroy`,
+      );
+    }
+    if (keeper !== null && (await askKeeperToDestroy(stateDir, keeper))) {
+      say(`Deleted every resource through the Local Azure kept by process ${keeper.pid}; cleared the local state.`);
       return "deleted";
     }
-    if (keptBy !== null) {
-      say(`Local Azure kept by process ${keptBy} did not answer; cleared the local state (stop it with Ctrl-C).`);
+    // A kept.json left by a keeper that is gone, or whose PID another program has now: never signalled.
+    const stale = keeper === null ? removeStaleKept(stateDir) : null;
+    if (stale !== null) say(`Removed a stale kept.json: ${stale.replace(/; start it with .*$/, "")}.`);
+    if (keeper !== null) {
+      say(`Local Azure kept by process ${keeper.pid} did not answer; cleared the local state (stop it with Ctrl-C).`);
     } else if (!Object.values(readState(stateDir)?.resources ?? {}).some((entry) => mappingFor(entry.type))) {
       say("The local stack holds nothing; cleared the local state.");
     } else if (await deleteInKeptCloud(stateDir, say)) {
@@ -349,7 +359,7 @@ export async function destroyLocal(opts: DestroyOptions = {}): Promise<DestroyOu
     }
   }
   clearState(stateDir);
-  rmSync(join(stateDir, KEPT_FILE), { force: true });
+  removeKept(stateDir);
   mkdirSync(stateDir, { recursive: true });
   return outcome;
 }
@@ -373,34 +383,22 @@ async function deleteInKeptCloud(stateDir: string, say: (line: string) => void):
   return true;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The signal a process that keeps Local Azure (`npm run local -- --keep`) answers by destroying the stack. */
 export const DESTROY_SIGNAL = "SIGUSR2";
 
-/** The pid of another live process keeping this state dir's Local Azure, or null. */
-function keptElsewhere(stateDir: string): number | null {
-  const keptFile = join(stateDir, KEPT_FILE);
-  if (!existsSync(keptFile)) return null;
-  try {
-    const { pid } = JSON.parse(readFileSync(keptFile, "utf8")) as { pid?: unknown };
-    return typeof pid === "number" && pid !== process.pid && processAlive(pid) ? pid : null;
-  } catch {
-    return null;
-  }
+/**
+ * The live keeper of this state dir's Local Azure when it is another process, or null: checked by
+ * identity (readLiveKept), so a PID the kernel gave to another program is never taken for it.
+ */
+function keptElsewhere(stateDir: string): Keeper | null {
+  const lookup = readLiveKept(stateDir);
+  return "kept" in lookup && lookup.keeper.pid !== process.pid ? lookup.keeper : null;
 }
 
 /** Signals the keeper and waits (up to timeoutMs) until it has deleted the stack and removed kept.json. */
-async function askKeeperToDestroy(stateDir: string, pid: number, timeoutMs = 30_000): Promise<boolean> {
+async function askKeeperToDestroy(stateDir: string, keeper: Keeper, timeoutMs = 30_000): Promise<boolean> {
   const keptFile = join(stateDir, KEPT_FILE);
-  process.kill(pid, DESTROY_SIGNAL);
+  process.kill(keeper.pid, keeper.destroySignal ?? DESTROY_SIGNAL);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!existsSync(keptFile)) return true;

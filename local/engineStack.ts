@@ -11,6 +11,7 @@ import type { EnvSource } from "./kept";
  *   cloud/        the kept Local Azure (local-azure/persist.ts)
  *   pulumi/       the file:// backend holding stack `local`, and the passphrase of its secrets
  *   kept.json     while a Local Azure runs for the engine: where the stand-in plugins find it
+ *   keeper.json   beside it: which process keeps that Local Azure (local/kept.ts)
  */
 
 export const ENGINE_STACK = "local";

@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { shellQuote } from "../components/probeCommand";
 import { engineShellEnv } from "./engineStack";
+import { type IdentityReader, type ProcessIdentity, processIdentity, sameProcess } from "./processIdentity";
+
+export { processAlive, processState } from "./processIdentity";
 
 /**
  * A kept Local Azure (`npm run local -- --keep`) for any client: `.local-azure/kept.json` (owner-only:
@@ -19,6 +22,13 @@ export const KEPT_CA_FILE = "ca.pem";
  * REQUESTS_CA_BUNDLE), so that curl, git, Go and Python there still verify every other server.
  */
 export const KEPT_TRUST_FILE = "ca-bundle.pem";
+/**
+ * Who keeps Local Azure, beside kept.json (whose fields are a contract for any client): the keeper's
+ * identity (PID, start time, command line: local/processIdentity.ts), so that after a crash, a
+ * SIGKILL or a reboot a PID the kernel gave to another program is never taken for the keeper (never
+ * signalled, never blocking `start`), and whether it deletes the stack when asked (destroySignal).
+ */
+export const KEPT_KEEPER_FILE = "keeper.json";
 
 /**
  * Where systems keep the bundle of their trusted CAs, as one PEM file: the files Go's crypto/x509
@@ -43,14 +53,29 @@ export function systemCaBundle(
   candidates: readonly string[] = SYSTEM_CA_BUNDLES,
 ): string | null {
   const own = env.SSL_CERT_FILE;
-  if (own && !own.endsWith(`/${KEPT_TRUST_FILE}`) && existsSync(own)) return own;
+  if (own && existsSync(own) && !isKeptTrustBundle(own)) return own;
   return candidates.find((file) => existsSync(file)) ?? null;
 }
 
+const endLine = (pem: string) => (pem.endsWith("\n") ? pem : `${pem}\n`);
+
 /** The trust bundle's text: the system's CAs (when any), then Local Azure's. */
 export function trustBundleText(systemPem: string | null, localAzureCaPem: string): string {
-  const endLine = (pem: string) => (pem.endsWith("\n") ? pem : `${pem}\n`);
   return `${systemPem ? endLine(systemPem) : ""}${endLine(localAzureCaPem)}`;
+}
+
+/**
+ * Whether a file is a trust bundle writeKept wrote (of this state folder or any other): named
+ * ca-bundle.pem, beside a Local Azure CA (ca.pem) that it ends with. A user's own bundle that happens
+ * to have that name (Fedora's /etc/pki/tls/certs/ca-bundle.crt's kin, a company's) is not one.
+ */
+export function isKeptTrustBundle(file: string): boolean {
+  if (basename(file) !== KEPT_TRUST_FILE) return false;
+  try {
+    return readFileSync(file, "utf8").endsWith(endLine(readFileSync(join(dirname(file), KEPT_CA_FILE), "utf8")));
+  } catch {
+    return false;
+  }
 }
 
 const keptSchema = z
@@ -118,8 +143,10 @@ export function keptRecord(azure: KeepableAzure, vmIds: string[], pid: number, c
 
 /**
  * Writes the CA to `<stateDir>/ca.pem`, the system's CAs and it to `<stateDir>/ca-bundle.pem` (from
- * `systemBundle`, by default this machine's: systemCaBundle), and kept.json (mode 600, replaced
- * atomically so a reader never sees half a file); returns kept.json's path.
+ * `systemBundle`, by default this machine's: systemCaBundle), the keeper's identity (the process `pid`,
+ * read with `identify`; none when it is not running) to keeper.json, and kept.json (mode 600), each
+ * replaced atomically so a reader never sees half a file; returns kept.json's path. keeper.json comes
+ * first: a reader that finds kept.json finds its keeper beside it.
  */
 export function writeKept(
   stateDir: string,
@@ -127,63 +154,95 @@ export function writeKept(
   vmIds: string[],
   pid = process.pid,
   systemBundle: string | null = systemCaBundle(),
+  identify: IdentityReader = processIdentity,
 ): string {
   mkdirSync(stateDir, { recursive: true });
   const caBundle = join(stateDir, KEPT_CA_FILE);
   writeFileSync(caBundle, azure.caCertPem);
   const trust = join(stateDir, KEPT_TRUST_FILE);
-  const partialTrust = `${trust}.${pid}.tmp`;
-  writeFileSync(
-    partialTrust,
+  writeAtomically(
+    trust,
     trustBundleText(systemBundle === null ? null : readFileSync(systemBundle, "utf8"), azure.caCertPem),
+    pid,
   );
-  renameSync(partialTrust, trust);
+  const identity = identify(pid);
+  if (identity === null) rmSync(join(stateDir, KEPT_KEEPER_FILE), { force: true });
+  else writeKeeper(stateDir, identity);
   const file = join(stateDir, KEPT_FILE);
-  const partial = `${file}.${pid}.tmp`;
-  writeFileSync(partial, `${JSON.stringify(keptRecord(azure, vmIds, pid, caBundle), null, 2)}\n`, { mode: 0o600 });
-  renameSync(partial, file);
+  writeAtomically(file, `${JSON.stringify(keptRecord(azure, vmIds, pid, caBundle), null, 2)}\n`, pid, 0o600);
   return file;
 }
 
-/** Removes kept.json (the kept run stopped); the CA stays, harmless, for shells that still name it. */
-export function removeKept(stateDir: string): void {
-  rmSync(join(stateDir, KEPT_FILE), { force: true });
+function writeAtomically(file: string, text: string, pid: number, mode?: number): void {
+  const partial = `${file}.${pid}.tmp`;
+  writeFileSync(partial, text, mode === undefined ? undefined : { mode });
+  renameSync(partial, file);
 }
 
-/**
- * Whether the process runs. A zombie does not: it has exited and waits for its parent to reap it,
- * which an init that is only a shell (a container's `bash -c` as PID 1, a CI job without an init)
- * may never do, and kill(pid, 0) still succeeds on it. Linux says so in /proc/<pid>/stat's state.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: it exists, but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  return processState(pid) !== "Z";
+/** The keeper as keeper.json records it: its identity, and the signal it answers by deleting the stack. */
+export interface Keeper extends ProcessIdentity {
+  /** Set by a keeper that deletes the stack and removes kept.json on this signal (`--keep`'s DESTROY_SIGNAL). */
+  destroySignal?: NodeJS.Signals;
 }
 
-/** The state letter of /proc/<pid>/stat (after the parenthesised command name), or null without /proc. */
-export function processState(pid: number, proc = "/proc"): string | null {
+const keeperSchema = z
+  .object({
+    pid: z.number().int().positive(),
+    startTime: z.string().min(1),
+    commandLine: z.array(z.string()),
+    destroySignal: z.enum(["SIGUSR2"]).optional(),
+  })
+  .strict();
+
+function writeKeeper(stateDir: string, keeper: Keeper): void {
+  writeAtomically(join(stateDir, KEPT_KEEPER_FILE), `${JSON.stringify(keeper)}\n`, keeper.pid, 0o600);
+}
+
+/** keeper.json's record, or null when there is none (or it is not one). */
+export function readKeeper(stateDir: string): Keeper | null {
   try {
-    const stat = readFileSync(join(proc, String(pid), "stat"), "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) || null;
+    const parsed = keeperSchema.safeParse(JSON.parse(readFileSync(join(stateDir, KEPT_KEEPER_FILE), "utf8")));
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
 }
 
-export type KeptLookup = { kept: KeptLocalAzure } | { none: string };
+/**
+ * Records that this process, the keeper, now deletes the stack when sent `signal` (its handler is in
+ * place): `npm run local -- destroy` in another shell signals only a keeper that said so, since the
+ * signal's default action would kill any other.
+ */
+export function recordDestroySignal(stateDir: string, signal: NodeJS.Signals, pid = process.pid): void {
+  const keeper = readKeeper(stateDir);
+  if (keeper === null || keeper.pid !== pid) return;
+  writeKeeper(stateDir, { ...keeper, destroySignal: signal });
+}
+
+/** Removes kept.json and its keeper (the kept run stopped); the CA stays, harmless, for shells that still name it. */
+export function removeKept(stateDir: string): void {
+  rmSync(join(stateDir, KEPT_FILE), { force: true });
+  rmSync(join(stateDir, KEPT_KEEPER_FILE), { force: true });
+}
+
+/**
+ * The kept Local Azure and its keeper, or why there is none. `stale`: kept.json names a process that is
+ * gone, or not the recorded keeper (the kernel gave its PID to another program): no keeper runs, and
+ * the files are left over (after a crash, a SIGKILL, a reboot); whoever takes over removes them.
+ */
+export type KeptLookup = { kept: KeptLocalAzure; keeper: Keeper } | { none: string; stale?: true };
 
 /** The one command that starts Local Azure for any client (local/service.ts). */
 export const START_COMMAND = "npm run local -- start";
 
 const START_HINT = `start it with \`${START_COMMAND}\``;
 
-/** The live kept Local Azure of this state dir, or why there is none (one sentence). */
-export function readLiveKept(stateDir: string, alive: (pid: number) => boolean = processAlive): KeptLookup {
+/**
+ * The live kept Local Azure of this state dir, or why there is none (one sentence). Live means its
+ * keeper runs: the process kept.json names is the one keeper.json records (the same start time and
+ * command line). Reads only: a stale kept.json is reported, not removed (removeStaleKept).
+ */
+export function readLiveKept(stateDir: string, identify: IdentityReader = processIdentity): KeptLookup {
   const file = join(stateDir, KEPT_FILE);
   if (!existsSync(file)) return { none: `no Local Azure is running (no ${file}); ${START_HINT}` };
   let parsed: z.SafeParseReturnType<unknown, KeptLocalAzure>;
@@ -198,12 +257,51 @@ export function readLiveKept(stateDir: string, alive: (pid: number) => boolean =
       none: `no Local Azure is running (${file} is not a kept record: ${issue?.path.join(".") || "(root)"} ${issue?.message}); ${START_HINT}`,
     };
   }
-  if (!alive(parsed.data.pid)) {
+  const { pid } = parsed.data;
+  const live = identify(pid);
+  if (live === null) {
     return {
-      none: `no Local Azure is running (${file} names process ${parsed.data.pid}, which is no longer running); ${START_HINT}`,
+      none: `no Local Azure is running (${file} names process ${pid}, which is no longer running); ${START_HINT}`,
+      stale: true,
     };
   }
-  return { kept: parsed.data };
+  const keeper = readKeeper(stateDir);
+  const keeperFile = join(stateDir, KEPT_KEEPER_FILE);
+  if (keeper === null) {
+    return {
+      none: `no Local Azure is running (${file} names process ${pid}, but ${keeperFile} does not record which process that was, so it may be any program now); ${START_HINT}`,
+      stale: true,
+    };
+  }
+  // Another keeper is replacing both files (keeper.json first): neither stale nor live yet.
+  if (keeper.pid !== pid) {
+    return {
+      none: `no Local Azure is running yet (${file} names process ${pid}, ${keeperFile} process ${keeper.pid}); ${START_HINT}`,
+    };
+  }
+  if (!sameProcess(keeper, live)) {
+    return {
+      none: `no Local Azure is running (${file} names process ${pid}, which is another program now: ${shortCommand(live)}); ${START_HINT}`,
+      stale: true,
+    };
+  }
+  return { kept: parsed.data, keeper };
+}
+
+function shortCommand(identity: ProcessIdentity): string {
+  const command = identity.commandLine.join(" ");
+  return command.length > 80 ? `${command.slice(0, 77)}...` : command;
+}
+
+/**
+ * Removes kept.json and keeper.json when they name no live keeper (readLiveKept's `stale`), so that
+ * no later reader takes them for a keeper; returns why they were stale, or null (nothing removed).
+ */
+export function removeStaleKept(stateDir: string, identify: IdentityReader = processIdentity): string | null {
+  const lookup = readLiveKept(stateDir, identify);
+  if (!("stale" in lookup)) return null;
+  removeKept(stateDir);
+  return lookup.none;
 }
 
 /**

@@ -6,16 +6,7 @@ import { mappingFor } from "./armMapping";
 import { type ArmHttp, ArmPutError, putResource, readAfterFailure } from "./armPut";
 import { armFailure, armPlan, armResult } from "./armResource";
 import type { MockResourceArgsWithOptions } from "./mockOptions";
-import {
-  armOperation,
-  commandOperation,
-  type Operation,
-  type PreviousResource,
-  stashOperation,
-  storedInputs,
-  withIgnoredChanges,
-  withReplaceOnChanges,
-} from "./resourcePlan";
+import { type Operation, type PreviousResource, plannedStep, storedInputs, withIgnoredChanges } from "./resourcePlan";
 import { redactSecrets, SECRET_PLACEHOLDER, unwrapSecrets, wrapSecret } from "./secrets";
 import type { RemoteConnection, RemoteRun, RunRemoteCommandOptions } from "./sshExec";
 import type { TimelineEvent } from "./timeline";
@@ -218,15 +209,8 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
       previousAutoname: this.remembered(args.type, args.name)?.autoname,
       random: this.random,
     });
-    const planned = armOperation(mapping, previous, args.inputs, plan.name);
-    const operation = withReplaceOnChanges(
-      planned.operation,
-      previous,
-      args.inputs,
-      args.options?.replaceOnChanges ?? [],
-    );
-    // The provider's answer (the same ARM name), or the program's deleteBeforeReplace option.
-    const deleteBeforeReplace = planned.deleteBeforeReplace || args.options?.deleteBeforeReplace === true;
+    // The provider's answer (deleteBeforeReplace too: the same ARM name), or the program's options.
+    const { operation, deleteBeforeReplace } = plannedStep(args, previous);
     const entryOf = (id: string, outputs: unknown, initErrors?: string[]): StateEntry => ({
       type: args.type,
       name: args.name,
@@ -256,7 +240,11 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
     }
     let answer: { body: unknown };
     try {
-      answer = await putResource(this.options.arm, plan.request.path, plan.request.body);
+      // azure-native waits until the request's timeout (the program's customTimeouts), else two hours.
+      const timeouts = args.options?.customTimeouts ?? {};
+      answer = await putResource(this.options.arm, plan.request.path, plan.request.body, {
+        timeoutSeconds: operation === "update" ? timeouts.update : timeouts.create,
+      });
     } catch (error) {
       const message = armFailure(verb, args.type, args.name, error).message;
       if (error instanceof ArmPutError && error.accepted) {
@@ -301,12 +289,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
 
   private stash(args: MockResourceArgsWithOptions): Applied {
     const previous = this.live(args.type, args.name);
-    const operation = withReplaceOnChanges(
-      stashOperation(previous, args.inputs),
-      previous,
-      args.inputs,
-      args.options?.replaceOnChanges ?? [],
-    );
+    const { operation } = plannedStep(args, previous);
     const input = args.inputs.input;
     let output: unknown = input;
     if (previous && (operation === "update" || operation === "same")) {
@@ -330,12 +313,7 @@ export class LocalAzureMocks implements pulumi.runtime.Mocks {
 
   private async command(args: MockResourceArgsWithOptions): Promise<Applied> {
     const previous = this.live(args.type, args.name);
-    const operation = withReplaceOnChanges(
-      commandOperation(previous, args.inputs),
-      previous,
-      args.inputs,
-      args.options?.replaceOnChanges ?? [],
-    );
+    const { operation } = plannedStep(args, previous);
     const before = (previous?.outputs ?? {}) as { stdout?: string; stderr?: string };
     if (operation === "same" && previous) {
       const state = { ...args.inputs, stdout: before.stdout ?? "", stderr: before.stderr ?? "" };

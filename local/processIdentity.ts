@@ -1,7 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { processAlive } from "./kept";
 
 /**
  * Which process a PID names, beyond the number: the kernel reuses PIDs, so after a crash or a reboot
@@ -10,6 +9,31 @@ import { processAlive } from "./kept";
  * On Linux both come from /proc (field 22 of /proc/<pid>/stat, clock ticks since boot; the
  * NUL-separated /proc/<pid>/cmdline); elsewhere from `ps` (its start time and arguments).
  */
+
+/**
+ * Whether the process runs. A zombie does not: it has exited and waits for its parent to reap it,
+ * which an init that is only a shell (a container's `bash -c` as PID 1, a CI job without an init)
+ * may never do, and kill(pid, 0) still succeeds on it. Linux says so in /proc/<pid>/stat's state.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: it exists, but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  return processState(pid) !== "Z";
+}
+
+/** The state letter of /proc/<pid>/stat (after the parenthesised command name), or null without /proc. */
+export function processState(pid: number, proc = "/proc"): string | null {
+  try {
+    const stat = readFileSync(join(proc, String(pid), "stat"), "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) || null;
+  } catch {
+    return null;
+  }
+}
 
 export interface ProcessIdentity {
   pid: number;
@@ -39,11 +63,16 @@ export function procIdentity(pid: number, proc = "/proc"): ProcessIdentity | nul
   return { pid, startTime: fields[19], commandLine: cmdline.replace(/\0$/, "").split("\0") };
 }
 
-/** From `ps` (macOS, the BSDs): `lstart` is the start to the second, `args` the command as one line. */
+/**
+ * From `ps` (macOS, the BSDs): `lstart` is the start to the second, `args` the command as one line.
+ * `lstart` is a local time in the locale's words, so `ps` runs in UTC with the C locale: the service
+ * started from a shell with one TZ or LANG is still itself to a `stop` typed in another.
+ */
 export function psIdentity(pid: number): ProcessIdentity | null {
   if (!processAlive(pid)) return null;
+  const fixed = { ...process.env, TZ: "UTC", LC_ALL: "C" };
   const ps = (field: string) =>
-    spawnSync("ps", ["-o", `${field}=`, "-p", String(pid)], { encoding: "utf8" }).stdout?.trim() ?? "";
+    spawnSync("ps", ["-o", `${field}=`, "-p", String(pid)], { encoding: "utf8", env: fixed }).stdout?.trim() ?? "";
   const startTime = ps("lstart");
   const args = ps("args");
   return startTime === "" ? null : { pid, startTime, commandLine: [args] };

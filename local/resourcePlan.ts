@@ -1,12 +1,15 @@
 import { createHash } from "node:crypto";
 import { canonical, diffInputs } from "./armDiff";
-import type { ResourceMapping } from "./armMapping";
-import { isWrappedSecret, redactSecrets, SECRET_PLACEHOLDER } from "./secrets";
+import { mappingFor, type ResourceMapping } from "./armMapping";
+import { isWrappedSecret, redactSecrets, SECRET_PLACEHOLDER, unwrapSecrets } from "./secrets";
+import { privateKeyRequest, TLS_PRIVATE_KEY } from "./tlsResource";
 
 /**
  * What the engine does with one resource of a `pulumi up`, decided from the previous run's state as the
  * engine decides it from its checkpoint: pure functions that the mock runner (local/mocks.ts) calls
- * and tests call directly.
+ * and tests call directly. plannedStep is the whole decision for one registration, for anything else
+ * that must agree with the runner on what a run would do (a preview from the local state, as
+ * `pulumi preview` after an `up`).
  *
  * The local state never holds a secret (local/state.ts), so a secret input is compared by a SHA-256
  * fingerprint kept beside the redacted inputs: a new private key or cloud-init still counts as a change,
@@ -112,17 +115,19 @@ export function commandOperation(previous: PreviousResource | undefined, inputs:
  * or replace; a resource left with initialization errors (created, then its long-running operation
  * failed) is updated even when nothing changed, as the engine "continues awaiting initialization"
  * (pulumi/pulumi pkg/resource/deploy/step_generator.go: hasInitErrors). `name` is the ARM name the
- * resource has (the name input, or the autoname kept in the state), put into both sides as azure-native's
- * Check does, so a replacement under the same name deletes the old resource first.
+ * resource gets now (the name input, or the autoname kept in the state): azure-native's Check puts the
+ * name into the inputs, the old one (its autoname) into the old inputs, so a name given now to a
+ * resource that had an autoname replaces it, and a replacement under the same name deletes the old
+ * resource first.
  */
 export function armOperation(
   mapping: ResourceMapping,
-  previous: PreviousResource | undefined,
+  previous: (PreviousResource & { autoname?: string }) | undefined,
   inputs: unknown,
   name: string,
 ): { operation: Operation; deleteBeforeReplace: boolean } {
   if (!previous) return { operation: "create", deleteBeforeReplace: false };
-  const olds = { [mapping.nameInput]: name, ...storedComparableInputs(previous) };
+  const olds = { [mapping.nameInput]: previous.autoname ?? name, ...storedComparableInputs(previous) };
   const news = { [mapping.nameInput]: name, ...comparableInputs(inputs) };
   const diff = diffInputs(mapping, olds, news);
   if (diff.replaces.length > 0) return { operation: "replace", deleteBeforeReplace: diff.deleteBeforeReplace };
@@ -142,16 +147,73 @@ export function stashOperation(previous: PreviousResource | undefined, inputs: u
   return same(olds.input, news.input) ? "same" : "update";
 }
 
-/** The top-level inputs whose values differ from the previous run's (secrets by fingerprint). */
-export function changedInputs(previous: PreviousResource, inputs: unknown): string[] {
-  const olds = storedComparableInputs(previous);
-  const news = comparableInputs(inputs);
-  return [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((key) => !same(olds[key], news[key])).sort();
+/** A property path as the engine parses it: keys and array indices; "*" stands for any one. */
+export type PropertyPath = Array<string | number>;
+
+/**
+ * A property path in Pulumi's syntax (`a.b`, `a[0].b`, `a[*]`, `a["b.c"]`), as pulumi/pulumi's
+ * resource.ParsePropertyPath reads it; throws on one it would refuse.
+ */
+export function parsePropertyPath(text: string): PropertyPath {
+  const path: PropertyPath = [];
+  let at = 0;
+  const fail = (): never => {
+    throw new Error(`invalid property path ${JSON.stringify(text)}`);
+  };
+  while (at < text.length) {
+    if (text[at] === "[") {
+      // ["a key"] (which may hold "." and "]"), [*] or [0].
+      const bracket = /^\[(?:("(?:[^"\\]|\\.)*")|(\*)|(\d+))\]/.exec(text.slice(at));
+      if (!bracket) return fail();
+      const [whole, quoted, star, index] = bracket;
+      path.push(quoted !== undefined ? (JSON.parse(quoted) as string) : star !== undefined ? "*" : Number(index));
+      at += whole.length;
+      if (text[at] === ".") at++;
+      continue;
+    }
+    let end = at;
+    while (end < text.length && text[end] !== "." && text[end] !== "[") end++;
+    if (end === at) fail();
+    path.push(text.slice(at, end));
+    at = text[end] === "." ? end + 1 : end;
+  }
+  if (path.length === 0) fail();
+  return path;
 }
 
 /**
- * The program's `replaceOnChanges` turns an update into a replacement when a changed input lies on one
- * of its paths ("*" for any), as the engine's applyReplaceOnChanges does (pkg/resource/deploy/step_generator.go).
+ * Whether `path` is at or below `prefix`, "*" in the prefix matching any one key or index: the
+ * engine's PropertyPath.Contains.
+ */
+export function pathContains(prefix: PropertyPath, path: PropertyPath): boolean {
+  return path.length >= prefix.length && prefix.every((key, i) => key === "*" || key === path[i]);
+}
+
+/**
+ * The paths at which the new inputs differ from the previous run's (secrets by fingerprint), as deep
+ * as both sides hold objects or arrays: what a provider's detailed diff names.
+ */
+export function changedPaths(previous: PreviousResource, inputs: unknown): PropertyPath[] {
+  const changed: PropertyPath[] = [];
+  const walk = (olds: unknown, news: unknown, path: PropertyPath) => {
+    if (same(olds, news)) return;
+    if (isRecord(olds) && isRecord(news)) {
+      for (const key of new Set([...Object.keys(olds), ...Object.keys(news)]))
+        walk(olds[key], news[key], [...path, key]);
+    } else if (Array.isArray(olds) && Array.isArray(news)) {
+      for (let i = 0; i < Math.max(olds.length, news.length); i++) walk(olds[i], news[i], [...path, i]);
+    } else {
+      changed.push(path);
+    }
+  };
+  walk(storedComparableInputs(previous), comparableInputs(inputs), []);
+  return changed;
+}
+
+/**
+ * The program's `replaceOnChanges` turns an update into a replacement when a changed input lies at or
+ * below one of its paths (`b.c` replaces on a change of `b.c`, not of `b.d`; "*" for any), as the
+ * engine's applyReplaceOnChanges does with a provider's detailed diff (pkg/resource/deploy/step_generator.go).
  */
 export function withReplaceOnChanges(
   operation: Operation,
@@ -160,9 +222,9 @@ export function withReplaceOnChanges(
   replaceOnChanges: readonly string[],
 ): Operation {
   if (operation !== "update" || !previous || replaceOnChanges.length === 0) return operation;
-  const heads = replaceOnChanges.map((path) => path.split(/[.[]/)[0]);
-  const changed = changedInputs(previous, inputs);
-  return changed.some((key) => heads.includes("*") || heads.includes(key)) ? "replace" : operation;
+  const prefixes = replaceOnChanges.map(parsePropertyPath);
+  const changed = changedPaths(previous, inputs);
+  return changed.some((path) => prefixes.some((prefix) => pathContains(prefix, path))) ? "replace" : operation;
 }
 
 /**
@@ -193,4 +255,62 @@ export function withIgnoredChanges(
     else into[last] = from;
   }
   return result;
+}
+
+/** One registration as the engine plans it: the resource, its new inputs and the options it acts on. */
+export interface Registration {
+  type: string;
+  /** The logical name. */
+  name: string;
+  inputs: Record<string, unknown>;
+  /** local/mockOptions.ts StepOptions; none given: none set. */
+  options?: { replaceOnChanges?: readonly string[]; ignoreChanges?: readonly string[]; deleteBeforeReplace?: boolean };
+}
+
+/** What plannedStep needs of the previous run's entry besides PreviousResource (local/mocks.ts StateEntry). */
+export interface PreviousEntry extends PreviousResource {
+  /** The physical name generated when the program gave none. */
+  autoname?: string;
+  outputs?: unknown;
+}
+
+/**
+ * The engine's step for one registration, from the previous run's entry of that resource (undefined:
+ * none, so a create), as the mock runner takes it: `ignoreChanges` keeps previous values, the
+ * provider's rule decides (azure-native's diff, the command provider's, Pulumi's Stash; a tls key
+ * generated before is kept while its algorithm stays), then `replaceOnChanges` may turn an update into
+ * a replacement. `deleteBeforeReplace` is the provider's answer or the program's option. Throws for a
+ * type the runner does not model.
+ */
+export function plannedStep(
+  registration: Registration,
+  previous: PreviousEntry | undefined,
+): { operation: Operation; deleteBeforeReplace: boolean } {
+  const options = registration.options ?? {};
+  const ignored = options.ignoreChanges ?? [];
+  const inputs = ignored.length > 0 ? withIgnoredChanges(registration.inputs, previous, ignored) : registration.inputs;
+  const asked = options.deleteBeforeReplace === true;
+  const replacing = (operation: Operation) =>
+    withReplaceOnChanges(operation, previous, inputs, options.replaceOnChanges ?? []);
+  const mapping = mappingFor(registration.type);
+  if (mapping) {
+    // The ARM name the resource has: the name input, else the autoname the state keeps.
+    const given = (unwrapSecrets(inputs) as Record<string, unknown>)[mapping.nameInput];
+    const name = typeof given === "string" && given !== "" ? given : (previous?.autoname ?? registration.name);
+    const planned = armOperation(mapping, previous, inputs, name);
+    return { operation: replacing(planned.operation), deleteBeforeReplace: planned.deleteBeforeReplace || asked };
+  }
+  if (registration.type === "command:remote:Command") {
+    return { operation: replacing(commandOperation(previous, inputs)), deleteBeforeReplace: asked };
+  }
+  if (registration.type === "pulumi:index:Stash") {
+    return { operation: replacing(stashOperation(previous, inputs)), deleteBeforeReplace: asked };
+  }
+  if (registration.type === TLS_PRIVATE_KEY) {
+    // The key a previous run generated is kept (as the provider keeps it) while its algorithm stays.
+    const { algorithm } = privateKeyRequest(unwrapSecrets(inputs) as Record<string, unknown>);
+    const before = (previous?.outputs as { algorithm?: unknown } | undefined)?.algorithm;
+    return { operation: !previous ? "create" : before === algorithm ? "same" : "replace", deleteBeforeReplace: asked };
+  }
+  throw new Error(`the runner does not model resource type ${registration.type} (resource ${registration.name})`);
 }

@@ -4,7 +4,7 @@ import { join, relative, resolve } from "node:path";
 import type { Faults, GuestKind } from "../local-azure/index";
 import { readCloud } from "../local-azure/persist";
 import { cloudDir } from "./engineStack";
-import { KEPT_FILE, type KeptLocalAzure, readLiveKept, START_COMMAND } from "./kept";
+import { type KeptLocalAzure, readLiveKept, removeKept, removeStaleKept, START_COMMAND } from "./kept";
 import { type IdentityReader, type ProcessIdentity, processIdentity, sameProcess } from "./processIdentity";
 
 /**
@@ -140,7 +140,7 @@ export function serviceStatus(stateDir: string, identify: IdentityReader = proce
   if (!("service" in named))
     return { stopped: `Local Azure is not running (${pidFile} names ${notTheService(named)})` };
   const pid = named.service.pid;
-  const lookup = readLiveKept(stateDir, (candidate) => identify(candidate) !== null);
+  const lookup = readLiveKept(stateDir, identify);
   if ("none" in lookup || lookup.kept.pid !== pid) return { starting: pid };
   const cloud = readCloud(cloudDir(stateDir));
   if (!cloud || !existsSync(lookup.kept.caBundle)) return { starting: pid };
@@ -218,9 +218,10 @@ export async function startService(
     );
   }
   mkdirSync(dir, { recursive: true });
-  // A pid file that names no service (its process killed with SIGKILL, or the machine restarted, and
-  // the PID maybe another program's now) is stale.
+  // A pid file or kept.json that names no live service or keeper (its process killed with SIGKILL, or
+  // the machine restarted, and the PID maybe another program's now) is stale.
   rmSync(servicePidFile(dir), { force: true });
+  removeStaleKept(dir);
   const logFile = serviceLogFile(dir);
   const log = openSync(logFile, "a", 0o600);
   const child = fork(SERVICE_MAIN, [dir, JSON.stringify(faults ?? {}), guests], {
@@ -279,7 +280,7 @@ export async function stopService(stateDir: string, identify: IdentityReader = p
   while (stillIt()) {
     if (Date.now() > deadline) {
       process.kill(service.pid, "SIGKILL");
-      rmSync(join(dir, KEPT_FILE), { force: true });
+      removeKept(dir);
       rmSync(serviceGuestsFile(dir), { force: true });
       break;
     }

@@ -1,4 +1,5 @@
 import { mappingFor } from "./armMapping";
+import { armFailure } from "./armResource";
 import type { StateEntry } from "./mocks";
 
 /**
@@ -54,12 +55,35 @@ export async function deleteResources(
   }
 }
 
+/** What the stack holds after a run (the state to write), and the error its deletions ended with, if any. */
+export interface Settled {
+  held: StateEntry[];
+  error: string | null;
+}
+
+/** The resources of a previous run that this one does not hold (by ID): what a successful run deletes. */
+function leftBehind(previous: Record<string, StateEntry>, resources: StateEntry[]): StateEntry[] {
+  // By ID: a replacement under a new ID leaves its predecessor behind, while an ID still held is never deleted.
+  const currentIds = new Set(resources.map((entry) => entry.id.toLowerCase()));
+  return Object.values(previous).filter((entry) => !currentIds.has(entry.id.toLowerCase()));
+}
+
+/**
+ * What the stack holds after a run that failed, or that ended before its deletions: both runs'
+ * resources (a failed `pulumi up` deletes nothing, pulumi/pulumi#14740), so that `destroy` finds
+ * everything and the next run reuses every autoname.
+ */
+export function heldAfterFailure(previous: Record<string, StateEntry>, resources: StateEntry[]): StateEntry[] {
+  return [...leftBehind(previous, resources), ...resources];
+}
+
 /**
  * After a run, what the stack holds in its cloud (the state to write). A run that succeeded deletes what
  * the previous run held and this one does not (a resource that left the program, or the one a
  * replacement superseded), dependents first, as `pulumi up` deletes at its end; after a failed run
- * (which deletes nothing, pulumi/pulumi#14740) both runs' resources stay listed, so that `destroy` finds
- * everything.
+ * both runs' resources stay listed (heldAfterFailure). A deletion that fails ends the deletions there,
+ * as it fails `pulumi up`, whose checkpoint still holds what the update created and updated and every
+ * resource it did not delete: so does the state, and the error is the run's.
  */
 export async function settle(
   arm: Pick<CloudArm, "deleteAndWait">,
@@ -67,14 +91,30 @@ export async function settle(
   resources: StateEntry[],
   succeeded: boolean,
   say: (line: string) => void,
-): Promise<StateEntry[]> {
-  // By ID: a replacement under a new ID leaves its predecessor behind, while an ID still held is never deleted.
-  const currentIds = new Set(resources.map((entry) => entry.id.toLowerCase()));
-  const left = Object.values(previous).filter((entry) => !currentIds.has(entry.id.toLowerCase()));
-  if (!succeeded) return [...left, ...resources];
-  if (deletionOrder(left).length > 0) {
-    say("Deleting what the previous run created and this one did not:");
-    await deleteResources(arm, left, say);
+): Promise<Settled> {
+  if (!succeeded) return { held: heldAfterFailure(previous, resources), error: null };
+  const doomed = deletionOrder(leftBehind(previous, resources));
+  if (doomed.length > 0) say("Deleting what the previous run created and this one did not:");
+  for (const [index, entry] of doomed.entries()) {
+    try {
+      await deleteResources(arm, [entry], say);
+    } catch (error) {
+      // This one and those after it stay, in the order they were created.
+      const undeleted = doomed.slice(index).reverse();
+      return {
+        held: [...undeleted, ...resources],
+        error: armFailure("deleting", entry.type, entry.name, error).message,
+      };
+    }
   }
-  return resources;
+  return { held: resources, error: null };
+}
+
+/**
+ * The state a run leaves: what it holds; or null (the state file stays as it was) when it holds
+ * nothing and the previous run's resources are not in this cloud either (it was emptied): a run that
+ * failed before creating anything keeps the autonames and key pairs the state remembers.
+ */
+export function stateToWrite(held: StateEntry[], previousLive: boolean): StateEntry[] | null {
+  return held.length === 0 && !previousLive ? null : held;
 }

@@ -16,6 +16,7 @@ import { ArmClient } from "../local-azure/armClient";
 import { ClientSecretTokenSource } from "../local-azure/entraClient";
 import { generatePrivateKey } from "../local-azure/tlsKeys";
 import { passStepOptionsToMocks } from "./mockOptions";
+import type { StateEntry } from "./mocks";
 import { LocalAzureMocks } from "./mocks";
 import {
   evaluatePolicies,
@@ -29,7 +30,7 @@ import {
 import { previewRegistrations } from "./policyPreview";
 import { SECRET_PLACEHOLDER } from "./secrets";
 import { runRemoteCommand } from "./sshExec";
-import { heldInCloud, settle } from "./stackInCloud";
+import { heldAfterFailure, heldInCloud, settle, stateToWrite } from "./stackInCloud";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 
 const PROJECT = "vm-identity-access";
@@ -79,6 +80,12 @@ interface ResolvedExport {
   secret: boolean;
 }
 
+/**
+ * What the stack holds should the run stop on an error of the runner's own (set once the mocks
+ * exist): as after a failed run, every resource this run made beside the previous run's.
+ */
+let heldSoFar: () => StateEntry[] | null = () => null;
+
 function resolveExport(value: unknown): Promise<ResolvedExport> {
   const output = pulumi.output(value as pulumi.Input<unknown>) as unknown as {
     promise(): Promise<unknown>;
@@ -105,6 +112,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   // Whether the previous run's resources are in this cloud (the kept one, or the service's): then each
   // resource is created, updated or left alone as `pulumi up` would; otherwise all are created.
   const previousLive = await heldInCloud(arm, start.previous);
+  const previousHeld = previousLive ? start.previous : {};
   const mocks = new LocalAzureMocks({
     arm,
     subscriptionId: start.azure.subscriptionId,
@@ -118,6 +126,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     generatePrivateKey,
     onEvent: (event) => void send({ kind: "event", event }),
   });
+  heldSoFar = () => stateToWrite(heldAfterFailure(previousHeld, mocks.resources), previousLive);
   // The policy pack judges each resource again as it registers, its inputs now all known (as
   // `pulumi up` analyzes each step): a mandatory violation fails that resource instead of creating it.
   const registered: RegisteredResource[] = [];
@@ -145,16 +154,16 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     failedAccessCheck: unknown,
   ): Promise<WorkerDone> => {
     const failed = hasMandatory(policyViolations) ? policyError(policyViolations) : error;
-    const held = await settle(arm, previousLive ? start.previous : {}, mocks.resources, failed === null, (line) => {
+    const settled = await settle(arm, previousHeld, mocks.resources, failed === null, (line) => {
       void send({ kind: "progress", line });
     });
     return {
       kind: "done",
       outputs,
-      error: failed,
+      error: failed ?? settled.error,
       failedAccessCheck,
       commandStdouts: mocks.commandStdouts,
-      resources: held,
+      resources: stateToWrite(settled.held, previousLive),
       timeline: mocks.timeline,
       policyViolations,
     };
@@ -229,7 +238,7 @@ process.once("message", (message: WorkerStart) => {
         error: `the local runner failed: ${errorMessage(error)}`,
         failedAccessCheck: null,
         commandStdouts: [],
-        resources: null,
+        resources: heldSoFar(),
         timeline: [],
       }),
     )

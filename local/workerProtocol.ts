@@ -50,7 +50,8 @@ export interface WorkerDone {
   commandStdouts: Array<{ name: string; stdout: string }>;
   /**
    * What the stack holds after the run (local/stackInCloud.ts settle): the state to write; null when
-   * the worker itself failed and cannot tell.
+   * the state stays as it was (the worker failed before it knew anything, or the run holds nothing in
+   * a cloud that no longer holds the previous run's resources: local/worker.ts stateToWrite).
    */
   resources: StateEntry[] | null;
   timeline: TimelineEvent[];

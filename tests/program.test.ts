@@ -3,7 +3,10 @@ import { describe, expect, it, vi } from "vitest";
 import { formerCommandAlias } from "../components/accessCheck";
 import { REVOCATION_PENDING_COMMAND } from "../components/probeCommand";
 import { READER_ROLE_ID, roleAssignmentName } from "../components/roleAssignment";
+import { decodeProbeSettings } from "../components/runCommandPlan";
 import type { VmAccessCheckArgs } from "../components/vmAccessCheck";
+import { diffInputs } from "../local/armDiff";
+import { virtualMachineMapping } from "../local/armMapping/virtualMachine";
 import type { AccessCheck } from "../verify/contract";
 import { stackOutputsSchema } from "../verify/schema";
 import {
@@ -16,6 +19,7 @@ import {
   type ProgramRun,
   type Registration,
   RUN_COMMAND_TYPE,
+  runCommandParameters,
   runProgram,
   SUBSCRIPTION_ID,
   TENANT_ID,
@@ -180,6 +184,7 @@ describe("identity user (the default)", async () => {
       }),
     ]);
     expect(String(result.outputs?.sshPrivateKey)).toContain("BEGIN OPENSSH PRIVATE KEY");
+    expect(stackOutputsSchema.safeParse(result.outputs).success).toBe(true);
   });
 });
 
@@ -493,10 +498,11 @@ async function withCheckDependencies(): Promise<Map<string, string[]>> {
 const SUBNET =
   "/subscriptions/11111111-1111-4111-8111-111111111111/resourceGroups/hub-rg/providers/Microsoft.Network/virtualNetworks/spoke/subnets/workloads";
 const VIA_RUN_COMMAND = { sshAllowedCidr: "", accessCheckVia: "runCommand" };
-const parametersOf = (registration: Registration) =>
-  Object.fromEntries(
-    (registration.inputs.parameters as Array<{ name: string; value: string }>).map((p) => [p.name, p.value]),
-  );
+/** A run command's parameters by name, PROBE_SETTINGS unpacked as the preamble unpacks it. */
+const parametersOf = (registration: Registration): { settings: Record<string, string>; [name: string]: unknown } => {
+  const { PROBE_SETTINGS: settings = "", ...others } = runCommandParameters(registration);
+  return { ...others, settings: decodeProbeSettings(settings) };
+};
 
 describe("accessCheckVia runCommand", async () => {
   const result = await run(VIA_RUN_COMMAND);
@@ -548,15 +554,19 @@ describe("accessCheckVia runCommand", async () => {
     expect(String((runCommand.inputs.source as { script: string }).script)).toContain(
       "vmia_run_probe <<'VMIA_PROBE_SOURCE'",
     );
-    expect(parametersOf(runCommand)).toEqual({
+    // The probe's settings in one parameter (see components/runCommandPlan.ts), which every run sends.
+    expect(runCommand.inputs.parameters).toEqual([
+      { name: "PROBE_SETTINGS", value: expect.any(String) },
+      { name: "PROBE_TRIGGERS", value: expect.stringMatching(/^[0-9a-f]{16}$/) },
+      { name: "PROBE_RUN", value: "1" },
+    ]);
+    expect(parametersOf(runCommand).settings).toEqual({
       ARM_ENDPOINT: ARM,
       MI_CLIENT_ID: identity.clientId,
       SUBSCRIPTION_ID,
       RESOURCE_GROUP: result.outputs?.resourceGroupName,
       PROBE_DEADLINE_SECONDS: "600",
       PROBE_MAX_TEXT_BYTES: "256",
-      PROBE_TRIGGERS: expect.stringMatching(/^[0-9a-f]{16}$/),
-      PROBE_RUN: "1",
     });
   });
 
@@ -569,23 +579,43 @@ describe("accessCheckVia runCommand", async () => {
     expect(stackOutputsSchema.safeParse(result.outputs).success).toBe(true);
   });
 
-  it("keeps SSH keys-only login, with a generated key Azure requires and no host key to pin", () => {
+  it("keeps SSH keys-only login, and the VM keeps the check key and the host key an SSH check would pin", () => {
     const [vm] = ofType(result, "azure-native:compute:VirtualMachine");
     const osProfile = vm.inputs.osProfile as Record<string, unknown>;
-    expect(osProfile).not.toHaveProperty("customData");
     expect(osProfile.linuxConfiguration).toMatchObject({ disablePasswordAuthentication: true });
-    expect(ofType(result, "tls:index/privateKey:PrivateKey").map((key) => key.name)).toEqual(["vmia-admin-key"]);
+    expect(Buffer.from(String(osProfile.customData), "base64").toString()).toContain(
+      `ed25519_public: ssh-ed25519 AAAA${Buffer.from("vmia-vm0-hostkey").toString("base64")}`,
+    );
+    expect(ofType(result, "tls:index/privateKey:PrivateKey").map((key) => key.name)).toEqual([
+      "vmia-admin-key",
+      "vmia-vm0-hostkey",
+    ]);
   });
 
-  it("authorizes only the user's own key when given, and generates none", async () => {
-    const userKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmC4V8kqHnqRZx7S8p7OwPZyNQlzvZpP0tM2hGv3d5n me@laptop";
-    const withKey = await run({ ...VIA_RUN_COMMAND, sshPublicKey: userKey });
-    expectNoRejections(withKey);
-    expect(ofType(withKey, "tls:index/privateKey:PrivateKey")).toEqual([]);
-    const [vm] = ofType(withKey, "azure-native:compute:VirtualMachine");
-    const keys = (vm.inputs.osProfile as { linuxConfiguration: { ssh: { publicKeys: Array<{ keyData: string }> } } })
-      .linuxConfiguration.ssh.publicKeys;
-    expect(keys.map((key) => key.keyData)).toEqual([userKey]);
+  // Azure refuses to change a VM's customData or its authorized keys in place (PropertyChangeNotAllowed):
+  // a change of either replaces the VM, its OS disk and its system identity with it.
+  it.each([
+    ["without sshPublicKey", {}],
+    [
+      "with sshPublicKey",
+      { sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmC4V8kqHnqRZx7S8p7OwPZyNQlzvZpP0tM2hGv3d5n me@laptop" },
+    ],
+  ])("switching the transport either way, %s, leaves the VM as it is: only the exports differ", async (_case, key) => {
+    const overSsh = await run({ ...key });
+    const viaRunCommand = await run({ ...VIA_RUN_COMMAND, ...key });
+    expectNoRejections(overSsh);
+    expectNoRejections(viaRunCommand);
+    const [before] = ofType(overSsh, "azure-native:compute:VirtualMachine");
+    const [after] = ofType(viaRunCommand, "azure-native:compute:VirtualMachine");
+    expect(after.inputs.osProfile).toEqual(before.inputs.osProfile);
+    // As azure-native's Diff decides (Local Azure's table of what ARM cannot change in place): no replacement.
+    expect(diffInputs(virtualMachineMapping, before.inputs, after.inputs).replaces).toEqual([]);
+    expect(diffInputs(virtualMachineMapping, after.inputs, before.inputs).replaces).toEqual([]);
+    // Only what leaves the stack follows the transport.
+    expect(viaRunCommand.outputs?.vms).toEqual([{ name: "vmia-vm0" }]);
+    expect(viaRunCommand.outputs?.sshPrivateKey).toBeUndefined();
+    expect(output<Array<{ publicIp: string }>>(overSsh, "vms")[0].publicIp).toMatch(/^203\.0\.113\./);
+    expect(overSsh.outputs?.sshPrivateKey === undefined).toBe("sshPublicKey" in key);
   });
 
   it("runs every VM's checks, user and system, one run command each, named per VM and identity", async () => {
@@ -616,8 +646,8 @@ describe("accessCheckVia runCommand", async () => {
     );
     expectNoRejections(denied);
     const [runCommand] = ofType(denied, RUN_COMMAND_TYPE);
-    expect(parametersOf(runCommand)).toMatchObject({ PROBE_DEADLINE_SECONDS: "10", PROBE_RUN: "1" });
-    expect(parametersOf(runCommand)).not.toHaveProperty("PROBE_EXPECT");
+    expect(parametersOf(runCommand)).toMatchObject({ settings: { PROBE_DEADLINE_SECONDS: "10" }, PROBE_RUN: "1" });
+    expect(parametersOf(runCommand).settings).not.toHaveProperty("PROBE_EXPECT");
     expect(output<AccessCheck>(denied, "accessCheck")).toMatchObject({ verified: true, expectation: "denied" });
   });
 

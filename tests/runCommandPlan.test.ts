@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { type AccessCheckArgsError, checkSettings, planRun, type RunPlan } from "../components/accessCheckPlan";
 import {
+  decodeProbeSettings,
   type ExistingRunCommand,
+  encodeProbeSettings,
   invocationParameters,
   judgeRun,
   nextProbeRun,
@@ -31,8 +33,8 @@ const plan = (expectation: "granted" | "denied" = "granted", extra: Record<strin
     index: 0,
   });
 
-/** The probe's JSON for the plan's identity: access, or ARM's 403. */
-function report(denied = false): string {
+/** The probe's JSON for the plan's identity: access, or ARM's 403; `run`, the run the preamble says it was. */
+function report(denied = false, run?: Record<string, string>): string {
   return JSON.stringify({
     probeVersion: 1,
     ok: !denied,
@@ -58,8 +60,15 @@ function report(denied = false): string {
     elapsedSeconds: 1.2,
     error: denied ? { stage: "arm", status: 403, code: "AuthorizationFailed", message: "no" } : null,
     runAs: { user: "nobody", uid: 65534 },
+    ...(run !== undefined ? { run } : {}),
   });
 }
+
+/** The run a run command's parameters make, as the preamble reports it in the evidence. */
+const runOf = (parameters: Array<{ name: string; value: string }>) => {
+  const value = (name: string) => parameters.find((p) => p.name === name)?.value as string;
+  return { probeRun: value("PROBE_RUN"), triggers: value("PROBE_TRIGGERS"), settings: value("PROBE_SETTINGS") };
+};
 
 const ran = (output: string, exitCode = 0, extra: Partial<RunCommandInstanceView> = {}): RunCommandInstanceView => ({
   executionState: exitCode === 0 ? "Succeeded" : "Failed",
@@ -94,24 +103,47 @@ describe("runCommandTarget", () => {
 });
 
 describe("the run command's parameters", () => {
-  it("are the probe's variables by name, a small bound on carried text, and the triggers' digest", () => {
+  it("are the probe's settings in one parameter, with a small bound on carried text, and the triggers' digest", () => {
     const digest = triggersDigest(["vm-id", "assignment-id"]);
     expect(digest).toMatch(/^[0-9a-f]{16}$/);
-    expect(invocationParameters(plan().first, digest)).toEqual([
-      { name: "ARM_ENDPOINT", value: "https://management.azure.com" },
-      { name: "MI_CLIENT_ID", value: "c-1" },
-      { name: "SUBSCRIPTION_ID", value: SUB },
-      { name: "RESOURCE_GROUP", value: "app-rg" },
-      { name: "PROBE_DEADLINE_SECONDS", value: "600" },
-      { name: "PROBE_MAX_TEXT_BYTES", value: "256" },
+    const parameters = invocationParameters(plan().first, digest);
+    expect(parameters).toEqual([
+      {
+        name: "PROBE_SETTINGS",
+        value:
+          `ARM_ENDPOINT=https%3A%2F%2Fmanagement.azure.com&MI_CLIENT_ID=c-1&SUBSCRIPTION_ID=${SUB}` +
+          "&RESOURCE_GROUP=app-rg&PROBE_DEADLINE_SECONDS=600&PROBE_MAX_TEXT_BYTES=256",
+      },
       { name: "PROBE_TRIGGERS", value: digest },
     ]);
+    expect(decodeProbeSettings(parameters[0].value)).toEqual({
+      ARM_ENDPOINT: "https://management.azure.com",
+      MI_CLIENT_ID: "c-1",
+      SUBSCRIPTION_ID: SUB,
+      RESOURCE_GROUP: "app-rg",
+      PROBE_DEADLINE_SECONDS: "600",
+      PROBE_MAX_TEXT_BYTES: "256",
+    });
     expect(triggersDigest([])).toBeUndefined();
     expect(triggersDigest(["vm-id", "other"])).not.toBe(digest);
   });
 
+  it("always give every parameter a value (the handler sets no variable for an empty one): no triggers is 'none'", () => {
+    expect(invocationParameters(plan().first)).toContainEqual({ name: "PROBE_TRIGGERS", value: "none" });
+    expect(runCommandBody(plan(), undefined, { probe: SCRIPT }).parameters.every((p) => p.value !== "")).toBe(true);
+  });
+
+  it("encode every byte but A-Z a-z 0-9 . _ ~ - of a value, UTF-8 first, and decode it back", () => {
+    const odd = "rg(1)&x=y%z'q\"w\\v é/";
+    expect(encodeProbeSettings([["RESOURCE_GROUP", odd]])).toBe(
+      "RESOURCE_GROUP=rg%281%29%26x%3Dy%25z%27q%22w%5Cv%20%C3%A9%2F",
+    );
+    expect(decodeProbeSettings(encodeProbeSettings([["RESOURCE_GROUP", odd]]))).toEqual({ RESOURCE_GROUP: odd });
+  });
+
   it("ask for the refusal by PROBE_EXPECT=denied", () => {
-    expect(invocationParameters(plan("denied").first)).toContainEqual({ name: "PROBE_EXPECT", value: "denied" });
+    const [settings] = invocationParameters(plan("denied").first);
+    expect(decodeProbeSettings(settings.value).PROBE_EXPECT).toBe("denied");
   });
 
   it("compare by name and value, whatever the order, PROBE_RUN aside", () => {
@@ -132,11 +164,16 @@ describe("the run command's parameters", () => {
 });
 
 describe("runCommandBody: when the probe runs again", () => {
-  const held = (view: RunCommandInstanceView | undefined, probeRun = "3", p: RunPlan = plan()): ExistingRunCommand => ({
-    parameters: [...invocationParameters(p.first), { name: PROBE_RUN_PARAMETER, value: probeRun }],
-    instanceView: view,
-    provisioningState: "Succeeded",
-  });
+  /** What ARM holds after run `probeRun` of `p` ran: its view from `view`, given the run it was. */
+  const held = (
+    view: (run: Record<string, string>) => RunCommandInstanceView | undefined,
+    probeRun = "3",
+    p: RunPlan = plan(),
+  ): ExistingRunCommand => {
+    const parameters = [...invocationParameters(p.first), { name: PROBE_RUN_PARAMETER, value: probeRun }];
+    return { parameters, instanceView: view(runOf(parameters)), provisioningState: "Succeeded", script: SCRIPT };
+  };
+  const verifying = (run: Record<string, string>) => ran(report(false, run));
 
   it("a first run: PROBE_RUN 1, the deadline plus a minute to time out, the script as given", () => {
     expect(runCommandBody(plan(), undefined, { probe: SCRIPT })).toEqual({
@@ -149,21 +186,27 @@ describe("runCommandBody: when the probe runs again", () => {
   });
 
   it("keeps a last run that verifies what is asked: the same PROBE_RUN, so an identical PUT, and Azure runs nothing", () => {
-    const body = runCommandBody(plan(), held(ran(report())), { probe: SCRIPT });
+    const body = runCommandBody(plan(), held(verifying), { probe: SCRIPT });
     expect(body.keeps).toBe(true);
     expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: "3" });
   });
 
   it.each([
-    ["its evidence did not verify (ARM's 403 where access is expected)", held(ran(report(true), 1))],
-    ["it timed out", held(ran("", 0, { executionState: "TimedOut" }))],
-    ["it has no instance view (a create that failed, recorded as created)", held(undefined)],
-    ["it printed nothing", held(ran("", 3))],
-    ["it ran other parameters", { ...held(ran(report())), parameters: [{ name: PROBE_RUN_PARAMETER, value: "3" }] }],
+    ["its evidence did not verify (ARM's 403 where access is expected)", held((run) => ran(report(true, run), 1))],
+    ["it timed out", held(() => ran("", 0, { executionState: "TimedOut" }))],
+    ["it has no instance view (a create that failed, recorded as created)", held(() => undefined)],
+    ["it printed nothing", held(() => ran("", 3))],
+    ["it ran other parameters", { ...held(verifying), parameters: [{ name: PROBE_RUN_PARAMETER, value: "3" }] }],
     [
       "it ran without PROBE_RUN (someone else's)",
-      { ...held(ran(report())), parameters: invocationParameters(plan().first) },
+      { ...held(verifying), parameters: invocationParameters(plan().first) },
     ],
+    ["its evidence names no run (made before the evidence named its run)", held(() => ran(report()))],
+    ["its evidence is of another run than the one ARM holds", held(() => ran(report(false, runOf([]))))],
+    ["its operation did not succeed", { ...held(verifying), provisioningState: "Failed" }],
+    // A probe upgrade: the update runs the new script, so a preview must not show the old run's verdict.
+    ["it ran another script", { ...held(verifying), script: `${SCRIPT}# an older probe\n` }],
+    ["ARM did not say which script it ran", { ...held(verifying), script: undefined }],
   ])("runs again, PROBE_RUN one up, when %s", (_why, existing) => {
     const body = runCommandBody(plan(), existing, { probe: SCRIPT });
     expect(body.keeps).toBe(false);
@@ -171,14 +214,39 @@ describe("runCommandBody: when the probe runs again", () => {
     expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: nextProbeRun(probeRun) });
   });
 
+  it("runs again when the run ARM holds was accepted and never ran: its instance view is an older run's", () => {
+    // Run 1 ran and verified; then new triggers made PROBE_RUN 2, whose PUT ARM accepted and whose
+    // operation failed before the agent ran anything (agent down, VM stopped): ARM holds run 2's
+    // parameters and run 1's instance view.
+    const p = plan();
+    const run1 = [...invocationParameters(p.first, triggersDigest(["a-1"])), { name: PROBE_RUN_PARAMETER, value: "1" }];
+    const run2 = [...invocationParameters(p.first, triggersDigest(["a-2"])), { name: PROBE_RUN_PARAMETER, value: "2" }];
+    const existing: ExistingRunCommand = {
+      parameters: run2,
+      instanceView: ran(report(false, runOf(run1))),
+      provisioningState: "Failed",
+    };
+    const body = runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["a-2"]));
+    expect(body.keeps).toBe(false);
+    expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: "3" });
+    // Even had the operation been reported a success, run 1's evidence is not run 2's.
+    expect(
+      runCommandBody(p, { ...existing, provisioningState: "Succeeded" }, { probe: SCRIPT }, triggersDigest(["a-2"]))
+        .keeps,
+    ).toBe(false);
+  });
+
   it("runs again when the triggers changed: their digest is a parameter", () => {
     const p = plan();
+    const parameters = [
+      ...invocationParameters(p.first, triggersDigest(["old"])),
+      { name: PROBE_RUN_PARAMETER, value: "2" },
+    ];
     const existing: ExistingRunCommand = {
-      parameters: [
-        ...invocationParameters(p.first, triggersDigest(["old"])),
-        { name: PROBE_RUN_PARAMETER, value: "2" },
-      ],
-      instanceView: ran(report()),
+      parameters,
+      instanceView: ran(report(false, runOf(parameters))),
+      provisioningState: "Succeeded",
+      script: SCRIPT,
     };
     expect(runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["old"])).keeps).toBe(true);
     const changed = runCommandBody(p, existing, { probe: SCRIPT }, triggersDigest(["new"]));
@@ -192,9 +260,14 @@ describe("runCommandBody: when the probe runs again", () => {
     it("runs the quick contract v1 form first, and keeps it while it verifies", () => {
       const first = runCommandBody(quick, undefined, { probe: SCRIPT });
       expect(first.invocation).toEqual(quick.first);
-      expect(first.parameters).toContainEqual({ name: "PROBE_DEADLINE_SECONDS", value: "10" });
-      expect(first.parameters.map((p) => p.name)).not.toContain("PROBE_EXPECT");
-      const kept = runCommandBody(quick, held(ran(report(true), 1), "1", quick), { probe: SCRIPT });
+      const settings = decodeProbeSettings(first.parameters[0].value);
+      expect(settings.PROBE_DEADLINE_SECONDS).toBe("10");
+      expect(settings).not.toHaveProperty("PROBE_EXPECT");
+      const kept = runCommandBody(
+        quick,
+        held((run) => ran(report(true, run), 1), "1", quick),
+        { probe: SCRIPT },
+      );
       expect(kept).toMatchObject({ keeps: true, invocation: quick.first });
     });
 
@@ -202,8 +275,10 @@ describe("runCommandBody: when the probe runs again", () => {
       const pendingEcho: ExistingRunCommand = { parameters: [], instanceView: ran("revocation pending") };
       const body = runCommandBody(quick, pendingEcho, { probe: SCRIPT });
       expect(body.invocation).toEqual(quick.repeat);
-      expect(body.parameters).toContainEqual({ name: "PROBE_EXPECT", value: "denied" });
-      expect(body.parameters).toContainEqual({ name: "PROBE_DEADLINE_SECONDS", value: "600" });
+      expect(decodeProbeSettings(body.parameters[0].value)).toMatchObject({
+        PROBE_EXPECT: "denied",
+        PROBE_DEADLINE_SECONDS: "600",
+      });
       expect(body.parameters.at(-1)).toEqual({ name: PROBE_RUN_PARAMETER, value: "1" });
       expect(body.timeoutInSeconds).toBe(660);
     });
@@ -216,7 +291,7 @@ describe("runCommandBody: when the probe runs again", () => {
       arg: "refusedScopes",
       index: 0,
     });
-    expect(runCommandBody(pending, held(ran(report())), { probe: SCRIPT })).toEqual({
+    expect(runCommandBody(pending, held(verifying), { probe: SCRIPT })).toEqual({
       script: UNPROBED_SCRIPT,
       parameters: [],
       timeoutInSeconds: 60,
@@ -232,6 +307,33 @@ describe("runEvidence and judgeRun: what an instance view proves", () => {
     const verdict = judgeRun(plan(), evidence);
     expect(verdict.verified).toBe(true);
     expect((verdict.probe as { runAs: unknown }).runAs).toEqual({ user: "nobody", uid: 65534 });
+  });
+
+  it("takes only the evidence of the run it was sent for: another run's instance view says whose it is", () => {
+    const sent = { probeRun: "2", triggers: "b".repeat(16), settings: "ARM_ENDPOINT=x" };
+    expect(runEvidence(ran(report(false, sent)), sent)).toEqual({ probe: JSON.parse(report(false, sent)) });
+    const older = { ...sent, probeRun: "1", triggers: "a".repeat(16) };
+    expect(judgeRun(plan(), runEvidence(ran(report(false, older)), sent))).toEqual({
+      probe: report(false, older),
+      checks: [
+        {
+          name: "probe-output",
+          ok: false,
+          detail:
+            `the instance view holds the evidence of another run (PROBE_RUN 1, PROBE_TRIGGERS ${"a".repeat(16)}) than the one ` +
+            `this update sent (PROBE_RUN 2, PROBE_TRIGGERS ${"b".repeat(16)}): the VM's agent has not run it (the VM stopped ` +
+            "or deallocated, its agent not running, or the run command's operation failed before it ran); the next pulumi up runs it again",
+        },
+      ],
+      verified: false,
+    });
+    const otherSettings = { ...sent, settings: "ARM_ENDPOINT=y" };
+    expect(judgeRun(plan(), runEvidence(ran(report(false, otherSettings)), sent)).checks[0].detail).toMatch(
+      /^the instance view holds the evidence of another run \(PROBE_RUN 2, PROBE_TRIGGERS b{16}, other settings\)/,
+    );
+    expect(judgeRun(plan(), runEvidence(ran(report()), sent)).checks[0].detail).toMatch(
+      /^the instance view holds evidence that names no run \(a run command made by an earlier version of this program, or by someone else\) where this update sent PROBE_RUN 2/,
+    );
   });
 
   it("names each failed check when the evidence does not verify, as over SSH", () => {

@@ -12,7 +12,20 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PREAMBLE_PATH, RUN_COMMAND_OUTPUT_LIMIT_BYTES, runCommandScript } from "../components/runCommandPlan";
+import { checkSettings, planRun } from "../components/accessCheckPlan";
+import type { ProbeInvocation } from "../components/probeCommand";
+import {
+  encodeProbeSettings,
+  invocationParameters,
+  PREAMBLE_PATH,
+  PROBE_RUN_PARAMETER,
+  RUN_COMMAND_OUTPUT_LIMIT_BYTES,
+  type RunCommandParameter,
+  runCommandBody,
+  runCommandScript,
+  runIdentity,
+  triggersDigest,
+} from "../components/runCommandPlan";
 import { type Faults, LocalAzure, type SeededVm, seedVm } from "../local-azure";
 import type { ProbeResultV1 } from "../verify/contract";
 import { judgeProbe } from "../verify/judge";
@@ -23,7 +36,8 @@ import { needsTools } from "./support/systemTools";
 /**
  * The run command's script (verify/runCommandPreamble.sh, then verify/probe.sh on its stdin) run for
  * real with bash and curl against Local Azure, as Azure's Linux agent runs it: as a file of root's alone,
- * the probe's settings in the environment (the agent makes named parameters environment variables).
+ * with the run command's parameters in its environment as the handler puts them there (os.Setenv in its
+ * own long-lived process: what a run before set stays, unless this run sets it again).
  * As root it must drop to nobody before the probe's first request; not as root (Local Azure's portable
  * guest) it runs the probe as it is. And the report must fit, with room, in the 4,096 bytes of output
  * Azure keeps.
@@ -47,6 +61,8 @@ const script = runCommandScript(readFileSync(PREAMBLE_PATH, "utf8"), readFileSyn
 let azure: LocalAzure;
 let granted: SeededVm;
 let refused: SeededVm;
+/** A VM with both identities: its system check runs after its user check. */
+let both: SeededVm;
 /** Holds the script (root's alone), a CA bundle anyone may read, and the spies. */
 let work: string;
 let scriptFile: string;
@@ -109,18 +125,46 @@ function run(command: string[], env: Record<string, string>, tools: string): Pro
   });
 }
 
-function settingsFor(vm: SeededVm, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    AZURE_POD_IDENTITY_AUTHORITY_HOST: vm.imdsEndpoint,
-    ARM_ENDPOINT: azure.armEndpoint,
-    MI_CLIENT_ID: vm.userIdentity?.clientId ?? "",
-    SUBSCRIPTION_ID: azure.subscriptionId,
-    RESOURCE_GROUP: vm.resourceGroup,
-    PROBE_DEADLINE_SECONDS: "20",
-    PROBE_MAX_TEXT_BYTES: "256",
-    PROBE_RUN: "1",
-    ...extra,
-  };
+/** The run command's parameters for `vm`, as the component sends them (components/runCommandPlan.ts). */
+function parametersFor(
+  vm: SeededVm,
+  options: { identity?: "user" | "system"; expectation?: "granted" | "denied"; deadlineSeconds?: number } = {},
+): RunCommandParameter[] {
+  const user = (options.identity ?? "user") === "user";
+  const identity = user
+    ? { type: "UserAssigned", ...(vm.userIdentity as NonNullable<SeededVm["userIdentity"]>) }
+    : { type: "SystemAssigned", ...(vm.systemIdentity as NonNullable<SeededVm["systemIdentity"]>) };
+  const { id: resourceId, ...named } = identity as typeof identity & { id?: string };
+  const settings = checkSettings("check", {
+    identity: user ? { ...named, resourceId } : named,
+    armEndpoint: azure.armEndpoint,
+    deadlineSeconds: options.deadlineSeconds ?? 20,
+  });
+  const expectation = options.expectation ?? "granted";
+  const plan = planRun("check", settings, {
+    scope: vm.resourceGroupId,
+    expectation,
+    arg: expectation === "granted" ? "readableScopes" : "refusedScopes",
+    index: 0,
+  });
+  return runCommandBody(plan, undefined, { probe: script }, triggersDigest([vm.vmId])).parameters;
+}
+
+/** The parameters of one invocation as given (a setting no plan would make), PROBE_RUN 1. */
+function parametersOf(invocation: ProbeInvocation): RunCommandParameter[] {
+  return [...invocationParameters(invocation), { name: PROBE_RUN_PARAMETER, value: "1" }];
+}
+
+/**
+ * The environment the handler gives a run command's script after `runs` (the last is this one): each
+ * named parameter with a value set in its own process, in order, an empty one skipped
+ * (run-command-handler-linux internal/exec SetEnvironmentVariables), on top of the VM's own (its IMDS,
+ * as Local Azure's portable guest sets it for every process).
+ */
+function agentEnvironment(vm: SeededVm, ...runs: RunCommandParameter[][]): Record<string, string> {
+  const env: Record<string, string> = { AZURE_POD_IDENTITY_AUTHORITY_HOST: vm.imdsEndpoint };
+  for (const { name, value } of runs.flat()) if (name !== "" && value !== "") env[name] = value;
+  return env;
 }
 
 function expected(vm: SeededVm) {
@@ -139,6 +183,7 @@ beforeAll(async () => {
   azure = await LocalAzure.start({ faults: NO_FAULTS });
   granted = await seedVm(azure, { identity: "user", resourceGroup: "rc-granted-rg", vmName: "vm-rc" });
   refused = await seedVm(azure, { identity: "user", grant: false, resourceGroup: "rc-refused-rg", vmName: "vm-rc2" });
+  both = await seedVm(azure, { identity: "both", resourceGroup: "rc-both-rg", vmName: "vm-rc3" });
   work = mkdtempSync(path.join(tmpdir(), "run-command-script-"));
   chmodSync(work, 0o755);
   // The agent writes the script where only root reads it.
@@ -168,15 +213,27 @@ describe("the run command's script", () => {
 
   describe.skipIf(!asRoot)("started as root, as Azure's agent starts it (needs root: skipped otherwise)", () => {
     it("drops to nobody before the probe's first request, says so in the evidence, and verifies access", async () => {
-      const result = await run(["bash", scriptFile], settingsFor(granted), toolFolder(true));
+      const result = await run(
+        ["bash", scriptFile],
+        agentEnvironment(granted, parametersFor(granted)),
+        toolFolder(true),
+      );
       expect(result.exitCode, result.stderr).toBe(0);
       // Every request of the probe, the first included, was made as nobody.
       expect(result.curlUsers.length).toBeGreaterThanOrEqual(3);
       expect(new Set(result.curlUsers)).toEqual(new Set(["nobody"]));
       expect(result.stdout.endsWith("}\n")).toBe(true);
       expect(result.stdout.trimEnd().split("\n")).toHaveLength(1);
-      const report = JSON.parse(result.stdout) as ProbeResultV1 & { runAs: unknown };
+      const report = JSON.parse(result.stdout) as ProbeResultV1 & { runAs: unknown; run: unknown };
       expect(report.runAs).toEqual({ user: "nobody", uid: 65534 });
+      // The run it was, as its parameters name it: the program takes only the evidence of the run it sent.
+      const parameters = parametersFor(granted);
+      expect(report.run).toEqual(runIdentity(parameters));
+      expect(report.run).toEqual({
+        probeRun: "1",
+        triggers: triggersDigest([granted.vmId]),
+        settings: expect.any(String),
+      });
       expect(report.probeVersion).toBe(1);
       expect(judgeProbe(report, expected(granted), "user", "granted")).toMatchObject({ verified: true });
       // The progress went to stderr, which Azure keeps apart (instanceView.error).
@@ -187,7 +244,7 @@ describe("the run command's script", () => {
     it("proves a refusal the same way, its report as small", async () => {
       const result = await run(
         ["bash", scriptFile],
-        settingsFor(refused, { PROBE_EXPECT: "denied", PROBE_DEADLINE_SECONDS: "20" }),
+        agentEnvironment(refused, parametersFor(refused, { expectation: "denied" })),
         toolFolder(true),
       );
       expect(result.exitCode, result.stderr).toBe(0);
@@ -205,7 +262,7 @@ describe("the run command's script", () => {
       writeFileSync(privateBundle, readFileSync(azure.caCertPath), { mode: 0o644 });
       const result = await run(
         ["bash", scriptFile],
-        settingsFor(granted, { CURL_CA_BUNDLE: privateBundle }),
+        { ...agentEnvironment(granted, parametersFor(granted)), CURL_CA_BUNDLE: privateBundle },
         toolFolder(true),
       );
       expect(result.exitCode, result.stderr).toBe(0);
@@ -215,7 +272,11 @@ describe("the run command's script", () => {
     });
 
     it("refuses to run the probe as root where setpriv is missing: exit 3, one line why, no evidence", async () => {
-      const result = await run(["bash", scriptFile], settingsFor(granted), toolFolder(false));
+      const result = await run(
+        ["bash", scriptFile],
+        agentEnvironment(granted, parametersFor(granted)),
+        toolFolder(false),
+      );
       expect(result.exitCode).toBe(3);
       expect(result.stdout).toBe("");
       expect(result.stderr).toBe(
@@ -230,7 +291,7 @@ describe("the run command's script", () => {
       writeFileSync(path.join(tools, "setpriv"), "#!/bin/bash\necho 'setpriv ran' >&2\nexit 99\n", { mode: 0o755 });
       const result = await run(
         ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/bash", "-s"],
-        settingsFor(granted),
+        agentEnvironment(granted, parametersFor(granted)),
         tools,
       );
       expect(result.exitCode, result.stderr).toBe(0);
@@ -241,7 +302,7 @@ describe("the run command's script", () => {
 
   describe.skipIf(asRoot)("started by a user other than root (as root, the case above plays it)", () => {
     it("runs the probe as that user, and says so", async () => {
-      const result = await run(["bash", "-s"], settingsFor(granted), toolFolder(false));
+      const result = await run(["bash", "-s"], agentEnvironment(granted, parametersFor(granted)), toolFolder(false));
       expect(result.exitCode, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout) as { ok: boolean; runAs: { uid: number } };
       expect(report.ok).toBe(true);
@@ -250,10 +311,133 @@ describe("the run command's script", () => {
   });
 
   it("keeps the probe's report and exit status for bad input (exit 2, no request sent)", async () => {
-    const result = await run(["bash", "-s"], settingsFor(granted, { PROBE_DEADLINE_SECONDS: "0" }), toolFolder(true));
+    const invocation: ProbeInvocation = {
+      form: "granted",
+      settings: {
+        armEndpoint: azure.armEndpoint,
+        subscriptionId: azure.subscriptionId,
+        resourceGroup: granted.resourceGroup,
+        deadlineSeconds: 0,
+      },
+    };
+    const result = await run(["bash", "-s"], agentEnvironment(granted, parametersOf(invocation)), toolFolder(true));
     // Bad input: the probe's own JSON (stage input), exit 2, no request.
     expect(result.exitCode).toBe(2);
     expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { stage: "input" } });
     expect(result.curlUsers).toEqual([]);
+  });
+
+  it("unpacks PROBE_SETTINGS byte for byte as the program encoded it, and sets nothing it does not name", async () => {
+    const values: Array<[string, string]> = [
+      ["ARM_ENDPOINT", "https://127.0.0.1:8443/a b"],
+      ["RESOURCE_GROUP", "rg(1)&x=y%z'q\"w\\v é"],
+      ["PROBE_DEADLINE_SECONDS", "20"],
+    ];
+    const result = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
+      const child = spawn(
+        "bash",
+        [
+          "-c",
+          `source ${JSON.stringify(PREAMBLE_PATH)}; vmia_probe_settings || exit $?; printf '%s\\0' "$ARM_ENDPOINT" "$RESOURCE_GROUP" "$PROBE_DEADLINE_SECONDS" "\${MI_CLIENT_ID-unset}" "\${PROBE_RUN-unset}"`,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH,
+            MI_CLIENT_ID: "left by an earlier run",
+            PROBE_RUN: "7",
+            PROBE_SETTINGS: encodeProbeSettings(values),
+          },
+        },
+      );
+      const out: Buffer[] = [];
+      child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ stdout: Buffer.concat(out).toString("utf8"), code }));
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout.split("\0").slice(0, -1)).toEqual([...values.map(([, value]) => value), "unset", "unset"]);
+  });
+
+  it("refuses to start the probe without its settings: exit 3, one line why, no request", async () => {
+    const withoutSettings = parametersFor(granted).filter((p) => p.name !== "PROBE_SETTINGS");
+    const result = await run(["bash", "-s"], agentEnvironment(granted, withoutSettings), toolFolder(true));
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      "run command: the parameter PROBE_SETTINGS is missing or not NAME=value&NAME=value (values percent-encoded): the probe's settings come only from it\n",
+    );
+    expect(result.curlUsers).toEqual([]);
+  });
+
+  it("refuses to start the probe when its evidence could not name its run: exit 3, no request", async () => {
+    const withoutRun = parametersFor(granted).filter((p) => p.name !== PROBE_RUN_PARAMETER);
+    const result = await run(["bash", "-s"], agentEnvironment(granted, withoutRun), toolFolder(true));
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      "run command: the parameters PROBE_RUN (a number) and PROBE_TRIGGERS (a digest, or none) are missing or malformed: the evidence could not name its run\n",
+    );
+    expect(result.curlUsers).toEqual([]);
+  });
+
+  describe("whatever a run command before it left in the agent's environment", () => {
+    it("checks the system identity after the user one's check: no MI_CLIENT_ID of the user check's reaches the probe", async () => {
+      const userRun = parametersFor(both, { identity: "user" });
+      const systemRun = parametersFor(both, { identity: "system" });
+      const result = await run(["bash", "-s"], agentEnvironment(both, userRun, systemRun), toolFolder(true));
+      expect(result.exitCode, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as ProbeResultV1;
+      expect(report.identity).toEqual({ selector: "system", value: null });
+      const system = both.systemIdentity as NonNullable<SeededVm["systemIdentity"]>;
+      expect(
+        judgeProbe(
+          report,
+          { ...system, resourceGroupId: both.resourceGroupId, resource: `${azure.armEndpoint}/` },
+          "system",
+          "granted",
+        ),
+      ).toMatchObject({ verified: true });
+    });
+
+    it("proves access after a refusal's run on the VM: no PROBE_EXPECT=denied of that run makes it wait for a 403", async () => {
+      const refusalRun = parametersFor(refused, { expectation: "denied", deadlineSeconds: 3 });
+      const grantedRun = parametersFor(granted, { deadlineSeconds: 3 });
+      const result = await run(["bash", "-s"], agentEnvironment(granted, refusalRun, grantedRun), toolFolder(true));
+      expect(result.exitCode, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as ProbeResultV1;
+      expect(judgeProbe(report, expected(granted), "user", "granted")).toMatchObject({ verified: true });
+    });
+
+    it("selects the identity this run names, not also one an earlier run named another way", async () => {
+      const identity = granted.userIdentity as NonNullable<SeededVm["userIdentity"]>;
+      const byObjectId = checkSettings("check", {
+        identity: {
+          type: "UserAssigned",
+          principalId: identity.principalId,
+          tenantId: identity.tenantId,
+          selectBy: "objectId",
+        },
+        armEndpoint: azure.armEndpoint,
+        deadlineSeconds: 20,
+      });
+      const earlier = parametersOf(
+        planRun("check", byObjectId, {
+          scope: granted.resourceGroupId,
+          expectation: "granted",
+          arg: "readableScopes",
+          index: 0,
+        }).first,
+      );
+      const result = await run(
+        ["bash", "-s"],
+        agentEnvironment(granted, earlier, parametersFor(granted)),
+        toolFolder(true),
+      );
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect((JSON.parse(result.stdout) as ProbeResultV1).identity).toEqual({
+        selector: "client_id",
+        value: identity.clientId,
+      });
+    });
   });
 });

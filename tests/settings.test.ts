@@ -143,10 +143,10 @@ describe("accessCheckVia and subnetId", () => {
   it("needs no sshAllowedCidr with runCommand, and takes an existing subnet", () => {
     expect(parseSettings({ accessCheckVia: "runCommand" })).toMatchObject({ accessCheckVia: "runCommand" });
     expect(parseSettings({ accessCheckVia: "runCommand" })).not.toHaveProperty("sshAllowedCidr");
-    expect(parseSettings({ accessCheckVia: "runCommand", subnetId: SUBNET }).subnetId).toBe(SUBNET);
+    expect(parseSettings({ accessCheckVia: "runCommand", subnetId: SUBNET })).toMatchObject({ subnetId: SUBNET });
     // ARM compares IDs case-insensitively, and so does the check.
     const lower = SUBNET.replace("resourceGroups", "resourcegroups").replace("Microsoft.Network", "microsoft.network");
-    expect(parseSettings({ accessCheckVia: "runCommand", subnetId: lower }).subnetId).toBe(lower);
+    expect(parseSettings({ accessCheckVia: "runCommand", subnetId: lower })).toMatchObject({ subnetId: lower });
   });
 
   it("takes the CLI's declared defaults for the SSH settings with runCommand (it cannot tell them from unset)", () => {

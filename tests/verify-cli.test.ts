@@ -234,6 +234,16 @@ describe("npm run verify", () => {
       '{"accessCheck": {"expectation": "granted", "results": []}, "vms": "vm0"}',
       "verify: stdin does not hold an accessCheck output of the expected shape: vms: Expected array, received string\n",
     ],
+    [
+      ["--outputs", "-"],
+      '{"accessCheck": {"expectation": "granted", "results": []}, "vms": [{"name": "vm0", "publicIp": "203.0.113.7"}]}',
+      "verify: stdin does not hold an accessCheck output of the expected shape: vms.0: publicIp and sshCommand come together (a check over SSH) or not at all (through Run Command)\n",
+    ],
+    [
+      ["--outputs", "-"],
+      '{"accessCheck": {"expectation": "granted", "results": []}, "vms": [{"name": "vm0", "publicIp": "203.0.113.7", "sshCommand": "ssh azureuser@203.0.113.7"}, {"name": "vm1"}]}',
+      "verify: stdin does not hold an accessCheck output of the expected shape: vms: every VM has publicIp and sshCommand (a check over SSH), or none has (through Run Command)\n",
+    ],
     [["--stack", ""], "", "verify: --stack needs a stack name, such as --stack dev\n"],
     [["--outputs", "-", "--json", "--markdown"], "{}", "verify: choose one format: --json or --markdown\n"],
   ])("exits 2 with exactly this message for %j", async (argv, stdin, message) => {

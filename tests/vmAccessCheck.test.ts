@@ -4,13 +4,14 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { PROBE_SCRIPT_PATH } from "../components/accessCheck";
 import { REVOCATION_PENDING_COMMAND } from "../components/probeCommand";
 import { roleAssignmentName } from "../components/roleAssignment";
-import { PREAMBLE_PATH, runCommandScript, triggersDigest } from "../components/runCommandPlan";
+import { encodeProbeSettings, PREAMBLE_PATH, runCommandScript, triggersDigest } from "../components/runCommandPlan";
 import { type NamedCheck, VmAccessCheck, type VmAccessCheckArgs } from "../components/vmAccessCheck";
 import { unwrapSecrets } from "../local/secrets";
 import type { ProbeResultV1 } from "../verify/contract";
 import {
   GET_RUN_COMMAND,
   type HeldRunCommand,
+  preambleOutput,
   probeSettingsOf,
   RUN_COMMAND_TYPE,
   withRegistrationFailuresExpected,
@@ -47,10 +48,14 @@ interface World {
   refused: string[];
   oid?: string;
   grants?: Set<string>;
+  /** When ARM made each grant (its createdOn): a grant deleted and made again under its name is another instance. */
+  grantsCreatedOn?: Map<string, string>;
   stashes?: Map<string, unknown>;
   runCommands?: Map<string, HeldRunCommand>;
   /** Rewrites a run command's output before it is held (evidence cut short, say). */
   output?: (output: string) => string;
+  /** The VM's agent runs nothing: ARM takes a run command's PUT, and its instance view stays the last run's. */
+  agentDown?: boolean;
 }
 
 /** Registrations and invokes in order: `register <type> <name>`, `invoke <token> <name>`. */
@@ -102,11 +107,18 @@ function putRunCommand(name: string, inputs: Record<string, unknown>, world: Wor
   const parameters = (inputs.parameters ?? []) as Array<{ name: string; value: string }>;
   const held = runCommands.get(name);
   if (held && held.script === script && JSON.stringify(held.parameters) === JSON.stringify(parameters)) return;
+  if (world.agentDown) {
+    const view = held?.instanceView ?? { executionState: "Pending", exitCode: 0, output: "", error: "" };
+    runCommands.set(name, { script, parameters, instanceView: view, runs: held?.runs ?? 0 });
+    return;
+  }
   const probes = script.includes("vmia_run_probe");
   const { stdout, exit } = probes
     ? probeJson({ type: RUN_COMMAND_TYPE, name, inputs }, world)
     : { stdout: "revocation pending", exit: 0 };
-  const output = world.output ? world.output(`${stdout}\n`) : `${stdout}\n`;
+  // The preamble names the run in the evidence (verify/runCommandPreamble.sh).
+  const reported = probes ? preambleOutput(stdout, parameters) : stdout;
+  const output = world.output ? world.output(`${reported}\n`) : `${reported}\n`;
   runCommands.set(name, {
     script,
     parameters,
@@ -156,7 +168,13 @@ async function useMocks(world: World, preview = false): Promise<void> {
         if (args.token === "azure-native:authorization:getRoleAssignment") {
           const id = `${args.inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${args.inputs.roleAssignmentName}`;
           if (!world.grants?.has(id)) throw notFound(id);
-          return { id, name: args.inputs.roleAssignmentName, scope: args.inputs.scope };
+          const createdOn = world.grantsCreatedOn?.get(id);
+          return {
+            id,
+            name: args.inputs.roleAssignmentName,
+            scope: args.inputs.scope,
+            ...(createdOn ? { createdOn } : {}),
+          };
         }
         if (args.token === GET_RUN_COMMAND) {
           const held = world.runCommands?.get(String(args.inputs.runCommandName));
@@ -427,12 +445,17 @@ describe("VmAccessCheck through Run Command", () => {
       location: "westeurope",
       source: { script: SCRIPT },
       parameters: [
-        { name: "ARM_ENDPOINT", value: ARM },
-        { name: "MI_CLIENT_ID", value: CLIENT },
-        { name: "SUBSCRIPTION_ID", value: SUB },
-        { name: "RESOURCE_GROUP", value: "app-rg" },
-        { name: "PROBE_DEADLINE_SECONDS", value: "600" },
-        { name: "PROBE_MAX_TEXT_BYTES", value: "256" },
+        {
+          name: "PROBE_SETTINGS",
+          value: encodeProbeSettings([
+            ["ARM_ENDPOINT", ARM],
+            ["MI_CLIENT_ID", CLIENT],
+            ["SUBSCRIPTION_ID", SUB],
+            ["RESOURCE_GROUP", "app-rg"],
+            ["PROBE_DEADLINE_SECONDS", "600"],
+            ["PROBE_MAX_TEXT_BYTES", "256"],
+          ]),
+        },
         { name: "PROBE_TRIGGERS", value: triggersDigest(["vm-id"]) },
         { name: "PROBE_RUN", value: "1" },
       ],
@@ -443,6 +466,26 @@ describe("VmAccessCheck through Run Command", () => {
     // `pulumi up --replace` deletes it before creating it again under its one name: a fresh run.
     expect(childOptions.get("app-check")?.deleteBeforeReplace).toBe(true);
   });
+
+  it("waits for the run command as long as its timeout allows, said to azure-native, not left to its 2-hour default", async () => {
+    const check = new VmAccessCheck("app-check", viaRunCommand({ deadlineSeconds: 5340 }), {
+      transformations: [capture],
+    });
+    expect(await settle(check.verified)).toBe(true);
+    expect(runCommands()[0].inputs.timeoutInSeconds).toBe(5400);
+    expect(childOptions.get("app-check")?.customTimeouts).toEqual({ create: "100m", update: "100m" });
+  });
+
+  it(
+    "refuses a deadline longer than a run command may take, naming it and what is allowed",
+    failing(async () => {
+      const check = new VmAccessCheck("app-check", viaRunCommand({ deadlineSeconds: 5341, failOnMismatch: true }));
+      await expect(settle(check.verified)).rejects.toThrow(
+        "VmAccessCheck app-check: deadlineSeconds = 5341 is longer than a check through Run Command may take: at most 5340 (the run command's timeout is the deadline plus 60 s, and 90 minutes is the one limit Azure documents for a run command)",
+      );
+      expect(runCommands()).toEqual([]);
+    }),
+  );
 
   it("reads the run command before declaring it, and its instance view after it ran", async () => {
     const check = new VmAccessCheck("app-check", viaRunCommand());
@@ -557,11 +600,42 @@ describe("VmAccessCheck through Run Command", () => {
       expect(world.runCommands?.get("app-check")?.runs).toBe(2);
     });
 
+    it(
+      "a run ARM took and the VM's agent never ran fails naming whose evidence the instance view holds, and the next update runs it",
+      failing(async () => {
+        await update({ triggers: ["assignment-1"] });
+        world.agentDown = true;
+        await useMocks(world);
+        const check = new VmAccessCheck(
+          "app-check",
+          viaRunCommand({ triggers: ["assignment-2"], failOnMismatch: true }),
+        );
+        await expect(settle(check.verified)).rejects.toThrow(
+          /app-vm \(user\): probe-output: the instance view holds the evidence of another run \(PROBE_RUN 1, PROBE_TRIGGERS [0-9a-f]{16}\) than the one this update sent \(PROBE_RUN 2, PROBE_TRIGGERS [0-9a-f]{16}\): the VM's agent has not run it/,
+        );
+        world.agentDown = false;
+        const healed = await update({ triggers: ["assignment-2"] });
+        expect(healed.verified).toBe(true);
+        expect(probeRun(healed.runCommand)).toBe("3");
+        expect(world.runCommands?.get("app-check")?.runs).toBe(2);
+      }),
+    );
+
     it("a run whose evidence is from other inputs runs again (a trigger changed)", async () => {
       await update({ triggers: ["assignment-1"] });
       const changed = await update({ triggers: ["assignment-2"] });
       expect(probeRun(changed.runCommand)).toBe("2");
       expect(world.runCommands?.get("app-check")?.runs).toBe(2);
+    });
+
+    it("a preview after a probe upgrade leaves the verdict unknown: the update runs the new script", async () => {
+      await update();
+      const held = world.runCommands?.get("app-check") as HeldRunCommand;
+      world.runCommands?.set("app-check", { ...held, script: `${held.script}# the probe before the upgrade\n` });
+      await useMocks(world, true);
+      const check = new VmAccessCheck("app-check", viaRunCommand());
+      expect(await (check.verified as unknown as { isKnown: Promise<boolean> }).isKnown).toBe(false);
+      expect(world.runCommands?.get("app-check")?.runs).toBe(1);
     });
 
     it("a preview of a run that must be repeated leaves its verdict unknown: the update decides", async () => {
@@ -697,6 +771,36 @@ describe("VmAccessCheck watching the grant its refused scopes wait for", () => {
   );
 
   it(
+    "a grant made again after an earlier revocation left its stashes starts over at pending, even under the same name",
+    failing(async () => {
+      // A revocation reached its second update, and every update after it failed (its stashes were never
+      // deleted); the grant went, and was made again under its one GUID name: another instance.
+      world.grantsCreatedOn = new Map([[GRANT, "2026-11-02T08:15:00.0000000Z"]]);
+      await update();
+      const again = await update();
+      expect(again.checks.map((c) => c.name)).toEqual(["revocation-pending"]);
+      world.grantsCreatedOn = new Map([[GRANT, "2026-12-06T09:30:00.0000000Z"]]);
+      const revokedAgain = await update();
+      expect(revokedAgain.error).toBeUndefined();
+      expect(revokedAgain.checks).toEqual([
+        {
+          scope: RG,
+          name: "revocation-pending",
+          ok: false,
+          detail: `the grant on ${RG} is removed at the end of this update, after the check: run pulumi up again to prove the denial`,
+        },
+      ]);
+      // Its own stash, named for this instance; the earlier instance's are no longer registered (Pulumi deletes them).
+      expect(revokedAgain.stashes).toHaveLength(1);
+      expect(revokedAgain.stashes[0]).toMatch(/^app-check-grant-seen-[0-9a-f]{8}$/);
+      expect(again.stashes.every((stash) => !revokedAgain.stashes.includes(stash))).toBe(true);
+      // And it still reaches "not going away" if this instance stays.
+      await update();
+      expect((await update()).error).toContain("grant-removed");
+    }),
+  );
+
+  it(
     "gone from the start: the refusal is probed at once and no stash is made",
     failing(async () => {
       world.grants = new Set();
@@ -740,8 +844,36 @@ describe("VmAccessCheck watching the grant its refused scopes wait for", () => {
         viaRunCommand({ readableScopes: [], refusedScopes: [RG], grant: { roleAssignmentId: GRANT } }),
       );
       expect(await settle(proven.verified)).toBe(true);
-      expect(runCommands()[0].inputs.parameters).toContainEqual({ name: "PROBE_EXPECT", value: "denied" });
+      expect(probeSettingsOf(runCommands()[0]).PROBE_EXPECT).toBe("denied");
       expect(runCommands()[0].inputs.parameters).toContainEqual({ name: "PROBE_RUN", value: "1" });
+    }),
+  );
+
+  it(
+    "says which Pulumi CLI it needs when the engine has no builtin Stash, before registering one",
+    failing(async () => {
+      await useMocks(world);
+      // An engine before v3.208.0 answers no for the resource option that release brought with Stash.
+      const monitor = pulumi.runtime.getMonitor() as unknown as {
+        supportsFeature(request: { getId(): string }, done: (error: null, answer: object) => void): void;
+      };
+      const supportsFeature = vi
+        .spyOn(monitor, "supportsFeature")
+        .mockImplementation((request, done) =>
+          done(null, { getHassupport: () => request.getId() !== "replacementTrigger" }),
+        );
+      try {
+        const check = new VmAccessCheck(
+          "app-check",
+          args({ readableScopes: [], refusedScopes: [RG], grant: { roleAssignmentId: GRANT }, failOnMismatch: true }),
+        );
+        await expect(settle(check.checks)).rejects.toThrow(
+          `VmAccessCheck app-check: the role assignment ${GRANT} is still there, and proving its revocation needs Pulumi's builtin Stash resource (pulumi:index:Stash), which the Pulumi CLI has from v3.208.0 on; the engine running this update has not (it would fail with "unrecognized resource type 'pulumi:index:Stash'" before Pulumi's deletes, in every update): upgrade the Pulumi CLI (pulumi version shows yours)`,
+        );
+        expect(registered.filter((r) => r.type === "pulumi:index:Stash")).toEqual([]);
+      } finally {
+        supportsFeature.mockRestore();
+      }
     }),
   );
 

@@ -104,13 +104,20 @@ export const stackOutputsSchema = z
       .passthrough()
       .nullable()
       .optional(),
-    // Through Run Command the VMs have no public IP and no SSH command (DESIGN.md "Output contract").
+    // Over SSH every VM has a public IP and an SSH command; through Run Command none has either (DESIGN.md
+    // "Output contract").
     vms: z
       .array(
         z
           .object({ name: z.string(), publicIp: z.string().optional(), sshCommand: z.string().optional() })
-          .passthrough(),
+          .passthrough()
+          .refine((vm) => (vm.publicIp === undefined) === (vm.sshCommand === undefined), {
+            message: "publicIp and sshCommand come together (a check over SSH) or not at all (through Run Command)",
+          }),
       )
+      .refine((vms) => new Set(vms.map((vm) => vm.publicIp === undefined)).size <= 1, {
+        message: "every VM has publicIp and sshCommand (a check over SSH), or none has (through Run Command)",
+      })
       .optional(),
     sshPrivateKey: z.string().optional(),
   })

@@ -161,6 +161,9 @@ export function azureNativeProvider(options: AzureNativeProviderOptions): provid
     });
     let answer: { body: unknown };
     try {
+      // azure-native's wait: the request's timeout, else two hours (local/armPut.ts). @pulumi/pulumi/provider's
+      // server hands create and update no timeout (create(urn, inputs)), so the stand-in has the two hours,
+      // which is azure-native's wait for this program: it sets no customTimeouts.
       answer = await putResource(options.arm, plan.request.path, plan.request.body);
     } catch (error) {
       const failure = armFailure(verb, type, name, error);

@@ -27,12 +27,16 @@ export const virtualMachineMapping: ResourceMapping = {
   pathInputs: ["resourceGroupName", "vmName"],
   topLevel: ["location", "tags", "identity", "zones", "plan", "extendedLocation", "placement"],
   // Create-only in the compute spec (x-ms-mutability create/read, or "cannot be updated after the VM is
-  // created" in its descriptions); the image and security type are chosen at creation.
+  // created" in its descriptions); the image and security type are chosen at creation. The authorized
+  // keys too: ARM answers PropertyChangeNotAllowed "Changing property 'linuxConfiguration.ssh.publicKeys'
+  // is not allowed." (recorded in terraform-provider-azurerm internal/services/compute/ssh_keys.go,
+  // whose admin_ssh_key is ForceNew on a VM for that reason).
   forceNew: [
     "zones",
     "osProfile.adminUsername",
     "osProfile.computerName",
     "osProfile.customData",
+    "osProfile.linuxConfiguration.ssh.publicKeys",
     "storageProfile.imageReference",
     "storageProfile.osDisk.createOption",
     "securityProfile.securityType",

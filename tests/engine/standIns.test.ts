@@ -143,6 +143,29 @@ describe("azure-native stand-in: Diff (old inputs against new inputs)", () => {
     expect(admin.replaces).toEqual(["osProfile.adminUsername"]);
   });
 
+  it("replaces a VM whose authorized keys change, and updates in place what else linuxConfiguration holds", () => {
+    const keys = (...keyData: string[]) => ({
+      ...vmInputs,
+      osProfile: {
+        ...vmInputs.osProfile,
+        linuxConfiguration: {
+          disablePasswordAuthentication: true,
+          ssh: { publicKeys: keyData.map((line) => ({ path: "/home/azureuser/.ssh/authorized_keys", keyData: line })) },
+        },
+      },
+    });
+    expect(
+      diffInputs(table(VM), keys("ssh-ed25519 AAAAone"), keys("ssh-ed25519 AAAAone", "ssh-ed25519 AAAAtwo")),
+    ).toEqual({
+      changed: ["osProfile"],
+      replaces: ["osProfile.linuxConfiguration.ssh.publicKeys"],
+      deleteBeforeReplace: true,
+    });
+    const patched = keys("ssh-ed25519 AAAAone");
+    (patched.osProfile.linuxConfiguration as Record<string, unknown>).patchSettings = { patchMode: "ImageDefault" };
+    expect(diffInputs(table(VM), keys("ssh-ed25519 AAAAone"), patched).replaces).toEqual([]);
+  });
+
   it("replaces a role assignment whose scope, principal or role changes (ARM refuses to update them)", () => {
     const role = {
       scope: RG_ID,

@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { validateWorkflow } from "@action-validator/core";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -24,7 +26,15 @@ function ciCommands(): Record<string, string> {
     ]),
   );
 }
-type Step = { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, string | number> };
+type Step = {
+  name?: string;
+  id?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  env?: Record<string, string>;
+  with?: Record<string, string | number>;
+};
 type Workflow = {
   on: Record<string, unknown>;
   permissions: Record<string, string>;
@@ -93,6 +103,56 @@ describe("GitHub workflows", () => {
       run: 'npm run --silent verify -- --local --markdown >> "$GITHUB_STEP_SUMMARY"',
     });
     expect(workflow.permissions).toEqual({ contents: "read" });
+  });
+
+  it("ci's guest job needs DEBIAN_MIRROR: without it a fork skips the tiers saying why, this repository fails", () => {
+    const workflow = parse(read("ci.yml")) as Workflow;
+    const steps = workflow.jobs.guest.steps;
+    const mirror = steps.findIndex((step) => step.id === "mirror");
+    expect(steps[mirror]).toMatchObject({
+      run: "bash scripts/ciGuestMirror.sh",
+      env: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+        DEBIAN_MIRROR: "${{ vars.DEBIAN_MIRROR }}",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+        FROM_FORK: "${{ github.event.repository.fork || github.event.pull_request.head.repo.fork || false }}",
+      },
+    });
+    // Only the checkout comes first; every later step waits for the answer.
+    expect(steps.slice(0, mirror).map((step) => step.uses)).toEqual(["actions/checkout@v4"]);
+    for (const step of steps.slice(mirror + 1))
+      expect(step.if, step.name ?? step.uses).toBe("steps.mirror.outputs.run == 'true'");
+
+    const dir = mkdtempSync(join(tmpdir(), "ci-mirror-"));
+    try {
+      const decide = (env: Record<string, string>) => {
+        const output = join(dir, `output-${Object.keys(env).length}-${env.FROM_FORK}`);
+        writeFileSync(output, "");
+        const run = spawnSync("bash", ["scripts/ciGuestMirror.sh"], {
+          encoding: "utf8",
+          env: { PATH: process.env.PATH, GITHUB_OUTPUT: output, ...env },
+        });
+        return { code: run.status, stdout: run.stdout, output: readFileSync(output, "utf8") };
+      };
+      expect(decide({ DEBIAN_MIRROR: "http://mirror.invalid/debian", FROM_FORK: "false" })).toEqual({
+        code: 0,
+        stdout: "",
+        output: "run=true\n",
+      });
+      const how = "set the repository variable DEBIAN_MIRROR to a Debian mirror's URL (…/debian), as docs/ci.md says";
+      expect(decide({ FROM_FORK: "true" })).toEqual({
+        code: 0,
+        stdout: `::notice title=guest tier skipped::no DEBIAN_MIRROR in a fork or a pull request from one (GitHub passes no repository variables to those), so the real guests' image cannot be built here; to run the guest tier in a fork, ${how}\n`,
+        output: "run=false\n",
+      });
+      expect(decide({ FROM_FORK: "false" })).toEqual({
+        code: 1,
+        stdout: `::error title=guest tier cannot run::DEBIAN_MIRROR is not set: ${how}\n`,
+        output: "",
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it(".ci/run runs the README's commands, lints with every linter and fails a tier that skips a test", () => {

@@ -105,6 +105,26 @@ describe("a process's identity", () => {
     expect(psIdentity(gone)).toBeNull();
   });
 
+  it("from ps, is the same whatever the time zone and locale of the shell that asks", () => {
+    // The shell's TZ and LANG are this process's environment, which ps inherits.
+    const saved = { TZ: process.env.TZ, LANG: process.env.LANG, LC_ALL: process.env.LC_ALL };
+    const asked = (TZ: string, LANG: string) => {
+      Object.assign(process.env, { TZ, LANG, LC_ALL: LANG });
+      return psIdentity(process.pid);
+    };
+    try {
+      const utc = asked("UTC", "C");
+      expect(utc?.startTime).toMatch(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
+      expect(asked("Asia/Tokyo", "C")).toEqual(utc);
+      expect(asked("America/Los_Angeles", "de_DE.UTF-8")).toEqual(utc);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it("of this very process, read from the running system, names this process", () => {
     const self = processIdentity(process.pid);
     expect(self?.pid).toBe(process.pid);

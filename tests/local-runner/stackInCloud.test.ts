@@ -27,7 +27,7 @@ describe("settle: what a run deletes at its end", () => {
     const held = await settle(arm, byKey([group, reader, check("c1")]), [group, check("c2")], true, (l) =>
       lines.push(l),
     );
-    expect(held).toEqual([group, check("c2")]);
+    expect(held).toEqual({ held: [group, check("c2")], error: null });
     expect(callsOf(arm)).toEqual([`DELETE ${reader.id}?api-version=2022-04-01`]);
     expect(lines[0]).toBe("Deleting what the previous run created and this one did not:");
     expect(lines[1]).toMatch(/^ {2}- azure-native:authorization:RoleAssignment {2}vmia-user-reader {2}\d+\.\d\ds$/);
@@ -36,7 +36,7 @@ describe("settle: what a run deletes at its end", () => {
   it("after a failed run deletes nothing and keeps both runs' resources listed", async () => {
     const arm = fakeArm();
     const held = await settle(arm, byKey([group, reader]), [group], false, () => undefined);
-    expect(held).toEqual([reader, group]);
+    expect(held).toEqual({ held: [reader, group], error: null });
     expect(arm.calls).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import {
   armOperation,
   commandOperation,
   comparableInputs,
+  plannedStep,
   stashOperation,
   storedComparableInputs,
   storedInputs,
@@ -322,5 +323,79 @@ describe("resourcePlan (pure)", () => {
     });
     expect(stashOperation(storedInputs({ input: 1 }), { input: 1 })).toBe("same");
     expect(stashOperation(storedInputs({ input: 1 }), { input: 2 })).toBe("update");
+  });
+});
+
+describe("plannedStep: the runner's whole decision for one registration, for anyone who must agree with it", () => {
+  const group = (inputs: Record<string, unknown>) => ({
+    type: "azure-native:resources:ResourceGroup",
+    name: "rg",
+    inputs,
+  });
+
+  it("creates what the previous run did not hold, and types it does not model are refused", () => {
+    expect(plannedStep(group({ location: "eastus" }), undefined)).toEqual({
+      operation: "create",
+      deleteBeforeReplace: false,
+    });
+    expect(() => plannedStep({ type: "aws:s3:Bucket", name: "b", inputs: {} }, undefined)).toThrow(
+      "the runner does not model resource type aws:s3:Bucket (resource b)",
+    );
+  });
+
+  it("an ARM resource: azure-native's diff, with the autoname the state keeps as its name", () => {
+    const previous = { ...storedInputs({ location: "eastus" }), autoname: "rg1a2b3c4d" };
+    expect(plannedStep(group({ location: "eastus" }), previous).operation).toBe("same");
+    expect(plannedStep(group({ location: "westus" }), previous)).toEqual({
+      operation: "replace",
+      deleteBeforeReplace: true,
+    });
+    // A name given now to a resource that had an autoname: another resource, as azure-native's Check and Diff see it.
+    expect(plannedStep(group({ location: "eastus", resourceGroupName: "other" }), previous)).toEqual({
+      operation: "replace",
+      deleteBeforeReplace: false,
+    });
+  });
+
+  it("sees a changed secret, which the stored inputs only hold redacted", () => {
+    const previous = storedInputs({ create: "probe", environment: wrapSecret({ TOKEN: "a" }) });
+    const command = (environment: unknown) => ({
+      type: "command:remote:Command",
+      name: "check",
+      inputs: { create: "probe", environment },
+    });
+    expect(plannedStep(command(wrapSecret({ TOKEN: "a" })), previous).operation).toBe("same");
+    expect(plannedStep(command(wrapSecret({ TOKEN: "b" })), previous).operation).toBe("update");
+  });
+
+  it("takes the program's options: ignoreChanges, replaceOnChanges, deleteBeforeReplace", () => {
+    const previous = storedInputs({ create: "a", stdin: "x" });
+    const command = (inputs: Record<string, unknown>, options: Record<string, unknown>) => ({
+      type: "command:remote:Command",
+      name: "c",
+      inputs,
+      options,
+    });
+    expect(plannedStep(command({ create: "a", stdin: "y" }, { ignoreChanges: ["stdin"] }), previous).operation).toBe(
+      "same",
+    );
+    expect(plannedStep(command({ create: "b", stdin: "x" }, { replaceOnChanges: ["create"] }), previous)).toEqual({
+      operation: "replace",
+      deleteBeforeReplace: false,
+    });
+    expect(plannedStep(command({ create: "b", stdin: "x" }, { deleteBeforeReplace: true }), previous)).toEqual({
+      operation: "update",
+      deleteBeforeReplace: true,
+    });
+  });
+
+  it("a Stash updates on a new input; a tls key is kept while its algorithm stays", () => {
+    const stash = (input: unknown) => ({ type: "pulumi:index:Stash", name: "s", inputs: { input } });
+    expect(plannedStep(stash(1), storedInputs({ input: 1 })).operation).toBe("same");
+    expect(plannedStep(stash(2), storedInputs({ input: 1 })).operation).toBe("update");
+    const key = (algorithm: string) => ({ type: "tls:index/privateKey:PrivateKey", name: "k", inputs: { algorithm } });
+    const generated = { ...storedInputs({ algorithm: "ED25519" }), outputs: { algorithm: "ED25519" } };
+    expect(plannedStep(key("ED25519"), generated).operation).toBe("same");
+    expect(plannedStep(key("RSA"), generated).operation).toBe("replace");
   });
 });

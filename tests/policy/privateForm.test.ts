@@ -1,7 +1,8 @@
+import type { PolicyResource } from "@pulumi/policy";
 import { describe, expect, it, vi } from "vitest";
 import { evaluatePolicies, evaluateStack, type RegisteredResource } from "../../local/policyCheck";
 import { securityPolicies } from "../../policy/policies";
-import { privateFormNoInboundPath } from "../../policy/privateForm";
+import { isPrivateForm, privateFormNoInboundPath } from "../../policy/privateForm";
 import { type ProgramRun, runProgram } from "../support/programMocks";
 
 /**
@@ -79,8 +80,66 @@ describe("run-command-no-inbound-path", async () => {
     ]);
   });
 
+  it("rejects a VM's inline network interface with a public IP configuration", async () => {
+    const inline = edited(runCommand, (resource) => {
+      if (resource.type !== "azure-native:compute:VirtualMachine") return;
+      (resource.inputs as { networkProfile: Record<string, unknown> }).networkProfile = {
+        networkApiVersion: "2020-11-01",
+        networkInterfaceConfigurations: [
+          {
+            name: "inline-nic",
+            ipConfigurations: [
+              { name: "private", subnet: { id: UNKNOWN } },
+              { name: "public", subnet: { id: UNKNOWN }, publicIPAddressConfiguration: { name: "pip" } },
+            ],
+          },
+        ],
+      };
+    });
+    expect(await only(inline)).toEqual([
+      `virtual machine "vmia-vm0": networkProfile.networkInterfaceConfigurations[0].ipConfigurations[1].publicIPAddressConfiguration is set; ${WHY}: no network interface may carry a public IP (a NAT gateway's own public IP is allowed)`,
+    ]);
+  });
+
   it("leaves the SSH form alone: its NIC carries the public IP the check dials", async () => {
     expect(overSsh.registrations.map((r) => r.type)).toContain("command:remote:Command");
     expect(await only(edited(overSsh))).toEqual([]);
+  });
+});
+
+describe("which resources say the stack is in the private form", () => {
+  const CHECK = "vm-identity-access:index:VmAccessCheck";
+  /** A resource as Pulumi's analyzer hands it over, with its parent (offline, the evaluator knows none). */
+  const resource = (type: string, name: string, parentType?: string): PolicyResource =>
+    ({
+      type,
+      name,
+      urn: `urn:pulumi:stack::project::${type}::${name}`,
+      props: {},
+      ...(parentType !== undefined ? { parent: { type: parentType, name: "parent" } } : {}),
+      isType: (resourceClass: { __pulumiType?: string }) => resourceClass.__pulumiType === type,
+    }) as unknown as PolicyResource;
+  const RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine";
+  const REMOTE = "command:remote:Command";
+
+  it("the check's own run command puts it in the private form; a remote command of something else does not take it out", () => {
+    expect(
+      isPrivateForm([
+        resource(RUN_COMMAND, "vmia-check-0-user", CHECK),
+        resource(REMOTE, "seed-data", "pulumi:pulumi:Stack"),
+      ]),
+    ).toEqual({ runCommand: "vmia-check-0-user" });
+  });
+
+  it("a run command of something else does not put an SSH stack in it; the check's own remote command keeps it out", () => {
+    expect(isPrivateForm([resource(RUN_COMMAND, "patch-os", "pulumi:pulumi:Stack")])).toBeUndefined();
+    expect(
+      isPrivateForm([resource(RUN_COMMAND, "vmia-check-0-user", CHECK), resource(REMOTE, "vmia-check-1-user", CHECK)]),
+    ).toBeUndefined();
+  });
+
+  it("without parents (the offline evaluator), every run command and remote command counts, as before", () => {
+    expect(isPrivateForm([resource(RUN_COMMAND, "vmia-check-0-user")])).toEqual({ runCommand: "vmia-check-0-user" });
+    expect(isPrivateForm([resource(RUN_COMMAND, "vmia-check-0-user"), resource(REMOTE, "other")])).toBeUndefined();
   });
 });

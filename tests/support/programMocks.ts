@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import type * as pulumi from "@pulumi/pulumi";
+import { decodeProbeSettings, PROBE_SETTINGS_PARAMETER } from "../../components/runCommandPlan";
 import { unwrapSecrets } from "../../local/secrets";
 import type { ProbeResultV1 } from "../../verify/contract";
 
@@ -76,11 +77,16 @@ export function inlineProbeSettings(commandLine: string): Record<string, string>
   return settings;
 }
 
-/** The probe's settings of a remote command (its command line) or a run command (its named parameters). */
+/** A run command's parameters by name. */
+export function runCommandParameters(command: Registration): Record<string, string> {
+  const parameters = (command.inputs.parameters ?? []) as Array<{ name: string; value: string }>;
+  return Object.fromEntries(parameters.map((p) => [p.name, p.value]));
+}
+
+/** The probe's settings of a remote command (its command line) or a run command (its PROBE_SETTINGS). */
 export function probeSettingsOf(command: Registration): Record<string, string> {
   if (command.type === RUN_COMMAND_TYPE) {
-    const parameters = (command.inputs.parameters ?? []) as Array<{ name: string; value: string }>;
-    return Object.fromEntries(parameters.map((p) => [p.name, p.value]));
+    return decodeProbeSettings(runCommandParameters(command)[PROBE_SETTINGS_PARAMETER] ?? "");
   }
   return inlineProbeSettings(String(command.inputs.create));
 }
@@ -166,6 +172,17 @@ function fakeProbeExit(stdout: string, settings: Record<string, string>): number
 }
 
 /**
+ * What verify/runCommandPreamble.sh prints for the probe's one-line JSON `stdout`: the user it ran as,
+ * and the run it was (its PROBE_RUN, PROBE_TRIGGERS and PROBE_SETTINGS), as the last members.
+ */
+export function preambleOutput(stdout: string, parameters: Array<{ name: string; value: string }>): string {
+  if (!stdout.endsWith("}")) return stdout;
+  const value = (name: string) => parameters.find((p) => p.name === name)?.value;
+  const run = { probeRun: value("PROBE_RUN"), triggers: value("PROBE_TRIGGERS"), settings: value("PROBE_SETTINGS") };
+  return `${stdout.slice(0, -1)},"runAs":{"user":"nobody","uid":65534},"run":${JSON.stringify(run)}}`;
+}
+
+/**
  * A run command's PUT, as ARM and the VM's agent take it: a new or changed body runs the script (the
  * fake probe, its JSON with the user it ran as, as verify/runCommandPreamble.sh adds it); an identical
  * one does not. A script that is not the probe (nothing probed) prints its echo.
@@ -186,8 +203,8 @@ function putRunCommand(
   let exitCode: number;
   if (script.includes("vmia_run_probe")) {
     const stdout = probe({ type: RUN_COMMAND_TYPE, name, inputs }, facts);
-    exitCode = fakeProbeExit(stdout, Object.fromEntries(parameters.map((p) => [p.name, p.value])));
-    output = stdout.endsWith("}") ? `${stdout.slice(0, -1)},"runAs":{"user":"nobody","uid":65534}}\n` : stdout;
+    exitCode = fakeProbeExit(stdout, probeSettingsOf({ type: RUN_COMMAND_TYPE, name, inputs }));
+    output = `${preambleOutput(stdout, parameters)}\n`;
   } else {
     output = `${/^echo '(.*)'$/.exec(script)?.[1] ?? ""}\n`;
     exitCode = 0;
