@@ -34,7 +34,7 @@ export const SHARED_THREAD = [
   "tests/conformance/{arm-auth,arm-deployer,arm-reader,discovery,entra,graph,newest-sdks,openssh,public-audiences}.test.ts",
   "tests/engine/*.test.ts",
   "tests/harness/*.test.ts",
-  "tests/local-azure/{arm,imds,nsg,persist}.test.ts",
+  "tests/local-azure/{arm,armClient,imds,nsg,persist}.test.ts",
   "tests/local-runner/{armMapping,cli,deployOptions,mocks}.test.ts",
   "tests/matrix/{authz,badSettings,malformed}.test.ts",
   "tests/policy/{analyzer,publicIp,readerRoleAssignment,remoteCommand,sshFromInternet,sshKeysOnly,trustedLaunch,vmCount}.test.ts",

@@ -32,6 +32,24 @@ export class ArmError extends Error {
   }
 }
 
+type ArmMethod = "GET" | "HEAD" | "PUT" | "PATCH" | "DELETE" | "POST";
+
+/**
+ * How often a request is sent again after the server closed the kept-alive connection it went out on.
+ * Node's agent keeps connections alive; a server closes an idle one after its keep-alive timeout (5 s
+ * for Node's, Local Azure's included), and a request that takes it at that moment fails with
+ * ECONNRESET ("socket hang up") before the server read it. Node documents retrying exactly that case
+ * (`request.reusedSocket`, "ECONNRESET"), as Azure's SDK clients retry transport errors; several idle
+ * connections may have closed at once, hence more than one.
+ */
+export const STALE_SOCKET_RETRIES = 3;
+
+/** A request that failed because the kept-alive connection it was sent on had been closed: never read, safe to send again. */
+export function closedWhileIdle(error: unknown): boolean {
+  const failure = error as { code?: unknown; reusedSocket?: unknown } | null;
+  return failure?.reusedSocket === true && failure.code === "ECONNRESET";
+}
+
 const POLL_MS = 25;
 const MAX_POLLS = 2_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,14 +61,20 @@ export class ArmClient {
     private readonly token: () => Promise<string>,
   ) {}
 
-  async request(
-    method: "GET" | "HEAD" | "PUT" | "PATCH" | "DELETE" | "POST",
-    path: string,
-    body?: unknown,
-  ): Promise<ArmResponse> {
+  async request(method: ArmMethod, path: string, body?: unknown): Promise<ArmResponse> {
     const url = new URL(path.startsWith("http") ? path : `${this.endpoint}${path}`);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const authorization = `Bearer ${await this.token()}`;
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.send(method, url, authorization, payload);
+      } catch (error) {
+        if (retry >= STALE_SOCKET_RETRIES || !closedWhileIdle(error)) throw error;
+      }
+    }
+  }
+
+  private send(method: ArmMethod, url: URL, authorization: string, payload?: Buffer): Promise<ArmResponse> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         url,
@@ -80,7 +104,7 @@ export class ArmClient {
           });
         },
       );
-      req.on("error", reject);
+      req.on("error", (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
       req.end(payload);
     });
   }

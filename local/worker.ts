@@ -36,9 +36,31 @@ import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 const PROJECT = "vm-identity-access";
 const STACK = "local";
 
-// Failed resources and a failed check reject Outputs nobody awaits; they are reported through
-// the exports and the mocks' failures, so they must not crash the worker.
-process.on("unhandledRejection", () => undefined);
+// Failed resources and a failed check reject Outputs nobody awaits; they are reported through the
+// exports and the mocks' failures, so they must not crash the worker. Any other rejection nobody
+// handles is the program's own failure (a value a resource needed could not be had): `pulumi up`'s
+// Node.js host fails the program with it, so the run fails with the first one when nothing else failed.
+const unhandled: unknown[] = [];
+process.on("unhandledRejection", (reason) => void unhandled.push(reason));
+
+/**
+ * Ends the run with an error from outside its own flow: set once the run can report (its state
+ * settled as a failed run's), and used when the program can go no further: a resource whose input
+ * was rejected is never registered, whatever waits on it waits forever, and the event loop empties.
+ */
+let failRun: ((error: string) => Promise<WorkerDone>) | undefined;
+let reported = false;
+
+function report(done: WorkerDone): Promise<void> {
+  reported = true;
+  return send(done).then(() => process.exit(0));
+}
+
+process.on("beforeExit", () => {
+  if (reported || failRun === undefined) return;
+  const cause = unhandled[0] ?? "nothing rejected: a value the program waits on never came";
+  void failRun(`the program stopped with resources still waiting: ${errorMessage(cause)}`).then(report);
+});
 
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -125,21 +147,6 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     },
     call: (args) => mocks.call(args),
   };
-  pulumi.runtime.setAllConfig(start.config);
-  // Policy first, before anything exists: a preview pass registers every resource with unknown
-  // outputs and the pack judges them all; a mandatory violation stops the run with nothing created.
-  const preview = await previewRegistrations({
-    programPath: start.programPath,
-    project: PROJECT,
-    stack: STACK,
-    call: (args) => mocks.call(args),
-  });
-  const previewViolations = preview.loadError === null ? await evaluatePolicies(preview.resources) : [];
-  if (hasMandatory(previewViolations)) policyViolations.push(...previewViolations);
-  // The mocks decide each step as the engine would, which needs the resource options it reads.
-  passStepOptionsToMocks();
-  await pulumi.runtime.setMocks(counted, PROJECT, STACK, false);
-
   // As `pulumi up` ends: after a successful run, what left the program is deleted, dependents first.
   const done = async (
     outputs: Record<string, unknown>,
@@ -161,6 +168,23 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
       policyViolations,
     };
   };
+  // From here the program runs: if it stops halfway (see failRun), the run fails as a failed run does.
+  failRun = (error) => done({}, mocks.failures[0] ?? error, null);
+  pulumi.runtime.setAllConfig(start.config);
+  // Policy first, before anything exists: a preview pass registers every resource with unknown
+  // outputs and the pack judges them all; a mandatory violation stops the run with nothing created.
+  const preview = await previewRegistrations({
+    programPath: start.programPath,
+    project: PROJECT,
+    stack: STACK,
+    call: (args) => mocks.call(args),
+  });
+  const previewViolations = preview.loadError === null ? await evaluatePolicies(preview.resources) : [];
+  if (hasMandatory(previewViolations)) policyViolations.push(...previewViolations);
+  // The mocks decide each step as the engine would, which needs the resource options it reads.
+  passStepOptionsToMocks();
+  await pulumi.runtime.setMocks(counted, PROJECT, STACK, false);
+
   if (hasMandatory(policyViolations)) return done({}, null, null);
 
   let program: Record<string, unknown>;
@@ -200,7 +224,8 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   const error =
     mocks.failures[0] ??
     (accessCheckRejection ? errorMessage(accessCheckRejection.error) : null) ??
-    (rejections[0] ? errorMessage(rejections[0].error) : null);
+    (rejections[0] ? errorMessage(rejections[0].error) : null) ??
+    (unhandled.length > 0 ? errorMessage(unhandled[0]) : null);
   return done(ordered, error, failedAccessCheck);
 }
 
@@ -217,8 +242,7 @@ process.once("message", (message: WorkerStart) => {
         timeline: [],
       }),
     )
-    .then(send)
-    .then(() => process.exit(0));
+    .then((done) => (reported ? undefined : report(done)));
 });
 // Loaded and ready: the parent may have started Local Azure in the meantime.
 void send({ kind: "ready" });

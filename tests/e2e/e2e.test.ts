@@ -3,20 +3,25 @@
  * E2E_TARGET=azure (and the CLI, login and backend it needs; otherwise skipped, saying why), and
  * E2E_TARGET=engine: the Automation API and the CLI built here against a kept Local Azure.
  * Each case is one ephemeral stack: up, re-judge accessCheck, second run changes nothing, destroy, remove.
+ * Offline every case runs over SSH and through Run Command (E2E_CHECK_VIA picks one), and the stack's
+ * network is read back from Local Azure before the second run: what the way to the VMs left open.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ArmClient } from "../../local-azure/armClient";
 import type { AccessCheck } from "../../verify/contract";
+import { privateNetwork, readStackNetwork, type StackNetwork, sshNetwork } from "../support/stackNetwork";
 import { needsTools } from "../support/systemTools";
 import { automationDriver } from "./automationDriver";
 import { decideEngineTarget, type EngineTarget, startEngineTarget } from "./engineTarget";
 import {
+  type CheckVia,
   type ConfigValue,
-  checkViaFrom,
+  checkViasFor,
   decideTarget,
   type EphemeralReport,
   ephemeralStackName,
@@ -89,25 +94,78 @@ function markdownReport(all: EphemeralReport[]): string {
   ].join("\n");
 }
 
-// How the check reaches the VMs: over SSH (to the runner's own address) or through Run Command (nothing opened).
-const checkVia = checkViaFrom(process.env);
+// How the check reaches the VMs: over SSH (to the runner's own address) or through Run Command (nothing
+// opened). Offline both, each case once per transport, unless E2E_CHECK_VIA names one; on Azure, the job's.
+const checkVias: CheckVia[] = target === null ? [] : checkViasFor(process.env, target);
 
-async function ephemeral(identity: IdentityMode, extra: Record<string, ConfigValue> = {}): Promise<EphemeralReport> {
+/** What the offline targets read back from their Local Azure after the up: its ARM, its portable guests' SSH port. */
+interface OfflineCloud {
+  arm: ArmClient;
+  sshPort: number;
+}
+
+interface EphemeralCase {
+  report: EphemeralReport;
+  /** The stack's network as Local Azure holds it after the up (offline targets only). */
+  network?: StackNetwork;
+  sshPort?: number;
+}
+
+async function ephemeral(
+  identity: IdentityMode,
+  via: CheckVia,
+  extra: Record<string, ConfigValue> = {},
+): Promise<EphemeralCase> {
   const runId = process.env.E2E_RUN_ID ?? "local";
-  const label = checkVia === "ssh" ? identity : `${identity}-rc`;
+  const label = via === "ssh" ? identity : `${identity}-rc`;
   const name = ephemeralStackName(runId, randomBytes(3).toString("hex"), label);
   // Through Run Command no address is opened to anything: the runner's own is not even looked up.
-  const publicIp = checkVia === "runCommand" ? undefined : target === "azure" ? await runnerPublicIp() : "127.0.0.1";
-  const settings = { ...harnessSettings(process.env, identity, publicIp), ...engine?.settings(checkVia), ...extra };
+  const publicIp = via === "runCommand" ? undefined : target === "azure" ? await runnerPublicIp() : "127.0.0.1";
+  const settings = { ...harnessSettings(process.env, identity, publicIp, via), ...engine?.settings(via), ...extra };
   if (target !== "azure") delete settings["azure-native:location"];
-  const driver = target === "local" ? localDriver(name, stateRoot) : await automationDriver(name);
+  const local = target === "local" ? localDriver(name, stateRoot) : undefined;
+  const driver = local ?? (await automationDriver(name));
+  const cloud = (): OfflineCloud | undefined => (local?.azure ?? engine) as OfflineCloud | undefined;
+  const found: EphemeralCase = { report: undefined as unknown as EphemeralReport };
   const report = await runEphemeral(driver, {
     settings,
     log: target === "azure" ? (line) => console.log(line) : undefined,
     signals: process,
+    inspect: async (outputs) => {
+      const offline = cloud();
+      if (!offline) return;
+      found.network = await readStackNetwork(offline.arm, outputs.resourceGroupId as string);
+      found.sshPort = offline.sshPort;
+    },
   });
   reports.push(report);
-  return report;
+  found.report = report;
+  return found;
+}
+
+/** Who the probe ran as through Run Command on a portable guest: nobody when Local Azure runs as root, else its user. */
+function portableRunAs(): { user: string; uid: number } {
+  const uid = process.getuid?.() ?? 0;
+  return uid === 0 ? { user: "nobody", uid: 65534 } : { user: userInfo().username, uid };
+}
+
+/**
+ * What the way to the VMs left in the stack, offline: through Run Command no public IP on any NIC, no
+ * inbound allow rule, egress through the NAT gateway whose public IP no NIC carries, no address or key
+ * in the outputs, and evidence that the probe ran through Run Command (the user it ran as); over SSH a
+ * public IP per NIC and SSH from the runner's address only.
+ */
+function expectWayIn(found: EphemeralCase, via: CheckVia, vmCount: number) {
+  const outputs = found.report.accessCheck;
+  const evidence = (outputs?.results ?? []).map((result) => (result.probe as { runAs?: unknown }).runAs);
+  if (target === "azure") return;
+  if (via === "runCommand") {
+    expect(found.network).toEqual(privateNetwork(vmCount));
+    for (const runAs of evidence) expect(runAs).toEqual(portableRunAs());
+  } else {
+    expect(found.network).toEqual(sshNetwork(vmCount, "127.0.0.1/32", found.sshPort as number));
+    for (const runAs of evidence) expect(runAs).toBeUndefined();
+  }
 }
 
 function expectProven(report: EphemeralReport, expectation: AccessCheck["expectation"], results: number) {
@@ -129,12 +187,11 @@ const identities: IdentityMode[] =
     : ["user", "system", "both"];
 
 // Concurrent: each case waits mostly on its own stack (LROs, RBAC propagation, probe backoff).
-describe
-  .skipIf(target === null)
-  .concurrent(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}, check via ${checkVia}`, () => {
-    // Offline, the probe runs on Local Azure's VMs, which are this machine: its curl.
-    if (target !== "azure") needsTools("curl");
+describe.skipIf(target === null).concurrent(`ephemeral stacks on ${target ?? `nothing: ${skipReason}`}`, () => {
+  // Offline, the probe runs on Local Azure's VMs, which are this machine: its curl.
+  if (target !== "azure") needsTools("curl");
 
+  describe.each(checkVias)("check via %s", (via) => {
     describe("each identity mode", () => {
       for (const identity of identities) {
         // Locally, identity user runs 3 VMs sharing the one identity: vmCount 3 without a deploy of its own.
@@ -144,13 +201,15 @@ describe
           async () => {
             const extra: Record<string, ConfigValue> =
               vmCount > 1 ? { "vm-identity-access:vmCount": { value: String(vmCount) } } : {};
-            const report = await ephemeral(identity, extra);
+            const found = await ephemeral(identity, via, extra);
+            const { report } = found;
             expectProven(report, "granted", (identity === "both" ? 2 : 1) * vmCount);
             expect(new Set(report.accessCheck?.results.map((r) => r.vm)).size).toBe(vmCount);
             // One shared user-assigned identity: every VM's token names the same principal.
             if (identity === "user") {
               expect(new Set(report.accessCheck?.results.map((r) => r.expected.principalId)).size).toBe(1);
             }
+            expectWayIn(found, via, vmCount);
           },
           CASE_TIMEOUT_MS,
         );
@@ -161,15 +220,17 @@ describe
       it(
         "grantAccess false proves the denial",
         async () => {
-          const report = await ephemeral("user", { "vm-identity-access:grantAccess": { value: "false" } });
-          expectProven(report, "denied", 1);
-          const probe = report.accessCheck?.results[0].probe as { resourceGroup: { status: number } };
+          const found = await ephemeral("user", via, { "vm-identity-access:grantAccess": { value: "false" } });
+          expectProven(found.report, "denied", 1);
+          const probe = found.report.accessCheck?.results[0].probe as { resourceGroup: { status: number } };
           expect(probe.resourceGroup.status).toBe(403);
+          expectWayIn(found, via, 1);
         },
         CASE_TIMEOUT_MS,
       );
     });
   });
+});
 
 if (target === null) {
   describe(`end-to-end suite skipped: ${skipReason}`, () => {

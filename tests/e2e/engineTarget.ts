@@ -4,6 +4,7 @@ import { engineMissing } from "../../local/engineBridge";
 import { engineEnv } from "../../local/engineEnv";
 import { backendDir, cloudDir, enginePassphrase, KEPT_ENV } from "../../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../../local/kept";
+import type { ArmClient } from "../../local-azure/armClient";
 import { type Faults, LocalAzure } from "../../local-azure/index";
 import type { CheckVia, ConfigValue } from "./harness";
 import { REPO_ROOT } from "./paths";
@@ -28,6 +29,9 @@ export interface EngineTarget {
    * the portable guests' SSH port (through Run Command, none: nothing connects to the VM).
    */
   settings(checkVia?: CheckVia): Record<string, ConfigValue>;
+  /** The kept Local Azure's ARM, as the deployer, and its portable guests' SSH port: what tests read back. */
+  arm: ArmClient;
+  sshPort: number;
   stop(): Promise<void>;
 }
 
@@ -50,6 +54,8 @@ export async function startEngineTarget(stateRoot: string, faults?: Partial<Faul
       "vm-identity-access:armEndpoint": { value: azure.armEndpoint },
       ...(checkVia === "ssh" ? { "vm-identity-access:sshPort": { value: String(azure.sshPort) } } : {}),
     }),
+    arm: azure.arm,
+    sshPort: azure.sshPort,
     async stop() {
       removeKept(stateRoot);
       await azure.stop();

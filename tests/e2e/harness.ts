@@ -73,16 +73,30 @@ export function checkViaFrom(env: Record<string, string | undefined>): CheckVia 
 }
 
 /**
+ * The transports a run covers: E2E_CHECK_VIA's when it is set (each job on Azure sets one); unset, both
+ * offline, where a stack costs seconds and the suite proves each case through either way to the VM,
+ * and SSH alone on Azure.
+ */
+export function checkViasFor(
+  env: Record<string, string | undefined>,
+  target: "local" | "azure" | "engine",
+): CheckVia[] {
+  if (env.E2E_CHECK_VIA !== undefined || target === "azure") return [checkViaFrom(env)];
+  return ["ssh", "runCommand"];
+}
+
+/**
  * The stack settings the harness sets, from the environment: over SSH, SSH open to the runner's own
  * public address only (`publicIp`, required then); through Run Command, `accessCheckVia: runCommand`
- * and no sshAllowedCidr (the program refuses one there: nothing is opened).
+ * and no sshAllowedCidr (the program refuses one there: nothing is opened). The transport is `via`
+ * when given, else E2E_CHECK_VIA's.
  */
 export function harnessSettings(
   env: Record<string, string | undefined>,
   identity: IdentityMode,
   publicIp?: string,
+  via: CheckVia = checkViaFrom(env),
 ): Record<string, ConfigValue> {
-  const via = checkViaFrom(env);
   if (via === "ssh" && publicIp === undefined) {
     throw new Error("over SSH the harness needs the runner's public address, the only one SSH is opened to");
   }
@@ -153,11 +167,17 @@ export interface SignalHooks {
 /**
  * The whole life of one ephemeral stack. Cleanup (destroy, then remove) runs in `finally`: after a
  * failure, after a failure of destroy itself (remove is still tried, and every error is reported,
- * the first one first), and on SIGINT/SIGTERM.
+ * the first one first), and on SIGINT/SIGTERM. `inspect`, when given, looks at what the stack made
+ * once its evidence is judged and before the second run (a failure is recorded as the step `inspect`).
  */
 export async function runEphemeral(
   driver: StackDriver,
-  plan: { settings: Record<string, ConfigValue>; log?: (line: string) => void; signals?: SignalHooks },
+  plan: {
+    settings: Record<string, ConfigValue>;
+    log?: (line: string) => void;
+    signals?: SignalHooks;
+    inspect?: (outputs: Record<string, unknown>) => Promise<void>;
+  },
 ): Promise<EphemeralReport> {
   const log = plan.log ?? (() => undefined);
   const report: EphemeralReport = { stackName: driver.stackName, verified: false, errors: [], cleanedUp: false };
@@ -208,6 +228,8 @@ export async function runEphemeral(
     if (!accessCheck.verified) {
       report.errors.push({ step: "judge", message: "the re-judged evidence does not verify the expected access" });
     }
+    const inspect = plan.inspect;
+    if (inspect) await step("inspect", () => inspect(outputs));
     const preview = await step("second run", () => driver.preview());
     report.secondRunChanges = preview.changes;
     if (preview.changes !== 0) {

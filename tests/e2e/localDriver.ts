@@ -1,49 +1,46 @@
-import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { deployLocal, destroyLocal, type LocalRunResult, runnerConfig } from "../../local/deploy";
-import { STATE_FILE } from "../../local/state";
+import { deployLocal, destroyLocal, type LocalRunResult } from "../../local/deploy";
+import { readState } from "../../local/state";
+import { LocalAzure } from "../../local-azure/index";
 import type { ConfigValue, StackDriver } from "./harness";
-import { REPO_ROOT } from "./paths";
-
-const execFileAsync = promisify(execFile);
 
 /**
- * The StackDriver on Local Azure: `up` is deployLocal (keeping Local Azure running so `destroy`
- * really deletes through its ARM), `preview` replays the program against the stored state and
- * diffs the inputs as the engine would, `remove` deletes the stack's state folder.
+ * The StackDriver on Local Azure. The driver starts one Local Azure for the stack's life and deploys
+ * into it as into a running service: `up` is
+ * deployLocal; the second run is deployLocal again, which decides every step from the first run's
+ * state as the engine would (local/resourcePlan.ts) and counts what it did not leave alone, so a
+ * second run that would change something does change it and shows up; `destroy` deletes through its
+ * ARM, dependents first; `remove` deletes the stack's folder.
  */
-export function localDriver(stackName: string, stateRoot: string): StackDriver & { lastRun?: LocalRunResult } {
+export function localDriver(
+  stackName: string,
+  stateRoot: string,
+): StackDriver & { lastRun?: LocalRunResult; azure?: LocalAzure } {
   const stateDir = join(stateRoot, stackName);
   let config: Record<string, string> = {};
-  let lastConfig: Record<string, string> = {};
-  const driver: StackDriver & { lastRun?: LocalRunResult } = {
+  const deploy = async (onOutput: (line: string) => void): Promise<LocalRunResult> => {
+    driver.azure ??= await LocalAzure.start({});
+    const run = await deployLocal({ stateDir, config, service: driver.azure, onProgress: onOutput });
+    driver.lastRun = run;
+    if (run.error) throw new Error(run.error);
+    return run;
+  };
+  const driver: StackDriver & { lastRun?: LocalRunResult; azure?: LocalAzure } = {
     stackName,
     async setConfig(values: Record<string, ConfigValue>) {
       config = Object.fromEntries(Object.entries(values).map(([key, { value }]) => [key, value]));
     },
     async up(onOutput) {
-      const run = await deployLocal({ stateDir, config, keep: true, onProgress: onOutput });
-      driver.lastRun = run;
-      if (run.azure) lastConfig = runnerConfig({ config }, run.azure);
-      if (run.error) throw new Error(run.error);
-      return { outputs: run.outputs };
+      return { outputs: (await deploy(onOutput)).outputs };
     },
     async preview() {
-      const { stdout } = await execFileAsync(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          join(__dirname, "replayWorker.ts"),
-          join(stateDir, STATE_FILE),
-          join(REPO_ROOT, "index.ts"),
-          JSON.stringify(lastConfig),
-        ],
-        { cwd: REPO_ROOT, maxBuffer: 1 << 20 },
-      );
-      const { summary } = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as { summary: Record<string, number> };
+      const before = Object.keys(readState(stateDir)?.resources ?? {});
+      const run = await deploy(() => undefined);
+      const after = new Set(Object.keys(readState(stateDir)?.resources ?? {}));
+      const summary: Record<string, number> = { same: 0, create: 0, update: 0, replace: 0, delete: 0 };
+      for (const event of run.timeline) summary[event.operation ?? "create"]++;
+      summary.delete = before.filter((key) => !after.has(key)).length;
       const changes = Object.entries(summary).reduce(
         (total, [op, count]) => (op === "same" ? total : total + count),
         0,
@@ -52,9 +49,9 @@ export function localDriver(stackName: string, stateRoot: string): StackDriver &
     },
     async destroy(onOutput) {
       try {
-        await destroyLocal({ stateDir, onProgress: onOutput });
+        if (driver.azure) await destroyLocal({ stateDir, service: driver.azure, onProgress: onOutput });
       } finally {
-        await driver.lastRun?.azure?.stop();
+        await driver.azure?.stop();
       }
     },
     async remove() {

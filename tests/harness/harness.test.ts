@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { AccessCheck, ProbeResultV1 } from "../../verify/contract";
 import {
   checkViaFrom,
+  checkViasFor,
   decideTarget,
   ephemeralStackName,
   harnessSettings,
@@ -125,6 +126,32 @@ describe("runEphemeral", () => {
     ]);
   });
 
+  it("inspects what the stack made after judging it and before the second run; a failed inspection stops there", async () => {
+    const { driver, calls } = fakeDriver();
+    const seen: unknown[] = [];
+    const inspected = await runEphemeral(driver, {
+      settings: SETTINGS,
+      inspect: async (outputs) => {
+        calls.push("inspect");
+        seen.push(outputs.accessCheck);
+      },
+    });
+    expect(calls).toEqual(["setConfig vm-identity-access:identity", "up", "inspect", "preview", "destroy", "remove"]);
+    expect(seen).toEqual([outputsWith("p1").accessCheck]);
+    expect(inspected.errors).toEqual([]);
+
+    const failing = fakeDriver();
+    const report = await runEphemeral(failing.driver, {
+      settings: SETTINGS,
+      inspect: async () => {
+        throw new Error("a NIC carries a public IP");
+      },
+    });
+    expect(failing.calls).toEqual(["setConfig vm-identity-access:identity", "up", "destroy", "remove"]);
+    expect(report.errors).toEqual([{ step: "inspect", message: "a NIC carries a public IP" }]);
+    expect(report.cleanedUp).toBe(true);
+  });
+
   it("still destroys and removes when up fails, and keeps up's error first", async () => {
     const { driver, calls } = fakeDriver({ failOn: ["up"] });
     const report = await runEphemeral(driver, { settings: SETTINGS });
@@ -243,8 +270,24 @@ describe("harnessSettings", () => {
       "over SSH the harness needs the runner's public address, the only one SSH is opened to",
     );
     expect(checkViaFrom({})).toBe("ssh");
+    expect(harnessSettings({}, "user", undefined, "runCommand")["vm-identity-access:accessCheckVia"]).toEqual({
+      value: "runCommand",
+    });
     expect(() => checkViaFrom({ E2E_CHECK_VIA: "winrm" })).toThrow(
       'E2E_CHECK_VIA must be ssh or runCommand; got "winrm"',
+    );
+  });
+});
+
+describe("checkViasFor", () => {
+  it("offline, both transports unless E2E_CHECK_VIA names one; on Azure, the job's, SSH by default", () => {
+    expect(checkViasFor({}, "local")).toEqual(["ssh", "runCommand"]);
+    expect(checkViasFor({}, "engine")).toEqual(["ssh", "runCommand"]);
+    expect(checkViasFor({ E2E_CHECK_VIA: "runCommand" }, "local")).toEqual(["runCommand"]);
+    expect(checkViasFor({}, "azure")).toEqual(["ssh"]);
+    expect(checkViasFor({ E2E_CHECK_VIA: "runCommand" }, "azure")).toEqual(["runCommand"]);
+    expect(() => checkViasFor({ E2E_CHECK_VIA: "rdp" }, "local")).toThrow(
+      'E2E_CHECK_VIA must be ssh or runCommand; got "rdp"',
     );
   });
 });

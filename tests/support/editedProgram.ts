@@ -28,3 +28,18 @@ export function editedProgram(file: string, from: string, to: string): { program
 export function programWithSshOpenToAll() {
   return editedProgram("components/network.ts", SSH_SOURCE_LINE, 'sourceAddressPrefix: "*",');
 }
+
+/** The line of components/network.ts that gives a NIC a public IP over SSH only. */
+export const PUBLIC_IP_LINE = 'const publicIp =\n        access.kind === "ssh"';
+
+/**
+ * The program with a public IP on every NIC the program's own network makes, Run Command or not, as a
+ * user who wants to reach a private VM might try.
+ */
+export function programWithPublicIpOnNic() {
+  return editedProgram(
+    "components/network.ts",
+    PUBLIC_IP_LINE,
+    'const publicIp =\n        access.kind !== "existingSubnet"',
+  );
+}

@@ -9,8 +9,10 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
  */
 export const LONGEST_FIRST = [
   "tests/probe.test.ts",
-  "tests/local-runner/service.test.ts",
+  "tests/local-runner/runCommandRunner.test.ts",
+  "tests/local-runner/revocation.test.ts",
   "tests/e2e/e2e.test.ts",
+  "tests/local-runner/service.test.ts",
   "tests/matrix/faults.test.ts",
   "tests/matrix/endToEnd.test.ts",
   "tests/policy/localRunner.test.ts",
