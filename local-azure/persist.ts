@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { join } from "node:path";
 import type { RoleAssignment } from "./arm/rbac";
 import type { TlsMaterial } from "./ca";
-import type { Principal, Store, StoredResource } from "./store";
+import type { Principal, Store, StoredResource, StoredResourceGroup } from "./store";
 import type { PersistedVm } from "./vm/virtualMachines";
 
 /**
@@ -16,7 +16,7 @@ import type { PersistedVm } from "./vm/virtualMachines";
 export const CLOUD_FILE = "cloud.json";
 
 export interface StoreSnapshot {
-  resourceGroups: Array<{ id: string; name: string; location: string; tags?: unknown }>;
+  resourceGroups: StoredResourceGroup[];
   resources: StoredResource[];
   roleAssignments: RoleAssignment[];
   /** Deleted assignments still propagating (absent in clouds saved before revocation was modelled). */
