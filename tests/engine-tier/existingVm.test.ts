@@ -239,7 +239,7 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("examples/existing-vm
       readAttempts: 3,
     });
     // The stash that remembered the pending update went with the grant.
-    expect(proven.output).toMatch(/pulumi:index:Stash existing-vm-check-grant-seen deleted/);
+    expect(proven.output).toMatch(/pulumi:index:Stash existing-vm-check-grant-seen-[0-9a-f]{8} deleted/);
   }, 240_000);
 
   it("granted again: verified in one update", async () => {

@@ -76,7 +76,7 @@ describe.skipIf(!engineBuilt)("the program through Run Command under the real en
     }
     expect(preview.output).not.toContain("command:remote:Command");
     expect(preview.output).not.toContain("vmia-ip0");
-    expect(preview.output).toMatch(/\+ 18 to create/);
+    expect(preview.output).toMatch(/\+ 19 to create/);
   }, 120_000);
 
   it("the first up fails: the grant has not reached ARM when the probe gives up after 30 s; the run command records that run", async () => {
@@ -103,7 +103,7 @@ describe.skipIf(!engineBuilt)("the program through Run Command under the real en
     expect(
       lines.some((line) => new RegExp(`${RUN_COMMAND} vmia-check-0-user updated .*\\[diff: ~parameters\\]`).test(line)),
     ).toBe(true);
-    expect(lines.some((line) => /17 unchanged/.test(line))).toBe(true);
+    expect(lines.some((line) => /18 unchanged/.test(line))).toBe(true);
     outputs = second.outputs;
     expect(outputs.vms).toEqual([{ name: expect.stringMatching(/^vmia-vm0[0-9a-f]{8}$/) }]);
     expect(outputs).not.toHaveProperty("sshPrivateKey");
@@ -115,14 +115,14 @@ describe.skipIf(!engineBuilt)("the program through Run Command under the real en
     expect(kept.network).toEqual(privateNetwork(1));
   }, 150_000);
 
-  it("a second run changes nothing: preview --expect-no-changes passes, and up leaves all 18 unchanged without running the probe", async () => {
+  it("a second run changes nothing: preview --expect-no-changes passes, and up leaves all 19 unchanged without running the probe", async () => {
     const preview = await pulumi("preview", "--expect-no-changes", "--non-interactive", "--color", "never");
     expect(preview.output).not.toMatch(/error:/);
     expect(preview.code).toBe(0);
     const lines: string[] = [];
     const up = await upWithEngine(options, (line) => lines.push(line), stack);
     expect(up.verdict).toBe(VERIFIED);
-    expect(lines.some((line) => /\b18 unchanged/.test(line))).toBe(true);
+    expect(lines.some((line) => /\b19 unchanged/.test(line))).toBe(true);
     expect(lines.filter((line) => / (created|updated|replaced|deleted)\b/.test(line))).toEqual([]);
     const { runCommand } = await keptCloud(up.outputs);
     expect(runCommand.instanceView.startTime).toBe(healed.instanceView.startTime);
@@ -146,7 +146,7 @@ describe.skipIf(!engineBuilt)("the program through Run Command under the real en
     const created = lines.findIndex((line) => line.includes(`${RUN_COMMAND} vmia-check-0-user created replacement`));
     expect(deleted).toBeGreaterThanOrEqual(0);
     expect(created).toBeGreaterThan(deleted);
-    expect(lines.some((line) => /17 unchanged/.test(line))).toBe(true);
+    expect(lines.some((line) => /18 unchanged/.test(line))).toBe(true);
     const { runCommand } = await keptCloud(up.outputs);
     expect(runCommand.id).toBe(healed.id);
     expect(runCommand.instanceView).toMatchObject({ executionState: "Succeeded", exitCode: 0 });

@@ -368,7 +368,7 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("examples/yaml throug
     expect(switching.output).toMatch(
       /is revoked at the end of this update \(Pulumi deletes removed role assignments last\): run pulumi up again to prove the denial\./,
     );
-    expect(switching.output).toMatch(/pulumi:index:Stash check-grant-seen created/);
+    expect(switching.output).toMatch(/pulumi:index:Stash check-grant-seen-[0-9a-f]{8} created/);
   }, 300_000);
 
   it("denied: once the assignment is gone, the next update proves the refusal, waiting out the revocation's lag", async () => {
@@ -381,7 +381,7 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("examples/yaml throug
       readStatus: 403,
       readAttempts: 3,
     });
-    expect(proven.output).toMatch(/pulumi:index:Stash check-grant-seen deleted/);
+    expect(proven.output).toMatch(/pulumi:index:Stash check-grant-seen-[0-9a-f]{8} deleted/);
   }, 300_000);
 
   it("granted again: verified in one update", async () => {
