@@ -68,7 +68,10 @@ export function fakeArm(): FakeArm {
         if (failing) {
           const operation = `${OPERATIONS}${operations.size + 1}`;
           operations.set(operation, failing);
-          return { status: 201, headers: { "azure-asyncoperation": operation }, body: resource };
+          // Accepted and running, as ARM answers it: the failure shows on the operation, and the
+          // resource reads Failed only afterwards (a first answer already Failed is polled by no client).
+          const running = { ...resource, properties: { ...resource.properties, provisioningState: "Creating" } };
+          return { status: 201, headers: { "azure-asyncoperation": operation }, body: running };
         }
         return { status: 201, headers: NO_HEADERS, body: resource };
       }
