@@ -132,8 +132,9 @@ describe("npm run local: flags -> deployLocal options", () => {
       async () => fakeResult({}),
     );
     expect(run.code).toBe(0);
-    const { onProgress, stateDir, ...options } = run.calls[0];
+    const { onProgress, onMark, stateDir, ...options } = run.calls[0];
     expect(typeof onProgress).toBe("function");
+    expect(typeof onMark).toBe("function");
     expect(options).toEqual({
       identity: "both",
       vmCount: 3,
