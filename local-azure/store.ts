@@ -35,7 +35,10 @@ export interface Faults {
   imdsBurst: { status: 404 | 410 | 429 | 500 | 503; count: number } | null;
   /** A new principal is unknown to role-assignment PUTs without principalType for this long. */
   directoryReplicationSeconds: number;
-  /** How long long-running PUT/DELETE operations stay in progress. */
+  /**
+   * How long long-running PUT/DELETE operations stay in progress; 0 (the default): they end with their
+   * first answer (arm/operations.ts says why that is still ARM's contract).
+   */
   lroSeconds: number;
 }
 
@@ -48,7 +51,7 @@ export const DEFAULT_FAULTS: Faults = {
   armUnauthorized: { count: 0 },
   imdsBurst: null,
   directoryReplicationSeconds: 2,
-  lroSeconds: 0.05,
+  lroSeconds: 0,
 };
 
 export interface Principal {

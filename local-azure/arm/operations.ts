@@ -15,9 +15,16 @@ import type { Route } from "./routes";
  * PUTs 201 with Azure-AsyncOperation and Retry-After 3, its running status Retry-After 10, nothing
  * once Succeeded; a resource group's DELETE 202 with Location and Retry-After 15, again on each 202
  * poll (sdk/{compute/arm-compute,resources/arm-resources}/recordings/node/…). Local Azure's value is
- * the whole seconds left until its operation ends (lroSeconds: 50 ms by default), so 1: never 0,
- * which azure-core (Python, the Azure CLI's) and @azure/core-lro read as "none", falling back to their
- * own interval (azure-core: 30 s).
+ * the whole seconds left until its operation ends, so at least 1: never 0, which azure-core (Python,
+ * the Azure CLI's) and @azure/core-lro read as "none", falling back to their own interval (azure-core:
+ * 30 s).
+ *
+ * By default (lroSeconds 0) an operation ends with its first answer: provisioningState Succeeded and no
+ * Retry-After, which ARM's async contract allows (a PUT that completes synchronously) and every
+ * referee handles without waiting: azcore (azure-native's) polls no operation whose first answer is
+ * terminal (internal/pollers/async/async.go, New); azure-core's LROBasePolling (the Azure CLI's) polls
+ * once before its first delay (base_polling.py, _poll); @azure/arm-* clients pass tests/conformance/
+ * against it. A test that needs an operation to run for a while sets lroSeconds.
  */
 export class Operations implements ArmProvider {
   constructor(
