@@ -77,7 +77,7 @@ async function runFigures(options: BenchOptions, progress: (line: string) => voi
 
   if (wants("main") || wants("critical")) {
     progress(`local main job: ${options.runs} deployLocal() runs...`);
-    const main = await mainJobFigures(wants("main") ? options.runs : 1, wants("main") ? (options.quick ? 1 : 2) : 0);
+    const main = await mainJobFigures(wants("main") ? options.runs : 1, wants("main") ? (options.quick ? 1 : 3) : 0);
     if (wants("main")) figures.push(...main.figures);
     if (wants("critical")) figures.push(...criticalPathFigures(main.first));
   }
