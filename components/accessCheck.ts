@@ -2,7 +2,8 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { AccessCheck, AccessCheckResult, Expectation } from "../verify/contract";
 import { describeFailures } from "../verify/judge";
-import { pendingChecks, REVOCATION_PENDING_CHECK } from "./accessCheckPlan";
+import { pendingChecks } from "./accessCheckPlan";
+import { REVOCATION_PENDING_CHECK } from "./checkNames";
 
 /** The probe's source, sent to the VM on stdin. */
 export const PROBE_SCRIPT_PATH = path.join(__dirname, "..", "verify", "probe.sh");

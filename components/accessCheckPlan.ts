@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Check, Expectation, Expected, IdentityKind } from "../verify/contract";
+import { GRANT_REMOVED_CHECK, REVOCATION_PENDING_CHECK } from "./checkNames";
 import {
   invocationCommandLine,
   type ProbeInvocation,
@@ -19,11 +20,6 @@ export const DEFAULT_SSH_USER = "azureuser";
 export const DEFAULT_DIAL_ERROR_LIMIT = 60;
 /** Seconds one dial may take (the command provider's perDialTimeout). */
 export const PER_DIAL_TIMEOUT_SECONDS = 20;
-
-/** The check named in every run's results while its revocation is pending. */
-export const REVOCATION_PENDING_CHECK = "revocation-pending";
-/** The check that fails when the grant a refused scope waits for is not going away. */
-export const GRANT_REMOVED_CHECK = "grant-removed";
 
 /** Bad arguments: Pulumi prints a RunError's message without a stack trace. */
 export class AccessCheckArgsError extends pulumi.RunError {

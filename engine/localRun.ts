@@ -25,7 +25,8 @@ import {
   KEPT_ENV,
 } from "../local/engineStack";
 import { KEPT_FILE, removeKept, writeKept } from "../local/kept";
-import { hasMandatory, type PolicyViolation, policyError, policyVerdict, STACK_SUBJECT } from "../local/policyCheck";
+import { STACK_SUBJECT } from "../local/policyCheck";
+import { hasMandatory, type PolicyViolation, policyError, policyVerdict } from "../local/policyVerdict";
 import { guestsInService, runningService } from "../local/service";
 import { writeOutputs } from "../local/state";
 import { revocationPending, verdictLine } from "../local/verdict";

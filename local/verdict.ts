@@ -1,4 +1,4 @@
-import { REVOCATION_PENDING_CHECK } from "../components/accessCheckPlan";
+import { REVOCATION_PENDING_CHECK } from "../components/checkNames";
 
 /**
  * The one-line verdict `npm run local` ends with, from the accessCheck output (or the one a failed
