@@ -32,7 +32,8 @@ import {
 } from "./flags";
 import { recordDestroySignal, removeKept, renderEnv } from "./kept";
 import { outputsJson, outputsTable, singleOutput } from "./outputFormat";
-import { violationLine } from "./policyCheck";
+import { launchedAt, type PhaseMark, phaseTable } from "./phases";
+import { violationLine } from "./policyVerdict";
 import {
   guestsInService,
   type RunningService,
@@ -44,6 +45,9 @@ import {
   stopService,
 } from "./service";
 import { readOutputs, readState } from "./state";
+
+/** When this module and everything it imports had loaded: the runner's own start-up ends here (--timings). */
+const LOADED_AT = Date.now();
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -59,6 +63,8 @@ export interface CliIo {
    * not given, there is none: a test's fake deployment never meets the developer's own service.
    */
   findService?: (stateDir: string) => RunningService | null;
+  /** Replaces when `npm run local` began (tests; local/phases.ts). */
+  launchedAt?: () => number;
   /** Replaces the check of this machine (tests): why --guest linux cannot run, or null. */
   realGuestsMissing?: () => string | null;
 }
@@ -101,6 +107,7 @@ interface DeployFlags {
   engine?: boolean;
   guest?: GuestKind;
   checkVia?: AccessCheckVia;
+  timings?: boolean;
 }
 
 function argument<T>(parse: (text: string) => T): (text: string) => T {
@@ -179,7 +186,16 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   const deploy = io.deploy ?? (flags.engine ? deployWithEngine : deployLocal);
   io.stdout("Deploying vm-identity-access to Local Azure (offline)...\n");
   if (service) io.stdout(`Into the Local Azure service (pid ${service.pid}, ARM ${service.kept.armEndpoint}).\n`);
-  const result = await deploy({ ...options, onProgress: (line) => io.stdout(`${line}\n`) });
+  const marks: PhaseMark[] = [
+    { name: "this process started (node with tsx's loader)", at: performance.timeOrigin },
+    { name: "runner loaded (its modules imported)", at: LOADED_AT },
+    { name: "flags read, the run begins", at: Date.now() },
+  ];
+  const result = await deploy({
+    ...options,
+    onProgress: (line) => io.stdout(`${line}\n`),
+    onMark: (name, at) => marks.push({ name, at }),
+  });
   io.stdout(`\n${outputsTable(result.outputs)}\n`);
   const violations = result.policyViolations ?? [];
   if (violations.length > 0) {
@@ -188,6 +204,10 @@ async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   if (result.error && !result.ok) io.stderr(`error: ${result.error}\n`);
   io.stdout(`${result.verdict}\n`);
   io.stdout(`(${result.wallSeconds.toFixed(2)} s)\n`);
+  if (flags.timings) {
+    marks.push({ name: "verdict printed", at: Date.now() });
+    io.stdout(`\n${phaseTable(marks, (io.launchedAt ?? launchedAt)())}\n`);
+  }
   if (service && flags.keep) {
     printServiceKeepInstructions(result, options, service, io);
     return result.ok ? 0 : 1;
@@ -463,6 +483,7 @@ function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Co
       argument(parseCount),
     )
     .option("--keep", "leave Local Azure running (Ctrl-C stops it) and print the tutorial's curl commands")
+    .option("--timings", "after the verdict, print where the run's time went, from when npm run local began")
     .option(
       "--engine",
       "the real pulumi up (built by npm run engine:build) against a Local Azure kept in .local-azure/ between runs",

@@ -8,7 +8,7 @@ import { mappingFor } from "./armMapping";
 import { cloudDir } from "./engineStack";
 import { KEPT_FILE, type Keeper, readLiveKept, removeKept, removeStaleKept, writeKept } from "./kept";
 import { type StateEntry, stateKey } from "./mocks";
-import { hasMandatory, type PolicyViolation, policyVerdict } from "./policyCheck";
+import { hasMandatory, type PolicyViolation, policyVerdict } from "./policyVerdict";
 import { deleteResources, heldInCloud } from "./stackInCloud";
 import { clearState, readState, writeOutputs, writeState } from "./state";
 import { progressLine, type TimelineEvent } from "./timeline";
@@ -63,6 +63,8 @@ export interface LocalRunOptions {
   /** The Pulumi program to run. Default <repo>/index.ts; tests pass a deliberately bad one. */
   programPath?: string;
   onProgress?: (line: string) => void;
+  /** Told as each phase of the run ends, with its epoch ms (npm run local -- --timings: local/phases.ts). */
+  onMark?: (name: string, at: number) => void;
 }
 
 export interface LocalRunResult {
@@ -157,7 +159,11 @@ export function workerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
-function startWorker(onEvent: (event: TimelineEvent) => void, onProgress: (line: string) => void): Worker {
+function startWorker(
+  onEvent: (event: TimelineEvent) => void,
+  onProgress: (line: string) => void,
+  onMark: (name: string, at: number) => void,
+): Worker {
   const child = fork(WORKER_PATH, [], {
     cwd: REPO_ROOT,
     // tsx without typechecking; nothing else inherited (a test runner's flags do not belong here).
@@ -178,6 +184,7 @@ function startWorker(onEvent: (event: TimelineEvent) => void, onProgress: (line:
       if (message.kind === "ready") markReady();
       else if (message.kind === "event") onEvent(message.event);
       else if (message.kind === "progress") onProgress(message.line);
+      else if (message.kind === "mark") onMark(message.name, message.at);
       else if (message.kind === "done") resolveDone(message);
     });
     child.on("exit", (code, signal) => {
@@ -207,7 +214,9 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
       opts.onProgress?.(progressLine(event));
     },
     (line) => opts.onProgress?.(line),
+    (name, at) => opts.onMark?.(name, at),
   );
+  const mark = (name: string) => opts.onMark?.(name, Date.now());
   let azure: LocalAzure | null = null;
   try {
     // Local Azure starts while the worker loads Pulumi and the SDKs (unless a service runs it), on the
@@ -218,6 +227,7 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
       const { LocalAzure: LocalAzureClass } = await import("../local-azure/index");
       azure = await LocalAzureClass.start({ faults: opts.faults, guests: opts.guest, persistDir: cloudDir(stateDir) });
       target = azure;
+      mark("Local Azure started (its kept cloud restored)");
     }
     const config = runnerConfig(opts, target);
     const previous = readState(stateDir)?.resources ?? {};
@@ -238,8 +248,11 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
       programPath: opts.programPath ?? PROGRAM_PATH,
     };
     await worker.ready;
+    mark("worker ready (Pulumi, the SDKs and the policy pack loaded)");
     worker.child.send(start);
     const done = await worker.done;
+    mark("worker done");
+    markChecks(done.timeline, runStart, opts.onMark);
 
     const accessCheck = done.outputs.accessCheck ?? done.failedAccessCheck;
     const policyViolations = done.policyViolations ?? [];
@@ -254,6 +267,7 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     const held = done.resources ?? Object.values(previous);
     if (done.resources !== null) writeState(stateDir, held, target.armEndpoint);
     writeOutputs(stateDir, done.outputs);
+    mark("state and outputs written");
     if (opts.keep && azure) {
       keptInstances.set(stateDir, { azure, resources: held });
       // Where any client finds this Local Azure while it runs (npm run local -- env renders it).
@@ -289,8 +303,24 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     };
   } finally {
     if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGKILL");
-    if (!opts.keep) await azure?.stop();
+    if (!opts.keep && azure) {
+      await azure.stop();
+      mark("Local Azure stopped (its cloud kept)");
+    }
   }
+}
+
+/** The type tokens of the resources that run the check on a VM: over SSH, and through Run Command. */
+const CHECK_TYPES = new Set(["command:remote:Command", "azure-native:compute:VirtualMachineRunCommand"]);
+
+/** Marks where the checks ran (from the first one's start to the last one's end) and the first resource began. */
+function markChecks(timeline: TimelineEvent[], runStart: number, onMark: LocalRunOptions["onMark"]): void {
+  if (!onMark || timeline.length === 0) return;
+  onMark("first resource began", runStart + Math.min(...timeline.map((event) => event.startedAt)));
+  const checks = timeline.filter((event) => CHECK_TYPES.has(event.type) && event.operation !== "same");
+  if (checks.length === 0) return;
+  onMark("check began (the probe on the first VM)", runStart + Math.min(...checks.map((event) => event.startedAt)));
+  onMark("check ended (the last VM's probe judged)", runStart + Math.max(...checks.map((event) => event.finishedAt)));
 }
 
 export interface DestroyOptions {

@@ -18,16 +18,9 @@ import { generatePrivateKey } from "../local-azure/tlsKeys";
 import { passStepOptionsToMocks } from "./mockOptions";
 import type { StateEntry } from "./mocks";
 import { LocalAzureMocks } from "./mocks";
-import {
-  evaluatePolicies,
-  evaluateResource,
-  evaluateStack,
-  hasMandatory,
-  type PolicyViolation,
-  policyError,
-  type RegisteredResource,
-} from "./policyCheck";
+import { evaluatePolicies, evaluateResource, evaluateStack, type RegisteredResource } from "./policyCheck";
 import { previewRegistrations } from "./policyPreview";
+import { hasMandatory, type PolicyViolation, policyError } from "./policyVerdict";
 import { SECRET_PLACEHOLDER } from "./secrets";
 import { runRemoteCommand } from "./sshExec";
 import { heldAfterFailure, heldInCloud, settle, stateToWrite } from "./stackInCloud";
@@ -61,6 +54,11 @@ process.on("beforeExit", () => {
   const cause = unhandled[0] ?? "nothing rejected: a value the program waits on never came";
   void failRun(`the program stopped with resources still waiting: ${errorMessage(cause)}`).then(report);
 });
+
+/** Tells the parent a phase of the worker's ended (--timings). */
+function mark(name: string): void {
+  void send({ kind: "mark", name, at: Date.now() });
+}
 
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -113,6 +111,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   // resource is created, updated or left alone as `pulumi up` would; otherwise all are created.
   const previousLive = await heldInCloud(arm, start.previous);
   const previousHeld = previousLive ? start.previous : {};
+  mark("worker: signed in, the previous run's resources looked up");
   const mocks = new LocalAzureMocks({
     arm,
     subscriptionId: start.azure.subscriptionId,
@@ -157,6 +156,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     const settled = await settle(arm, previousHeld, mocks.resources, failed === null, (line) => {
       void send({ kind: "progress", line });
     });
+    mark("worker: what left the program deleted, the stack's resources settled");
     return {
       kind: "done",
       outputs,
@@ -181,6 +181,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   });
   const previewViolations = preview.loadError === null ? await evaluatePolicies(preview.resources) : [];
   if (hasMandatory(previewViolations)) policyViolations.push(...previewViolations);
+  mark("worker: policy pack judged the preview's registrations");
   // The mocks decide each step as the engine would, which needs the resource options it reads.
   passStepOptionsToMocks();
   await pulumi.runtime.setMocks(counted, PROJECT, STACK, false);
@@ -195,6 +196,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     return done({}, errorMessage(error), null);
   }
 
+  mark("worker: program evaluated (its resources registering)");
   const outputs: Record<string, unknown> = {};
   const rejections: Array<{ name: string; error: unknown }> = [];
   await Promise.all(
@@ -211,6 +213,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
   );
   // Resources no export depends on may still be in flight.
   while (pending > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  mark("worker: every export resolved, every resource done");
   policyViolations.push(...(await evaluateStack(registered)));
 
   const ordered = Object.fromEntries(

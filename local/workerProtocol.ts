@@ -1,5 +1,5 @@
 import type { StateEntry } from "./mocks";
-import type { PolicyViolation } from "./policyCheck";
+import type { PolicyViolation } from "./policyVerdict";
 import type { TimelineEvent } from "./timeline";
 
 /**
@@ -34,6 +34,13 @@ export interface WorkerEvent {
   event: TimelineEvent;
 }
 
+/** A phase of the worker's own ended (npm run local -- --timings): its name and epoch ms. */
+export interface WorkerMark {
+  kind: "mark";
+  name: string;
+  at: number;
+}
+
 /** A line for the run's progress (the deletions a successful run ends with). */
 export interface WorkerProgress {
   kind: "progress";
@@ -64,4 +71,4 @@ export interface WorkerReady {
   kind: "ready";
 }
 
-export type WorkerMessage = WorkerReady | WorkerEvent | WorkerProgress | WorkerDone;
+export type WorkerMessage = WorkerReady | WorkerEvent | WorkerMark | WorkerProgress | WorkerDone;

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { runLocalCli } from "../../local/cli";
+import type { LocalRunResult } from "../../local/deploy";
+import { isLauncher, launchedAt, parentPidOf, phaseTable, processStartedAt } from "../../local/phases";
+
+/** npm run local -- --timings: where a run's time goes, from when npm run local began. */
+
+// A /proc/PID/stat whose command name holds a space and a parenthesis, as `(sd-pam)` or `(tsx watch)) x` may.
+const STAT = "4242 (node (x) y) S 4200 4242 4200 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 7 0 12345 1 2 3";
+
+describe("reading a process's start from /proc", () => {
+  it("counts the fields after the command name's last ')': the parent and the start in ticks since boot", () => {
+    expect(parentPidOf(STAT)).toBe(4200);
+    // Booted 200 s ago by the uptime; started 123.45 s after boot: 76.55 s before now.
+    expect(processStartedAt(STAT, "200.00 380.00\n", 1_000_000)).toBeCloseTo(1_000_000 - 76_550, 6);
+  });
+
+  it("refuses a stat it cannot read, naming it", () => {
+    expect(() => processStartedAt("4242 (node) S 1", "200.00 1\n", 0)).toThrow(
+      "cannot read a process's start from /proc: 4242 (node) S 1",
+    );
+  });
+
+  it("knows npm (retitled too), npx, tsx and the shell running local/cli.ts as launchers, nothing else", () => {
+    expect(isLauncher("node\0/usr/lib/node_modules/npm/bin/npm-cli.js\0run\0local\0")).toBe(true);
+    expect(isLauncher("npm run local\0")).toBe(true);
+    expect(isLauncher("npm\0run\0local\0")).toBe(true);
+    expect(isLauncher("node\0/repo/node_modules/.bin/tsx\0local/cli.ts\0")).toBe(true);
+    expect(isLauncher("sh\0-c\0tsx local/cli.ts\0")).toBe(true);
+    expect(isLauncher("node\0/repo/node_modules/tsx/dist/cli.mjs\0local/cli.ts\0")).toBe(true);
+    expect(isLauncher("bash\0-c\0vitest\0")).toBe(false);
+  });
+
+  it("dates this process's launch no later than the process itself", () => {
+    const launched = launchedAt();
+    expect(launched).toBeLessThanOrEqual(performance.timeOrigin);
+    expect(launched).toBeGreaterThan(performance.timeOrigin - 24 * 3600 * 1000);
+  });
+});
+
+describe("the profile --timings prints", () => {
+  it("lists the marks in the order they happened, in ms since the launch and since the line before", () => {
+    expect(
+      phaseTable(
+        [
+          { name: "worker ready", at: 1_900 },
+          { name: "this process started", at: 1_400 },
+          { name: "Local Azure started", at: 1_750.4 },
+        ],
+        1_000,
+      ),
+    ).toBe(
+      [
+        "Timings (ms since `npm run local` began; +ms since the line before):",
+        "     400  this process started  +400",
+        "     750  Local Azure started   +350",
+        "     900  worker ready          +150",
+      ].join("\n"),
+    );
+  });
+
+  it("npm run local -- --timings prints the run's own marks and the runner's, after the verdict", async () => {
+    let stdout = "";
+    const result: LocalRunResult = {
+      ok: true,
+      outputs: {},
+      error: null,
+      commandStdouts: [],
+      timeline: [],
+      wallSeconds: 1,
+      azure: null,
+      verdict: "VERIFIED: 1 of 1 check(s) proved access for identity user on 1 VM",
+    };
+    const code = await runLocalCli(["--timings"], {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => undefined,
+      launchedAt: () => performance.timeOrigin - 300,
+      deploy: async (opts) => {
+        opts.onMark?.("check ended (the last VM's probe judged)", Date.now());
+        return result;
+      },
+    });
+    expect(code).toBe(0);
+    const [, table] = stdout.split(`${result.verdict}\n(1.00 s)\n\n`);
+    expect(table.split("\n").map((line) => line.replace(/^ +\d+ {2}/, "").replace(/ +\+\d+$/, ""))).toEqual([
+      "Timings (ms since `npm run local` began; +ms since the line before):",
+      "this process started (node with tsx's loader)",
+      "runner loaded (its modules imported)",
+      "flags read, the run begins",
+      "check ended (the last VM's probe judged)",
+      "verdict printed",
+      "",
+    ]);
+    expect(table).toMatch(/^ {5}300 {2}this process started/m);
+  });
+
+  it("without --timings, no profile", async () => {
+    let stdout = "";
+    await runLocalCli([], {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => undefined,
+      deploy: async () => ({
+        ok: true,
+        outputs: {},
+        error: null,
+        commandStdouts: [],
+        timeline: [],
+        wallSeconds: 1,
+        azure: null,
+        verdict: "VERIFIED",
+      }),
+    });
+    expect(stdout).not.toContain("Timings");
+  });
+});
