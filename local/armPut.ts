@@ -130,13 +130,23 @@ function requestClock(path: string, options: PollOptions): RequestClock {
 async function awaitOperation(
   arm: ArmHttp,
   path: string,
-  first: { headers?: Record<string, string> },
+  first: { status: number; headers?: Record<string, string>; body: unknown },
   clock: RequestClock,
 ): Promise<void> {
   const headers = first.headers ?? {};
   const asyncOperation = headers["azure-asyncoperation"];
   const location = headers.location;
   if (!asyncOperation && !location) return;
+  // An operation that ended with its first answer is not polled: azcore's pollers take the answer's
+  // provisioningState as their state (sdk/azcore internal/pollers/async/async.go and loc/loc.go, New:
+  // "if the operation is a RELO and terminates synchronously this will prevent extra polling"), and
+  // a terminal one is done (sdk/internal poller/util.go: Succeeded or Completed; Failed, Canceled or
+  // Cancelled a failure, which the result reports from that answer).
+  const state = provisioningStateOf(first.body);
+  if (/^(succeeded|completed)$/i.test(state)) return;
+  if (/^(failed|canceled|cancelled)$/i.test(state)) {
+    throw armErrorOf(first, true, { code: state, message: `the operation on ${path} ${state}` });
+  }
   // Before the first poll, only the wait the first answer asks for.
   await clock.wait(retryAfterMs(headers, clock.now()));
   for (;;) {
@@ -158,6 +168,12 @@ async function awaitOperation(
     }
     await clock.wait(retryAfterMs(answer.headers, clock.now()) || AZURE_NATIVE_POLL_SECONDS * 1000);
   }
+}
+
+/** properties.provisioningState of a resource body, or "" (azcore's poller.GetProvisioningState). */
+function provisioningStateOf(body: unknown): string {
+  const state = (body as { properties?: { provisioningState?: unknown } } | null)?.properties?.provisioningState;
+  return typeof state === "string" ? state : "";
 }
 
 /**

@@ -82,6 +82,42 @@ describe("putResource waits at ARM's pace", () => {
     expect(clock.sleeps).toEqual([0, 10_000, 10_000]);
   });
 
+  it("polls nothing when the first answer's provisioningState is already Succeeded (an operation that ended at once), as azcore", async () => {
+    const { arm, options, clock, calls } = scriptedArm(
+      { ...accepted(), body: { properties: { provisioningState: "Succeeded" } } },
+      [running()],
+    );
+    await putResource(arm, PATH, {}, options);
+    expect(clock.sleeps).toEqual([]);
+    expect(calls).toEqual([`PUT ${PATH}`, `GET ${PATH}`]);
+  });
+
+  it("fails as accepted, unpolled, when the first answer's provisioningState is Failed, with that answer's error", async () => {
+    const { arm, options, calls } = scriptedArm(
+      {
+        ...accepted(),
+        body: { properties: { provisioningState: "Failed" }, error: { code: "Conflict", message: "no room" } },
+      },
+      [running()],
+    );
+    const failure = await putResource(arm, PATH, {}, options).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ArmPutError);
+    expect(failure).toMatchObject({ status: 201, code: "Conflict", message: "no room", accepted: true });
+    expect(calls).toEqual([`PUT ${PATH}`]);
+  });
+
+  it("polls as usual when the first answer's provisioningState is Creating, Updating or absent", async () => {
+    for (const body of [
+      { properties: { provisioningState: "Creating" } },
+      { properties: { provisioningState: "Updating" } },
+      {},
+    ]) {
+      const { arm, options, polls } = scriptedArm({ ...accepted(), body }, [succeeded]);
+      await putResource(arm, PATH, {}, options);
+      expect(polls()).toBe(1);
+    }
+  });
+
   it("follows a Location (202 while it runs) at its Retry-After", async () => {
     const location = "https://arm.invalid/operationResults/1";
     const clock = { now: 0, sleeps: [] as number[] };
