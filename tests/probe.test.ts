@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
@@ -7,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Faults, LocalAzure, seedVm } from "../local-azure";
 import type { ProbeResultV1 } from "../verify/contract";
 import { awkVariants } from "./support/probeAwks";
+import { checkTimeSources, startVirtualClock } from "./support/probeClock";
 import { type FaultProxy, selfSignedLoopbackCert, startFaultProxy, writeCaBundle } from "./support/probeFaultProxy";
 import { inspectBody as inspectWith, runProbeFunctions, shellWord } from "./support/probeFunctions";
 import {
@@ -15,6 +17,7 @@ import {
   type ProbeEnv,
   type ProbeRun,
   type ProbeRunOptions,
+  probeScript,
   runProbe,
 } from "./support/probeRunner";
 import { startCommandSpy } from "./support/probeSpy";
@@ -105,6 +108,13 @@ const NOT_AUTHORIZED =
   /^The client '.+' with object id '.+' does not have authorization to perform action 'Microsoft\.Resources\/subscriptions\/resourceGroups\/read' over scope '.+' or the scope is invalid\. If access was recently granted, please refresh your credentials\.$/;
 const TOKEN_PATH = "/metadata/identity/oauth2/token";
 const HTML_502 = "<html><head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body></html>\r\n";
+/**
+ * For the tests that wait out backoffs and deadlines: the probe's waits pass on a virtual clock
+ * (tests/support/probeClock.ts), so they take no time and come out the same on any machine. Tests
+ * where Local Azure's own windows (RBAC propagation, revocation) must pass while the probe waits keep
+ * the real clock: those windows run on it.
+ */
+const VIRTUAL: ProbeRunOptions = { clock: "virtual" };
 
 type Seeded = Awaited<ReturnType<typeof seedVm>>;
 
@@ -485,7 +495,7 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
         async (lab) => {
           const identity = user(lab.vm);
           const deadline = CUT_OFF_DEADLINE_SECONDS;
-          const run = await probe(lab, envFor(lab, { PROBE_DEADLINE_SECONDS: String(deadline) }));
+          const run = await probe(lab, envFor(lab, { PROBE_DEADLINE_SECONDS: String(deadline) }), VIRTUAL);
           expect(run.exitCode).toBe(1);
           const result = run.result as ProbeResultV1;
           expect(result.ok).toBe(false);
@@ -536,7 +546,11 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
     it("asks again while ARM still allows the read, and fails at the deadline saying so", async () => {
       await withLab({}, async (lab) => {
         const deadline = CUT_OFF_DEADLINE_SECONDS;
-        const run = await probe(lab, envFor(lab, { PROBE_EXPECT: "denied", PROBE_DEADLINE_SECONDS: String(deadline) }));
+        const run = await probe(
+          lab,
+          envFor(lab, { PROBE_EXPECT: "denied", PROBE_DEADLINE_SECONDS: String(deadline) }),
+          VIRTUAL,
+        );
         expect(run.exitCode).toBe(1);
         const result = run.result as ProbeResultV1;
         expect(result.ok).toBe(true);
@@ -561,7 +575,7 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
   describe("retries", () => {
     it.each([404, 410, 429, 500, 503] as const)("rides out an IMDS %i burst", async (status) => {
       await withLab({ imdsBurst: { status, count: 1 } }, async (lab) => {
-        const run = await probe(lab, envFor(lab));
+        const run = await probe(lab, envFor(lab), VIRTUAL);
         expectVerified(lab, run, user(lab.vm).principalId);
         expect(run.result?.token?.attempts).toBe(2);
         expect(run.requests).toEqual([`imds ${status} ${TOKEN_PATH}`, ...happyRequests(lab)]);
@@ -618,7 +632,7 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
 
     it("backs off more each time: 1 s, then 1.5 s", async () => {
       await withLab({ imdsBurst: { status: 503, count: 2 } }, async (lab) => {
-        const run = await probe(lab, envFor(lab));
+        const run = await probe(lab, envFor(lab), VIRTUAL);
         expectVerified(lab, run, user(lab.vm).principalId);
         expect(run.result?.token?.attempts).toBe(3);
         expect(run.stderr).toContain("probe: imds token: retrying in 1.000s\n");
@@ -628,7 +642,7 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
 
     it("gets a new token when ARM answers 401 mid-run, then reads", async () => {
       await withLab({ armUnauthorized: { count: 1 } }, async (lab) => {
-        const run = await probe(lab, envFor(lab));
+        const run = await probe(lab, envFor(lab), VIRTUAL);
         expectVerified(lab, run, user(lab.vm).principalId);
         expect(run.result?.token?.attempts).toBe(2);
         expect(run.result?.resourceGroup?.attempts).toBe(2);
@@ -638,7 +652,7 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
 
     it("waits the Retry-After ARM asks for on 429", async () => {
       await withLab({ armThrottle: { count: 1, retryAfterSeconds: 2 } }, async (lab) => {
-        const run = await probe(lab, envFor(lab));
+        const run = await probe(lab, envFor(lab), VIRTUAL);
         expectVerified(lab, run, user(lab.vm).principalId);
         expect(run.result?.resourceGroup?.attempts).toBe(2);
         expect(run.stderr).toMatch(
@@ -706,7 +720,7 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
     ])("retries ARM 5xx: %s", async (_name, answer) => {
       await withProxiedLab(async (_lab, { arm, env, caBundlePath }) => {
         arm.inject(RG_READ, 1, answer);
-        const run = await runProbe(env, { caBundlePath });
+        const run = await runProbe(env, { caBundlePath, clock: "virtual" });
         expect(run.exitCode, run.stderr).toBe(0);
         expect(run.result?.ok).toBe(true);
         expect(run.result?.resourceGroup?.attempts).toBe(2);
@@ -721,7 +735,7 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
           headers: { "content-type": "application/json" },
           body: '{"error":"invalid_request","error_description":"Identity not found"}',
         });
-        const run = await runProbe(env, { caBundlePath });
+        const run = await runProbe(env, { caBundlePath, clock: "virtual" });
         expect(run.exitCode, run.stderr).toBe(0);
         expect(run.result?.token?.attempts).toBe(3);
         expect(run.stderr).toContain("probe: imds token attempt 1: HTTP 400 invalid_request: Identity not found\n");
@@ -765,10 +779,15 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
           body: JSON.stringify({ error }),
         });
         arm.inject(RG_READ, 1_000, { status: 0, body: "", hang: true });
-        const run = await runProbe(
+        const clock = startVirtualClock();
+        const running = runProbe(
           { ...env, PROBE_DEADLINE_SECONDS: String(CUT_OFF_DEADLINE_SECONDS) },
-          { caBundlePath },
+          { caBundlePath, clock },
         );
+        // The second try is held unanswered: the test lets its --max-time pass on the probe's clock.
+        const run = await Promise.race([arm.hanging().then(() => clock.timeOutCurl()), running])
+          .then(() => running)
+          .finally(clock.remove);
         expect(run.exitCode).toBe(1);
         expect(run.result?.resourceGroup?.status).toBe(403);
         expect(run.result?.error).toEqual({ stage: "arm", status: 403, ...error });
@@ -848,7 +867,12 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
             headers: { "content-type": "application/json" },
             body: '{"error":{"code":"InvalidAuthenticationToken","message":"revoked"}}',
           });
-          const run = await runProbe(env, { caBundlePath, pathPrefix: spy.pathPrefix, extraEnv: { TMPDIR: tmp } });
+          const run = await runProbe(env, {
+            caBundlePath,
+            pathPrefix: spy.pathPrefix,
+            extraEnv: { TMPDIR: tmp },
+            clock: "virtual",
+          });
           expect(run.exitCode, run.stderr).toBe(0);
           const tokens = imds.keptAnswers.map((body) => (JSON.parse(body) as { access_token: string }).access_token);
           expect(tokens).toHaveLength(2);
@@ -876,12 +900,15 @@ describe.concurrent("side by side, each test holding a Local Azure of its own", 
   describe("transport failures", () => {
     it("retries a refused IMDS connection until the deadline, then reports it (status null)", async () => {
       // Port 9 (discard) on loopback: nothing listens there, so every connection is refused.
-      const run = await runProbe({
-        AZURE_POD_IDENTITY_AUTHORITY_HOST: "http://127.0.0.1:9",
-        SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000001",
-        RESOURCE_GROUP: "rg",
-        PROBE_DEADLINE_SECONDS: String(CUT_OFF_DEADLINE_SECONDS),
-      });
+      const run = await runProbe(
+        {
+          AZURE_POD_IDENTITY_AUTHORITY_HOST: "http://127.0.0.1:9",
+          SUBSCRIPTION_ID: "00000000-0000-4000-8000-000000000001",
+          RESOURCE_GROUP: "rg",
+          PROBE_DEADLINE_SECONDS: String(CUT_OFF_DEADLINE_SECONDS),
+        },
+        VIRTUAL,
+      );
       expect(run.exitCode).toBe(1);
       expect(run.result?.token?.status).toBeNull();
       const waits = announcedWaits(run.stderr, "imds token");
@@ -936,5 +963,44 @@ printf '%s|%s|%s|%s' "$BODY_CARRIED" "\${FIELD_DEC[0]}" "\${FIELD_RAW[1]}" "$BOD
     const { stdout } = runProbeFunctions(`json_string "$(cat; printf x)"; printf '%s' "$REPLY"`, { input: `${input}` });
     // The probe's input arrives with a trailing sentinel "x" so that a trailing newline survives.
     expect(JSON.parse(stdout)).toBe(`${input}x`);
+  });
+});
+
+describe("the virtual clock the waiting tests run the probe on", () => {
+  it("covers every way verify/probe.sh reads the time or waits, and names any other", () => {
+    expect(() => checkTimeSources(probeScript())).not.toThrow();
+    for (const [snippet, named] of [
+      ["t=$EPOCHSECONDS", "EPOCHSECONDS"],
+      ["elapsed=$SECONDS", "SECONDS"],
+      ["read -r -t 5 line", "read -t"],
+      ["timeout 5 curl x", "timeout, usleep or wait"],
+      ["printf -v t '%(%s)T' -1", "printf's %(...)T"],
+      ["t=$(date +%s)", "date other than $(date +%s%3N)"],
+    ]) {
+      expect(() => checkTimeSources(snippet), snippet).toThrow(
+        `the virtual clock does not cover what the script uses to read time or wait: ${named}`,
+      );
+    }
+  });
+
+  it("sleeps by moving the clock on at once, by exactly what was asked; date +%s%3N reads it", () => {
+    const clock = startVirtualClock();
+    try {
+      const before = clock.now();
+      // On stdin, as the probe runs (bash -c would read ~/.bashrc when its stdin is a socket).
+      const result = spawnSync("bash", ["-s"], {
+        input: `${clock.prelude}a=$(date +%s%3N); sleep 2.250; b=$(date +%s%3N)
+printf '%s %s %s' "\${EPOCHREALTIME-unset}" "$a" "$((b - a))"; sleep 1`,
+        encoding: "utf8",
+        env: { PATH: "/usr/bin:/bin" },
+      });
+      expect(result.stdout).toBe(`unset ${before} 2250`);
+      expect(clock.now()).toBe(before + 2250);
+      // Only the probe's own form ("%d.%03d") is simulated: any other fails, saying so.
+      expect(result.status).toBe(1);
+      expect(result.stderr).toBe("virtual clock: sleep 1 is not simulated\n");
+    } finally {
+      clock.remove();
+    }
   });
 });

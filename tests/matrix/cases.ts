@@ -36,6 +36,12 @@ export interface ProbeFaultCase {
   deadlineSeconds: number;
   /** PROBE_EXPECT=denied: the probe waits for ARM's refusal (unset: contract v1's behaviour). */
   probeExpect?: "denied";
+  /**
+   * The row is about a window of Local Azure's own (an identity's attach delay, RBAC propagation, a
+   * revocation's lag) ending while the probe waits. That window runs on the real clock, so the probe
+   * must too; the other rows' waits may pass on the tests' virtual clock (tests/support/probeClock.ts).
+   */
+  waitsForLocalAzure?: true;
   expect: {
     exitCode: 0 | 1;
     /** The judge's verdict under each expectation: exactly one (or neither) may hold, never a false one. */
@@ -94,6 +100,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     identity: "user",
     grant: true,
     faultsAtSeed: { ...NO_DELAYS, identityAttachDelaySeconds: 1.2 },
+    waitsForLocalAzure: true,
     deadlineSeconds: 30,
     expect: { exitCode: 0, verifiedWhenGranted: true, verifiedWhenDenied: false, minTokenAttempts: 2 },
   },
@@ -103,6 +110,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     identity: "user",
     grant: true,
     faultsAtSeed: { ...NO_DELAYS, rbacDelaySeconds: 1.5 },
+    waitsForLocalAzure: true,
     deadlineSeconds: 30,
     expect: { exitCode: 0, verifiedWhenGranted: true, verifiedWhenDenied: false, minResourceGroupAttempts: 2 },
   },
@@ -195,6 +203,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
     faultsAtProbe: { revocationDelaySeconds: 4 },
+    waitsForLocalAzure: true,
     probeExpect: "denied",
     deadlineSeconds: 30,
     expect: {

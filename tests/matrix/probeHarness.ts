@@ -17,14 +17,18 @@ export interface TimedProbeRun extends ProbeRun {
   finishedAt: number;
 }
 
-/** Runs probe.sh with exactly `vars` (plus PATH and the CA bundle), timed in wall-clock milliseconds. */
+/**
+ * Runs probe.sh with exactly `vars` (plus PATH and the CA bundle), timed in wall-clock milliseconds;
+ * on the real clock unless `clock` says otherwise (tests/support/probeClock.ts).
+ */
 export async function runProbeTimed(
   vars: Record<string, string>,
   caCertPath: string,
   killAfterMs?: number,
+  clock: "real" | "virtual" = "real",
 ): Promise<TimedProbeRun> {
   const startedAt = Date.now();
-  const run = await runProbe(vars, { caBundlePath: caCertPath, killAfterMs });
+  const run = await runProbe(vars, { caBundlePath: caCertPath, killAfterMs, clock });
   return { ...run, startedAt, finishedAt: Date.now() };
 }
 
@@ -131,8 +135,14 @@ function stretchWindowsToProbeStart(azure: LocalAzure, row: ProbeFaultCase, seed
   if ((row.faultsAtSeed?.rbacDelaySeconds ?? 0) > 0) azure.faults.rbacDelaySeconds += seedingSeconds;
 }
 
-/** Runs one row of the fault matrix in a Local Azure of its own (rows run concurrently). */
-export async function runProbeFaultCase(row: ProbeFaultCase): Promise<ProbeCaseRun> {
+/**
+ * Runs one row of the fault matrix in a Local Azure of its own (rows run concurrently), the probe on
+ * the real clock unless `clock` is "virtual" (the tests, for rows that do not wait for Local Azure).
+ */
+export async function runProbeFaultCase(
+  row: ProbeFaultCase,
+  clock: "real" | "virtual" = "real",
+): Promise<ProbeCaseRun> {
   const azure = await LocalAzure.start({ faults: row.faultsAtSeed });
   try {
     const vmName = `vm-${row.id}`.slice(0, 40);
@@ -151,7 +161,7 @@ export async function runProbeFaultCase(row: ProbeFaultCase): Promise<ProbeCaseR
     const seenBefore = azure.requestLog.length;
     const vars = probeVars(azure, seed, row.identity, row.deadlineSeconds);
     if (row.probeExpect !== undefined) vars.PROBE_EXPECT = row.probeExpect;
-    const run = await runProbeTimed(vars, azure.caCertPath);
+    const run = await runProbeTimed(vars, azure.caCertPath, undefined, clock);
     const probeRequests = azure.requestLog.slice(seenBefore);
     return {
       observation: observe(run, expectedFor(azure, seed, row.identity), row.identity, probeRequests.length),

@@ -45,6 +45,8 @@ export interface FaultProxy {
   readonly keptAnswers: string[];
   /** The next `count` requests whose path contains `pathPart` get `answer` instead of the upstream's. */
   inject(pathPart: string, count: number, answer: InjectedAnswer): void;
+  /** Resolves once a request is held unanswered (an injected hang): the client is now waiting on its own timeout. */
+  hanging(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const injections: Array<{ pathPart: string; remaining: number; answer: InjectedAnswer }> = [];
   const seen: string[] = [];
   const keptAnswers: string[] = [];
+  let hung = false;
+  const hangWaiters: Array<() => void> = [];
 
   const forward = (request: http.IncomingMessage, response: http.ServerResponse) => {
     let target = request.url ?? "/";
@@ -124,7 +128,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
     injection.remaining -= 1;
     request.resume();
-    if (injection.answer.hang) return;
+    if (injection.answer.hang) {
+      hung = true;
+      for (const waiter of hangWaiters.splice(0)) waiter();
+      return;
+    }
     response.writeHead(injection.answer.status, injection.answer.headers ?? {});
     response.end(injection.answer.body);
   };
@@ -148,6 +156,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     keptAnswers,
     inject(pathPart, count, answer) {
       injections.push({ pathPart, remaining: count, answer });
+    },
+    hanging() {
+      if (hung) return Promise.resolve();
+      return new Promise((resolve) => hangWaiters.push(resolve));
     },
     close() {
       server.closeAllConnections();

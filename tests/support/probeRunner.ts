@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { ProbeResultV1 } from "../../verify/contract";
 import { HANG_GUARD_MS } from "./hangGuard";
+import { checkTimeSources, startVirtualClock, type VirtualClock } from "./probeClock";
 
 export const PROBE_SCRIPT_PATH = path.join(__dirname, "..", "..", "verify", "probe.sh");
 
@@ -36,6 +37,12 @@ export interface ProbeRunOptions {
   pathPrefix?: string;
   /** Further variables outside the contract (TMPDIR, proxies). */
   extraEnv?: Record<string, string>;
+  /**
+   * The probe's clock (tests/support/probeClock.ts): "real" (the default) runs the script as it is;
+   * "virtual" a clock of its own for this run, where the probe's waits take no time; or a clock the
+   * test holds, to let a hung request's --max-time pass (timeOutCurl).
+   */
+  clock?: "real" | "virtual" | VirtualClock;
 }
 
 export interface ProbeRun {
@@ -73,7 +80,20 @@ export function probeScript(): string {
   return readFileSync(PROBE_SCRIPT_PATH, "utf8");
 }
 
-export function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<ProbeRun> {
+export async function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<ProbeRun> {
+  const script = options.script ?? probeScript();
+  if (options.clock === undefined || options.clock === "real") return spawnProbe(env, options, script);
+  checkTimeSources(script);
+  if (options.clock !== "virtual") return spawnProbe(env, options, `${options.clock.prelude}${script}`);
+  const clock = startVirtualClock();
+  try {
+    return await spawnProbe(env, options, `${clock.prelude}${script}`);
+  } finally {
+    clock.remove();
+  }
+}
+
+function spawnProbe(env: ProbeEnv, options: ProbeRunOptions, script: string): Promise<ProbeRun> {
   const childEnv: Record<string, string> = { ...options.extraEnv, PATH: `${options.pathPrefix ?? ""}${GUEST_PATH}` };
   if (options.caBundlePath !== undefined) childEnv.CURL_CA_BUNDLE = options.caBundlePath;
   for (const [name, value] of Object.entries(env)) {
@@ -106,6 +126,6 @@ export function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<
         result,
       });
     });
-    child.stdin.end(options.script ?? probeScript());
+    child.stdin.end(script);
   });
 }
