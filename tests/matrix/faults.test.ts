@@ -7,7 +7,9 @@ import { type ProbeCaseRun, runProbeFaultCase } from "./probeHarness";
 /**
  * Faults survived with the right verdict and no false one: each row runs the real probe against a
  * Local Azure of its own with the fault injected, then judges the probe's JSON both as "granted" and
- * as "denied". All rows run at once in beforeAll (they mostly wait on backoff), then each is asserted.
+ * as "denied". All rows run at once in beforeAll, then each is asserted. The probe runs on a clock that
+ * skips its waits (./warpedProbeClock.ts): its backoff, Retry-After and deadline pace the same attempts
+ * to the same verdict, without the seconds between them; the fault windows end on events (cases.ts).
  */
 
 const runs = new Map<string, ProbeCaseRun>();
@@ -16,7 +18,7 @@ const curlInstalled = needsTools("curl");
 beforeAll(async () => {
   if (!curlInstalled) return;
   const results = await Promise.all(
-    PROBE_FAULT_CASES.map(async (row) => [row.id, await runProbeFaultCase(row)] as const),
+    PROBE_FAULT_CASES.map(async (row) => [row.id, await runProbeFaultCase(row, { skipWaits: true })] as const),
   );
   for (const [id, run] of results) runs.set(id, run);
 });
