@@ -66,7 +66,10 @@ describe("the state a run writes", () => {
   });
 });
 
-describe("npm run local whose deletion ARM refuses", () => {
+// The two runner suites below share nothing (each its own state folder and Local Azure): they run at
+// the same time ({ concurrent: true } on each suite), while the runs within each stay in order
+// (it.sequential), since each test goes on from the state the one before it left.
+describe("npm run local whose deletion ARM refuses", { concurrent: true }, () => {
   const stateDir = mkdtempSync(join(tmpdir(), "failed-delete-"));
   afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
   const PROGRAM = join(__dirname, "fixtures", "failedDelete", "index.ts");
@@ -76,7 +79,7 @@ describe("npm run local whose deletion ARM refuses", () => {
   const operationOf = (result: LocalRunResult, name: string) =>
     result.timeline.find((event) => event.name === name)?.operation ?? "create";
 
-  it("fails the run with ARM's refusal, and the state keeps what it created and what it could not delete", async () => {
+  it.sequential("fails the run with ARM's refusal, and the state keeps what it created and what it could not delete", async () => {
     const first = await run("1");
     expect(first.timeline.filter((event) => !event.ok)).toEqual([]);
     const second = await run("2");
@@ -92,7 +95,7 @@ describe("npm run local whose deletion ARM refuses", () => {
     expect(state[NSG]?.id).toMatch(/\/networkSecurityGroups\/nsg-in-use$/);
   });
 
-  it("the next run creates no duplicate: the identity is left alone, and the deletion is tried again", async () => {
+  it.sequential("the next run creates no duplicate: the identity is left alone, and the deletion is tried again", async () => {
     const before = readState(stateDir)?.resources[UAMI];
     const third = await run("2");
     expect(operationOf(third, "del-uami")).toBe("same");
@@ -101,7 +104,7 @@ describe("npm run local whose deletion ARM refuses", () => {
     expect(readState(stateDir)?.resources[UAMI]).toEqual(before);
   });
 
-  it("destroy deletes everything the state lists, the group ARM refused included", async () => {
+  it.sequential("destroy deletes everything the state lists, the group ARM refused included", async () => {
     const lines: string[] = [];
     expect(await destroyLocal({ stateDir, onProgress: (line) => lines.push(line) })).toBe("deleted");
     expect(
@@ -111,12 +114,14 @@ describe("npm run local whose deletion ARM refuses", () => {
   });
 });
 
-describe("npm run local failing before it creates anything, in a cloud emptied since the last run", () => {
+describe("npm run local failing before it creates anything, in a cloud emptied since the last run", {
+  concurrent: true,
+}, () => {
   const stateDir = mkdtempSync(join(tmpdir(), "emptied-cloud-"));
   afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
   const PROGRAM = join(__dirname, "fixtures", "failedDelete", "index.ts");
 
-  it("leaves the state as it was: its autonames are still there for the next run", async () => {
+  it.sequential("leaves the state as it was: its autonames are still there for the next run", async () => {
     await deployLocal({ stateDir, programPath: PROGRAM, config: { step: "1" } });
     const before = readState(stateDir)?.resources;
     expect(Object.keys(before ?? {})).toHaveLength(4);

@@ -166,30 +166,6 @@ describe("npm run local -- status", () => {
       ].join("\n"),
     );
   });
-
-  it("exits 3 when it does not run, saying why and the command that starts it", async () => {
-    const empty = mkdtempSync(join(tmpdir(), "service-none-"));
-    try {
-      const status = await run(
-        "bash",
-        ["-c", 'npm run -s local -- --state-dir "$1" status; echo "exit $?"', "s", empty],
-        {
-          cwd: REPO,
-        },
-      );
-      expect(status.stdout).toBe(
-        `Local Azure is not running (no ${join(empty, SERVICE_PID_FILE)}); start it with npm run local -- start\nexit 3\n`,
-      );
-      // A pid file whose process is gone (SIGKILL, a reboot) is not a running service.
-      const dead = spawnSync(process.execPath, ["-e", ""]).pid as number;
-      writeFileSync(join(empty, SERVICE_PID_FILE), `${dead}\n`);
-      expect(serviceStatus(empty)).toEqual({
-        stopped: `Local Azure is not running (${join(empty, SERVICE_PID_FILE)} names process ${dead}, which is gone)`,
-      });
-    } finally {
-      rmSync(empty, { recursive: true, force: true });
-    }
-  });
 });
 
 describe("the service for any client", () => {
@@ -221,8 +197,37 @@ describe("the service for any client", () => {
   });
 });
 
-describe("npm run local into the running service", () => {
-  it("deploys into it, lists the VMs in kept.json, and a smaller second run deletes what left the program", async () => {
+// The next two suites run at the same time ({ concurrent: true } on each): `status` in an empty state
+// folder shares nothing with the running service, and its npm start-up need not wait for the deploys.
+// The deploys stay in order (it.sequential): each goes on from the stack the one before it left.
+describe("npm run local -- status, where no service runs", { concurrent: true }, () => {
+  it.sequential("exits 3 when it does not run, saying why and the command that starts it", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "service-none-"));
+    try {
+      const status = await run(
+        "bash",
+        ["-c", 'npm run -s local -- --state-dir "$1" status; echo "exit $?"', "s", empty],
+        {
+          cwd: REPO,
+        },
+      );
+      expect(status.stdout).toBe(
+        `Local Azure is not running (no ${join(empty, SERVICE_PID_FILE)}); start it with npm run local -- start\nexit 3\n`,
+      );
+      // A pid file whose process is gone (SIGKILL, a reboot) is not a running service.
+      const dead = spawnSync(process.execPath, ["-e", ""]).pid as number;
+      writeFileSync(join(empty, SERVICE_PID_FILE), `${dead}\n`);
+      expect(serviceStatus(empty)).toEqual({
+        stopped: `Local Azure is not running (${join(empty, SERVICE_PID_FILE)} names process ${dead}, which is gone)`,
+      });
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("npm run local into the running service", { concurrent: true }, () => {
+  it.sequential("deploys into it, lists the VMs in kept.json, and a smaller second run deletes what left the program", async () => {
     const first = await cli(["--vm-count", "2"]);
     expect(first.stderr).toBe("");
     expect(first.code).toBe(0);
@@ -251,7 +256,7 @@ describe("npm run local into the running service", () => {
     expect(firstState?.armEndpoint).toBe(service.kept.armEndpoint);
   }, 180_000);
 
-  it("--keep prints the tutorial's commands against it and returns: the service keeps running", async () => {
+  it.sequential("--keep prints the tutorial's commands against it and returns: the service keeps running", async () => {
     const kept = await cli(["--keep"]);
     expect(kept.code).toBe(0);
     expect(kept.stdout).toContain(
@@ -262,7 +267,7 @@ describe("npm run local into the running service", () => {
     );
   }, 120_000);
 
-  it("refuses fault flags: they set a Local Azure's faults when it starts", async () => {
+  it.sequential("refuses fault flags: they set a Local Azure's faults when it starts", async () => {
     const refused = await cli(["--rbac-delay", "5"]);
     expect(refused).toEqual({
       code: 2,
@@ -271,7 +276,7 @@ describe("npm run local into the running service", () => {
     });
   });
 
-  it("destroy deletes the stack through it; the service runs on", async () => {
+  it.sequential("destroy deletes the stack through it; the service runs on", async () => {
     const resourceGroupId = readState(stateDir)?.resources["azure-native:resources:ResourceGroup::vmia-rg"]?.id;
     expect(resourceGroupId).toMatch(/\/resourceGroups\/vmia-rg/);
     const destroyed = await cli(["destroy"]);

@@ -32,16 +32,21 @@ export interface ProbeFaultCase {
   /** Faults switched on after seeding, just before the probe runs (bursts, throttling, revocation). */
   faultsAtProbe?: Partial<Faults>;
   mutation?: Mutation;
+  /**
+   * A time window of the faults above (held open: WINDOW_HELD_OPEN) that the harness shuts once Local
+   * Azure has answered the probe `status` from `service` (from ARM: to the resource group read): the
+   * probe meets the window exactly as long as it takes to be told once, however busy the machine.
+   * A window of seconds would either close before a slow probe's first request or need waits.
+   */
+  windowShutAfter?: {
+    fault: "identityAttachDelaySeconds" | "rbacDelaySeconds" | "revocationDelaySeconds";
+    service: "imds" | "arm";
+    status: number;
+  };
   /** PROBE_DEADLINE_SECONDS for this run: CUT_OFF_DEADLINE_SECONDS where the row ends in failure. */
   deadlineSeconds: number;
   /** PROBE_EXPECT=denied: the probe waits for ARM's refusal (unset: contract v1's behaviour). */
   probeExpect?: "denied";
-  /**
-   * The row is about a window of Local Azure's own (an identity's attach delay, RBAC propagation, a
-   * revocation's lag) ending while the probe waits. That window runs on the real clock, so the probe
-   * must too; the other rows' waits may pass on the tests' virtual clock (tests/support/probeClock.ts).
-   */
-  waitsForLocalAzure?: true;
   expect: {
     exitCode: 0 | 1;
     /** The judge's verdict under each expectation: exactly one (or neither) may hold, never a false one. */
@@ -56,6 +61,9 @@ export interface ProbeFaultCase {
     requests?: number;
   };
 }
+
+/** A fault window, in seconds, that only windowShutAfter ends (an hour: never, within a test). */
+export const WINDOW_HELD_OPEN = 3600;
 
 const NO_DELAYS: Partial<Faults> = { rbacDelaySeconds: 0, identityAttachDelaySeconds: 0, sshNotReadySeconds: 0 };
 
@@ -96,21 +104,22 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
   imdsBurst(410),
   {
     id: "identity-not-found-window",
-    tried: 'IMDS says 400 "Identity not found" for 1.2 s after the identity is attached',
+    tried: 'IMDS says 400 "Identity not found" after the identity is attached, until it has told the probe so once',
     identity: "user",
     grant: true,
-    faultsAtSeed: { ...NO_DELAYS, identityAttachDelaySeconds: 1.2 },
-    waitsForLocalAzure: true,
+    faultsAtSeed: { ...NO_DELAYS, identityAttachDelaySeconds: WINDOW_HELD_OPEN },
+    windowShutAfter: { fault: "identityAttachDelaySeconds", service: "imds", status: 400 },
     deadlineSeconds: 30,
     expect: { exitCode: 0, verifiedWhenGranted: true, verifiedWhenDenied: false, minTokenAttempts: 2 },
   },
   {
     id: "rbac-propagation",
-    tried: "the Reader assignment authorizes only 1.5 s after it is created (ARM 403 AuthorizationFailed until then)",
+    tried:
+      "the new Reader assignment does not authorize yet (rbacDelaySeconds): ARM 403 AuthorizationFailed to the first read, then the grant has propagated",
     identity: "user",
     grant: true,
-    faultsAtSeed: { ...NO_DELAYS, rbacDelaySeconds: 1.5 },
-    waitsForLocalAzure: true,
+    faultsAtSeed: { ...NO_DELAYS, rbacDelaySeconds: WINDOW_HELD_OPEN },
+    windowShutAfter: { fault: "rbacDelaySeconds", service: "arm", status: 403 },
     deadlineSeconds: 30,
     expect: { exitCode: 0, verifiedWhenGranted: true, verifiedWhenDenied: false, minResourceGroupAttempts: 2 },
   },
@@ -197,13 +206,13 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
   {
     id: "revocation-waited-out",
     tried:
-      "the Reader assignment is deleted just before the probe and keeps authorizing for 4 s (revocationDelaySeconds, --revocation-delay); PROBE_EXPECT=denied waits for the 403",
+      "the Reader assignment is deleted just before the probe and keeps authorizing (revocationDelaySeconds, --revocation-delay) until ARM has allowed the first read; PROBE_EXPECT=denied waits for the 403",
     identity: "user",
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
-    faultsAtProbe: { revocationDelaySeconds: 4 },
-    waitsForLocalAzure: true,
+    faultsAtProbe: { revocationDelaySeconds: WINDOW_HELD_OPEN },
+    windowShutAfter: { fault: "revocationDelaySeconds", service: "arm", status: 200 },
     probeExpect: "denied",
     deadlineSeconds: 30,
     expect: {
@@ -221,7 +230,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
-    faultsAtProbe: { revocationDelaySeconds: 3600 },
+    faultsAtProbe: { revocationDelaySeconds: WINDOW_HELD_OPEN },
     probeExpect: "denied",
     deadlineSeconds: 2,
     // Exit 1 fails the remote command, so the next `pulumi up` probes again; no false verdict either way.
@@ -240,7 +249,7 @@ export const PROBE_FAULT_CASES: ProbeFaultCase[] = [
     grant: true,
     faultsAtSeed: NO_DELAYS,
     mutation: "revoke-reader",
-    faultsAtProbe: { revocationDelaySeconds: 3600 },
+    faultsAtProbe: { revocationDelaySeconds: WINDOW_HELD_OPEN },
     deadlineSeconds: 30,
     // Why the denied case waits: read once, the revoked grant still looks like access.
     expect: { exitCode: 0, verifiedWhenGranted: true, verifiedWhenDenied: false, requests: 3 },

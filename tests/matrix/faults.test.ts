@@ -8,8 +8,9 @@ import { type ProbeCaseRun, runProbeFaultCase } from "./probeHarness";
  * Faults survived with the right verdict and no false one: each row runs the real probe against a
  * Local Azure of its own with the fault injected, then judges the probe's JSON both as "granted" and
  * as "denied". All rows run at once in beforeAll, then each is asserted. The probe's backoffs and
- * deadlines pass on a virtual clock (tests/support/probeClock.ts), except in the rows that wait for a
- * window of Local Azure's own to end: those run on the real clock, as that window does.
+ * deadlines pass on a virtual clock (tests/support/probeClock.ts); a window of Local Azure's own (an
+ * attach delay, RBAC propagation, a revocation's lag) is held open until the probe has met it once
+ * (cases.ts, windowShutAfter), so no row depends on how fast the machine is.
  */
 
 const runs = new Map<string, ProbeCaseRun>();
@@ -18,9 +19,7 @@ const curlInstalled = needsTools("curl");
 beforeAll(async () => {
   if (!curlInstalled) return;
   const results = await Promise.all(
-    PROBE_FAULT_CASES.map(
-      async (row) => [row.id, await runProbeFaultCase(row, row.waitsForLocalAzure ? "real" : "virtual")] as const,
-    ),
+    PROBE_FAULT_CASES.map(async (row) => [row.id, await runProbeFaultCase(row, "virtual")] as const),
   );
   for (const [id, run] of results) runs.set(id, run);
 });

@@ -1,4 +1,4 @@
-import { type Faults, LocalAzure, seedVm } from "../../local-azure";
+import { type Faults, LocalAzure, type ServedRequest, seedVm } from "../../local-azure";
 import type { Expectation, Expected, IdentityKind } from "../../verify/contract";
 import { judgeProbe, parseProbeOutput } from "../../verify/judge";
 import { type ProbeRun, runProbe } from "../support/probeRunner";
@@ -124,15 +124,25 @@ export interface ProbeCaseRun {
 }
 
 /**
- * The attach and propagation windows run from when seeding attached the identity or created the
- * assignment; on a loaded machine seeding can outlast them, and the probe would never meet the fault
- * the row is about. Both windows are read live, so lengthen them by the seeding time: each then
- * stays open at least its configured length after the probe starts, however slow seeding was.
+ * Shuts the row's held-open fault window (cases.ts, windowShutAfter) once Local Azure has given the
+ * probe the answer that shows the probe met it; returns the onRequest listener and the switch that
+ * starts watching (after seeding and the mutation, whose own requests must not count).
  */
-function stretchWindowsToProbeStart(azure: LocalAzure, row: ProbeFaultCase, seedingSeconds: number): void {
-  if ((row.faultsAtSeed?.identityAttachDelaySeconds ?? 0) > 0)
-    azure.faults.identityAttachDelaySeconds += seedingSeconds;
-  if ((row.faultsAtSeed?.rbacDelaySeconds ?? 0) > 0) azure.faults.rbacDelaySeconds += seedingSeconds;
+function windowShutter(row: ProbeFaultCase) {
+  let watched: Faults | undefined;
+  const shut = row.windowShutAfter;
+  return {
+    watch: (faults: Faults) => {
+      watched = faults;
+    },
+    onRequest: (entry: ServedRequest) => {
+      if (watched === undefined || shut === undefined) return;
+      if (entry.service !== shut.service || entry.status !== shut.status) return;
+      if (shut.service === "arm" && !isResourceGroupRead(entry.url.split("?")[0])) return;
+      watched[shut.fault] = 0;
+      watched = undefined;
+    },
+  };
 }
 
 /**
@@ -143,24 +153,17 @@ export async function runProbeFaultCase(
   row: ProbeFaultCase,
   clock: "real" | "virtual" = "real",
 ): Promise<ProbeCaseRun> {
-  const azure = await LocalAzure.start({ faults: row.faultsAtSeed });
+  const shutter = windowShutter(row);
+  const azure = await LocalAzure.start({ faults: row.faultsAtSeed, onRequest: shutter.onRequest });
   try {
     const vmName = `vm-${row.id}`.slice(0, 40);
-    const seedStartedAt = Date.now();
     const seed = await seedVm(azure, { identity: row.identity, grant: row.grant, vmName });
     await applyMutation(azure, seed, row, vmName);
-    const mutatedAt = Date.now();
     Object.assign(azure.faults, row.faultsAtProbe ?? {});
-    stretchWindowsToProbeStart(azure, row, (Date.now() - seedStartedAt) / 1000);
-    // A revocation's window runs from the deletion: lengthened by the time since, it stays open at least
-    // its configured length after the probe starts.
-    if (row.mutation === "revoke-reader") {
-      const revocation = azure.faults.revocationDelaySeconds ?? azure.faults.rbacDelaySeconds;
-      azure.faults.revocationDelaySeconds = revocation + (Date.now() - mutatedAt) / 1000;
-    }
     const seenBefore = azure.requestLog.length;
     const vars = probeVars(azure, seed, row.identity, row.deadlineSeconds);
     if (row.probeExpect !== undefined) vars.PROBE_EXPECT = row.probeExpect;
+    shutter.watch(azure.faults);
     const run = await runProbeTimed(vars, azure.caCertPath, undefined, clock);
     const probeRequests = azure.requestLog.slice(seenBefore);
     return {

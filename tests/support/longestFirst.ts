@@ -13,7 +13,6 @@ export const LONGEST_FIRST = [
   "tests/local-runner/revocation.test.ts",
   "tests/e2e/e2e.test.ts",
   "tests/local-runner/service.test.ts",
-  "tests/matrix/faults.test.ts",
   "tests/matrix/endToEnd.test.ts",
   "tests/policy/localRunner.test.ts",
   "tests/policy/stack.test.ts",
