@@ -43,7 +43,7 @@ export interface Faults {
 }
 
 export const DEFAULT_FAULTS: Faults = {
-  rbacDelaySeconds: 0.8,
+  rbacDelaySeconds: 0,
   revocationLag: { count: 0 },
   identityAttachDelaySeconds: 0.3,
   sshNotReadySeconds: 0.3,
