@@ -1,4 +1,4 @@
-import { type ChildProcess, fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ArmClient } from "../local-azure/armClient";
@@ -13,6 +13,7 @@ import { deleteResources, heldInCloud } from "./stackInCloud";
 import { clearState, readState, writeOutputs, writeState } from "./state";
 import { progressLine, type TimelineEvent } from "./timeline";
 import { revocationPending, verdictLine } from "./verdict";
+import { claimWorker } from "./workerProcess";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 
 export type { TimelineEvent } from "./timeline";
@@ -27,7 +28,6 @@ export type { TimelineEvent } from "./timeline";
 export const REPO_ROOT = resolve(__dirname, "..");
 export const DEFAULT_STATE_DIR = join(REPO_ROOT, ".local-azure");
 const PROGRAM_PATH = join(REPO_ROOT, "index.ts");
-const WORKER_PATH = join(__dirname, "worker.ts");
 const CONFIG_NAMESPACE = "vm-identity-access";
 
 /** How the probe reaches the VM (the program's `accessCheckVia`): over SSH, or through Azure's Run Command. */
@@ -153,46 +153,39 @@ interface Worker {
   done: Promise<WorkerDone>;
 }
 
-/** The worker's environment: ours, minus any Pulumi config a surrounding `pulumi` run may have set. */
-export function workerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { PULUMI_CONFIG: _config, PULUMI_CONFIG_SECRET_KEYS: _secretKeys, ...rest } = env;
-  return rest;
-}
-
 function startWorker(
   onEvent: (event: TimelineEvent) => void,
   onProgress: (line: string) => void,
   onMark: (name: string, at: number) => void,
 ): Worker {
-  const child = fork(WORKER_PATH, [], {
-    cwd: REPO_ROOT,
-    // tsx without typechecking; nothing else inherited (a test runner's flags do not belong here).
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-    env: workerEnvironment(process.env),
-  });
+  // The worker npm run local forked before it loaded the runner (local/main.ts), else a new one.
+  const worker = claimWorker();
+  const child = worker.child;
   let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolveReady) => {
     markReady = resolveReady;
   });
   const done = new Promise<WorkerDone>((resolveDone, reject) => {
-    child.on("message", (message: WorkerMessage) => {
-      if (message.kind === "ready") markReady();
-      else if (message.kind === "event") onEvent(message.event);
-      else if (message.kind === "progress") onProgress(message.line);
-      else if (message.kind === "mark") onMark(message.name, message.at);
-      else if (message.kind === "done") resolveDone(message);
+    worker.listen({
+      message: (message: WorkerMessage) => {
+        if (message.kind === "ready") markReady();
+        else if (message.kind === "event") onEvent(message.event);
+        else if (message.kind === "progress") onProgress(message.line);
+        else if (message.kind === "mark") onMark(message.name, message.at);
+        else if (message.kind === "done") resolveDone(message);
+      },
+      exit: (code, signal) => {
+        const tail = stderr.trim().split("\n").slice(-5).join("\n");
+        reject(new Error(`the runner's worker exited early (${signal ?? `exit ${code}`})${tail ? `: ${tail}` : ""}`));
+      },
+      error: reject,
+      stderr: (chunk) => {
+        stderr = (stderr + chunk.toString()).slice(-4000);
+      },
     });
-    child.on("exit", (code, signal) => {
-      const tail = stderr.trim().split("\n").slice(-5).join("\n");
-      reject(new Error(`the runner's worker exited early (${signal ?? `exit ${code}`})${tail ? `: ${tail}` : ""}`));
-    });
-    child.on("error", reject);
   });
+  onMark("worker forked", worker.forkedAt);
   done.catch(() => undefined);
   const loaded = done.then(() => undefined);
   // An early exit is reported through `done`; this derived promise must not be an unhandled rejection.

@@ -39,7 +39,7 @@ export function parentPidOf(statText: string): number {
 /**
  * Whether a command line (/proc/PID/cmdline, NUL-separated) is one of the launchers before the runner:
  * npm (which retitles itself `npm run local`), the shell it runs the script in (`sh -c tsx
- * local/cli.ts`), and tsx, which starts node again with its loader.
+ * local/main.ts`), and tsx, which starts node again with its loader.
  */
 export function isLauncher(cmdline: string): boolean {
   const tokens = cmdline.split(/[\0 ]/).filter(Boolean);
@@ -47,13 +47,14 @@ export function isLauncher(cmdline: string): boolean {
     (token) =>
       /(^|\/)(npm|npm-cli\.js|npx|npx-cli\.js|tsx)$/.test(token) ||
       token.endsWith("/tsx/dist/cli.mjs") ||
+      token === "local/main.ts" ||
       token === "local/cli.ts",
   );
 }
 
 /**
  * When the command that launched this process began: the oldest of its ancestors that are npm, tsx or
- * the shell npm runs the script in (`sh -c tsx local/cli.ts`); this process's own start when there is
+ * the shell npm runs the script in (`sh -c tsx local/main.ts`); this process's own start when there is
  * none (run without npm), or where /proc cannot be read (not Linux: this process's start).
  */
 export function launchedAt(pid = process.pid, now = Date.now()): number {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { deletionOrder, runnerConfig, workerEnvironment } from "../../local/deploy";
+import { deletionOrder, runnerConfig } from "../../local/deploy";
 import type { StateEntry } from "../../local/mocks";
+import { workerEnvironment } from "../../local/workerProcess";
 
 const azure = { armEndpoint: "https://127.0.0.1:40000", sshPort: 40022 };
 

@@ -21,11 +21,12 @@ describe("reading a process's start from /proc", () => {
     );
   });
 
-  it("knows npm (retitled too), npx, tsx and the shell running local/cli.ts as launchers, nothing else", () => {
+  it("knows npm (retitled too), npx, tsx and the shell running the runner as launchers, nothing else", () => {
     expect(isLauncher("node\0/usr/lib/node_modules/npm/bin/npm-cli.js\0run\0local\0")).toBe(true);
     expect(isLauncher("npm run local\0")).toBe(true);
     expect(isLauncher("npm\0run\0local\0")).toBe(true);
     expect(isLauncher("node\0/repo/node_modules/.bin/tsx\0local/cli.ts\0")).toBe(true);
+    expect(isLauncher("sh\0-c\0tsx local/main.ts\0")).toBe(true);
     expect(isLauncher("sh\0-c\0tsx local/cli.ts\0")).toBe(true);
     expect(isLauncher("node\0/repo/node_modules/tsx/dist/cli.mjs\0local/cli.ts\0")).toBe(true);
     expect(isLauncher("bash\0-c\0vitest\0")).toBe(false);

@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { claimWorker, dropUnclaimedWorker, prestartWorker, wouldDeploy } from "../../local/workerProcess";
+import type { WorkerMessage } from "../../local/workerProtocol";
+
+/** npm run local forks the runner's worker before it loads the runner (local/main.ts). */
+
+describe("whether npm run local is about to deploy", () => {
+  it("deploys for a plain run and its flags, not for a subcommand, --help, --version or --engine", () => {
+    expect(wouldDeploy([])).toBe(true);
+    expect(wouldDeploy(["--identity", "both", "--vm-count", "3", "--timings"])).toBe(true);
+    for (const argv of [["output", "accessCheck"], ["env"], ["start"], ["status"], ["stop"], ["destroy"]]) {
+      expect(wouldDeploy(argv)).toBe(false);
+    }
+    for (const flag of ["--help", "-h", "--version", "-V", "--engine"]) expect(wouldDeploy([flag])).toBe(false);
+  });
+});
+
+describe("a worker forked early", () => {
+  afterEach(() => dropUnclaimedWorker());
+
+  it("is the one a deployment claims, and what it said before it was claimed is handed over in order", async () => {
+    prestartWorker();
+    const worker = claimWorker();
+    // Its first message arrives before anyone listens through listen().
+    await new Promise((resolve) => worker.child.once("message", resolve));
+    const heard: WorkerMessage[] = [];
+    worker.listen({ message: (message) => heard.push(message), exit: () => {}, error: () => {}, stderr: () => {} });
+    expect(heard).toEqual([{ kind: "ready" }]);
+    const exited = new Promise((resolve) => worker.child.once("exit", resolve));
+    worker.child.disconnect();
+    // A worker whose parent goes away goes too.
+    expect(await exited).toBe(0);
+  });
+
+  it("is stopped when no deployment claims it, and a later claim forks a new one", async () => {
+    const early = prestartWorker();
+    expect(prestartWorker()).toBe(early);
+    const gone = new Promise((resolve) => early.child.once("exit", (_code, signal) => resolve(signal)));
+    dropUnclaimedWorker();
+    expect(await gone).toBe("SIGKILL");
+    const fresh = claimWorker();
+    expect(fresh.child.pid).not.toBe(early.child.pid);
+    const freshGone = new Promise((resolve) => fresh.child.once("exit", resolve));
+    fresh.child.kill("SIGKILL");
+    await freshGone;
+  });
+});
