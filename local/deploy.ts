@@ -304,10 +304,13 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
 }
 
 /** The type tokens of the resources that run the check on a VM: over SSH, and through Run Command. */
-const CHECK_TYPES = new Set(["command:remote:Command", "azure-native:compute:VirtualMachineRunCommand"]);
+const CHECK_TYPES = new Set([
+  "command:remote:Command",
+  "azure-native:compute:VirtualMachineRunCommandByVirtualMachine",
+]);
 
 /** Marks where the checks ran (from the first one's start to the last one's end) and the first resource began. */
-function markChecks(timeline: TimelineEvent[], runStart: number, onMark: LocalRunOptions["onMark"]): void {
+export function markChecks(timeline: TimelineEvent[], runStart: number, onMark: LocalRunOptions["onMark"]): void {
   if (!onMark || timeline.length === 0) return;
   onMark("first resource began", runStart + Math.min(...timeline.map((event) => event.startedAt)));
   const checks = timeline.filter((event) => CHECK_TYPES.has(event.type) && event.operation !== "same");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runLocalCli } from "../../local/cli";
-import type { LocalRunResult } from "../../local/deploy";
+import { type LocalRunResult, markChecks } from "../../local/deploy";
 import { isLauncher, launchedAt, parentPidOf, phaseTable, processStartedAt } from "../../local/phases";
 
 /** npm run local -- --timings: where a run's time goes, from when npm run local began. */
@@ -36,6 +36,35 @@ describe("reading a process's start from /proc", () => {
     const launched = launchedAt();
     expect(launched).toBeLessThanOrEqual(performance.timeOrigin);
     expect(launched).toBeGreaterThan(performance.timeOrigin - 24 * 3600 * 1000);
+  });
+});
+
+describe("the marks a run's timeline gives", () => {
+  it("the first resource, and the checks over SSH and through Run Command, from the first one's start to the last one's end", () => {
+    const marks: Array<[string, number]> = [];
+    const event = (type: string, startedAt: number, finishedAt: number, operation?: "same") => ({
+      type,
+      name: "x",
+      startedAt,
+      finishedAt,
+      ok: true,
+      ...(operation ? { operation } : {}),
+    });
+    markChecks(
+      [
+        event("azure-native:resources:ResourceGroup", 40, 60),
+        event("command:remote:Command", 300, 900),
+        event("azure-native:compute:VirtualMachineRunCommandByVirtualMachine", 200, 700),
+        event("command:remote:Command", 100, 5000, "same"),
+      ],
+      1_000,
+      (name, at) => marks.push([name, at]),
+    );
+    expect(marks).toEqual([
+      ["first resource began", 1_040],
+      ["check began (the probe on the first VM)", 1_200],
+      ["check ended (the last VM's probe judged)", 1_900],
+    ]);
   });
 });
 
