@@ -137,18 +137,20 @@ async function awaitOperation(
   const asyncOperation = headers["azure-asyncoperation"];
   const location = headers.location;
   if (!asyncOperation && !location) return;
-  // An operation that ended with its first answer is not polled: azcore's pollers take the answer's
-  // provisioningState as their state (sdk/azcore internal/pollers/async/async.go and loc/loc.go, New:
-  // "if the operation is a RELO and terminates synchronously this will prevent extra polling"), and
-  // a terminal one is done (sdk/internal poller/util.go: Succeeded or Completed; Failed, Canceled or
-  // Cancelled a failure, which the result reports from that answer).
+  // Before the first poll, only the wait the first answer asks for (azcore's PollUntilDone waits it
+  // even for an operation already ended).
+  await clock.wait(retryAfterMs(headers, clock.now()));
+  // An operation that ended with its first answer is then not polled: azcore's pollers take the
+  // answer's provisioningState as their state (sdk/azcore internal/pollers/async/async.go and
+  // loc/loc.go, New: "if the operation is a RELO and terminates synchronously this will prevent extra
+  // polling"), and Poll on a terminal one returns that answer (runtime/poller.go); Succeeded or
+  // Completed is done, Failed, Canceled or Cancelled a failure reported from that answer
+  // (sdk/internal poller/util.go).
   const state = provisioningStateOf(first.body);
   if (/^(succeeded|completed)$/i.test(state)) return;
   if (/^(failed|canceled|cancelled)$/i.test(state)) {
     throw armErrorOf(first, true, { code: state, message: `the operation on ${path} ${state}` });
   }
-  // Before the first poll, only the wait the first answer asks for.
-  await clock.wait(retryAfterMs(headers, clock.now()));
   for (;;) {
     const answer = await arm.request("GET", asyncOperation ?? location);
     if (asyncOperation) {

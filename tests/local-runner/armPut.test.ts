@@ -88,7 +88,18 @@ describe("putResource waits at ARM's pace", () => {
       [running()],
     );
     await putResource(arm, PATH, {}, options);
-    expect(clock.sleeps).toEqual([]);
+    // The first answer asks no wait (0), and nothing is polled.
+    expect(clock.sleeps).toEqual([0]);
+    expect(calls).toEqual([`PUT ${PATH}`, `GET ${PATH}`]);
+  });
+
+  it("waits what such a first answer's Retry-After asks all the same, as azcore's PollUntilDone does, then polls nothing", async () => {
+    const { arm, options, clock, calls } = scriptedArm(
+      { ...accepted({ "retry-after": "3" }), body: { properties: { provisioningState: "Succeeded" } } },
+      [running()],
+    );
+    await putResource(arm, PATH, {}, options);
+    expect(clock.sleeps).toEqual([3000]);
     expect(calls).toEqual([`PUT ${PATH}`, `GET ${PATH}`]);
   });
 
