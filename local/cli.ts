@@ -429,7 +429,7 @@ function outputCommand(name: string | undefined, flags: { json?: boolean; stateD
   }
 }
 
-function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Command {
+export function buildProgram(io: CliIo, setResult: (work: Promise<number>) => void): Command {
   const program = new Command("npm run local --")
     .description("Deploy the stack to Local Azure (offline) and prove the VM's identity can read its resource group")
     .exitOverride()

@@ -12,7 +12,7 @@ export interface PhaseMark {
   at: number;
 }
 
-/** The kernel's clock ticks per second in /proc (USER_HZ: 100 on every Linux architecture). */
+/** The clock ticks per second of /proc's times (USER_HZ, `getconf CLK_TCK`: 100 on x86 and arm Linux). */
 const TICKS_PER_SECOND = 100;
 
 /**
@@ -57,16 +57,19 @@ export function isLauncher(cmdline: string): boolean {
  * the shell npm runs the script in (`sh -c tsx local/main.ts`); this process's own start when there is
  * none (run without npm), or where /proc cannot be read (not Linux: this process's start).
  */
-export function launchedAt(pid = process.pid, now = Date.now()): number {
-  const processStart = performance.timeOrigin;
+export function launchedAt(
+  pid = process.pid,
+  now = Date.now(),
+  read: (path: string) => string = (path) => readFileSync(path, "utf8"),
+  processStart = performance.timeOrigin,
+): number {
   try {
-    const uptime = readFileSync("/proc/uptime", "utf8");
+    const uptime = read("/proc/uptime");
     let earliest = processStart;
-    let current = parentPidOf(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    let current = parentPidOf(read(`/proc/${pid}/stat`));
     for (let depth = 0; depth < 6 && current > 1; depth++) {
-      const cmdline = readFileSync(`/proc/${current}/cmdline`, "utf8");
-      if (!isLauncher(cmdline)) break;
-      const stat = readFileSync(`/proc/${current}/stat`, "utf8");
+      if (!isLauncher(read(`/proc/${current}/cmdline`))) break;
+      const stat = read(`/proc/${current}/stat`);
       earliest = Math.min(earliest, processStartedAt(stat, uptime, now));
       current = parentPidOf(stat);
     }

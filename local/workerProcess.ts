@@ -13,8 +13,12 @@ import type { WorkerMessage } from "./workerProtocol";
 const REPO_ROOT = resolve(__dirname, "..");
 const WORKER_PATH = join(REPO_ROOT, "local", "worker.ts");
 
-/** The subcommands of `npm run local` that deploy nothing (local/cli.ts). */
-const NOT_DEPLOYING = new Set(["output", "env", "start", "status", "stop", "destroy"]);
+/**
+ * The subcommands of `npm run local` (local/cli.ts), none of which deploys: named here, where nothing
+ * may be loaded yet; tests/local-runner/workerProcess.test.ts holds the list to the CLI's.
+ */
+export const SUBCOMMANDS = ["output", "env", "destroy", "start", "status", "stop"] as const;
+const NOT_DEPLOYING = new Set<string>(SUBCOMMANDS);
 
 export interface WorkerListeners {
   message: (message: WorkerMessage) => void;

@@ -32,10 +32,43 @@ describe("reading a process's start from /proc", () => {
     expect(isLauncher("bash\0-c\0vitest\0")).toBe(false);
   });
 
-  it("dates this process's launch no later than the process itself", () => {
-    const launched = launchedAt();
-    expect(launched).toBeLessThanOrEqual(performance.timeOrigin);
-    expect(launched).toBeGreaterThan(performance.timeOrigin - 24 * 3600 * 1000);
+  it("dates the launch by the oldest launcher above this process, stopping at the first that is not one", () => {
+    // bash (1) ← npm (10, started 100.00 s after boot) ← sh -c tsx local/main.ts (11, 100.20 s) ← tsx
+    // (12, 100.30 s) ← this process (13); uptime 101.00 s, now 50,000 ms.
+    const stat = (pid: number, ppid: number, startTicks: number) =>
+      `${pid} (x) S ${ppid} 0 0 0 0 0 0 0 0 0 0 0 0 0 20 0 1 0 ${startTicks} 0`;
+    const proc: Record<string, string> = {
+      "/proc/uptime": "101.00 5.00\n",
+      "/proc/13/stat": stat(13, 12, 10_040),
+      "/proc/12/stat": stat(12, 11, 10_030),
+      "/proc/12/cmdline": "node\0/repo/node_modules/.bin/tsx\0local/main.ts\0",
+      "/proc/11/stat": stat(11, 10, 10_020),
+      "/proc/11/cmdline": "sh\0-c\0tsx local/main.ts\0",
+      "/proc/10/stat": stat(10, 1, 10_000),
+      "/proc/10/cmdline": "npm run local\0",
+      "/proc/2/cmdline": "bash\0",
+    };
+    const read = (path: string) => {
+      if (!(path in proc)) throw new Error(`ENOENT ${path}`);
+      return proc[path];
+    };
+    // npm began 1.00 s before now.
+    expect(launchedAt(13, 50_000, read, 49_600)).toBeCloseTo(49_000, 6);
+    // Under bash directly (its parent not a launcher): this process's own start.
+    expect(
+      launchedAt(13, 50_000, (path) => (path === "/proc/13/stat" ? stat(13, 2, 10_040) : read(path)), 49_600),
+    ).toBe(49_600);
+    // Where /proc cannot be read (not Linux): this process's own start too.
+    expect(
+      launchedAt(
+        13,
+        50_000,
+        () => {
+          throw new Error("ENOENT");
+        },
+        49_600,
+      ),
+    ).toBe(49_600);
   });
 });
 

@@ -36,7 +36,9 @@ export interface ProbeFaultCase {
    * A time window of the faults above (held open: WINDOW_HELD_OPEN) that the harness shuts once Local
    * Azure has answered the probe `status` from `service` (from ARM: to the resource group read): the
    * probe meets the window exactly as long as it takes to be told once, however busy the machine.
-   * A window of seconds would either close before a slow probe's first request or need waits.
+   * A window of seconds would either close before a slow probe's first request or need waits. It rests
+   * on one ordering: Local Azure reports an answer (onRequest, on the response's finish) before it
+   * handles the probe's next request, which comes from a new curl process after a new TLS handshake.
    */
   windowShutAfter?: {
     fault: "identityAttachDelaySeconds" | "rbacDelaySeconds" | "revocationDelaySeconds";

@@ -147,7 +147,7 @@ function windowShutter(row: ProbeFaultCase) {
 
 /**
  * Runs one row of the fault matrix in a Local Azure of its own (rows run concurrently), the probe on
- * the real clock unless `clock` is "virtual" (the tests, for rows that do not wait for Local Azure).
+ * the real clock unless `clock` is "virtual" (the tests run every row so; the bench times the real one).
  */
 export async function runProbeFaultCase(
   row: ProbeFaultCase,
