@@ -118,7 +118,9 @@ export class VirtualMachine {
   apply(config: VmConfig): Promise<void> {
     return this.enqueue(async () => {
       this.config = config;
-      if (this.state !== "running") return;
+      // A change told while the VM was being deleted (or Local Azure stopped) comes after the deletion
+      // in the queue: nothing boots again, or a guest would outlive its VM.
+      if (this.deleted || this.state !== "running") return;
       if (this.machine && this.bootedWith === bootKey(this.around.guests, config)) return;
       await this.closeMachine();
       await this.boot(config);
@@ -137,7 +139,7 @@ export class VirtualMachine {
 
   start(): Promise<void> {
     return this.enqueue(async () => {
-      if (this.state === "running") return;
+      if (this.deleted || this.state === "running") return;
       this.state = "starting";
       try {
         if (this.config) await this.boot(this.config);
@@ -150,7 +152,7 @@ export class VirtualMachine {
   restart(): Promise<void> {
     return this.enqueue(async () => {
       await this.closeMachine();
-      if (this.config) await this.boot(this.config);
+      if (this.config && !this.deleted) await this.boot(this.config);
     });
   }
 

@@ -1,7 +1,8 @@
 import { once } from "node:events";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ArmResponse, LocalAzure, type SeededVm, seedVm } from "../../local-azure/index";
@@ -425,6 +426,40 @@ describe("while a delete runs (lroSeconds stretched)", () => {
     // Nothing took the resources back from their deletes: they end, the group with them.
     for (const gone of [`${rc}?${API}`, nsg, `${own.vmId}?${API}`, `${own.resourceGroupId}?api-version=2021-04-01`])
       expect((await azure.arm.request("GET", gone)).status).toBe(404);
+  });
+});
+
+describe("a VM deleted while a change to it is still to be applied (the VM model, called directly)", () => {
+  it("boots nothing for a change that comes after its deletion: no guest outlives its VM", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "vm-after-delete-"));
+    const imds = createServer();
+    await new Promise<void>((resolve) => imds.listen(0, "127.0.0.1", resolve));
+    const vm = new VirtualMachine(
+      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/late",
+      { endpoint: "http://127.0.0.1:9", server: imds, host: "127.0.0.1", port: 9 },
+      {
+        guests: { kind: "portable", dataDir, sshPort: 0 },
+        caCertPath: "",
+        notReadyForSeconds: () => 0,
+        report: () => undefined,
+      },
+    );
+    const config = {
+      request: { name: "late", properties: { osProfile: { adminUsername: "azureuser" } } } as unknown as VmRequest,
+      publicIp: null,
+      admits: () => true,
+    };
+    // Local Azure stops (or ARM deletes the VM) while a NIC's change is on its way to the model.
+    const deleted = vm.delete();
+    await vm.apply(config);
+    await deleted;
+    expect(vm.guest).toBeNull();
+    expect(existsSync(join(dataDir, "vms", "late"))).toBe(false);
+    await vm.start();
+    await vm.restart();
+    expect(vm.guest).toBeNull();
+    await expect(vm.whenReady()).rejects.toThrow("the VM is deleted");
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
 
