@@ -22,6 +22,27 @@ export interface RunCommandParameter {
   value?: string;
 }
 
+/**
+ * Whether a request's parameter list is one ARM takes (a managed run command's `parameters` and
+ * `protectedParameters`, the action's `parameters`): an array of objects whose name and value, when
+ * given, are strings.
+ */
+export function isParameterList(given: unknown): given is RunCommandParameter[] {
+  return (
+    Array.isArray(given) &&
+    given.every(
+      (item) =>
+        typeof item === "object" &&
+        item !== null &&
+        ["name", "value"].every(
+          (key) =>
+            (item as Record<string, unknown>)[key] === undefined ||
+            typeof (item as Record<string, unknown>)[key] === "string",
+        ),
+    )
+  );
+}
+
 /** The action's request (`POST …/runCommand`, RunCommandInput): its script lines and parameters. */
 export interface ActionRequest {
   script: string[];

@@ -289,6 +289,7 @@ describe("PUT …/runCommands/{name}", () => {
     [{ source: { script: "true" }, outputBlobUri: "https://example.invalid/o" }, "properties.outputBlobUri"],
     [{ source: { script: "true" }, timeoutInSeconds: -1 }, "properties.timeoutInSeconds"],
     [{ source: { script: "true" }, parameters: [{ name: "A", value: 1 }] }, "properties.parameters"],
+    [{ source: { script: "true" }, protectedParameters: [null] }, "properties.protectedParameters"],
   ])("refuses what it cannot run with 400 InvalidParameter naming it: %j", async (properties, target) => {
     const reply = await azure.arm.request("PUT", `${rc("refused")}?${API}`, { location: azure.location, properties });
     expect(reply.status).toBe(400);

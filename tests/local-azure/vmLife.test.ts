@@ -129,6 +129,8 @@ describe("POST …/runCommand (the action)", () => {
     [{ commandId: "RunPowerShellScript", script: ["dir"] }, "commandId"],
     [{ script: ["true"] }, "commandId"],
     [{ commandId: "RunShellScript", script: "not lines" }, "script"],
+    [{ commandId: "RunShellScript", script: ["true"], parameters: "A=1" }, "parameters"],
+    [{ commandId: "RunShellScript", script: ["true"], parameters: [{ name: "A", value: 1 }] }, "parameters"],
   ])("refuses %j with 400 InvalidParameter", async (body, target) => {
     const reply = await azure.arm.request("POST", `${vm.vmId}/runCommand?${API}`, body);
     expect([reply.status, reply.body]).toMatchObject([400, { error: { code: "InvalidParameter", target } }]);

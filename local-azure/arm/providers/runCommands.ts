@@ -1,5 +1,5 @@
 import type { StoredResource } from "../../store";
-import type { RunCommandParameter } from "../../vm/model";
+import { isParameterList, type RunCommandParameter } from "../../vm/model";
 import {
   RUN_COMMAND_TYPE,
   type RunCommandBody,
@@ -99,26 +99,14 @@ export function runCommandProperties(
   for (const list of ["parameters", "protectedParameters"] as const) {
     const given = input[list];
     if (given === undefined || given === null) continue;
-    const ok =
-      Array.isArray(given) &&
-      given.every(
-        (item) =>
-          typeof item === "object" &&
-          item !== null &&
-          ["name", "value"].every(
-            (key) =>
-              (item as Record<string, unknown>)[key] === undefined ||
-              typeof (item as Record<string, unknown>)[key] === "string",
-          ),
-      );
-    if (!ok)
+    if (!isParameterList(given))
       return {
         error: invalid(
           `properties.${list}`,
           `properties.${list} must be an array of { "name": string, "value": string }.`,
         ),
       };
-    parameters[list] = (given as RunCommandParameter[]).map(({ name, value }) => ({
+    parameters[list] = given.map(({ name, value }) => ({
       ...(name !== undefined ? { name } : {}),
       ...(value !== undefined ? { value } : {}),
     }));

@@ -1,4 +1,4 @@
-import type { PowerAction, PowerState, RunCommandParameter } from "../../vm/model";
+import { isParameterList, type PowerAction, type PowerState, type RunCommandParameter } from "../../vm/model";
 import type { ArmProvider, ArmRequest, ArmShared } from "../context";
 import { type ArmReply, armError, resourceGroupBeingDeleted, resourceGroupNotFound, resourceNotFound } from "../errors";
 import type { Route } from "../routes";
@@ -84,21 +84,9 @@ export function actionRequest(
   if (!Array.isArray(script) || !script.every((line) => typeof line === "string"))
     return { error: invalid("script", "script must be an array of strings: the script's lines.") };
   const parameters = input.parameters ?? [];
-  const ok =
-    Array.isArray(parameters) &&
-    parameters.every(
-      (item) =>
-        typeof item === "object" &&
-        item !== null &&
-        ["name", "value"].every(
-          (key) =>
-            (item as Record<string, unknown>)[key] === undefined ||
-            typeof (item as Record<string, unknown>)[key] === "string",
-        ),
-    );
-  if (!ok)
+  if (!isParameterList(parameters))
     return { error: invalid("parameters", 'parameters must be an array of { "name": string, "value": string }.') };
-  return { script: script as string[], parameters: parameters as RunCommandParameter[] };
+  return { script: script as string[], parameters };
 }
 
 export class VirtualMachineActionsProvider implements ArmProvider {
