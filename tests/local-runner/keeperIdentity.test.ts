@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { runLocalCli } from "../../local/cli";
+import { describe, expect, it } from "vitest";
 import {
   KEPT_FILE,
   KEPT_KEEPER_FILE,
@@ -16,6 +14,7 @@ import {
 } from "../../local/kept";
 import { type ProcessIdentity, processAlive, processIdentity, sameProcess } from "../../local/processIdentity";
 import { SERVICE_PID_FILE } from "../../local/service";
+import { pidReuseFixtures } from "../support/pidReuse";
 
 /**
  * kept.json names the process that keeps Local Azure (the service, `--keep`, `--engine` mid-run), and
@@ -27,26 +26,7 @@ import { SERVICE_PID_FILE } from "../../local/service";
 
 const SERVICE_MAIN = resolve(__dirname, "../../local/serviceMain.ts");
 
-const dirs: string[] = [];
-function stateDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "keeper-identity-"));
-  dirs.push(dir);
-  return dir;
-}
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A program that is not Local Azure, running until the suite ends. */
-function stranger(): ProcessIdentity {
-  const child = spawn("sleep", ["1000"], { stdio: "ignore" });
-  children.push(child);
-  const identity = processIdentity(child.pid as number);
-  if (identity === null) throw new Error("the stranger is not running");
-  return identity;
-}
+const { stateDir, stranger, own, cli } = pidReuseFixtures("keeper-identity-");
 
 /** What kept.json says of a Local Azure: only its shape matters here, nothing connects to it. */
 const azure: KeepableAzure = {
@@ -67,20 +47,6 @@ const azure: KeepableAzure = {
 function leftByCrashedService(dir: string, stranger: ProcessIdentity): void {
   const service = { pid: stranger.pid, startTime: "1", commandLine: ["node", SERVICE_MAIN, dir, "{}", "portable"] };
   writeKept(dir, azure, [], stranger.pid, null, () => service);
-}
-
-function cli(dir: string, ...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const io = {
-    stdout: (text: string) => {
-      stdout += text;
-    },
-    stderr: (text: string) => {
-      stderr += text;
-    },
-  };
-  return runLocalCli(["--state-dir", dir, ...argv], io).then((code) => ({ code, stdout, stderr }));
 }
 
 describe("the keeper beside kept.json", () => {
@@ -202,7 +168,7 @@ describe.runIf(process.platform === "linux")("destroy and a live keeper", () => 
       ],
       { stdio: ["ignore", "pipe", "ignore"] },
     );
-    children.push(child);
+    own(child);
     await new Promise<void>((ready) => child.stdout?.once("data", () => ready()));
     const pid = child.pid as number;
     writeKept(dir, azure, [], pid, null);

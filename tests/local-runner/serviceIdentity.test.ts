@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { runLocalCli } from "../../local/cli";
+import { describe, expect, it } from "vitest";
 import { processAlive } from "../../local/kept";
 import {
   type ProcessIdentity,
@@ -13,6 +11,7 @@ import {
   sameProcess,
 } from "../../local/processIdentity";
 import { lookUpPidFile, parsePidFile, pidFileText, SERVICE_PID_FILE, serviceStatus } from "../../local/service";
+import { pidReuseFixtures } from "../support/pidReuse";
 
 /**
  * `npm run local -- stop` signals the process `start` started and no other (issue 24, point 5): the
@@ -23,43 +22,9 @@ import { lookUpPidFile, parsePidFile, pidFileText, SERVICE_PID_FILE, serviceStat
 
 const SERVICE_MAIN = resolve(__dirname, "../../local/serviceMain.ts");
 
-const dirs: string[] = [];
-function stateDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "service-identity-"));
-  dirs.push(dir);
-  return dir;
-}
-const strangers: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of strangers) child.kill("SIGKILL");
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const { stateDir, stranger, cli } = pidReuseFixtures("service-identity-");
 
-/** A program that is not Local Azure, running until the suite ends. */
-function stranger(): ProcessIdentity {
-  const child = spawn("sleep", ["1000"], { stdio: "ignore" });
-  strangers.push(child);
-  const identity = processIdentity(child.pid as number);
-  if (identity === null) throw new Error("the stranger is not running");
-  return identity;
-}
-
-function cli(dir: string, ...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const io = {
-    stdout: (text: string) => {
-      stdout += text;
-    },
-    stderr: (text: string) => {
-      stderr += text;
-    },
-  };
-  return runLocalCli(["--state-dir", dir, ...argv], io).then((code) => ({ code, stdout, stderr }));
-}
-
-const fakeProc = mkdtempSync(join(tmpdir(), "fake-proc-"));
-dirs.push(fakeProc);
+const fakeProc = stateDir("fake-proc-");
 function fakeProcess(pid: number, stat: string, cmdline: string): void {
   mkdirSync(join(fakeProc, String(pid)), { recursive: true });
   writeFileSync(join(fakeProc, String(pid), "stat"), stat);
