@@ -1,3 +1,4 @@
+import { type BlockClaims, claimBlock, defaultClaims } from "./addressBlocks";
 import type { RoleAssignment } from "./arm/rbac";
 
 /**
@@ -110,10 +111,19 @@ export interface RequestLogEntry {
   principalId: string | null;
 }
 
-// Public IPs are unique per process and start in a random block, so instances in one process never
-// share a guest's address, and parallel test processes very rarely do.
+// Public IPs are unique per process, from blocks of 250 the process claims machine-wide
+// (./addressBlocks.ts) when it first needs one: no two Local Azures on a machine share a guest's address.
 let nextPublicIp = 0;
-const processBlock = Math.floor(Math.random() * 256);
+const claimedBlocks: number[] = [];
+let claims: BlockClaims | undefined;
+
+function publicIpBlock(index: number): number {
+  while (claimedBlocks.length <= index) {
+    claims ??= defaultClaims();
+    claimedBlocks.push(claimBlock(claims, claimedBlocks));
+  }
+  return claimedBlocks[index];
+}
 
 export class Store {
   readonly resourceGroups = new Map<string, StoredResourceGroup>();
@@ -126,7 +136,7 @@ export class Store {
   /** Per VM (lower-cased ID): when each identity (by principal ID) was attached. */
   readonly attachedAt = new Map<string, Map<string, number>>();
   readonly requestLog: RequestLogEntry[] = [];
-  /** A loopback address no other Local Azure of this process (or, very likely, of another) uses. */
+  /** A loopback address no other Local Azure on this machine uses. */
   allocatePublicIp(): string {
     // A kept cloud (local-azure/persist.ts) already holds addresses an earlier process handed out.
     const used = new Set(
@@ -134,7 +144,7 @@ export class Store {
     );
     for (;;) {
       const n = nextPublicIp++;
-      const address = `127.77.${(processBlock + Math.floor(n / 250)) % 256}.${(n % 250) + 2}`;
+      const address = `127.77.${publicIpBlock(Math.floor(n / 250))}.${(n % 250) + 2}`;
       if (!used.has(address)) return address;
     }
   }
