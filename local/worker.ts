@@ -1,7 +1,7 @@
 /**
  * Child process of deployLocal: runs index.ts in Pulumi's mock runtime (process-global, hence a
  * process per run) with mocks backed by Local Azure, which runs in the parent and is reached over
- * HTTPS and SSH only. Started with `node --import tsx`; reports over IPC (see workerProtocol.ts).
+ * HTTPS and SSH only. Started with `node --require tsx/cjs`; reports over IPC (see workerProtocol.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 // Warm the module cache with the SDKs index.ts imports while the parent starts Local Azure.
