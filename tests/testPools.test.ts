@@ -71,15 +71,45 @@ describe("the test pools (vitest.config.ts)", () => {
     ['pulumi.runtime.setAllConfig({ "a:b": "c" })', "sets Pulumi's process-global config: setAllConfig("],
     ['process.env.AZURE_CLIENT_ID = "x";', "assigns to process.env: process.env.AZURE_CLIENT_ID ="],
     ['process.env["A"] = "x";', 'assigns to process.env: process.env["A"] ='],
+    ['Object.assign(process.env, { TZ: "UTC" });', "assigns to process.env: Object.assign(process.env"],
     ["delete process.env.A;", "deletes from process.env: delete process.env"],
-    ["vi.useFakeTimers();", "fakes timers, globals, env or modules: vi.useFakeTimers("],
+    ['vi.stubEnv("A", "x");', "stubs process.env: vi.stubEnv("],
+    ['vi.stubGlobal("fetch", fake);', "stubs a global: vi.stubGlobal("],
+    ["vi.useFakeTimers();", "fakes timers: vi.useFakeTimers("],
+    ['vi.mock("node:fs");', "fakes modules: vi.mock("],
+    ['vi.doMock("node:fs", factory);', "fakes modules: vi.doMock("],
     ['process.chdir("/tmp")', "changes the working directory: process.chdir("],
     ['process.on("unhandledRejection", () => {})', 'adds a process-wide handler: process.on("unhandledRejection"'],
+    [
+      "new ManagedIdentityCredential({ clientId })",
+      "uses MSAL's managed identity, whose IMDS source and token cache are process-wide: new ManagedIdentityCredential(",
+    ],
   ])("names %s as a hazard", (source, hazard) => {
     expect(sharedThreadHazards(source)).toEqual([hazard]);
   });
 
-  it("passes reads and comparisons of the environment", () => {
+  it("passes reads and comparisons of the environment, and an Automation API stack's config (the CLI's, in its file)", () => {
     expect(sharedThreadHazards('const home = process.env.HOME; if (process.env.CI === "true") run();')).toEqual([]);
+    expect(sharedThreadHazards("await stack.setAllConfig({ a: { value: 1 } });")).toEqual([]);
+  });
+
+  it.each([
+    ["afterAll(() => vi.unstubAllEnvs());", 'vi.stubEnv("A", "x");'],
+    ["afterEach(() => {\n  vi.unstubAllGlobals();\n});", 'vi.stubGlobal("fetch", fake);'],
+    ["afterEach(async () => {\n  await server.close();\n  vi.useRealTimers();\n});", "vi.useFakeTimers();"],
+  ])("passes a stub the file undoes when it ends: %s", (hook, stub) => {
+    expect(sharedThreadHazards(`${hook}\nit("x", () => {\n  ${stub}\n});\n`)).toEqual([]);
+  });
+
+  it.each([
+    ["undone by nothing", 'it("x", () => {\n  vi.stubEnv("A", "x");\n});'],
+    ["undone in another test", 'it("x", () => vi.stubEnv("A", "x"));\nit("y", () => vi.unstubAllEnvs());'],
+    [
+      "undone at the end of one describe only",
+      'describe("d", () => {\n  afterAll(() => vi.unstubAllEnvs());\n});\nit("x", () => vi.stubEnv("A", "x"));',
+    ],
+    ["undone by the wrong call", 'afterAll(() => vi.unstubAllGlobals());\nit("x", () => vi.stubEnv("A", "x"));'],
+  ])("names a stub %s as a hazard", (_case, source) => {
+    expect(sharedThreadHazards(source)).toEqual(["stubs process.env: vi.stubEnv("]);
   });
 });
