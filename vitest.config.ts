@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { configDefaults, defineConfig } from "vitest/config";
 import { TEST_TIMEOUT_MS } from "./tests/support/hangGuard";
 import { LONGEST_FIRST, longestFirst } from "./tests/support/longestFirst";
@@ -21,53 +22,74 @@ export const EXCLUDE = [
 ];
 
 /**
- * Files that share one worker process and its module cache, one after another. Most of a small file's
- * cost is loading Pulumi, the SDKs and Local Azure; a process per file spent about 25 s of this
- * 2-core machine's CPU on loading alone. A file may be listed only if it leaves nothing behind for
- * the next one: nothing it imports runs the Pulumi program (Pulumi's mock runtime is process-global),
- * sets process.env, fakes timers or globals, changes directory or adds a process-wide handler.
+ * The files that must not share a process, each for what it leaves behind (tests/testPools.test.ts
+ * finds that hazard in it or in what it imports, tests/support/testPools.ts): each runs alone in a
+ * fresh process, one after another once the shared files are done.
+ */
+export const OWN_PROCESS = [
+  // Run the program or the component under Pulumi's mock runtime, which is process-global and has
+  // no documented reset (setMocks, setAllConfig; tests/support/programMocks.ts).
+  "tests/policy/stack.test.ts",
+  "tests/program.test.ts",
+  "tests/conformance/cloudInit.test.ts",
+  "tests/vmAccessCheck.test.ts",
+  "tests/local-runner/mockOptions.test.ts",
+  "tests/policy/privateForm.test.ts",
+  // Microsoft's ManagedIdentityCredential: MSAL keeps its IMDS source and token cache process-wide.
+  "tests/conformance/imds.test.ts",
+  // Its table of hazards is source text the check reads as hazards.
+  "tests/testPools.test.ts",
+];
+
+/**
+ * Every other file, and any new one, shares its worker process and module cache with the files
+ * before and after it: most of a small file's cost is loading Pulumi, the SDKs and Local Azure, about
+ * 1 s of CPU for each process that loads them. Three such processes at once (poolOptions below) run
+ * the shared files; a file may be shared only if it leaves nothing behind: nothing it imports runs the
+ * Pulumi program (Pulumi's mock runtime is process-global), sets process.env, fakes timers or globals
+ * without undoing it when the file ends, changes directory or adds a process-wide handler.
  * tests/testPools.test.ts checks that.
- * Every other file, and any new one, runs in a process of its own.
  *
- * A process, not a worker thread: Node's fetch (undici) can hang for good in a worker thread
+ * Processes, not worker threads: Node's fetch (undici) can hang for good in a worker thread
  * (vitest-dev/vitest#3077, nodejs/undici#2026), and one CI run of this suite stopped in the thread for
  * good, with no CPU and no socket, public-audiences.test.ts (which calls fetch) among the files still
  * to run; no test timeout fires there (docs/testing.md).
  */
-export const SHARED_THREAD = [
-  "tests/{judge,layers,probeCommand,roleAssignment,settings,ssh-exec,tls-keys,verify-cli,yamlExample}.test.ts",
-  "tests/conformance/{arm-auth,arm-deployer,arm-reader,discovery,entra,graph,newest-sdks,openssh,public-audiences}.test.ts",
-  "tests/engine/*.test.ts",
-  "tests/harness/*.test.ts",
-  "tests/local-azure/{arm,armClient,imds,nsg,persist}.test.ts",
-  "tests/local-runner/{armMapping,cli,deployOptions,mocks}.test.ts",
-  "tests/matrix/{authz,badSettings,malformed}.test.ts",
-  "tests/policy/{analyzer,publicIp,readerRoleAssignment,remoteCommand,sshFromInternet,sshKeysOnly,trustedLaunch,vmCount}.test.ts",
-];
+export const SHARED = "shared";
+
+/** A project of its own for each OWN_PROCESS file: vitest starts a fresh process for each singleFork project. */
+export function ownProcessProject(file: string) {
+  return `own-process ${basename(file, ".test.ts")}`;
+}
 
 export default defineConfig({
   test: {
     testTimeout: TEST_TIMEOUT_MS,
     hookTimeout: TEST_TIMEOUT_MS,
+    pool: "forks",
     poolOptions: {
-      // The files in their own processes mostly wait (LROs, RBAC delay, probe backoff, deploy workers),
-      // so three at once beside the shared process shorten the run on 2 cores instead of crowding it.
-      forks: { maxForks: 3, minForks: 1 },
+      // Not isolated: a worker process runs one shared file after another with its modules loaded. The
+      // shared files mostly wait (LROs, RBAC delay, probe backoff, deploy workers), so three processes
+      // at once shorten the run on 2 cores instead of crowding it. minForks is maxForks: with fewer,
+      // the pool ends a worker the moment it has nothing to do, and without isolation that ending
+      // rejects unhandled ("Terminating worker thread") and the run stops with files not run
+      // (tinypool's idleTimeout 0; vitest-dev/vitest#8133).
+      forks: { isolate: false, maxForks: 3, minForks: 3 },
     },
     projects: [
-      {
-        extends: true,
+      { extends: true, test: { name: SHARED, include: INCLUDE, exclude: [...EXCLUDE, ...OWN_PROCESS] } },
+      // Vitest runs the singleFork projects after the others, one at a time, each in a process it
+      // starts afresh (its pool recycles every worker before each one).
+      ...OWN_PROCESS.map((file) => ({
+        extends: true as const,
         test: {
-          name: "shared",
-          include: SHARED_THREAD,
+          name: ownProcessProject(file),
+          include: [file],
           exclude: EXCLUDE,
-          pool: "forks",
-          poolOptions: { forks: { isolate: false, singleFork: true } },
+          poolOptions: { forks: { singleFork: true } },
         },
-      },
-      { extends: true, test: { name: "own-process", include: INCLUDE, exclude: [...EXCLUDE, ...SHARED_THREAD] } },
+      })),
     ],
-    pool: "forks",
     sequence: { sequencer: longestFirst(LONGEST_FIRST) },
   },
 });

@@ -3,7 +3,7 @@ import { join, relative } from "node:path";
 import { cruise, type ICruiseResult } from "dependency-cruiser";
 import { describe, expect, it } from "vitest";
 import { createVitest } from "vitest/node";
-import { EXCLUDE, INCLUDE } from "../vitest.config";
+import { EXCLUDE, INCLUDE, OWN_PROCESS, ownProcessProject, SHARED } from "../vitest.config";
 import { LONGEST_FIRST } from "./support/longestFirst";
 import { sharedThreadHazards } from "./support/testPools";
 
@@ -40,30 +40,62 @@ async function localModules(entries: string[]): Promise<string[]> {
     .sort();
 }
 
+/** Each hazard of `modules`, as "<module>: <hazard>". */
+function hazardsIn(modules: string[]): string[] {
+  return modules.flatMap((module) =>
+    sharedThreadHazards(readFileSync(join(root, module), "utf8")).map((hazard) => `${module}: ${hazard}`),
+  );
+}
+
 describe("the test pools (vitest.config.ts)", () => {
-  it("runs every test file exactly once: the shared thread and the own-process project split them", async () => {
+  it("runs every test file exactly once: the shared processes and one process for each OWN_PROCESS file split them", async () => {
     const split = await filesByProject({ config: join(root, "vitest.config.ts") });
     const whole = await filesByProject({ config: false, root, include: INCLUDE, exclude: EXCLUDE });
-    expect(Object.keys(split).sort()).toEqual(["own-process", "shared"]);
-    expect(split.shared.length).toBeGreaterThan(0);
-    expect(split.shared.filter((file) => split["own-process"].includes(file))).toEqual([]);
-    expect([...split.shared, ...split["own-process"]].sort()).toEqual(Object.values(whole).flat().sort());
+    expect(Object.keys(split).sort()).toEqual([...OWN_PROCESS.map(ownProcessProject), SHARED].sort());
+    for (const file of OWN_PROCESS) expect(split[ownProcessProject(file)]).toEqual([file]);
+    expect(split[SHARED].length).toBeGreaterThan(OWN_PROCESS.length);
+    expect(Object.values(split).flat().sort()).toEqual(Object.values(whole).flat().sort());
   });
 
-  it("starts the longest files first: each one listed is a test file running in a process of its own", async () => {
+  it("gives each OWN_PROCESS file a process vitest starts afresh for it, and the shared files worker processes, not threads", async () => {
+    const vitest = await createVitest("test", { watch: false, config: join(root, "vitest.config.ts") }, {}, {});
+    try {
+      const pools = Object.fromEntries(
+        vitest.projects.map(({ name, config }) => [
+          name,
+          {
+            pool: config.pool,
+            isolate: config.poolOptions?.forks?.isolate,
+            singleFork: config.poolOptions?.forks?.singleFork ?? false,
+          },
+        ]),
+      );
+      expect(pools[SHARED]).toEqual({ pool: "forks", isolate: false, singleFork: false });
+      for (const file of OWN_PROCESS)
+        expect(pools[ownProcessProject(file)]).toEqual({ pool: "forks", isolate: false, singleFork: true });
+      // Fewer workers kept than allowed: the pool would end idle ones mid-run (vitest.config.ts says why).
+      const { minForks, maxForks } = vitest.config.poolOptions?.forks ?? {};
+      expect(minForks).toBe(maxForks);
+    } finally {
+      await vitest.close();
+    }
+  });
+
+  it("starts the longest files first: each one listed is a shared file, run in the processes that run side by side", async () => {
     const split = await filesByProject({ config: join(root, "vitest.config.ts") });
-    expect(LONGEST_FIRST.filter((file) => !split["own-process"].includes(file))).toEqual([]);
+    expect(LONGEST_FIRST.filter((file) => !split[SHARED].includes(file))).toEqual([]);
   });
 
-  it("shares a thread only with files that leave nothing behind, through anything they import", async () => {
-    const { shared } = await filesByProject({ config: join(root, "vitest.config.ts") });
+  it("shares a process only with files that leave nothing behind, through anything they import", async () => {
+    const { [SHARED]: shared } = await filesByProject({ config: join(root, "vitest.config.ts") });
     const modules = await localModules(shared);
     // The cruise really followed the imports (else "no hazards" would prove nothing).
     expect(modules).toContain("local-azure/index.ts");
-    const hazards = modules.flatMap((module) =>
-      sharedThreadHazards(readFileSync(join(root, module), "utf8")).map((hazard) => `${module}: ${hazard}`),
-    );
-    expect(hazards).toEqual([]);
+    expect(hazardsIn(modules)).toEqual([]);
+  });
+
+  it.each(OWN_PROCESS)("keeps %s in a process of its own for a hazard it or what it imports has", async (file) => {
+    expect(hazardsIn(await localModules([file]))).not.toEqual([]);
   });
 
   it.each([
@@ -71,15 +103,45 @@ describe("the test pools (vitest.config.ts)", () => {
     ['pulumi.runtime.setAllConfig({ "a:b": "c" })', "sets Pulumi's process-global config: setAllConfig("],
     ['process.env.AZURE_CLIENT_ID = "x";', "assigns to process.env: process.env.AZURE_CLIENT_ID ="],
     ['process.env["A"] = "x";', 'assigns to process.env: process.env["A"] ='],
+    ['Object.assign(process.env, { TZ: "UTC" });', "assigns to process.env: Object.assign(process.env"],
     ["delete process.env.A;", "deletes from process.env: delete process.env"],
-    ["vi.useFakeTimers();", "fakes timers, globals, env or modules: vi.useFakeTimers("],
+    ['vi.stubEnv("A", "x");', "stubs process.env: vi.stubEnv("],
+    ['vi.stubGlobal("fetch", fake);', "stubs a global: vi.stubGlobal("],
+    ["vi.useFakeTimers();", "fakes timers: vi.useFakeTimers("],
+    ['vi.mock("node:fs");', "fakes modules: vi.mock("],
+    ['vi.doMock("node:fs", factory);', "fakes modules: vi.doMock("],
     ['process.chdir("/tmp")', "changes the working directory: process.chdir("],
     ['process.on("unhandledRejection", () => {})', 'adds a process-wide handler: process.on("unhandledRejection"'],
+    [
+      "new ManagedIdentityCredential({ clientId })",
+      "uses MSAL's managed identity, whose IMDS source and token cache are process-wide: new ManagedIdentityCredential(",
+    ],
   ])("names %s as a hazard", (source, hazard) => {
     expect(sharedThreadHazards(source)).toEqual([hazard]);
   });
 
-  it("passes reads and comparisons of the environment", () => {
+  it("passes reads and comparisons of the environment, and an Automation API stack's config (the CLI's, in its file)", () => {
     expect(sharedThreadHazards('const home = process.env.HOME; if (process.env.CI === "true") run();')).toEqual([]);
+    expect(sharedThreadHazards("await stack.setAllConfig({ a: { value: 1 } });")).toEqual([]);
+  });
+
+  it.each([
+    ["afterAll(() => vi.unstubAllEnvs());", 'vi.stubEnv("A", "x");'],
+    ["afterEach(() => {\n  vi.unstubAllGlobals();\n});", 'vi.stubGlobal("fetch", fake);'],
+    ["afterEach(async () => {\n  await server.close();\n  vi.useRealTimers();\n});", "vi.useFakeTimers();"],
+  ])("passes a stub the file undoes when it ends: %s", (hook, stub) => {
+    expect(sharedThreadHazards(`${hook}\nit("x", () => {\n  ${stub}\n});\n`)).toEqual([]);
+  });
+
+  it.each([
+    ["undone by nothing", 'it("x", () => {\n  vi.stubEnv("A", "x");\n});'],
+    ["undone in another test", 'it("x", () => vi.stubEnv("A", "x"));\nit("y", () => vi.unstubAllEnvs());'],
+    [
+      "undone at the end of one describe only",
+      'describe("d", () => {\n  afterAll(() => vi.unstubAllEnvs());\n});\nit("x", () => vi.stubEnv("A", "x"));',
+    ],
+    ["undone by the wrong call", 'afterAll(() => vi.unstubAllGlobals());\nit("x", () => vi.stubEnv("A", "x"));'],
+  ])("names a stub %s as a hazard", (_case, source) => {
+    expect(sharedThreadHazards(source)).toEqual(["stubs process.env: vi.stubEnv("]);
   });
 });

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ArmClient } from "../../local-azure/armClient";
 import type { AccessCheck } from "../../verify/contract";
 import { privateNetwork, readStackNetwork, type StackNetwork, sshNetwork } from "../support/stackNetwork";
@@ -57,11 +57,16 @@ const reports: EphemeralReport[] = [];
 let engine: EngineTarget | undefined;
 
 beforeAll(async () => {
-  if (target === "engine") engine = await startEngineTarget(stateRoot);
+  if (target === "engine")
+    engine = await startEngineTarget(stateRoot, (values) => {
+      for (const [name, value] of Object.entries(values)) vi.stubEnv(name, value);
+    });
 });
 
 afterAll(async () => {
   await engine?.stop();
+  // The engine's environment goes with it: the next file in this process starts without it.
+  vi.unstubAllEnvs();
   rmSync(stateRoot, { recursive: true, force: true });
   if (target === "azure") {
     mkdirSync(join(REPO_ROOT, ".e2e"), { recursive: true });

@@ -35,19 +35,28 @@ export interface EngineTarget {
   stop(): Promise<void>;
 }
 
-export async function startEngineTarget(stateRoot: string, faults?: Partial<Faults>): Promise<EngineTarget> {
+/**
+ * `setEnv` puts the CLI's environment into this process's, where the Automation API and the stand-ins'
+ * installer read it: a process of its own assigns it, a test file that shares its process stubs it and
+ * undoes that when it ends (vitest.config.ts).
+ */
+export async function startEngineTarget(
+  stateRoot: string,
+  setEnv: (values: Record<string, string>) => void,
+  faults?: Partial<Faults>,
+): Promise<EngineTarget> {
   const azure = await LocalAzure.start({ faults, persistDir: cloudDir(stateRoot) });
   writeKept(stateRoot, azure, []);
-  Object.assign(
-    process.env,
-    engineEnv({
+  setEnv({
+    ...engineEnv({
       repoRoot: REPO_ROOT,
       stateDir: backendDir(stateRoot),
       passphrase: enginePassphrase(stateRoot),
       basePath: process.env.PATH,
     }),
-    { [KEPT_ENV]: join(stateRoot, KEPT_FILE), PULUMI_NODEJS_TRANSPILE_ONLY: "true" },
-  );
+    [KEPT_ENV]: join(stateRoot, KEPT_FILE),
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+  });
   installStandIns(process.env);
   return {
     settings: (checkVia = "ssh") => ({

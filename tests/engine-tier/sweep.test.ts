@@ -66,7 +66,7 @@ describe.skipIf(!engineBuilt || !commandProviderInstalled)("the sweeper", () => 
     expect(readCloud(cloudDir(stateDir))?.store.resourceGroups).toHaveLength(1);
 
     // The kept cloud comes back, and the sweeper meets what the killed run made.
-    target = await startEngineTarget(stateDir);
+    target = await startEngineTarget(stateDir, (values) => Object.assign(process.env, values));
     const sweep = await promisify(execFile)(
       process.execPath,
       ["--import", "tsx", join(REPO_ROOT, "tests", "e2e", "sweep.ts"), "--older-than", "0m"],

@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, type ConnectConfig, utils } from "ssh2";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { renderHostKeyCloudConfig } from "../../components/cloudInit";
 import { hostKeysFromCustomData } from "../../local-azure/cloudInit";
@@ -30,6 +30,7 @@ beforeAll(() => {
   workRoot = realpathSync(mkdtempSync(join(tmpdir(), "guest-test-")));
 });
 afterEach(async () => {
+  vi.unstubAllEnvs();
   await Promise.all(guests.splice(0).map((guest) => guest.close()));
 });
 afterAll(() => rmSync(workRoot, { recursive: true, force: true }));
@@ -188,7 +189,7 @@ describe("cloud-config host keys", () => {
 
 describe("guest SSH server", () => {
   it("runs commands for the admin user with the authorized key, in a clean environment", async () => {
-    process.env.HOST_ONLY_SECRET = "must-not-leak";
+    vi.stubEnv("HOST_ONLY_SECRET", "must-not-leak");
     const guest = await guestOn(HOST);
     const client = await connectAsAdmin(guest);
     const result = await exec(
@@ -196,7 +197,6 @@ describe("guest SSH server", () => {
       "pwd; env | cut -d= -f1 | sort | tr '\\n' ' '; echo; echo $PATH $HOME $USER $LOGNAME $LANG",
     );
     client.end();
-    delete process.env.HOST_ONLY_SECRET;
     const workDir = join(workRoot, HOST);
     expect(result).toEqual({
       stdout:

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { processAlive } from "../../local/kept";
 import {
   type ProcessIdentity,
@@ -23,6 +23,8 @@ import { pidReuseFixtures } from "../support/pidReuse";
 const SERVICE_MAIN = resolve(__dirname, "../../local/serviceMain.ts");
 
 const { stateDir, stranger, cli } = pidReuseFixtures("service-identity-");
+// The time zone and locale a test gives ps are this process's: back as they were before the next test.
+afterEach(() => vi.unstubAllEnvs());
 
 const fakeProc = stateDir("fake-proc-");
 function fakeProcess(pid: number, stat: string, cmdline: string): void {
@@ -72,22 +74,16 @@ describe("a process's identity", () => {
 
   it("from ps, is the same whatever the time zone and locale of the shell that asks", () => {
     // The shell's TZ and LANG are this process's environment, which ps inherits.
-    const saved = { TZ: process.env.TZ, LANG: process.env.LANG, LC_ALL: process.env.LC_ALL };
     const asked = (TZ: string, LANG: string) => {
-      Object.assign(process.env, { TZ, LANG, LC_ALL: LANG });
+      vi.stubEnv("TZ", TZ);
+      vi.stubEnv("LANG", LANG);
+      vi.stubEnv("LC_ALL", LANG);
       return psIdentity(process.pid);
     };
-    try {
-      const utc = asked("UTC", "C");
-      expect(utc?.startTime).toMatch(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
-      expect(asked("Asia/Tokyo", "C")).toEqual(utc);
-      expect(asked("America/Los_Angeles", "de_DE.UTF-8")).toEqual(utc);
-    } finally {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-    }
+    const utc = asked("UTC", "C");
+    expect(utc?.startTime).toMatch(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
+    expect(asked("Asia/Tokyo", "C")).toEqual(utc);
+    expect(asked("America/Los_Angeles", "de_DE.UTF-8")).toEqual(utc);
   });
 
   it("of this very process, read from the running system, names this process", () => {

@@ -5,7 +5,8 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
  * npm test's files that take longest, longest first: each waits on deploys, RBAC delay or probe
  * backoff for 12–41 s (vitest's own durations, node_modules/.vite/vitest/). Without that cache, on a
  * fresh clone as in CI, vitest starts the largest files first, and the longest ones started last: 88 s
- * for the whole run in .ci/run's fresh clone against 66 s with the cache (2026-12-06, 92ee4ec).
+ * for the whole run in .ci/run's fresh clone against 66 s with the cache (2026-12-06, 92ee4ec). Only
+ * files that run side by side are listed: the OWN_PROCESS files of vitest.config.ts run one at a time.
  */
 export const LONGEST_FIRST = [
   "tests/probe.test.ts",
@@ -15,7 +16,6 @@ export const LONGEST_FIRST = [
   "tests/local-runner/service.test.ts",
   "tests/matrix/endToEnd.test.ts",
   "tests/policy/localRunner.test.ts",
-  "tests/policy/stack.test.ts",
   "tests/local-runner/deployLocal.test.ts",
 ];
 
