@@ -5,7 +5,8 @@
  *
  * Its time is kept in a file that bash and Node read alike: one line per move, the largest the time
  * (frozen) or what is added to the real time (running). Moving it on appends a line (a single short
- * write, whole for any reader, never lost to a concurrent one), so the time only ever moves forward.
+ * write, whole for any reader, with no lock to take), so the time only ever moves forward; two sleeps
+ * side by side each move it on from what they read, as sleeps overlap on a real clock.
  * Shells get bash definitions, prepended to a script or sourced through BASH_ENV by every
  * non-interactive bash, nested ones included:
  * - `EPOCHREALTIME` is unset, so the probe's now_ms takes its own fallback, `date +%s%3N`, which is a
