@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Entra } from "./entra";
-import type { Faults, Principal, Store } from "./store";
+import { cloudNow, type Faults, type Principal, type Store } from "./store";
 
 /**
  * One VM's Instance Metadata Service: the identity token endpoint (selectors, the documented 400s,
@@ -94,7 +94,8 @@ async function tokenAnswer(ctx: ImdsContext, query: URLSearchParams): Promise<An
   }
   if (!chosen || !all.includes(chosen)) return IDENTITY_NOT_FOUND;
   // Right after an identity is attached, IMDS does not know it yet.
-  if ((identities.usableAt.get(chosen.principalId.toLowerCase()) ?? 0) > Date.now()) return IDENTITY_NOT_FOUND;
+  if ((identities.usableAt.get(chosen.principalId.toLowerCase()) ?? 0) > cloudNow(ctx.faults))
+    return IDENTITY_NOT_FOUND;
   const issued = await ctx.entra.issue({
     principalId: chosen.principalId,
     clientId: chosen.clientId,

@@ -1,5 +1,6 @@
 import { type BlockClaims, claimBlock, defaultClaims } from "./addressBlocks";
 import type { RoleAssignment } from "./arm/rbac";
+import type { VirtualClock } from "./virtualClock";
 
 /**
  * Local Azure's in-memory state: what ARM holds (resource groups, resources, role assignments), the
@@ -41,6 +42,16 @@ export interface Faults {
    * first answer (arm/operations.ts says why that is still ARM's contract).
    */
   lroSeconds: number;
+  /**
+   * Not a fault: the time Local Azure and its portable guests run on, for tests (never a flag or a
+   * setting of the program). Unset: the real clock. A running virtual clock (./virtualClock.ts): RBAC
+   * propagation, IMDS's "Identity not found" and the directory's replication windows, and the stamps
+   * they are measured from, read it (cloudNow), and every command a portable guest runs has its bash
+   * definitions (BASH_ENV), so that the probe's sleeps move it on instead of being waited for. Give every
+   * Local Azure on one kept cloud the same clock: the stamps it holds are on it. Real guests keep the
+   * real clock (nothing in them moves this one on, so it stays the real time).
+   */
+  clock?: VirtualClock;
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -54,6 +65,11 @@ export const DEFAULT_FAULTS: Faults = {
   directoryReplicationSeconds: 2,
   lroSeconds: 0,
 };
+
+/** Milliseconds since the epoch on the clock Local Azure runs on (faults.clock, else the real one). */
+export function cloudNow(faults: Pick<Faults, "clock">): number {
+  return faults.clock?.now() ?? Date.now();
+}
 
 export interface Principal {
   principalId: string;

@@ -10,6 +10,7 @@ import { relative, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Faults, GuestKind } from "../local-azure/index";
 import { hostFacts, realGuestsUnavailable } from "../local-azure/linuxGuest/host";
+import type { VirtualClock } from "../local-azure/virtualClock";
 import {
   ACCESS_CHECK_VIA,
   type AccessCheckVia,
@@ -67,6 +68,11 @@ export interface CliIo {
   launchedAt?: () => number;
   /** Replaces the check of this machine (tests): why --guest linux cannot run, or null. */
   realGuestsMissing?: () => string | null;
+  /**
+   * The clock the run's Local Azure runs on (tests: a virtual clock, local-azure/virtualClock.ts, so
+   * that the probe's waits are not waited for). It joins the faults, so a running service refuses it.
+   */
+  clock?: VirtualClock;
 }
 
 /** The service a run uses, if one runs in its state folder. */
@@ -161,6 +167,7 @@ export function tutorialCurlCommands(opts: {
 
 async function deployCommand(flags: DeployFlags, io: CliIo): Promise<number> {
   const options = deployOptionsFromFlags(flags);
+  if (io.clock) options.faults = { ...options.faults, clock: io.clock };
   if (options.guest === "linux") {
     const missing = (io.realGuestsMissing ?? (() => realGuestsUnavailable(hostFacts())))();
     if (missing) {

@@ -1,3 +1,4 @@
+import { cloudNow } from "../store";
 import { apiVersionRefusal, MISSING_API_VERSION } from "./apiVersions";
 import { authenticate, type Caller, unauthenticated } from "./auth";
 import type { ArmContext, ArmProvider, ArmShared, ProviderDescription } from "./context";
@@ -40,7 +41,7 @@ export class ArmService {
           ctx.store.authorizingAssignments(),
           principalId,
           scope,
-          Date.now(),
+          cloudNow(ctx.faults),
           rbacPropagation(ctx.faults),
         ),
       holdsRoleAround: (principalId, scope) =>
@@ -48,7 +49,7 @@ export class ArmService {
           ctx.store.authorizingAssignments(),
           principalId,
           scope,
-          Date.now(),
+          cloudNow(ctx.faults),
           rbacPropagation(ctx.faults),
         ),
       allowed: (principalId, scope, action) => isAllowed(shared.permissionsOf(principalId, scope), action),

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { graphAudiences } from "../audiences";
 import type { Entra } from "../entra";
-import type { Faults, Principal, Store } from "../store";
+import { cloudNow, type Faults, type Principal, type Store } from "../store";
 import { matchesFilter, parseServicePrincipalFilter, servicePrincipalOf } from "./directory";
 
 /**
@@ -192,7 +192,7 @@ export class GraphService {
 
   /** The principals Graph shows now: those older than the directory's replication delay. */
   private visible(): Principal[] {
-    const replicatedBy = Date.now() - this.ctx.faults.directoryReplicationSeconds * 1000;
+    const replicatedBy = cloudNow(this.ctx.faults) - this.ctx.faults.directoryReplicationSeconds * 1000;
     return [...this.ctx.store.principals.values()].filter((p) => p.createdAt <= replicatedBy);
   }
 }

@@ -43,6 +43,12 @@ export interface VmSurroundings {
   caCertPath: string;
   /** A booting VM's guest answers neither SSH nor its agent for this long (faults.sshNotReadySeconds, read at each boot). */
   notReadyForSeconds: () => number;
+  /**
+   * What every command of a portable guest gets besides the VM's endpoints, read at each boot: with a
+   * test's virtual clock (faults.clock), BASH_ENV naming its definitions, so that every bash the guest
+   * runs, nested ones included, reads and waits on that clock.
+   */
+  shellEnvironment?: () => Record<string, string>;
   report: (error: Error) => void;
 }
 
@@ -230,7 +236,11 @@ export class VirtualMachine {
     const os = config.request.properties.osProfile;
     let machine: GuestMachine | null = null;
     if (guests.kind === "portable") {
-      const env = { AZURE_POD_IDENTITY_AUTHORITY_HOST: this.imds.endpoint, CURL_CA_BUNDLE: this.around.caCertPath };
+      const env = {
+        AZURE_POD_IDENTITY_AUTHORITY_HOST: this.imds.endpoint,
+        CURL_CA_BUNDLE: this.around.caCertPath,
+        ...this.around.shellEnvironment?.(),
+      };
       const sshPossible = config.publicIp !== null && os?.adminUsername;
       machine = await startPortableMachine({
         workDir: join(guests.dataDir, "vms", config.request.name),

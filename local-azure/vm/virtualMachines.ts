@@ -232,6 +232,7 @@ export class VirtualMachines implements VirtualMachineModel {
         guests: this.opts.guests,
         caCertPath: this.opts.caCertPath,
         notReadyForSeconds: () => faults.sshNotReadySeconds,
+        shellEnvironment: (): Record<string, string> => (faults.clock ? { BASH_ENV: faults.clock.bashEnv } : {}),
         report: (error) => this.report(error),
       },
       restored?.powerState,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { deployLocal, destroyLocal, type LocalRunResult } from "../../local/deploy";
 import { readState } from "../../local/state";
 import { LocalAzure } from "../../local-azure/index";
+import { startVirtualClock, type VirtualClock } from "../../local-azure/virtualClock";
 import type { ConfigValue, StackDriver } from "./harness";
 
 /**
@@ -12,6 +13,8 @@ import type { ConfigValue, StackDriver } from "./harness";
  * state as the engine would (local/resourcePlan.ts) and counts what it did not leave alone, so a
  * second run that would change something does change it and shows up; `destroy` deletes through its
  * ARM, dependents first; `remove` deletes the stack's folder.
+ * Its Local Azure runs on a virtual clock of the stack's own (local-azure/virtualClock.ts): the probe's
+ * waits (the negative control's 10 s deadline) are slept, not waited for; its VMs share it.
  */
 export function localDriver(
   stackName: string,
@@ -19,8 +22,12 @@ export function localDriver(
 ): StackDriver & { lastRun?: LocalRunResult; azure?: LocalAzure } {
   const stateDir = join(stateRoot, stackName);
   let config: Record<string, string> = {};
+  let clock: VirtualClock | undefined;
   const deploy = async (onOutput: (line: string) => void): Promise<LocalRunResult> => {
-    driver.azure ??= await LocalAzure.start({});
+    if (!driver.azure) {
+      clock = startVirtualClock();
+      driver.azure = await LocalAzure.start({ faults: { clock } });
+    }
     const run = await deployLocal({ stateDir, config, service: driver.azure, onProgress: onOutput });
     driver.lastRun = run;
     if (run.error) throw new Error(run.error);
@@ -52,6 +59,7 @@ export function localDriver(
         if (driver.azure) await destroyLocal({ stateDir, service: driver.azure, onProgress: onOutput });
       } finally {
         await driver.azure?.stop();
+        clock?.remove();
       }
     },
     async remove() {

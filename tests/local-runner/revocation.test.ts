@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runLocalCli } from "../../local/cli";
+import { startVirtualClock, type VirtualClock } from "../../local-azure/virtualClock";
 import { inTurn } from "../support/inTurn";
 import { needsTools } from "../support/systemTools";
 
@@ -15,7 +16,8 @@ import { needsTools } from "../support/systemTools";
  * which waits out the 20 s the deleted assignment keeps working. Over SSH the engine runs the
  * command's `update` (a runner that ran `create` again, the quick 10 s probe, would not: the issue 24
  * bug); through Run Command the run command is PUT again with a changed body (PROBE_RUN), since an
- * identical PUT would not run the probe at all.
+ * identical PUT would not run the probe at all. Each stack's Local Azures run on a virtual clock of the
+ * stack's own (local-azure/virtualClock.ts): the probe sleeps through the 20 s instead of waiting them.
  */
 
 const TRANSPORTS = [
@@ -32,10 +34,11 @@ interface CliRun {
   stderr: string;
 }
 
-async function npmRunLocal(argv: string[]): Promise<CliRun> {
+async function npmRunLocal(argv: string[], clock: VirtualClock): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
   const code = await runLocalCli(argv, {
+    clock,
     stdout: (text) => {
       stdout += text;
     },
@@ -52,17 +55,21 @@ describe("npm run local: granted, --no-grant --revocation-delay 20 twice, grante
   const curlInstalled = needsTools("curl");
   const stateRoot = mkdtempSync(join(tmpdir(), "local-revocation-"));
   const runs = new Map<string, Array<Promise<CliRun>>>();
+  const clocks = new Map<string, VirtualClock>();
   // Both stacks' runs start at once, each stack's in turn; each block below asserts its own, in order.
   beforeAll(() => {
     if (!curlInstalled) return;
     for (const { via } of TRANSPORTS) {
       const argv = (flags: string[]) => [...flags, "--check-via", via, "--state-dir", join(stateRoot, via)];
-      runs.set(via, inTurn([[], DENIED, DENIED, []].map((flags) => () => npmRunLocal(argv(flags)))));
+      const clock = startVirtualClock();
+      clocks.set(via, clock);
+      runs.set(via, inTurn([[], DENIED, DENIED, []].map((flags) => () => npmRunLocal(argv(flags), clock))));
     }
   });
   afterAll(async () => {
     await Promise.allSettled([...runs.values()].flat());
     rmSync(stateRoot, { recursive: true, force: true });
+    for (const clock of clocks.values()) clock.remove();
   });
 
   for (const { via, check, dropped } of TRANSPORTS) {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployLocal, type LocalRunOptions, type LocalRunResult } from "../../local/deploy";
 import { LocalAzure } from "../../local-azure/index";
+import { startVirtualClock } from "../../local-azure/virtualClock";
 import { programWithPublicIpOnNic } from "../support/editedProgram";
 import { inTurn } from "../support/inTurn";
 import { readStackNetwork } from "../support/stackNetwork";
@@ -15,7 +16,8 @@ import { needsTools } from "../support/systemTools";
  * a second run that changes nothing, with its network read back, for both transports:
  * - a check that fails (RBAC slower than the probe's deadline) is recorded cleanly, and the next plain
  *   run updates the run command in place, which runs the probe again (PROBE_RUN 2) and verifies; the
- *   run after that runs nothing;
+ *   run after that runs nothing. Its Local Azures run on one virtual clock (local-azure/virtualClock.ts),
+ *   so the probe's 30 s are slept, not waited for, and the stamps the kept cloud holds stay on it;
  * - `subnetId`: the VM goes into the user's subnet and the program creates no network;
  * - a public IP added to the NIC is refused by the policy pack before anything exists.
  */
@@ -43,6 +45,8 @@ async function heldRunCommand(azure: LocalAzure, result: LocalRunResult): Promis
 interface HealingRun {
   result: LocalRunResult;
   held?: HeldRunCommand;
+  /** How far the virtual clock had been moved on (slept) when the run ended, in ms. */
+  slept: number;
 }
 
 const probeRun = (held: HeldRunCommand) => held.properties.parameters.find((p) => p.name === "PROBE_RUN")?.value;
@@ -50,6 +54,7 @@ const probeRun = (held: HeldRunCommand) => held.properties.parameters.find((p) =
 describe("npm run local -- --check-via runCommand, the real program", () => {
   const curlInstalled = needsTools("curl");
   const stateRoot = mkdtempSync(join(tmpdir(), "run-command-runner-"));
+  const clock = startVirtualClock();
   // The healing stack's three runs start at once and run beside the other cases; its block asserts them in order.
   let healing: Array<Promise<HealingRun>> = [];
   beforeAll(() => {
@@ -59,6 +64,7 @@ describe("npm run local -- --check-via runCommand, the real program", () => {
   afterAll(async () => {
     await Promise.allSettled(healing);
     rmSync(stateRoot, { recursive: true, force: true });
+    clock.remove();
   });
 
   // The same settings each run (the deadline included, so nothing but the evidence asks for a new run).
@@ -69,10 +75,11 @@ describe("npm run local -- --check-via runCommand, the real program", () => {
   };
   /** One run of the healing stack, its Local Azure kept until the run command is read back. */
   async function healingRun(faults?: LocalRunOptions["faults"]): Promise<HealingRun> {
-    const result = await deployLocal({ ...healingOptions, faults, keep: true });
+    const result = await deployLocal({ ...healingOptions, faults: { ...faults, clock }, keep: true });
     const azure = result.azure as LocalAzure;
     try {
-      return { result, held: result.outputs.vms ? await heldRunCommand(azure, result) : undefined };
+      const held = result.outputs.vms ? await heldRunCommand(azure, result) : undefined;
+      return { result, held, slept: clock.movedOn() };
     } finally {
       await azure.stop();
     }
@@ -186,6 +193,9 @@ describe("npm run local -- --check-via runCommand, the real program", () => {
       // Recorded cleanly (treatFailureAsDeploymentFailure false): ARM holds the failed run, its evidence judged here.
       expect(first.held?.properties.instanceView).toMatchObject({ executionState: "Failed", exitCode: 1 });
       expect(first.held && probeRun(first.held)).toBe("1");
+      // The probe's waits were slept on the virtual clock, never past its deadline of 30 s.
+      expect(first.slept).toBeGreaterThan(0);
+      expect(first.slept).toBeLessThanOrEqual(30_000);
     });
 
     it("the next plain run updates the run command in place, which runs the probe again, and verifies", async () => {

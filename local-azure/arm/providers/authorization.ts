@@ -1,4 +1,4 @@
-import type { Store } from "../../store";
+import { cloudNow, type Store } from "../../store";
 import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "../context";
 import { type ArmReply, armError, listReply, resourceGroupBeingDeleted, resourceGroupNotFound } from "../errors";
 import { isWithinScope, ROLE_DEFINITIONS, type RoleAssignment, roleDefinitionByGuid, roleGuidOf } from "../rbac";
@@ -39,7 +39,7 @@ export function listRoleAssignments(
  * revocation propagates (it joins the revoked assignments with `deletedAt`, which ../rbac.ts reads with
  * the faults' propagation delay). A deleted assignment and those of a deleted resource group go this way.
  */
-export function revokeRoleAssignment(store: Store, assignment: RoleAssignment, at = Date.now()): void {
+export function revokeRoleAssignment(store: Store, assignment: RoleAssignment, at: number): void {
   store.roleAssignments.delete(assignment.id.toLowerCase());
   store.revokedAssignments.push({ ...assignment, deletedAt: at });
 }
@@ -194,7 +194,7 @@ export class AuthorizationProvider implements ArmProvider {
     }
     if (method === "DELETE") {
       if (!existing) return { status: 204 };
-      revokeRoleAssignment(store, existing);
+      revokeRoleAssignment(store, existing, cloudNow(faults));
       return { status: 200, body: this.roleAssignmentBody(existing) };
     }
     if (method !== "PUT") return armError(405, "MethodNotAllowed", `${method} is not supported on role assignments.`);
@@ -225,7 +225,7 @@ export class AuthorizationProvider implements ArmProvider {
     if (rg && !group) return resourceGroupNotFound(rg);
     if (group?.deletingSince !== undefined) return resourceGroupBeingDeleted(group.name);
     const principal = store.principals.get(principalId.toLowerCase());
-    const replicating = principal && Date.now() - principal.createdAt < faults.directoryReplicationSeconds * 1000;
+    const replicating = principal && cloudNow(faults) - principal.createdAt < faults.directoryReplicationSeconds * 1000;
     if (!principal || (replicating && principalType === "")) {
       return armError(
         400,
@@ -256,7 +256,7 @@ export class AuthorizationProvider implements ArmProvider {
       roleDefinitionId,
       principalId,
       principalType: principalType || "ServicePrincipal",
-      createdAt: Date.now(),
+      createdAt: cloudNow(faults),
     };
     store.roleAssignments.set(id.toLowerCase(), assignment);
     return { status: 201, body: this.roleAssignmentBody(assignment) };

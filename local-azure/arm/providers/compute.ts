@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { StoredResource } from "../../store";
+import { cloudNow, type StoredResource } from "../../store";
 import { RUN_COMMAND_TYPE } from "../../vm/runCommandRecord";
 import type { ArmShared } from "../context";
 import { type ArmReply, armError } from "../errors";
@@ -73,7 +73,7 @@ export function computeProvider(shared: ArmShared): ResourceNamespace {
   ): { identity?: Record<string, unknown> } | { error: ArmReply } => {
     const type = String(input?.type ?? "None");
     const attached = store.attachedAt.get(vmId.toLowerCase()) ?? new Map<string, number>();
-    const now = Date.now();
+    const now = cloudNow(ctx.faults);
     const nextAttached = new Map<string, number>();
     if (type === "None") {
       store.attachedAt.set(vmId.toLowerCase(), nextAttached);

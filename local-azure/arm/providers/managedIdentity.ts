@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { cloudNow } from "../../store";
 import type { ArmShared } from "../context";
 import type { ResourceNamespace } from "../providerResources";
 
@@ -31,7 +32,7 @@ export function managedIdentityProvider(shared: ArmShared): ResourceNamespace {
             store.principals.set(identity.principalId.toLowerCase(), {
               ...identity,
               resourceId: id,
-              createdAt: Date.now(),
+              createdAt: cloudNow(shared.ctx.faults),
             });
           }
           return {};

@@ -1,4 +1,4 @@
-import type { StoredResourceGroup } from "../../store";
+import { cloudNow, type StoredResourceGroup } from "../../store";
 import { MICROSOFT_RESOURCES_API_VERSIONS } from "../apiVersions";
 import type { ArmProvider, ArmRequest, ArmShared, ProviderDescription } from "../context";
 import { type ArmReply, armError, listReply, resourceGroupBeingDeleted, resourceGroupNotFound } from "../errors";
@@ -144,7 +144,9 @@ export class ResourcesProvider implements ArmProvider {
       async () => {
         if (store.resourceGroups.get(key) !== group) return;
         store.resourceGroups.delete(key);
-        const at = this.shared.operations.deletedAt(since);
+        // The operation ended this long ago on the real clock (ARM's operations run on it): as long ago
+        // on the clock RBAC propagation is read on.
+        const at = cloudNow(this.shared.ctx.faults) - Math.max(0, Date.now() - this.shared.operations.deletedAt(since));
         for (const assignment of [...store.roleAssignments.values()])
           if (isWithinScope(assignment.scope, group.id)) revokeRoleAssignment(store, assignment, at);
         await this.shared.forgetAll(
