@@ -12,8 +12,8 @@ import type { WorkerMessage } from "./workerProtocol";
  * A process that deploys more than once (a test file, the bench) pays that load once: a worker whose
  * run it stays for (WorkerDone.reusable) is released, says `ready` again once nothing of that run is
  * left running, and the next claim takes it. Any other worker is stopped after its run (deployLocal).
- * Released and idle workers do not keep this process alive, and every worker still running when it
- * exits is stopped.
+ * Released and idle workers do not keep this process alive; when it ends, however it ends, their IPC
+ * channel closes and they end too (local/worker.ts: nothing then keeps them alive).
  */
 
 const REPO_ROOT = resolve(__dirname, "..");
@@ -59,11 +59,7 @@ const idle: Array<{ worker: ForkedWorker; environment: string }> = [];
 /** Two runs at once at most (two cores): more idle workers would only hold memory. */
 const MAX_IDLE = 2;
 /** Released workers that have not said ready yet: each settles, ready or gone, within the worker's own deadline. */
-const settling = new Set<Promise<void>>();
-/** Every worker of this process still running, stopped when the process exits. */
-const live = new Set<ChildProcess>();
-
-let stoppedAtExit = false;
+const settling = new Map<ChildProcess, Promise<void>>();
 
 /** Whether the worker keeps this process alive: its process, its IPC channel and its stderr pipe. */
 function keepAlive(child: ChildProcess, keep: boolean): void {
@@ -79,10 +75,6 @@ function keepAlive(child: ChildProcess, keep: boolean): void {
   }
 }
 
-function stopLiveWorkers(): void {
-  for (const child of live) child.kill("SIGKILL");
-}
-
 function forkWorker(): ForkedWorker {
   const forkedAt = Date.now();
   const env = workerEnvironment(process.env);
@@ -93,9 +85,6 @@ function forkWorker(): ForkedWorker {
     stdio: ["ignore", "ignore", "pipe", "ipc"],
     env,
   });
-  if (!stoppedAtExit) process.on("exit", stopLiveWorkers);
-  stoppedAtExit = true;
-  live.add(child);
   // Until someone listens, every event is kept in order (an IPC message nobody listens to is lost).
   const kept: Array<(listeners: WorkerListeners) => void> = [];
   let listening: WorkerListeners | undefined;
@@ -113,6 +102,7 @@ function forkWorker(): ForkedWorker {
   };
   const becomeIdle = () => {
     staying = settled = released = false;
+    keepAlive(child, false);
     onSettled();
     // What the next claim hears first: it is ready.
     kept.push((l) => l.message({ kind: "ready" }));
@@ -139,8 +129,8 @@ function forkWorker(): ForkedWorker {
       const waiting = new Promise<void>((resolveSettled) => {
         onSettled = resolveSettled;
       });
-      settling.add(waiting);
-      void waiting.then(() => settling.delete(waiting));
+      settling.set(child, waiting);
+      void waiting.then(() => settling.delete(child));
     },
   };
   child.on("message", (message: WorkerMessage) => {
@@ -156,7 +146,6 @@ function forkWorker(): ForkedWorker {
   });
   child.on("exit", (code, signal) => {
     gone = true;
-    live.delete(child);
     const at = idle.findIndex((entry) => entry.worker === worker);
     if (at >= 0) idle.splice(at, 1);
     onSettled();
@@ -193,7 +182,9 @@ function takeIdle(): ForkedWorker | undefined {
  * or gone. A worker settles within milliseconds of its report, or exits at its own deadline (local/worker.ts).
  */
 export async function workersSettled(): Promise<void> {
-  await Promise.all([...settling]);
+  // Waited for, they keep this process alive until then (an idle one does not again: becomeIdle).
+  for (const child of settling.keys()) keepAlive(child, true);
+  await Promise.all([...settling.values()]);
 }
 
 let early: ForkedWorker | undefined;
