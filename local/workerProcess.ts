@@ -77,13 +77,14 @@ function keepAlive(child: ChildProcess, keep: boolean): void {
 
 function forkWorker(): ForkedWorker {
   const forkedAt = Date.now();
-  const env = workerEnvironment(process.env);
+  // What it was forked with, to be claimed again only by a process whose environment is still the same.
+  const environment = JSON.stringify(workerEnvironment(process.env));
   const child = fork(WORKER_PATH, [], {
     cwd: REPO_ROOT,
     // tsx without typechecking; nothing else inherited (a test runner's flags do not belong here).
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "ignore", "pipe", "ipc"],
-    env,
+    env: workerEnvironment(process.env),
   });
   // Until someone listens, every event is kept in order (an IPC message nobody listens to is lost).
   const kept: Array<(listeners: WorkerListeners) => void> = [];
@@ -106,7 +107,7 @@ function forkWorker(): ForkedWorker {
     onSettled();
     // What the next claim hears first: it is ready.
     kept.push((l) => l.message({ kind: "ready" }));
-    idle.push({ worker, environment: JSON.stringify(env) });
+    idle.push({ worker, environment });
     if (idle.length > MAX_IDLE) idle.shift()?.worker.child.kill("SIGKILL");
   };
   const worker: ForkedWorker = {
