@@ -13,7 +13,7 @@ import { deleteResources, heldInCloud } from "./stackInCloud";
 import { clearState, readState, writeOutputs, writeState } from "./state";
 import { progressLine, type TimelineEvent } from "./timeline";
 import { revocationPending, verdictLine } from "./verdict";
-import { claimWorker } from "./workerProcess";
+import { claimWorker, workersSettled } from "./workerProcess";
 import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 
 export type { TimelineEvent } from "./timeline";
@@ -151,6 +151,8 @@ interface Worker {
   child: ChildProcess;
   ready: Promise<void>;
   done: Promise<WorkerDone>;
+  /** Hands it back for the next run of this process (only after a run it stays for: WorkerDone.reusable). */
+  release: () => void;
 }
 
 function startWorker(
@@ -158,7 +160,8 @@ function startWorker(
   onProgress: (line: string) => void,
   onMark: (name: string, at: number) => void,
 ): Worker {
-  // The worker npm run local forked before it loaded the runner (local/main.ts), else a new one.
+  // The worker npm run local forked before it loaded the runner (local/main.ts), else one an earlier
+  // run of this process left (local/workerProcess.ts), else a new one.
   const worker = claimWorker();
   const child = worker.child;
   let stderr = "";
@@ -185,12 +188,13 @@ function startWorker(
       },
     });
   });
-  onMark("worker forked", worker.forkedAt);
+  if (worker.runsBefore === 0) onMark("worker forked", worker.forkedAt);
+  else onMark(`worker reused (it reported ${worker.runsBefore} run(s) before)`, Date.now());
   done.catch(() => undefined);
   const loaded = done.then(() => undefined);
   // An early exit is reported through `done`; this derived promise must not be an unhandled rejection.
   loaded.catch(() => undefined);
-  return { child, ready: Promise.race([ready, loaded]), done };
+  return { child, ready: Promise.race([ready, loaded]), done, release: () => worker.release() };
 }
 
 function identityOf(config: Record<string, string>): string {
@@ -201,6 +205,8 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
   const runStart = Date.now();
   const stateDir = resolve(opts.stateDir ?? DEFAULT_STATE_DIR);
   const timeline: TimelineEvent[] = [];
+  // A worker an earlier run of this process released is ready for this one within milliseconds, or gone.
+  await workersSettled();
   const worker = startWorker(
     (event) => {
       timeline.push(event);
@@ -211,6 +217,8 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
   );
   const mark = (name: string) => opts.onMark?.(name, Date.now());
   let azure: LocalAzure | null = null;
+  // Whether the worker stays for another run: it says so in its report, and nothing here failed since.
+  let reusable = false;
   try {
     // Local Azure starts while the worker loads Pulumi and the SDKs (unless a service runs it), on the
     // cloud kept in the state folder, as a real cloud keeps what the last `pulumi up` made there.
@@ -244,6 +252,7 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
     mark("worker ready (Pulumi, the SDKs and the policy pack loaded)");
     worker.child.send(start);
     const done = await worker.done;
+    reusable = done.reusable;
     mark("worker done");
     markChecks(done.timeline, runStart, opts.onMark);
 
@@ -283,6 +292,7 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
       policyViolations,
     };
   } catch (caught) {
+    reusable = false;
     const error = caught instanceof Error ? caught.message : String(caught);
     return {
       ok: false,
@@ -295,7 +305,8 @@ export async function deployLocal(opts: LocalRunOptions = {}): Promise<LocalRunR
       verdict: verdictLine({ ok: false, accessCheck: null, error, identity: opts.identity ?? "user" }),
     };
   } finally {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGKILL");
+    if (reusable) worker.release();
+    else if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGKILL");
     if (!opts.keep && azure) {
       await azure.stop();
       mark("Local Azure stopped (its cloud kept)");

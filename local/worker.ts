@@ -1,8 +1,15 @@
 /**
- * Child process of deployLocal: runs index.ts in Pulumi's mock runtime (process-global, hence a
- * process per run) with mocks backed by Local Azure, which runs in the parent and is reached over
- * HTTPS and SSH only. Started with `node --require tsx/cjs`; reports over IPC (see workerProtocol.ts).
+ * Child process of deployLocal: runs index.ts in Pulumi's mock runtime (process-global, hence one run
+ * at a time) with mocks backed by Local Azure, which runs in the parent and is reached over HTTPS and
+ * SSH only. Started with `node --require tsx/cjs`; reports over IPC (see workerProtocol.ts).
+ *
+ * After a run that ended through its own flow it may take another (deployLocal hands it the next run
+ * of the same process, local/workerProcess.ts), so the load above is paid once: it says `ready` again
+ * only once nothing of the last run is left running (its event loop emptied), and each run starts
+ * afresh: its own record below, the program's modules evaluated again, Pulumi's settings and config
+ * set again (setMocks resets the runtime's store, setAllConfig replaces the config).
  */
+import { sep } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 // Warm the module cache with the SDKs index.ts imports while the parent starts Local Azure.
 import "@pulumi/azure-native/authorization";
@@ -29,31 +36,125 @@ import type { WorkerDone, WorkerMessage, WorkerStart } from "./workerProtocol";
 const PROJECT = "vm-identity-access";
 const STACK = "local";
 
-// Failed resources and a failed check reject Outputs nobody awaits; they are reported through the
-// exports and the mocks' failures, so they must not crash the worker. Any other rejection nobody
-// handles is the program's own failure (a value a resource needed could not be had): `pulumi up`'s
-// Node.js host fails the program with it, so the run fails with the first one when nothing else failed.
-const unhandled: unknown[] = [];
-process.on("unhandledRejection", (reason) => void unhandled.push(reason));
+/** What a run reports; whether the worker stays for another is decided as it reports (report). */
+type RunOutcome = Omit<WorkerDone, "reusable">;
 
-/**
- * Ends the run with an error from outside its own flow: set once the run can report (its state
- * settled as a failed run's), and used when the program can go no further: a resource whose input
- * was rejected is never registered, whatever waits on it waits forever, and the event loop empties.
- */
-let failRun: ((error: string) => Promise<WorkerDone>) | undefined;
-let reported = false;
-
-function report(done: WorkerDone): Promise<void> {
-  reported = true;
-  return send(done).then(() => process.exit(0));
+/** What one run keeps: a new record for each run, so nothing of one run reaches the next. */
+interface Run {
+  /**
+   * Failed resources and a failed check reject Outputs nobody awaits; they are reported through the
+   * exports and the mocks' failures, so they must not crash the worker. Any other rejection nobody
+   * handles is the program's own failure (a value a resource needed could not be had): `pulumi up`'s
+   * Node.js host fails the program with it, so the run fails with the first one when nothing else failed.
+   */
+  unhandled: unknown[];
+  /**
+   * Ends the run with an error from outside its own flow: set once the run can report (its state
+   * settled as a failed run's), and used when the program can go no further: a resource whose input
+   * was rejected is never registered, whatever waits on it waits forever, and the event loop empties.
+   */
+  failRun?: (error: string) => Promise<RunOutcome>;
+  reported: boolean;
+  /**
+   * What the stack holds should the run stop on an error of the runner's own (set once the mocks
+   * exist): as after a failed run, every resource this run made beside the previous run's.
+   */
+  heldSoFar: () => StateEntry[] | null;
+  /** The program's calls into the mocks (registrations, function calls) not answered yet. */
+  inFlight: number;
+  /** Reported: the run's mocks answer nothing more (whatever of it still runs cannot reach the cloud). */
+  over: boolean;
+  /** Something of the run called its mocks after it reported: the worker takes no other run. */
+  calledLate: boolean;
 }
 
+function newRun(): Run {
+  return { unhandled: [], reported: false, heldSoFar: () => null, inFlight: 0, over: false, calledLate: false };
+}
+
+/**
+ * waiting: for a start message (the IPC channel keeps the worker alive); running: a run, until it has
+ * reported (the channel does not keep the worker alive, so a program that stops halfway empties the
+ * event loop); settling: reported and staying, until the event loop empties (nothing of the run left).
+ */
+let phase: "waiting" | "running" | "settling" = "waiting";
+/** The run in progress, the one that just reported, or (waiting) the next one. */
+let current = newRun();
+
+process.on("unhandledRejection", (reason) => void current.unhandled.push(reason));
+
+function report(run: Run, outcome: RunOutcome, ownFlow: boolean): Promise<void> {
+  run.reported = true;
+  run.over = true;
+  // A run that ended through its own flow with nothing of it in flight leaves the worker as it found it.
+  const reusable = ownFlow && run.inFlight === 0;
+  return send({ ...outcome, reusable }).then(() => {
+    if (!reusable) process.exit(0);
+    phase = "settling";
+    // Unref'd: it does not keep the event loop going, so it never delays the loop's emptying.
+    settleDeadline = setTimeout(() => process.exit(0), SETTLE_DEADLINE_MS).unref();
+  });
+}
+
+/**
+ * How long a reported run may still have something running (an I/O, a timer) before the worker gives
+ * up staying and exits: the next run waits for this worker meanwhile (local/workerProcess.ts), and
+ * waiting longer than a fresh worker takes to load would save nothing. A clean run's last I/O ends
+ * within milliseconds of its report.
+ */
+const SETTLE_DEADLINE_MS = 2_000;
+let settleDeadline: NodeJS.Timeout | undefined;
+
 process.on("beforeExit", () => {
-  if (reported || failRun === undefined) return;
-  const cause = unhandled[0] ?? "nothing rejected: a value the program waits on never came";
-  void failRun(`the program stopped with resources still waiting: ${errorMessage(cause)}`).then(report);
+  const run = current;
+  if (phase === "settling") return nextRun();
+  if (phase !== "running" || run.reported || run.failRun === undefined) return;
+  const cause = run.unhandled[0] ?? "nothing rejected: a value the program waits on never came";
+  void run
+    .failRun(`the program stopped with resources still waiting: ${errorMessage(cause)}`)
+    .then((outcome) => report(run, outcome, false));
 });
+
+/**
+ * The last run's event loop emptied: nothing of it runs any more, nor can (nothing of it is left to
+ * call it back), so the next run meets nothing of it. Unless the parent is gone, or something of the
+ * last run called its mocks after it reported: then the worker ends here (the event loop is empty).
+ */
+function nextRun(): void {
+  clearTimeout(settleDeadline);
+  if (!process.connected || current.calledLate) return;
+  phase = "waiting";
+  current = newRun();
+  process.channel?.ref();
+  void send({ kind: "ready" });
+}
+
+/**
+ * The modules loaded before the first run: the worker's own, the runner's, the policy pack's and the
+ * SDKs. Each run starts from these alone, as a fresh worker's first run does.
+ */
+let loadedBeforeRuns = new Set<string>();
+
+/** Forgets the modules the last run loaded (the program's own, never node_modules, whose SDKs keep their registrations). */
+function forgetLastRunsModules(): void {
+  for (const key of Object.keys(require.cache)) {
+    if (!loadedBeforeRuns.has(key) && !key.includes(`${sep}node_modules${sep}`)) delete require.cache[key];
+  }
+}
+
+/** A call into the run's mocks, counted while it is answered; refused once the run has reported. */
+async function answered<T>(run: Run, call: () => T | Promise<T>): Promise<T> {
+  if (run.over) {
+    run.calledLate = true;
+    throw new Error("the run has reported: its mocks answer nothing more");
+  }
+  run.inFlight++;
+  try {
+    return await call();
+  } finally {
+    run.inFlight--;
+  }
+}
 
 /** Tells the parent a phase of the worker's ended (--timings). */
 function mark(name: string): void {
@@ -78,12 +179,6 @@ interface ResolvedExport {
   secret: boolean;
 }
 
-/**
- * What the stack holds should the run stop on an error of the runner's own (set once the mocks
- * exist): as after a failed run, every resource this run made beside the previous run's.
- */
-let heldSoFar: () => StateEntry[] | null = () => null;
-
 function resolveExport(value: unknown): Promise<ResolvedExport> {
   const output = pulumi.output(value as pulumi.Input<unknown>) as unknown as {
     promise(): Promise<unknown>;
@@ -95,7 +190,7 @@ function resolveExport(value: unknown): Promise<ResolvedExport> {
   return output.promise().then(async (resolved) => ({ value: resolved, secret: await secret }));
 }
 
-async function run(start: WorkerStart): Promise<WorkerDone> {
+async function execute(run: Run, start: WorkerStart): Promise<RunOutcome> {
   // The deployer signs in at Entra's token endpoint with its client secret, like any other client.
   const signIn = new ClientSecretTokenSource({
     authorityHost: start.azure.authorityHost,
@@ -123,35 +218,39 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     previousLive,
     runRemoteCommand,
     generatePrivateKey,
-    onEvent: (event) => void send({ kind: "event", event }),
+    onEvent: (event) => {
+      if (run.over) run.calledLate = true;
+      else void send({ kind: "event", event });
+    },
   });
-  heldSoFar = () => stateToWrite(heldAfterFailure(previousHeld, mocks.resources), previousLive);
+  run.heldSoFar = () => stateToWrite(heldAfterFailure(previousHeld, mocks.resources), previousLive);
   // The policy pack judges each resource again as it registers, its inputs now all known (as
   // `pulumi up` analyzes each step): a mandatory violation fails that resource instead of creating it.
   const registered: RegisteredResource[] = [];
   const policyViolations: PolicyViolation[] = [];
   const counted: pulumi.runtime.Mocks = {
-    newResource: async (args) => {
-      pending++;
-      try {
-        const resource = { type: args.type, name: args.name, inputs: args.inputs };
-        registered.push(resource);
-        const violations = await evaluateResource(resource);
-        policyViolations.push(...violations);
-        if (hasMandatory(violations)) throw new Error(policyError(violations));
-        return await mocks.newResource(args);
-      } finally {
-        pending--;
-      }
-    },
-    call: (args) => mocks.call(args),
+    newResource: (args) =>
+      answered(run, async () => {
+        pending++;
+        try {
+          const resource = { type: args.type, name: args.name, inputs: args.inputs };
+          registered.push(resource);
+          const violations = await evaluateResource(resource);
+          policyViolations.push(...violations);
+          if (hasMandatory(violations)) throw new Error(policyError(violations));
+          return await mocks.newResource(args);
+        } finally {
+          pending--;
+        }
+      }),
+    call: (args) => answered(run, () => mocks.call(args)),
   };
   // As `pulumi up` ends: after a successful run, what left the program is deleted, dependents first.
   const done = async (
     outputs: Record<string, unknown>,
     error: string | null,
     failedAccessCheck: unknown,
-  ): Promise<WorkerDone> => {
+  ): Promise<RunOutcome> => {
     const failed = hasMandatory(policyViolations) ? policyError(policyViolations) : error;
     const settled = await settle(arm, previousHeld, mocks.resources, failed === null, (line) => {
       void send({ kind: "progress", line });
@@ -169,7 +268,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     };
   };
   // From here the program runs: if it stops halfway (see failRun), the run fails as a failed run does.
-  failRun = (error) => done({}, mocks.failures[0] ?? error, null);
+  run.failRun = (error) => done({}, mocks.failures[0] ?? error, null);
   pulumi.runtime.setAllConfig(start.config);
   // Policy first, before anything exists: a preview pass registers every resource with unknown
   // outputs and the pack judges them all; a mandatory violation stops the run with nothing created.
@@ -177,7 +276,7 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     programPath: start.programPath,
     project: PROJECT,
     stack: STACK,
-    call: (args) => mocks.call(args),
+    call: (args) => answered(run, () => mocks.call(args)),
   });
   const previewViolations = preview.loadError === null ? await evaluatePolicies(preview.resources) : [];
   if (hasMandatory(previewViolations)) policyViolations.push(...previewViolations);
@@ -228,24 +327,36 @@ async function run(start: WorkerStart): Promise<WorkerDone> {
     mocks.failures[0] ??
     (accessCheckRejection ? errorMessage(accessCheckRejection.error) : null) ??
     (rejections[0] ? errorMessage(rejections[0].error) : null) ??
-    (unhandled.length > 0 ? errorMessage(unhandled[0]) : null);
+    (run.unhandled.length > 0 ? errorMessage(run.unhandled[0]) : null);
   return done(ordered, error, failedAccessCheck);
 }
 
-process.once("message", (message: WorkerStart) => {
-  run(message)
-    .catch(
-      (error): WorkerDone => ({
-        kind: "done",
-        outputs: {},
-        error: `the local runner failed: ${errorMessage(error)}`,
-        failedAccessCheck: null,
-        commandStdouts: [],
-        resources: heldSoFar(),
-        timeline: [],
+process.on("message", (start: WorkerStart) => {
+  if (phase !== "waiting") return;
+  phase = "running";
+  // From here a program that stops halfway must empty the event loop (beforeExit): the channel to the
+  // parent no longer keeps the worker alive (as it did not when a worker took one run only).
+  process.channel?.unref();
+  forgetLastRunsModules();
+  const run = current;
+  execute(run, start)
+    .then(
+      (outcome) => ({ outcome, ownFlow: true }),
+      (error) => ({
+        outcome: {
+          kind: "done",
+          outputs: {},
+          error: `the local runner failed: ${errorMessage(error)}`,
+          failedAccessCheck: null,
+          commandStdouts: [],
+          resources: run.heldSoFar(),
+          timeline: [],
+        } satisfies RunOutcome,
+        ownFlow: false,
       }),
     )
-    .then((done) => (reported ? undefined : report(done)));
+    .then(({ outcome, ownFlow }) => (run.reported ? undefined : report(run, outcome, ownFlow)));
 });
 // Loaded and ready: the parent may have started Local Azure in the meantime.
+loadedBeforeRuns = new Set(Object.keys(require.cache));
 void send({ kind: "ready" });

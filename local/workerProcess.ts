@@ -8,6 +8,12 @@ import type { WorkerMessage } from "./workerProtocol";
  * `npm run local` forks it before it loads the runner itself (local/main.ts), and deployLocal claims
  * that one instead of forking its own. What the worker says before it is claimed is kept and handed
  * over in order.
+ *
+ * A process that deploys more than once (a test file, the bench) pays that load once: a worker whose
+ * run it stays for (WorkerDone.reusable) is released, says `ready` again once nothing of that run is
+ * left running, and the next claim takes it. Any other worker is stopped after its run (deployLocal).
+ * Released and idle workers do not keep this process alive; when it ends, however it ends, their IPC
+ * channel closes and they end too (local/worker.ts: nothing then keeps them alive).
  */
 
 const REPO_ROOT = resolve(__dirname, "..");
@@ -31,8 +37,15 @@ export interface ForkedWorker {
   child: ChildProcess;
   /** Epoch ms when it was forked. */
   forkedAt: number;
+  /** How many runs it reported before this claim: 0 for a fresh worker. */
+  runsBefore: number;
   /** Starts handing over what it says (what it said so far first, in order). */
   listen(listeners: WorkerListeners): void;
+  /**
+   * Hands it back after a run it stays for (WorkerDone.reusable): the listeners are dropped; once it
+   * says `ready` the next claim may take it. Anything else it says then stops it.
+   */
+  release(): void;
 }
 
 /** The worker's environment: ours, minus any Pulumi config a surrounding `pulumi` run may have set. */
@@ -41,8 +54,31 @@ export function workerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
+/** Idle workers (released, then ready again) no claim took yet, oldest first, with the environment each was forked with. */
+const idle: Array<{ worker: ForkedWorker; environment: string }> = [];
+/** Two runs at once at most (two cores): more idle workers would only hold memory. */
+const MAX_IDLE = 2;
+/** Released workers that have not said ready yet: each settles, ready or gone, within the worker's own deadline. */
+const settling = new Map<ChildProcess, Promise<void>>();
+
+/** Whether the worker keeps this process alive: its process, its IPC channel and its stderr pipe. */
+function keepAlive(child: ChildProcess, keep: boolean): void {
+  const stderr = child.stderr as (NodeJS.ReadableStream & { ref?(): void; unref?(): void }) | null;
+  if (keep) {
+    child.ref();
+    child.channel?.ref();
+    stderr?.ref?.();
+  } else {
+    child.unref();
+    child.channel?.unref();
+    stderr?.unref?.();
+  }
+}
+
 function forkWorker(): ForkedWorker {
   const forkedAt = Date.now();
+  // What it was forked with, to be claimed again only by a process whose environment is still the same.
+  const environment = JSON.stringify(workerEnvironment(process.env));
   const child = fork(WORKER_PATH, [], {
     cwd: REPO_ROOT,
     // tsx without typechecking, its CommonJS hook only: the worker and everything it loads are CommonJS,
@@ -55,22 +91,103 @@ function forkWorker(): ForkedWorker {
   // Until someone listens, every event is kept in order (an IPC message nobody listens to is lost).
   const kept: Array<(listeners: WorkerListeners) => void> = [];
   let listening: WorkerListeners | undefined;
+  // After a run it stays for (WorkerDone.reusable) it says ready once it has settled, before or after
+  // deployLocal releases it: it is idle when both have happened.
+  let staying = false;
+  let settled = false;
+  let released = false;
+  let gone = false;
+  /** Ends the wait for this worker to settle (it said ready, or it is gone). */
+  let onSettled: () => void = () => undefined;
   const deliver = (event: (listeners: WorkerListeners) => void) => {
     if (listening) event(listening);
     else kept.push(event);
   };
-  child.on("message", (message: WorkerMessage) => deliver((l) => l.message(message)));
-  child.on("exit", (code, signal) => deliver((l) => l.exit(code, signal)));
-  child.on("error", (error) => deliver((l) => l.error(error)));
-  child.stderr?.on("data", (chunk: Buffer) => deliver((l) => l.stderr(chunk)));
-  return {
+  const becomeIdle = () => {
+    staying = settled = released = false;
+    keepAlive(child, false);
+    onSettled();
+    // What the next claim hears first: it is ready.
+    kept.push((l) => l.message({ kind: "ready" }));
+    idle.push({ worker, environment });
+    if (idle.length > MAX_IDLE) idle.shift()?.worker.child.kill("SIGKILL");
+  };
+  const worker: ForkedWorker = {
     child,
     forkedAt,
+    runsBefore: 0,
     listen(listeners) {
       listening = listeners;
       for (const event of kept.splice(0)) event(listeners);
     },
+    release() {
+      listening = undefined;
+      kept.length = 0;
+      released = true;
+      worker.runsBefore++;
+      // It settles, then idles: neither keeps this process alive (a test file or a CLI run ends).
+      keepAlive(child, false);
+      if (settled) return becomeIdle();
+      if (gone) return;
+      const waiting = new Promise<void>((resolveSettled) => {
+        onSettled = resolveSettled;
+      });
+      settling.set(child, waiting);
+      void waiting.then(() => settling.delete(child));
+    },
   };
+  child.on("message", (message: WorkerMessage) => {
+    if (staying && message.kind === "ready") {
+      settled = true;
+      if (released) becomeIdle();
+      return;
+    }
+    // Released, a worker that stays says ready, once nothing of its last run is left, and nothing else.
+    if (released) return void child.kill("SIGKILL");
+    if (message.kind === "done" && message.reusable) staying = true;
+    deliver((l) => l.message(message));
+  });
+  child.on("exit", (code, signal) => {
+    gone = true;
+    const at = idle.findIndex((entry) => entry.worker === worker);
+    if (at >= 0) idle.splice(at, 1);
+    onSettled();
+    if (!released) deliver((l) => l.exit(code, signal));
+  });
+  child.on("error", (error) => {
+    if (!released) deliver((l) => l.error(error));
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (!released) deliver((l) => l.stderr(chunk));
+  });
+  return worker;
+}
+
+/**
+ * The newest idle worker forked with the environment a fork would get now, made to keep this process
+ * alive again for its run; idle workers forked with another environment are stopped.
+ */
+function takeIdle(): ForkedWorker | undefined {
+  const environment = JSON.stringify(workerEnvironment(process.env));
+  for (let entry = idle.pop(); entry !== undefined; entry = idle.pop()) {
+    if (entry.environment !== environment) {
+      entry.worker.child.kill("SIGKILL");
+      continue;
+    }
+    keepAlive(entry.worker.child, true);
+    return entry.worker;
+  }
+  return undefined;
+}
+
+/**
+ * Waits until every worker released after a run has settled: said ready (the next claim may take it)
+ * or gone. A worker settles within milliseconds of its report, or exits at its own deadline (local/worker.ts).
+ */
+export async function workersSettled(): Promise<void> {
+  // Waited for, they keep this process alive until then (an idle one does not again: becomeIdle).
+  for (const child of settling.keys()) keepAlive(child, true);
+  await Promise.all([...settling.values()]);
 }
 
 let early: ForkedWorker | undefined;
@@ -91,9 +208,9 @@ export function prestartWorker(): ForkedWorker {
   return early;
 }
 
-/** The worker forked early, if one waits unclaimed, else a new one. */
+/** The worker forked early, if one waits unclaimed, else an idle one, else a new one. */
 export function claimWorker(): ForkedWorker {
-  const worker = early ?? forkWorker();
+  const worker = early ?? takeIdle() ?? forkWorker();
   early = undefined;
   return worker;
 }
@@ -102,4 +219,9 @@ export function claimWorker(): ForkedWorker {
 export function dropUnclaimedWorker(): void {
   early?.child.kill("SIGKILL");
   early = undefined;
+}
+
+/** Stops the idle workers (a test that wants none left before it ends). */
+export function stopIdleWorkers(): void {
+  for (let entry = idle.pop(); entry !== undefined; entry = idle.pop()) entry.worker.child.kill("SIGKILL");
 }

@@ -64,9 +64,18 @@ export interface WorkerDone {
   timeline: TimelineEvent[];
   /** The policy pack's violations (local/policyCheck.ts): the preview's when it rejected the run, else the deployment's. */
   policyViolations?: PolicyViolation[];
+  /**
+   * The worker stays for another run: this one ended through the run's own flow (not an error of the
+   * runner's, not a program that stopped halfway) with nothing of it in flight. It says `ready` again
+   * once nothing of this run is left running (local/worker.ts); otherwise it exits after this message.
+   */
+  reusable: boolean;
 }
 
-/** The worker has loaded Pulumi and the SDKs and waits for its start message. */
+/**
+ * The worker has loaded Pulumi and the SDKs and waits for its start message: once loaded, and again
+ * after a run it stays for (WorkerDone.reusable), when nothing of that run is left running.
+ */
 export interface WorkerReady {
   kind: "ready";
 }
