@@ -22,9 +22,12 @@ export const EXCLUDE = [
 ];
 
 /**
- * The files that must not share a process, each for what it leaves behind (tests/testPools.test.ts
- * finds that hazard in it or in what it imports, tests/support/testPools.ts): each runs alone in a
- * fresh process, one after another once the shared files are done.
+ * The files that must not share their JavaScript state, each for what it leaves behind
+ * (tests/testPools.test.ts finds that hazard in it or in what it imports, tests/support/testPools.ts).
+ * Each runs alone in a fresh worker thread, one at a time beside the shared processes: a thread has
+ * globals, a module cache and a copy of process.env of its own, which is all their hazards touch (Pulumi's
+ * mock runtime lives on `global`, MSAL's caches in its modules). Those that call Node's fetch
+ * (IN_OWN_FORK) run in a fresh process instead, after the shared files (why, below).
  */
 export const OWN_PROCESS = [
   // Run the program or the component under Pulumi's mock runtime, which is process-global and has
@@ -56,8 +59,12 @@ export const OWN_PROCESS = [
  * to run; no test timeout fires there (docs/testing.md).
  */
 export const SHARED = "shared";
+/** The project of the OWN_PROCESS files that run in threads (threads isolated: a fresh one for each). */
+export const OWN_THREAD = "own-thread";
+/** OWN_PROCESS files that call Node's fetch, which can hang in a worker thread. */
+export const IN_OWN_FORK = ["tests/conformance/imds.test.ts"];
 
-/** A project of its own for each OWN_PROCESS file: vitest starts a fresh process for each singleFork project. */
+/** A project of its own for each IN_OWN_FORK file: vitest starts a fresh process for each singleFork project. */
 export function ownProcessProject(file: string) {
   return `own-process ${basename(file, ".test.ts")}`;
 }
@@ -75,12 +82,23 @@ export default defineConfig({
       // rejects unhandled ("Terminating worker thread") and the run stops with files not run
       // (tinypool's idleTimeout 0; vitest-dev/vitest#8133).
       forks: { isolate: false, maxForks: 3, minForks: 3 },
+      // The OWN_PROCESS files' pool: each file in a thread of its own, one at a time beside the three.
+      threads: { isolate: true, maxThreads: 1, minThreads: 1 },
     },
     projects: [
       { extends: true, test: { name: SHARED, include: INCLUDE, exclude: [...EXCLUDE, ...OWN_PROCESS] } },
+      {
+        extends: true,
+        test: {
+          name: OWN_THREAD,
+          include: OWN_PROCESS.filter((file) => !IN_OWN_FORK.includes(file)),
+          exclude: EXCLUDE,
+          pool: "threads",
+        },
+      },
       // Vitest runs the singleFork projects after the others, one at a time, each in a process it
       // starts afresh (its pool recycles every worker before each one).
-      ...OWN_PROCESS.map((file) => ({
+      ...IN_OWN_FORK.map((file) => ({
         extends: true as const,
         test: {
           name: ownProcessProject(file),

@@ -3,7 +3,7 @@ import { join, relative } from "node:path";
 import { cruise, type ICruiseResult } from "dependency-cruiser";
 import { describe, expect, it } from "vitest";
 import { createVitest } from "vitest/node";
-import { EXCLUDE, INCLUDE, OWN_PROCESS, ownProcessProject, SHARED } from "../vitest.config";
+import { EXCLUDE, IN_OWN_FORK, INCLUDE, OWN_PROCESS, OWN_THREAD, ownProcessProject, SHARED } from "../vitest.config";
 import { LONGEST_FIRST } from "./support/longestFirst";
 import { sharedThreadHazards } from "./support/testPools";
 
@@ -48,16 +48,18 @@ function hazardsIn(modules: string[]): string[] {
 }
 
 describe("the test pools (vitest.config.ts)", () => {
-  it("runs every test file exactly once: the shared processes and one process for each OWN_PROCESS file split them", async () => {
+  it("runs every test file exactly once: the shared processes, the own threads and one process for each IN_OWN_FORK file split them", async () => {
     const split = await filesByProject({ config: join(root, "vitest.config.ts") });
     const whole = await filesByProject({ config: false, root, include: INCLUDE, exclude: EXCLUDE });
-    expect(Object.keys(split).sort()).toEqual([...OWN_PROCESS.map(ownProcessProject), SHARED].sort());
-    for (const file of OWN_PROCESS) expect(split[ownProcessProject(file)]).toEqual([file]);
+    expect(Object.keys(split).sort()).toEqual([...IN_OWN_FORK.map(ownProcessProject), OWN_THREAD, SHARED].sort());
+    expect(IN_OWN_FORK.filter((file) => !OWN_PROCESS.includes(file))).toEqual([]);
+    expect(split[OWN_THREAD]).toEqual(OWN_PROCESS.filter((file) => !IN_OWN_FORK.includes(file)).sort());
+    for (const file of IN_OWN_FORK) expect(split[ownProcessProject(file)]).toEqual([file]);
     expect(split[SHARED].length).toBeGreaterThan(OWN_PROCESS.length);
     expect(Object.values(split).flat().sort()).toEqual(Object.values(whole).flat().sort());
   });
 
-  it("gives each OWN_PROCESS file a process vitest starts afresh for it, and the shared files worker processes, not threads", async () => {
+  it("gives each OWN_PROCESS file a thread (IN_OWN_FORK: a process) started afresh for it, and the shared files worker processes, not threads", async () => {
     const vitest = await createVitest("test", { watch: false, config: join(root, "vitest.config.ts") }, {}, {});
     try {
       const pools = Object.fromEntries(
@@ -67,12 +69,22 @@ describe("the test pools (vitest.config.ts)", () => {
             pool: config.pool,
             isolate: config.poolOptions?.forks?.isolate,
             singleFork: config.poolOptions?.forks?.singleFork ?? false,
+            threads: config.poolOptions?.threads,
           },
         ]),
       );
-      expect(pools[SHARED]).toEqual({ pool: "forks", isolate: false, singleFork: false });
-      for (const file of OWN_PROCESS)
-        expect(pools[ownProcessProject(file)]).toEqual({ pool: "forks", isolate: false, singleFork: true });
+      const threads = { isolate: true, maxThreads: 1, minThreads: 1 };
+      expect(pools[SHARED]).toEqual({ pool: "forks", isolate: false, singleFork: false, threads });
+      expect(pools[OWN_THREAD]).toEqual({ pool: "threads", isolate: false, singleFork: false, threads });
+      for (const file of IN_OWN_FORK)
+        expect(pools[ownProcessProject(file)]).toEqual({ pool: "forks", isolate: false, singleFork: true, threads });
+      // Whatever calls Node's fetch stays out of threads (vitest.config.ts says why).
+      const fetching: string[] = [];
+      for (const file of OWN_PROCESS) {
+        const modules = await localModules([file]);
+        if (modules.some((module) => /\bfetch\(/.test(readFileSync(join(root, module), "utf8")))) fetching.push(file);
+      }
+      expect(fetching).toEqual(IN_OWN_FORK);
       // Fewer workers kept than allowed: the pool would end idle ones mid-run (vitest.config.ts says why).
       const { minForks, maxForks } = vitest.config.poolOptions?.forks ?? {};
       expect(minForks).toBe(maxForks);

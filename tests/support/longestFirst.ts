@@ -6,9 +6,10 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
  * backoff for 12–41 s (vitest's own durations, node_modules/.vite/vitest/). Without that cache, on a
  * fresh clone as in CI, vitest starts the largest files first, and the longest ones started last: 88 s
  * for the whole run in .ci/run's fresh clone against 66 s with the cache (2026-12-06, 92ee4ec). Only
- * files that run side by side are listed: the OWN_PROCESS files of vitest.config.ts run one at a time.
+ * files that run side by side are listed: the OWN_PROCESS files of vitest.config.ts run in pools of their own.
  */
 export const LONGEST_FIRST = [
+  "tests/local-runner/workerReuse.test.ts",
   "tests/probe.test.ts",
   "tests/local-runner/runCommandRunner.test.ts",
   "tests/local-runner/revocation.test.ts",
