@@ -47,6 +47,9 @@ const UNCOVERED_TIME_SOURCES: Array<[RegExp, string]> = [
   [/(^|[\s;(|&])(timeout|usleep|wait)\s/m, "timeout, usleep or wait"],
   [/%\([^)]*\)T/, "printf's %(...)T"],
   [/\bdate\b(?! \+%s%3N\))/, "date other than $(date +%s%3N)"],
+  // The clock's sleep takes the probe's form only ("1.500"); any other fails at once, and a loop around
+  // it would spin instead of waiting. A variable's value is checked when it runs.
+  [/\bsleep\s+(?!\d+\.\d{3}(?![\d.])|["$])/, "sleep other than sleep N.NNN"],
 ];
 
 export interface VirtualClock {

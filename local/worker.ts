@@ -87,7 +87,7 @@ function report(run: Run, outcome: RunOutcome, ownFlow: boolean): Promise<void> 
   run.reported = true;
   run.over = true;
   // A run that ended through its own flow with nothing of it in flight leaves the worker as it found it.
-  const reusable = ownFlow && run.inFlight === 0;
+  const reusable = ownFlow && run.inFlight === 0 && !tainted;
   return send({ ...outcome, reusable }).then(() => {
     if (!reusable) process.exit(0);
     phase = "settling";
@@ -103,6 +103,12 @@ function report(run: Run, outcome: RunOutcome, ownFlow: boolean): Promise<void> 
  * within milliseconds of its report.
  */
 const SETTLE_DEADLINE_MS = 2_000;
+/**
+ * Set for good once anything of an earlier run called its mocks after that run reported, whenever that
+ * came (an unref'd timer or socket of it can outlive the emptied event loop the next run waited for):
+ * the run then in progress still reports, and the worker is not reused after it.
+ */
+let tainted = false;
 let settleDeadline: NodeJS.Timeout | undefined;
 
 process.on("beforeExit", () => {
@@ -116,13 +122,13 @@ process.on("beforeExit", () => {
 });
 
 /**
- * The last run's event loop emptied: nothing of it runs any more, nor can (nothing of it is left to
- * call it back), so the next run meets nothing of it. Unless the parent is gone, or something of the
- * last run called its mocks after it reported: then the worker ends here (the event loop is empty).
+ * The last run's event loop emptied: nothing of it that keeps a process alive is left (an unref'd timer
+ * or socket may be, which `tainted` answers for). Unless the parent is gone, or something of an earlier
+ * run called its mocks after it reported: then the worker ends here (the event loop is empty).
  */
 function nextRun(): void {
   clearTimeout(settleDeadline);
-  if (!process.connected || current.calledLate) return;
+  if (!process.connected || current.calledLate || tainted) return;
   phase = "waiting";
   current = newRun();
   process.channel?.ref();
@@ -145,7 +151,7 @@ function forgetLastRunsModules(): void {
 /** A call into the run's mocks, counted while it is answered; refused once the run has reported. */
 async function answered<T>(run: Run, call: () => T | Promise<T>): Promise<T> {
   if (run.over) {
-    run.calledLate = true;
+    run.calledLate = tainted = true;
     throw new Error("the run has reported: its mocks answer nothing more");
   }
   run.inFlight++;
@@ -219,7 +225,7 @@ async function execute(run: Run, start: WorkerStart): Promise<RunOutcome> {
     runRemoteCommand,
     generatePrivateKey,
     onEvent: (event) => {
-      if (run.over) run.calledLate = true;
+      if (run.over) run.calledLate = tainted = true;
       else void send({ kind: "event", event });
     },
   });

@@ -56,7 +56,10 @@ export function workerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /** Idle workers (released, then ready again) no claim took yet, oldest first, with the environment each was forked with. */
 const idle: Array<{ worker: ForkedWorker; environment: string }> = [];
-/** Two runs at once at most (two cores): more idle workers would only hold memory. */
+/**
+ * Idle workers kept at most: a file that deploys several stacks at once forks one worker per stack in
+ * flight, and keeping them all would hold about 180 MB each for runs that mostly come one at a time.
+ */
 const MAX_IDLE = 2;
 /** Released workers that have not said ready yet: each settles, ready or gone, within the worker's own deadline. */
 const settling = new Map<ChildProcess, Promise<void>>();
@@ -127,8 +130,9 @@ function forkWorker(): ForkedWorker {
       worker.runsBefore++;
       // It settles, then idles: neither keeps this process alive (a test file or a CLI run ends).
       keepAlive(child, false);
-      if (settled) return becomeIdle();
+      // A worker that said ready and then exited before this release is gone, never idle.
       if (gone) return;
+      if (settled) return becomeIdle();
       const waiting = new Promise<void>((resolveSettled) => {
         onSettled = resolveSettled;
       });
@@ -170,6 +174,9 @@ function forkWorker(): ForkedWorker {
 function takeIdle(): ForkedWorker | undefined {
   const environment = JSON.stringify(workerEnvironment(process.env));
   for (let entry = idle.pop(); entry !== undefined; entry = idle.pop()) {
+    // Gone since it idled (its exit takes it off the list, but a claim may come first): never handed a run.
+    if (entry.worker.child.exitCode !== null || entry.worker.child.signalCode !== null || !entry.worker.child.connected)
+      continue;
     if (entry.environment !== environment) {
       entry.worker.child.kill("SIGKILL");
       continue;
@@ -221,7 +228,8 @@ export function dropUnclaimedWorker(): void {
   early = undefined;
 }
 
-/** Stops the idle workers (a test that wants none left before it ends). */
+/** Stops the idle workers and those still settling after a run (a test that wants none left before it ends). */
 export function stopIdleWorkers(): void {
   for (let entry = idle.pop(); entry !== undefined; entry = idle.pop()) entry.worker.child.kill("SIGKILL");
+  for (const child of settling.keys()) child.kill("SIGKILL");
 }

@@ -969,6 +969,8 @@ printf '%s|%s|%s|%s' "$BODY_CARRIED" "\${FIELD_DEC[0]}" "\${FIELD_RAW[1]}" "$BOD
 describe("the virtual clock the waiting tests run the probe on", () => {
   it("covers every way verify/probe.sh reads the time or waits, and names any other", () => {
     expect(() => checkTimeSources(probeScript())).not.toThrow();
+    // The probe's own forms: a literal in its format, or a variable it formats so.
+    expect(() => checkTimeSources('sleep 1.500; sleep "$delay"; sleep $wait')).not.toThrow();
     for (const [snippet, named] of [
       ["t=$EPOCHSECONDS", "EPOCHSECONDS"],
       ["elapsed=$SECONDS", "SECONDS"],
@@ -976,6 +978,9 @@ describe("the virtual clock the waiting tests run the probe on", () => {
       ["timeout 5 curl x", "timeout, usleep or wait"],
       ["printf -v t '%(%s)T' -1", "printf's %(...)T"],
       ["t=$(date +%s)", "date other than $(date +%s%3N)"],
+      ["until ready; do sleep 1; done", "sleep other than sleep N.NNN"],
+      ["sleep 0.5", "sleep other than sleep N.NNN"],
+      ["sleep 1.5000", "sleep other than sleep N.NNN"],
     ]) {
       expect(() => checkTimeSources(snippet), snippet).toThrow(
         `the virtual clock does not cover what the script uses to read time or wait: ${named}`,

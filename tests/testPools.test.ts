@@ -106,7 +106,7 @@ describe("the test pools (vitest.config.ts)", () => {
     expect(hazardsIn(modules)).toEqual([]);
   });
 
-  it.each(OWN_PROCESS)("keeps %s in a process of its own for a hazard it or what it imports has", async (file) => {
+  it.each(OWN_PROCESS)("keeps %s out of the shared processes for a hazard it or what it imports has", async (file) => {
     expect(hazardsIn(await localModules([file]))).not.toEqual([]);
   });
 

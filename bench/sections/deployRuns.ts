@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deployLocal, type LocalRunOptions, type LocalRunResult } from "../../local/deploy";
+import { stopIdleWorkers, workersSettled } from "../../local/workerProcess";
 import type { Figure } from "../figures";
 import { coveredLength, ratio, spread } from "../stats";
 
@@ -19,9 +20,15 @@ export interface TimedDeploy {
   outerSeconds: number;
 }
 
-/** One deployLocal() in a throwaway state directory, so the bench never touches the user's local stack. */
+/**
+ * One deployLocal() in a throwaway state directory, so the bench never touches the user's local stack,
+ * with a worker forked for it as `npm run local` forks one: the worker an earlier run left is stopped
+ * first, so that every figure includes the worker's load (a reused worker would skip it).
+ */
 export async function timedDeploy(options: LocalRunOptions = {}): Promise<TimedDeploy> {
   const stateDir = mkdtempSync(join(tmpdir(), "bench-local-"));
+  await workersSettled();
+  stopIdleWorkers();
   try {
     const started = performance.now();
     const result = await deployLocal({ ...options, stateDir });

@@ -64,9 +64,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await engine?.stop();
-  // The engine's environment goes with it: the next file in this process starts without it.
-  vi.unstubAllEnvs();
+  try {
+    await engine?.stop();
+  } finally {
+    // The engine's environment goes with it, even if stopping it failed: the next file in this process
+    // starts without it.
+    vi.unstubAllEnvs();
+  }
   rmSync(stateRoot, { recursive: true, force: true });
   if (target === "azure") {
     mkdirSync(join(REPO_ROOT, ".e2e"), { recursive: true });
