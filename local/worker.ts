@@ -64,12 +64,10 @@ interface Run {
   inFlight: number;
   /** Reported: the run's mocks answer nothing more (whatever of it still runs cannot reach the cloud). */
   over: boolean;
-  /** Something of the run called its mocks after it reported: the worker takes no other run. */
-  calledLate: boolean;
 }
 
 function newRun(): Run {
-  return { unhandled: [], reported: false, heldSoFar: () => null, inFlight: 0, over: false, calledLate: false };
+  return { unhandled: [], reported: false, heldSoFar: () => null, inFlight: 0, over: false };
 }
 
 /**
@@ -104,9 +102,9 @@ function report(run: Run, outcome: RunOutcome, ownFlow: boolean): Promise<void> 
  */
 const SETTLE_DEADLINE_MS = 2_000;
 /**
- * Set for good once anything of an earlier run called its mocks after that run reported, whenever that
- * came (an unref'd timer or socket of it can outlive the emptied event loop the next run waited for):
- * the run then in progress still reports, and the worker is not reused after it.
+ * Set for good once anything of a run called its mocks after that run reported, whenever that came (an
+ * unref'd timer or socket of it can outlive the emptied event loop the next run waited for): the run
+ * then in progress still reports, and the worker takes no run after it.
  */
 let tainted = false;
 let settleDeadline: NodeJS.Timeout | undefined;
@@ -128,7 +126,7 @@ process.on("beforeExit", () => {
  */
 function nextRun(): void {
   clearTimeout(settleDeadline);
-  if (!process.connected || current.calledLate || tainted) return;
+  if (!process.connected || tainted) return;
   phase = "waiting";
   current = newRun();
   process.channel?.ref();
@@ -151,7 +149,7 @@ function forgetLastRunsModules(): void {
 /** A call into the run's mocks, counted while it is answered; refused once the run has reported. */
 async function answered<T>(run: Run, call: () => T | Promise<T>): Promise<T> {
   if (run.over) {
-    run.calledLate = tainted = true;
+    tainted = true;
     throw new Error("the run has reported: its mocks answer nothing more");
   }
   run.inFlight++;
@@ -225,7 +223,7 @@ async function execute(run: Run, start: WorkerStart): Promise<RunOutcome> {
     runRemoteCommand,
     generatePrivateKey,
     onEvent: (event) => {
-      if (run.over) run.calledLate = tainted = true;
+      if (run.over) tainted = true;
       else void send({ kind: "event", event });
     },
   });

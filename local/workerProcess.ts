@@ -9,7 +9,7 @@ import type { WorkerMessage } from "./workerProtocol";
  * that one instead of forking its own. What the worker says before it is claimed is kept and handed
  * over in order.
  *
- * A process that deploys more than once (a test file, the bench) pays that load once: a worker whose
+ * A process that deploys more than once (a test file) pays that load once: a worker whose
  * run it stays for (WorkerDone.reusable) is released, says `ready` again once nothing of that run is
  * left running, and the next claim takes it. Any other worker is stopped after its run (deployLocal).
  * Released and idle workers do not keep this process alive; when it ends, however it ends, their IPC
@@ -81,7 +81,8 @@ function keepAlive(child: ChildProcess, keep: boolean): void {
 function forkWorker(): ForkedWorker {
   const forkedAt = Date.now();
   // What it was forked with, to be claimed again only by a process whose environment is still the same.
-  const environment = JSON.stringify(workerEnvironment(process.env));
+  const env = workerEnvironment(process.env);
+  const environment = JSON.stringify(env);
   const child = fork(WORKER_PATH, [], {
     cwd: REPO_ROOT,
     // tsx without typechecking, its CommonJS hook only: the worker and everything it loads are CommonJS,
@@ -89,7 +90,7 @@ function forkWorker(): ForkedWorker {
     // worker). Nothing else inherited (a test runner's flags do not belong here).
     execArgv: ["--require", "tsx/cjs"],
     stdio: ["ignore", "ignore", "pipe", "ipc"],
-    env: workerEnvironment(process.env),
+    env,
   });
   // Until someone listens, every event is kept in order (an IPC message nobody listens to is lost).
   const kept: Array<(listeners: WorkerListeners) => void> = [];
